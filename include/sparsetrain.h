@@ -1,0 +1,16 @@
+/*
+ * sparsetrain.h - the one header C users include.
+ *
+ * libsparsetrain trains neural networks that stay sparse from start to end
+ * (RigL and the methods it is compared with). The per-module headers below
+ * are the manual: each function states its parameters, ownership, NULL
+ * handling and thread-safety. Start with sparsetrain/core.h for the
+ * conventions every function follows.
+ */
+#ifndef SPARSETRAIN_H
+#define SPARSETRAIN_H
+
+#include "sparsetrain/core.h"
+#include "sparsetrain/tensor.h"
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * sparsetrain/core.h - status codes, error messages, version, threads, allocator.
+ *
+ * Conventions that hold for every function of the library (the per-function
+ * comments only say where something differs):
+ *
+ *  - Every fallible function returns an int status: SPT_OK (0) or one of the
+ *    spt_status codes below. On failure nothing the caller owns was changed
+ *    or freed, output handles are set to NULL, and spt_last_error() describes
+ *    what went wrong.
+ *  - Handles are opaque. Each `spt_X_create` has an `spt_X_destroy` that
+ *    accepts NULL. The caller owns what a create returns.
+ *  - Buffers are plain `float*` with explicit `int64_t` shapes; layouts are
+ *    stated per function. The library never keeps a pointer to a caller's
+ *    buffer after the call returns unless the function says so.
+ *  - Thread-safety: distinct handles may be used from distinct threads at
+ *    once; one handle must not be used from two threads at once. Functions
+ *    that touch global state say so.
+ *  - The library never exits, aborts, or prints to stdout or stderr.
+ */
+#ifndef SPARSETRAIN_CORE_H
+#define SPARSETRAIN_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Export macro: SPT_BUILDING marks the library's own build; SPT_STATIC a
+ * static build or static use. */
+#if defined(SPT_STATIC)
+#define SPT_API
+#elif defined(_WIN32)
+#ifdef SPT_BUILDING
+#define SPT_API __declspec(dllexport)
+#else
+#define SPT_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__)
+#define SPT_API __attribute__((visibility("default")))
+#else
+#define SPT_API
+#endif
+
+/* Version. CMake reads these three lines; keep their form. */
+#define SPT_VERSION_MAJOR 0
+#define SPT_VERSION_MINOR 1
+#define SPT_VERSION_PATCH 0
+#define SPT_VERSION_NUMBER (SPT_VERSION_MAJOR * 10000 + SPT_VERSION_MINOR * 100 + SPT_VERSION_PATCH)
+#define SPT_VERSION_STR2(x) #x
+#define SPT_VERSION_STR(x) SPT_VERSION_STR2(x)
+#define SPT_VERSION_STRING                                                       \
+    SPT_VERSION_STR(SPT_VERSION_MAJOR) "." SPT_VERSION_STR(SPT_VERSION_MINOR) "." \
+    SPT_VERSION_STR(SPT_VERSION_PATCH)
+
+/* Status codes. The values are pinned: they are part of the ABI and never
+ * change meaning. New codes are only ever appended. */
+typedef enum spt_status {
+    SPT_OK = 0,
+    SPT_ERR_NULL = 1,        /* a required pointer argument was NULL */
+    SPT_ERR_INVALID = 2,     /* an argument is outside its domain (e.g. density not in (0,1]) */
+    SPT_ERR_SIZE = 3,        /* a size is negative, zero where it may not be, mismatched, or overflows */
+    SPT_ERR_NOMEM = 4,       /* an allocation failed */
+    SPT_ERR_IO = 5,          /* a file could not be opened, read, written or renamed */
+    SPT_ERR_FORMAT = 6,      /* data or a file is malformed: wrong magic, truncated, bad fields */
+    SPT_ERR_VERSION = 7,     /* a file was written by a newer format version */
+    SPT_ERR_CHECKSUM = 8,    /* a file's checksum does not match its content */
+    SPT_ERR_NONFINITE = 9,   /* NaN or Inf appeared in a loss, gradient or weight */
+    SPT_ERR_STATE = 10,      /* the call is not valid in the handle's current state */
+    SPT_ERR_UNSUPPORTED = 11, /* a valid request this build or machine cannot do */
+    SPT_ERR_INTERNAL = 12    /* a broken invariant inside the library (a bug: please report) */
+} spt_status;
+
+/* Static, never-NULL English text for a status code (also for unknown codes).
+ * Thread-safe. */
+SPT_API const char *spt_status_string(int status);
+
+/* Detail of the most recent failure on the calling thread, e.g.
+ * "spt_csr_create: rows (-3) must be >= 0". Never NULL ("" before any
+ * failure). The text stays valid until the next failing call on this thread.
+ * Thread-safe: each thread has its own message. */
+SPT_API const char *spt_last_error(void);
+
+/* Forget the calling thread's last error message. Thread-safe. */
+SPT_API void spt_clear_error(void);
+
+/* Run-time version, matching the macros the library was built with. */
+SPT_API const char *spt_version_string(void);
+SPT_API int spt_version_number(void);
+
+/* Threads.
+ * The library's own kernels run on OpenMP with this many threads (default:
+ * the number of cores). Dense products run in OpenBLAS, whose pool is sized
+ * by the same call when OpenBLAS exposes openblas_set_num_threads (Debian's
+ * does). The two pools never run at the same time: every library call runs
+ * its OpenMP regions and its OpenBLAS calls one after the other, so setting
+ * both to the core count uses every core without oversubscribing them.
+ * Do not also raise OMP_NUM_THREADS / OPENBLAS_NUM_THREADS above the core
+ * count. n must be >= 1; 0 means "all cores".
+ * Global state: not thread-safe against concurrent library calls. */
+SPT_API int spt_set_num_threads(int n);
+SPT_API int spt_get_num_threads(void);
+
+/* Which SIMD path the kernels chose at run time on this processor:
+ * "avx512", "avx2" or "generic". Static text. Thread-safe. */
+SPT_API const char *spt_simd_name(void);
+
+/* Force a SIMD path no wider than `level` (0 generic, 1 avx2, 2 avx512);
+ * levels the processor lacks are ignored. For tests and benchmarks.
+ * Returns SPT_ERR_INVALID for other values. Global state: not thread-safe. */
+SPT_API int spt_set_simd_level(int level);
+
+/* Allocator hook. Every allocation of the library goes through these two
+ * functions (default: malloc/free). `alloc_fn(size, user)` returns memory or
+ * NULL; `free_fn(ptr, user)` releases it. Pass both NULL to restore the
+ * defaults. Set it before creating any handle and do not change it while
+ * handles exist (memory must be freed by the allocator that made it).
+ * Global state: not thread-safe. */
+typedef void *(*spt_alloc_fn)(size_t size, void *user);
+typedef void (*spt_free_fn)(void *ptr, void *user);
+SPT_API int spt_set_allocator(spt_alloc_fn alloc_fn, spt_free_fn free_fn, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPARSETRAIN_CORE_H */

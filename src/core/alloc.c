@@ -1,0 +1,66 @@
+/* Hookable, 64-byte aligned allocation. Alignment is done here rather than
+ * asked of the hook, so a user allocator only needs malloc semantics. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { ALIGN = 64 };
+
+static void *default_alloc(size_t size, void *user) {
+    (void)user;
+    return malloc(size);
+}
+static void default_free(void *ptr, void *user) {
+    (void)user;
+    free(ptr);
+}
+
+static spt_alloc_fn g_alloc = default_alloc;
+static spt_free_fn g_free = default_free;
+static void *g_user = NULL;
+
+int spt_set_allocator(spt_alloc_fn alloc_fn, spt_free_fn free_fn, void *user) {
+    if ((alloc_fn == NULL) != (free_fn == NULL))
+        return spti_fail(SPT_ERR_INVALID, "spt_set_allocator: give both functions or neither");
+    g_alloc = alloc_fn ? alloc_fn : default_alloc;
+    g_free = free_fn ? free_fn : default_free;
+    g_user = alloc_fn ? user : NULL;
+    return SPT_OK;
+}
+
+/* Layout: [raw ... pad][void* raw][aligned payload ...] */
+void *spti_alloc(int64_t n, size_t elem) {
+    int64_t bytes;
+    if (n < 0 || elem > (size_t)INT64_MAX || !spti_mul_i64(n, (int64_t)elem, &bytes)) return NULL;
+    if ((uint64_t)bytes > (uint64_t)PTRDIFF_MAX - 2 * ALIGN) return NULL;
+    size_t total = (size_t)bytes + ALIGN + sizeof(void *);
+    unsigned char *raw = g_alloc(total, g_user);
+    if (raw == NULL) return NULL;
+    uintptr_t p = ((uintptr_t)raw + sizeof(void *) + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
+    ((void **)p)[-1] = raw;
+    return (void *)p;
+}
+
+void *spti_calloc(int64_t n, size_t elem) {
+    void *p = spti_alloc(n, elem);
+    if (p != NULL) memset(p, 0, (size_t)n * elem);
+    return p;
+}
+
+void spti_free(void *p) {
+    if (p == NULL) return;
+    g_free(((void **)p)[-1], g_user);
+}
+
+void *spti_alloc_or_fail(int64_t n, size_t elem, const char *what) {
+    void *p = spti_alloc(n, elem);
+    if (p == NULL) spti_fail(SPT_ERR_NOMEM, "out of memory allocating %s (%lld x %zu bytes)", what, (long long)n, elem);
+    return p;
+}
+
+void *spti_calloc_or_fail(int64_t n, size_t elem, const char *what) {
+    void *p = spti_calloc(n, elem);
+    if (p == NULL) spti_fail(SPT_ERR_NOMEM, "out of memory allocating %s (%lld x %zu bytes)", what, (long long)n, elem);
+    return p;
+}

@@ -1,0 +1,84 @@
+/*
+ * Internal helpers shared by every part of the library (never installed).
+ * Internal symbols use the prefix spti_ and hidden visibility.
+ */
+#ifndef SPTI_INTERNAL_H
+#define SPTI_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sparsetrain.h"
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Record `code` with a printf-style message on this thread and return code.
+ * Usage: return spti_fail(SPT_ERR_SIZE, "%s: rows (%lld) must be >= 0", __func__, ...); */
+int spti_fail(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Return SPT_ERR_NULL from the enclosing function when `p` is NULL. */
+#define SPTI_CHECK_NULL(p)                                                          \
+    do {                                                                            \
+        if ((p) == NULL) return spti_fail(SPT_ERR_NULL, "%s: %s is NULL", __func__, #p); \
+    } while (0)
+
+/* Propagate a failing status. */
+#define SPTI_TRY(expr)                 \
+    do {                               \
+        int spti_rc_ = (expr);         \
+        if (spti_rc_ != SPT_OK) return spti_rc_; \
+    } while (0)
+
+/* ---- sizes -------------------------------------------------------------- */
+
+/* a*b into *out; false on overflow or if either is negative. */
+bool spti_mul_i64(int64_t a, int64_t b, int64_t *out);
+/* a+b into *out; false on overflow or if either is negative. */
+bool spti_add_i64(int64_t a, int64_t b, int64_t *out);
+/* Product of n non-negative dims; false on overflow/negative. Bytes of that
+ * many elements of `elem` size must also fit in size_t / PTRDIFF_MAX. */
+bool spti_count_elems(const int64_t *dims, int n, size_t elem, int64_t *count);
+
+/* ---- memory ------------------------------------------------------------- */
+
+/* 64-byte aligned allocations through the hookable allocator.
+ * spti_alloc(n, elem): n*elem bytes, overflow-checked, NULL on failure (no
+ * error message set: callers say what they were allocating). n == 0 gives a
+ * valid unique pointer. spti_calloc zeroes. spti_free(NULL) is a no-op. */
+void *spti_alloc(int64_t n, size_t elem);
+void *spti_calloc(int64_t n, size_t elem);
+void spti_free(void *p);
+/* Like spti_alloc, but records SPT_ERR_NOMEM naming `what` on failure. */
+void *spti_alloc_or_fail(int64_t n, size_t elem, const char *what);
+void *spti_calloc_or_fail(int64_t n, size_t elem, const char *what);
+
+/* ---- random numbers ------------------------------------------------------ */
+
+/* xoshiro256** state. Explicit everywhere: no hidden global generator. */
+typedef struct spti_rng {
+    uint64_t s[4];
+} spti_rng;
+
+void spti_rng_seed(spti_rng *r, uint64_t seed);
+uint64_t spti_rng_u64(spti_rng *r);
+/* Uniform in [0, n) without modulo bias; n >= 1. */
+uint64_t spti_rng_below(spti_rng *r, uint64_t n);
+/* Uniform float in [0, 1) with 24 random bits. */
+float spti_rng_uniform(spti_rng *r);
+/* Standard normal (Box-Muller, no cached second value: state fully explicit). */
+float spti_rng_normal(spti_rng *r);
+/* Independent child stream derived from r (advances r once). */
+void spti_rng_split(spti_rng *r, spti_rng *child);
+
+/* ---- threads and CPU ------------------------------------------------------- */
+
+int spti_num_threads(void);
+/* 0 generic, 1 avx2+fma, 2 avx512f (after spt_set_simd_level's cap). */
+int spti_simd_level(void);
+
+#endif /* SPTI_INTERNAL_H */

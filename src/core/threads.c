@@ -1,0 +1,34 @@
+/* Thread count for the library's OpenMP kernels and OpenBLAS's pool. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "internal.h"
+
+/* Declared here rather than through cblas.h: Debian can point cblas.h at
+ * another BLAS's header, but we always link OpenBLAS. */
+void openblas_set_num_threads(int num_threads);
+
+static int g_threads = 0; /* 0: not set yet -> all cores */
+
+static int cores(void) {
+#ifdef _OPENMP
+    return omp_get_num_procs();
+#else
+    return 1;
+#endif
+}
+
+int spt_set_num_threads(int n) {
+    if (n < 0) return spti_fail(SPT_ERR_INVALID, "spt_set_num_threads: n (%d) must be >= 0", n);
+    g_threads = n == 0 ? cores() : n;
+    openblas_set_num_threads(g_threads);
+    return SPT_OK;
+}
+
+int spt_get_num_threads(void) { return spti_num_threads(); }
+
+int spti_num_threads(void) {
+    if (g_threads <= 0) g_threads = cores();
+    return g_threads;
+}

@@ -1,0 +1,88 @@
+/*
+ * Internal compute kernels. Layout convention everywhere: activations are
+ * feature-major with the batch contiguous, i.e. a matrix "F x N" is F rows of
+ * N contiguous floats (row stride N). N is the batch (or, for convolutions,
+ * H*W*batch). A weight W is "out x in", row-major (dense) or CSR (sparse).
+ *
+ * The kernels assume validated arguments (shapes checked by the caller) and
+ * do not report errors, except the cblas wrappers, which refuse dimensions
+ * above INT_MAX with SPT_ERR_SIZE. Results are deterministic for a given
+ * thread count: every output element is written by one thread, in a fixed
+ * order.
+ */
+#ifndef SPTI_KERNELS_H
+#define SPTI_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/internal.h"
+#include "../tensor/csr.h"
+
+/* ---- sparse products (CSR weight) ---------------------------------------- */
+
+/* Y[out x N] = W[out x in] . X[in x N] (+ bias[out] broadcast along N; bias may be NULL).
+ * Y is overwritten. */
+void spti_spmm(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y);
+
+/* dX[in x N] (=|+=) W^T . dY[out x N], through W's transposed index. */
+void spti_spmm_t(const spt_csr *W, const float *dY, int64_t N, float *dX, bool accumulate);
+
+/* dW[k] (=|+=) sum_n dY[r,n] * X[c,n] for each nonzero k = (r, c) of W (SDDMM).
+ * dW has W->nnz entries in CSR order. */
+void spti_sddmm(const spt_csr *W, const float *dY, const float *X, int64_t N, float *dW, bool accumulate);
+
+/* ---- dense products (OpenBLAS) --------------------------------------------- */
+
+/* Y[out x N] = W[out x in] . X[in x N] (+ bias). */
+int spti_gemm_fwd(const float *W, int64_t out, int64_t in, const float *X, int64_t N, const float *bias, float *Y);
+/* dX[in x N] (=|+=) W^T . dY. */
+int spti_gemm_dx(const float *W, int64_t out, int64_t in, const float *dY, int64_t N, float *dX, bool accumulate);
+/* dW[out x in] (=|+=) dY[out x N] . X[in x N]^T  (the full dense gradient). */
+int spti_gemm_dw(const float *dY, int64_t out, const float *X, int64_t in, int64_t N, float *dW, bool accumulate);
+
+/* ---- naive references (tests only; also the generic fallback's spec) ---- */
+
+void spti_ref_spmm(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y);
+void spti_ref_spmm_t(const spt_csr *W, const float *dY, int64_t N, float *dX, bool accumulate);
+void spti_ref_sddmm(const spt_csr *W, const float *dY, const float *X, int64_t N, float *dW, bool accumulate);
+
+/* ---- selection ------------------------------------------------------------ */
+
+/* Exact top-k: write to idx[0..k) the indices of the k largest score[i]
+ * (i in [0, n)), in increasing index order. Ties at the threshold are broken
+ * by a deterministic pseudo-random order derived from `seed` (same seed, same
+ * choice). Expected O(n) time. NaN scores rank lowest. Returns SPT_ERR_NOMEM
+ * or SPT_ERR_SIZE (k < 0 or k > n) on failure. */
+int spti_topk(const float *score, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
+/* Exact bottom-k, same contract with the k smallest. */
+int spti_bottomk(const float *score, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
+
+/* ---- path dispatch ---------------------------------------------------------- */
+
+/* The products of a CSR weight run either on the sparse kernels above or, for
+ * shapes and densities where that is faster, on OpenBLAS over a transient
+ * dense copy of W. spti_choose_path() decides from timings measured on this
+ * machine (once per shape class, cached); the layer keeps one workspace per
+ * weight for the dense copy. */
+typedef enum { SPTI_PATH_SPARSE = 0, SPTI_PATH_DENSE = 1 } spti_path;
+
+typedef struct spti_csr_ws {
+    spti_path path;     /* decided at first use for (W shape, nnz, N) */
+    int64_t decided_nnz, decided_N;
+    float *Wd;          /* out x in dense copy of W (dense path only) */
+    float *dWd;         /* out x in dense gradient (dense path only) */
+} spti_csr_ws;
+
+/* Which path is faster for an out x in weight with nnz nonzeros, N columns. */
+spti_path spti_choose_path(int64_t out, int64_t in, int64_t nnz, int64_t N);
+
+/* Y = W.X (+bias) on the chosen path. ws may be NULL (sparse path). */
+int spti_csr_forward(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y, spti_csr_ws *ws);
+/* dX (=, or += if accumulate_dx) W^T.dY when dX != NULL; dW[nnz] (=|+=) the
+ * gradient at W's nonzeros when dW != NULL. */
+int spti_csr_backward(const spt_csr *W, const float *X, const float *dY, int64_t N, float *dX, bool accumulate_dx,
+                      float *dW, bool accumulate_dw, spti_csr_ws *ws);
+void spti_csr_ws_release(spti_csr_ws *ws);
+
+#endif
