@@ -12,5 +12,11 @@
 
 #include "sparsetrain/core.h"
 #include "sparsetrain/tensor.h"
+#include "sparsetrain/ops.h"
+#include "sparsetrain/data.h"
+#include "sparsetrain/model.h"
+#include "sparsetrain/optim.h"
+#include "sparsetrain/sparsity.h"
+#include "sparsetrain/train.h"
 
 #endif
