@@ -26,6 +26,9 @@ typedef struct spt_masked spt_masked;
 /* Compressed sparse row matrix with a transposed (CSC) index kept in step. */
 typedef struct spt_csr spt_csr;
 
+/* Free a CSR matrix and everything it owns. Accepts NULL. */
+SPT_API void spt_csr_destroy(spt_csr *m);
+
 #ifdef __cplusplus
 }
 #endif
