@@ -47,4 +47,37 @@ typedef struct spti_param {
     bool no_weight_decay;   /* biases and BatchNorm parameters */
 } spti_param;
 
+/* A DENSE parameter of the given logical shape (1 to 4 dims), value and
+ * grad zeroed. `name` is copied (truncated to 47 chars). */
+int spti_param_create(const char *name, int ndim, const int64_t *shape, bool is_weight, spti_param **out);
+/* Free the parameter and everything it owns. Accepts NULL. */
+void spti_param_destroy(spti_param *p);
+
+/* Allocate `n_slots` (<= SPTI_MAX_SLOTS) zeroed optimizer slots of length n
+ * if not present yet. */
+int spti_param_ensure_slots(spti_param *p, int n_slots);
+
+/* Convert a DENSE or MASKED parameter to SPARSE keeping the entries at the
+ * `nnz` sorted, distinct linear positions `pos` (row*cols + col) with their
+ * current values and optimizer slots. grad is reallocated (zeroed). */
+int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz);
+
+/* Convert a DENSE parameter to MASKED with the given active positions
+ * (sorted, distinct); inactive values and slots are set to 0. For a MASKED
+ * parameter, replace its mask. */
+int spti_param_mask(spti_param *p, const int64_t *pos, int64_t nnz);
+
+/* SPARSE only: move to a new pattern (sorted, distinct linear positions).
+ * Values and optimizer slots of kept positions are carried, new positions
+ * start at exactly 0, grad is reset to 0. Nothing changes on failure. */
+int spti_param_repattern(spti_param *p, const int64_t *pos, int64_t nnz);
+
+/* Write the weight as a dense rows x cols matrix (zeros where inactive). */
+void spti_param_to_dense(const spti_param *p, float *dense);
+
+/* Linear positions (row*cols + col) of the active entries, in increasing
+ * order, into pos[0..active). Returns the active count. pos may be NULL to
+ * only count. */
+int64_t spti_param_active_positions(const spti_param *p, int64_t *pos);
+
 #endif
