@@ -1,0 +1,62 @@
+/*
+ * The interface between the trainer and a sparse-training method.
+ *
+ * A method is an object attached to a model's weight parameters with a few
+ * hooks; the trainer never needs to know which method runs. One training
+ * step t (counted from 0) flows as:
+ *
+ *   method->begin_step(t)            may set param->want_dense_grad (RigL on
+ *                                    update steps; SNFS every step)
+ *   zero grads, forward, loss, backward, finite check
+ *   skip = method->after_backward(t) may change the topology (drop/grow,
+ *                                    repattern, zero new slots); returns
+ *                                    whether the optimizer step is skipped
+ *   if (!skip) optimizer step
+ *   method->after_step(t)            pruning schedules (GMP) act here
+ *
+ * plus, once, `init` before the first step (sample the initial topology, or
+ * prune at initialisation from a few batches), and `end_round` for methods
+ * that train in rounds (lottery tickets). `save`/`load` serialise the
+ * method's scheduler state (its RNG, counters, round) for checkpoints; the
+ * topology itself is saved with the parameters.
+ */
+#ifndef SPTI_METHOD_H
+#define SPTI_METHOD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/internal.h"
+#include "../nn/param.h"
+
+typedef struct spti_method spti_method;
+
+/* What init may use to score weights before training (SNIP, GraSP,
+ * SynFlow): a callback that runs forward+backward on the next mini-batch and
+ * leaves gradients in the params' grad (and dense_grad if requested). */
+typedef struct spti_grad_source {
+    int (*compute)(void *ctx, float *loss); /* one batch: zero grads, fwd, loss, bwd */
+    void *ctx;
+} spti_grad_source;
+
+typedef struct spti_method_ops {
+    const char *name; /* "rigl", "set", ... */
+    int (*init)(spti_method *m, spti_param **weights, int n, spti_grad_source *grads);
+    int (*begin_step)(spti_method *m, int64_t step);
+    int (*after_backward)(spti_method *m, int64_t step, bool *skip_optimizer);
+    int (*after_step)(spti_method *m, int64_t step);
+    /* Serialised scheduler state: size query with buf == NULL. */
+    int (*save)(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len);
+    int (*load)(spti_method *m, const uint8_t *buf, int64_t len);
+    void (*destroy)(spti_method *m);
+} spti_method_ops;
+
+struct spti_method {
+    const spti_method_ops *ops;
+    spti_param **weights; /* borrowed: the model's weight params, model order */
+    int n_weights;
+    spti_rng rng;
+    void *state;
+};
+
+#endif
