@@ -1,5 +1,5 @@
-/*
- * sparsetrain.h - the one header C users include.
+/** @file
+ * The one header C users include.
  *
  * libsparsetrain trains neural networks that stay sparse from start to end
  * (RigL and the methods it is compared with). The per-module headers below
@@ -17,6 +17,7 @@
 #include "sparsetrain/model.h"
 #include "sparsetrain/optim.h"
 #include "sparsetrain/sparsity.h"
+#include "sparsetrain/method.h"
 #include "sparsetrain/train.h"
 
 #endif

@@ -6,6 +6,20 @@
  * batch contiguous: a layer input of F features for B examples is "F x B".
  * A convolution weight out x in x kh x kw is handled as the matrix
  * out x (in*kh*kw).
+ *
+ * Conventions of this header (beyond those of core.h):
+ *  - Creating functions copy the caller's buffers; no pointer to them is kept.
+ *  - Length arguments (`n`, `*_len`) state how many elements the caller's
+ *    buffer holds; a buffer shorter than required gives SPT_ERR_SIZE and
+ *    nothing is written.
+ *  - Getters that cannot fail except on a NULL handle return -1 (sizes),
+ *    NULL (pointers) for a NULL handle, and set no error message.
+ *  - Pointers returned by getters are borrowed: they stay valid until the
+ *    handle is destroyed (for a CSR matrix: or its pattern changes through
+ *    the library's sparse training). Do not free them.
+ *  - Thread-safety: read-only functions may run on one handle from several
+ *    threads at once; a function that writes to a handle must not run
+ *    concurrently with any other use of that handle.
  */
 #ifndef SPARSETRAIN_TENSOR_H
 #define SPARSETRAIN_TENSOR_H
@@ -26,8 +40,185 @@ typedef struct spt_masked spt_masked;
 /* Compressed sparse row matrix with a transposed (CSC) index kept in step. */
 typedef struct spt_csr spt_csr;
 
-/* Free a CSR matrix and everything it owns. Accepts NULL. */
+/* ======================================================================
+ * Dense tensors
+ * ====================================================================== */
+
+/** Create a zero-filled dense tensor.
+ * @param ndim   number of dimensions, 1..4 (else SPT_ERR_SIZE).
+ * @param shape  ndim extents, each >= 1; their product (and its size in
+ *               bytes) must not overflow (else SPT_ERR_SIZE). Copied.
+ * @param out    receives the new tensor (NULL on failure). Caller owns it;
+ *               free with spt_tensor_destroy.
+ * @return SPT_OK, SPT_ERR_NULL (shape or out NULL), SPT_ERR_SIZE, SPT_ERR_NOMEM.
+ * Thread-safe. */
+SPT_API int spt_tensor_create(int ndim, const int64_t *shape, spt_tensor **out);
+
+/** Free a tensor and its data. Accepts NULL. */
+SPT_API void spt_tensor_destroy(spt_tensor *t);
+
+/** Number of dimensions (1..4); -1 if t is NULL. */
+SPT_API int spt_tensor_ndim(const spt_tensor *t);
+
+/** Extent of dimension i; -1 if t is NULL or i is not in [0, ndim). */
+SPT_API int64_t spt_tensor_dim(const spt_tensor *t, int i);
+
+/** Number of elements (product of the extents); -1 if t is NULL. */
+SPT_API int64_t spt_tensor_numel(const spt_tensor *t);
+
+/** The tensor's numel floats, row-major, writable. Borrowed: valid until
+ * spt_tensor_destroy. NULL if t is NULL. */
+SPT_API float *spt_tensor_data(spt_tensor *t);
+
+/** Copy n floats from src into the tensor.
+ * @param n  must equal spt_tensor_numel(t) (else SPT_ERR_SIZE).
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE. On failure t is unchanged. */
+SPT_API int spt_tensor_copy_from(spt_tensor *t, const float *src, int64_t n);
+
+/** Copy the tensor's numel floats into dst.
+ * @param n  length of dst, must be >= spt_tensor_numel(t) (else SPT_ERR_SIZE).
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE. */
+SPT_API int spt_tensor_copy_to(const spt_tensor *t, float *dst, int64_t n);
+
+/* ======================================================================
+ * Masked matrices
+ * ====================================================================== */
+
+/** Create a masked rows x cols matrix from a dense buffer and a mask.
+ * @param rows, cols  >= 0; rows*cols must not overflow (else SPT_ERR_SIZE).
+ * @param values      rows*cols floats, row-major. Copied; entries whose
+ *                    mask is 0 are stored as 0.
+ * @param mask        rows*cols bytes, each 0 or 1 (else SPT_ERR_INVALID). Copied.
+ * @param out         receives the new matrix (NULL on failure); free with
+ *                    spt_masked_destroy.
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE, SPT_ERR_INVALID, SPT_ERR_NOMEM.
+ * Thread-safe. */
+SPT_API int spt_masked_create(int64_t rows, int64_t cols, const float *values, const uint8_t *mask, spt_masked **out);
+
+/** Free a masked matrix. Accepts NULL. */
+SPT_API void spt_masked_destroy(spt_masked *m);
+
+/** Rows; -1 if m is NULL. */
+SPT_API int64_t spt_masked_rows(const spt_masked *m);
+/** Columns; -1 if m is NULL. */
+SPT_API int64_t spt_masked_cols(const spt_masked *m);
+/** Exact number of active (mask = 1) entries; -1 if m is NULL. */
+SPT_API int64_t spt_masked_nnz(const spt_masked *m);
+/** The rows*cols values, row-major (0 where inactive). Borrowed, read-only;
+ * NULL if m is NULL. */
+SPT_API const float *spt_masked_values(const spt_masked *m);
+/** The rows*cols mask bytes (0 or 1), row-major. Borrowed, read-only; NULL
+ * if m is NULL. */
+SPT_API const uint8_t *spt_masked_mask(const spt_masked *m);
+
+/** Write the values as a dense rows x cols matrix (0 where inactive).
+ * @param n  length of dense, >= rows*cols (else SPT_ERR_SIZE).
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE. */
+SPT_API int spt_masked_to_dense(const spt_masked *m, float *dense, int64_t n);
+
+/* ======================================================================
+ * CSR matrices
+ * ======================================================================
+ * Format: row_ptr[rows+1] (int64) with row_ptr[0] = 0, non-decreasing,
+ * row_ptr[rows] = nnz; col_idx[nnz] (int32), strictly increasing within each
+ * row (sorted, no duplicates) and in [0, cols); values[nnz]. rows, cols and
+ * nnz are at most INT32_MAX and nnz <= rows*cols.
+ */
+
+/** Check raw CSR arrays against the format above without copying them.
+ * @return SPT_OK; SPT_ERR_NULL (row_ptr NULL, or col_idx NULL with nnz > 0);
+ *         SPT_ERR_SIZE (negative or too large rows/cols/nnz, nnz > rows*cols);
+ *         SPT_ERR_FORMAT (row_ptr[0] != 0, row_ptr decreasing, row_ptr[rows]
+ *         != nnz, a column out of range, unsorted or repeated within a row);
+ *         the message names the offending row and entry.
+ * Thread-safe; allocates nothing. */
+SPT_API int spt_csr_check(int64_t rows, int64_t cols, int64_t nnz, const int64_t *row_ptr, const int32_t *col_idx);
+
+/** Create a CSR matrix from raw arrays (validated as by spt_csr_check, then copied).
+ * @param values  nnz floats (may be NULL only when nnz is 0).
+ * @param out     receives the matrix (NULL on failure); free with spt_csr_destroy.
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE, SPT_ERR_FORMAT, SPT_ERR_NOMEM.
+ * Thread-safe. */
+SPT_API int spt_csr_create(int64_t rows, int64_t cols, int64_t nnz, const int64_t *row_ptr, const int32_t *col_idx,
+                           const float *values, spt_csr **out);
+
+/** Create a CSR matrix holding the entries != 0 of a dense rows x cols
+ * matrix (NaN counts as nonzero, -0.0 as zero).
+ * @param dense  rows*cols floats, row-major.
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE (rows/cols outside [0, INT32_MAX],
+ *         or more than INT32_MAX nonzeros), SPT_ERR_NOMEM. Thread-safe. */
+SPT_API int spt_csr_from_dense(int64_t rows, int64_t cols, const float *dense, spt_csr **out);
+
+/** Create a CSR matrix holding the active entries of a masked matrix, the
+ * mask = 1 entries even where their value is 0, so nnz equals
+ * spt_masked_nnz(m).
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE (dims or nnz above INT32_MAX),
+ *         SPT_ERR_NOMEM. Thread-safe. */
+SPT_API int spt_csr_from_masked(const spt_masked *m, spt_csr **out);
+
+/** Create a random sparse matrix: exactly nnz = round(density*rows*cols)
+ * nonzeros (at least 1) at positions drawn uniformly without replacement,
+ * with values drawn from N(0, std^2). The same arguments give the same
+ * matrix, bit for bit, on every machine and thread count.
+ * @param rows, cols  in [1, INT32_MAX] (else SPT_ERR_SIZE).
+ * @param density     in (0, 1] (else SPT_ERR_INVALID, NaN included).
+ * @param std         finite and >= 0 (else SPT_ERR_INVALID).
+ * @param seed        any value.
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE (also when nnz exceeds
+ *         INT32_MAX), SPT_ERR_INVALID, SPT_ERR_NOMEM. Thread-safe. */
+SPT_API int spt_csr_random(int64_t rows, int64_t cols, double density, float std, uint64_t seed, spt_csr **out);
+
+/** Free a CSR matrix and everything it owns. Accepts NULL. */
 SPT_API void spt_csr_destroy(spt_csr *m);
+
+/** Write the matrix as a dense rows x cols matrix (0 where no entry).
+ * @param n  length of dense, >= rows*cols (else SPT_ERR_SIZE).
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE. */
+SPT_API int spt_csr_to_dense(const spt_csr *m, float *dense, int64_t n);
+
+/** Create a masked matrix whose mask is the matrix's pattern (every stored
+ * entry active, even a stored 0) and whose values are its values.
+ * @param out  receives it (NULL on failure); free with spt_masked_destroy.
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_NOMEM. Thread-safe. */
+SPT_API int spt_csr_to_masked(const spt_csr *m, spt_masked **out);
+
+/** Rows of the 2-D view; -1 if m is NULL. */
+SPT_API int64_t spt_csr_rows(const spt_csr *m);
+/** Columns of the 2-D view; -1 if m is NULL. */
+SPT_API int64_t spt_csr_cols(const spt_csr *m);
+/** Number of stored entries; -1 if m is NULL. */
+SPT_API int64_t spt_csr_nnz(const spt_csr *m);
+/** nnz / (rows*cols); 0 for an empty shape; -1 if m is NULL. */
+SPT_API double spt_csr_density(const spt_csr *m);
+/** row_ptr[rows+1]. Borrowed, read-only; NULL if m is NULL. */
+SPT_API const int64_t *spt_csr_row_ptr(const spt_csr *m);
+/** col_idx[nnz]. Borrowed, read-only; NULL if m is NULL. */
+SPT_API const int32_t *spt_csr_col_idx(const spt_csr *m);
+/** values[nnz], writable (changing values keeps the pattern). Borrowed;
+ * NULL if m is NULL. */
+SPT_API float *spt_csr_values(spt_csr *m);
+
+/** Copy the CSR arrays into caller buffers (e.g. NumPy arrays from Python).
+ * Each of row_ptr, col_idx, values may be NULL to skip it.
+ * @param row_ptr_len  length of row_ptr, >= rows+1 when row_ptr is given.
+ * @param nnz_len      length of col_idx and of values, >= nnz when either is given.
+ * @return SPT_OK, SPT_ERR_NULL (m NULL), SPT_ERR_SIZE (a buffer too short;
+ *         nothing written). */
+SPT_API int spt_csr_copy_out(const spt_csr *m, int64_t *row_ptr, int64_t row_ptr_len, int32_t *col_idx, float *values,
+                             int64_t nnz_len);
+
+/** Record a 4-D logical shape (a convolution weight out x in x kh x kw
+ * stored as the matrix out x (in*kh*kw)). The storage is unchanged.
+ * @return SPT_OK, SPT_ERR_NULL, SPT_ERR_SIZE (a dim < 1, out != rows, or
+ *         in*kh*kw != cols). On failure the shape is unchanged. */
+SPT_API int spt_csr_set_shape4(spt_csr *m, int64_t out, int64_t in, int64_t kh, int64_t kw);
+
+/** Logical number of dimensions: 2, or 4 after spt_csr_set_shape4;
+ * -1 if m is NULL. */
+SPT_API int spt_csr_ndim(const spt_csr *m);
+
+/** Logical extent of dimension i in [0, ndim); -1 if m is NULL or i is out of range. */
+SPT_API int64_t spt_csr_dim(const spt_csr *m, int i);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,11 @@ typedef struct spti_aug {
 void spti_dataset_gather(const spt_dataset *ds, const int64_t *idx, int64_t n, const spti_aug *aug, float *x,
                          int32_t *y);
 
+/* IDX image + label files (idx.c). rows/cols > 0 demand those dimensions
+ * (0: any). Arguments are checked by the caller. */
+int spti_load_idx(const char *images_path, const char *labels_path, int64_t limit, int64_t rows, int64_t cols,
+                  const char *fn, spt_dataset **out);
+
 /* dir + "/" + name into buf (cap bytes). SPT_ERR_INVALID if too long. */
 int spti_path_join(const char *dir, const char *name, char *buf, size_t cap, const char *fn);
 

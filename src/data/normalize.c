@@ -80,6 +80,10 @@ int spt_dataset_set_normalization(spt_dataset *ds, const float *mean, const floa
             if (!isfinite(std[c]) || !(std[c] > 0.0f))
                 return spti_fail(SPT_ERR_INVALID, "%s: std[%lld] (%g) must be finite and > 0", __func__,
                                  (long long)c, (double)std[c]);
+            /* A tiny std would turn the folded multiply-add into Inf. */
+            if (!isfinite(1.0f / std[c]) || !isfinite(mean[c] / std[c]))
+                return spti_fail(SPT_ERR_INVALID, "%s: std[%lld] (%g) is too small for mean %g", __func__,
+                                 (long long)c, (double)std[c], (double)mean[c]);
         }
     }
     for (int64_t c = 0; c < channels; c++) {

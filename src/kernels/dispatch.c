@@ -1,13 +1,140 @@
-/* Choice between the sparse kernels and OpenBLAS over a dense copy of W. */
+/* Choice between the sparse kernels and OpenBLAS over a dense copy of W,
+ * from timings of both on this machine, and the two paths themselves. */
+#include <math.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels.h"
 
-spti_path spti_choose_path(int64_t out, int64_t in, int64_t nnz, int64_t N) {
-    (void)N;
-    /* Placeholder rule until calibration lands: dense above 30% density. */
-    return (double)nnz > 0.3 * (double)out * (double)in ? SPTI_PATH_DENSE : SPTI_PATH_SPARSE;
+/* ---- timing-based choice ---------------------------------------------------- */
+
+enum { CACHE_SLOTS = 128, CALIB_MAX_CELLS = 1 << 24, CALIB_MAX_N = 512 };
+
+typedef struct {
+    int out_b, in_b, n_b, dens_b;
+    spti_path path;
+} decision;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static decision g_cache[CACHE_SLOTS];
+static int g_used = 0;
+
+static int log2_bucket(double v) { /* round(log2(v)) for v >= 1 */
+    int b = 0;
+    while (v >= 1.4142135623730951) {
+        v *= 0.5;
+        b++;
+    }
+    return b;
 }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Synthetic out x in pattern with nnz entries spread evenly over the rows,
+ * columns evenly spaced with a row-dependent offset (random enough for the
+ * caches, O(nnz) to build). */
+static spt_csr *synthetic(int64_t out, int64_t in, int64_t nnz) {
+    spt_csr *m;
+    if (spti_csr_alloc(out, in, nnz, &m) != SPT_OK) return NULL;
+    int64_t k = 0;
+    for (int64_t r = 0; r < out; r++) {
+        const int64_t cnt = nnz * (r + 1) / out - nnz * r / out;
+        const int64_t stride = cnt ? in / cnt : 1;
+        const int64_t off = stride > 1 ? (r * 2654435761LL) % stride : 0;
+        for (int64_t j = 0; j < cnt; j++) {
+            m->col_idx[k] = (int32_t)(off + j * stride);
+            m->values[k] = (float)((k % 7) - 3) * 0.25f;
+            k++;
+        }
+        m->row_ptr[r + 1] = k;
+    }
+    spti_csr_build_transpose(m);
+    return m;
+}
+
+/* Time (best of a few rounds) of one training step's products on each path. */
+static spti_path calibrate(int64_t out, int64_t in, int64_t nnz, int64_t N) {
+    if (N > CALIB_MAX_N) N = CALIB_MAX_N;
+    if (in > CALIB_MAX_CELLS) return SPTI_PATH_SPARSE; /* a dense copy would not be reasonable */
+    if (out * in > CALIB_MAX_CELLS) { /* same density and in, fewer rows: the ratio barely depends on out */
+        const int64_t o2 = CALIB_MAX_CELLS / in;
+        nnz = (int64_t)((double)nnz * (double)o2 / (double)out);
+        out = o2;
+    }
+    spti_path path = SPTI_PATH_SPARSE;
+    spt_csr *W = synthetic(out, in, nnz);
+    float *X = spti_calloc(in * N, sizeof(float)), *dX = spti_alloc(in * N, sizeof(float));
+    float *dY = spti_calloc(out * N, sizeof(float)), *Y = spti_alloc(out * N, sizeof(float));
+    float *dW = spti_alloc(nnz, sizeof(float));
+    spti_csr_ws dense = {.path = SPTI_PATH_DENSE, .decided_nnz = nnz, .decided_N = N};
+    spti_csr_ws sparse = {.path = SPTI_PATH_SPARSE, .decided_nnz = nnz, .decided_N = N};
+    if (W && X && dX && dY && Y && dW) {
+        double best[2] = {1e300, 1e300};
+        bool ok = true;
+        for (int round = 0; round < 3 && ok; round++)
+            for (int p = 0; p < 2 && ok; p++) {
+                spti_csr_ws *ws = p ? &dense : &sparse;
+                const double t0 = now_s();
+                ok = spti_csr_forward(W, X, N, NULL, Y, ws) == SPT_OK &&
+                     spti_csr_backward(W, X, dY, N, dX, false, dW, false, ws) == SPT_OK;
+                const double t = now_s() - t0;
+                if (round > 0 && t < best[p]) best[p] = t; /* round 0 warms up */
+            }
+        /* Dense only when clearly faster: the sparse path also saves memory. */
+        if (ok && best[1] < 0.9 * best[0]) path = SPTI_PATH_DENSE;
+    }
+    spti_csr_ws_release(&dense);
+    spti_csr_ws_release(&sparse);
+    spt_csr_destroy(W);
+    spti_free(X);
+    spti_free(dX);
+    spti_free(dY);
+    spti_free(Y);
+    spti_free(dW);
+    spt_clear_error(); /* a failed trial allocation is not the caller's error */
+    return path;
+}
+
+spti_path spti_choose_path(int64_t out, int64_t in, int64_t nnz, int64_t N) {
+    if (out <= 0 || in <= 0 || N <= 0 || nnz * 64 <= out * in) return SPTI_PATH_SPARSE;
+    const double density = (double)nnz / ((double)out * (double)in);
+    const decision key = {log2_bucket((double)out), log2_bucket((double)in), log2_bucket((double)N),
+                          log2_bucket(1.0 / (density * density)), SPTI_PATH_SPARSE}; /* half-octaves */
+    pthread_mutex_lock(&g_lock);
+    spti_path path = SPTI_PATH_SPARSE;
+    int i = 0;
+    for (; i < g_used; i++)
+        if (g_cache[i].out_b == key.out_b && g_cache[i].in_b == key.in_b && g_cache[i].n_b == key.n_b &&
+            g_cache[i].dens_b == key.dens_b)
+            break;
+    if (i < g_used) {
+        path = g_cache[i].path;
+    } else {
+        /* Time the class at its representative (bucket-centre) shape. */
+        const int64_t o = (int64_t)1 << key.out_b, n_in = (int64_t)1 << key.in_b, n = (int64_t)1 << key.n_b;
+        int64_t z = (int64_t)(pow(2.0, -0.5 * key.dens_b) * (double)o * (double)n_in + 0.5);
+        if (z < 1) z = 1;
+        path = calibrate(o, n_in, z, n);
+        decision d = key;
+        d.path = path;
+        g_cache[g_used < CACHE_SLOTS ? g_used++ : CACHE_SLOTS - 1] = d;
+    }
+    pthread_mutex_unlock(&g_lock);
+    return path;
+}
+
+void spti_dispatch_reset(void) {
+    pthread_mutex_lock(&g_lock);
+    g_used = 0;
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* ---- the two paths -------------------------------------------------------------- */
 
 static int ensure_dense(const spt_csr *W, spti_csr_ws *ws, bool need_grad) {
     int64_t n = W->rows * W->cols;
@@ -18,10 +145,14 @@ static int ensure_dense(const spt_csr *W, spti_csr_ws *ws, bool need_grad) {
     return SPT_OK;
 }
 
+/* Wd[out x in] = W (zeros elsewhere), one row per task. */
 static void scatter(const spt_csr *W, float *Wd) {
-    memset(Wd, 0, (size_t)(W->rows * W->cols) * sizeof(float));
-    for (int64_t r = 0; r < W->rows; r++)
-        for (int64_t k = W->row_ptr[r]; k < W->row_ptr[r + 1]; k++) Wd[r * W->cols + W->col_idx[k]] = W->values[k];
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads())
+    for (int64_t r = 0; r < W->rows; r++) {
+        float *row = Wd + r * W->cols;
+        memset(row, 0, (size_t)W->cols * sizeof(float));
+        for (int64_t k = W->row_ptr[r]; k < W->row_ptr[r + 1]; k++) row[W->col_idx[k]] = W->values[k];
+    }
 }
 
 static spti_path decide(const spt_csr *W, int64_t N, spti_csr_ws *ws) {
@@ -48,17 +179,33 @@ int spti_csr_backward(const spt_csr *W, const float *X, const float *dY, int64_t
                       float *dW, bool accumulate_dw, spti_csr_ws *ws) {
     if (decide(W, N, ws) == SPTI_PATH_SPARSE) {
         if (dW) spti_sddmm(W, dY, X, N, dW, accumulate_dw);
-        if (dX) spti_spmm_t(W, dY, N, dX, accumulate_dx);
+        if (dX) {
+            /* Values in transposed order, gathered once per call, so the dX
+             * kernel streams them instead of chasing csr_pos per window. */
+            const float *wt = NULL;
+            if (ws && ws->wt_cap < W->nnz) {
+                spti_free(ws->wt);
+                ws->wt = spti_alloc(W->nnz, sizeof(float));
+                ws->wt_cap = ws->wt ? W->nnz : 0;
+            }
+            if (ws && ws->wt) {
+                spti_csr_gather_t(W, ws->wt);
+                wt = ws->wt;
+            }
+            spti_spmm_t_vals(W, wt, dY, N, dX, accumulate_dx);
+        }
         return SPT_OK;
     }
     SPTI_TRY(ensure_dense(W, ws, dW != NULL));
     scatter(W, ws->Wd); /* W may have changed since the forward pass */
     if (dW) {
         SPTI_TRY(spti_gemm_dw(dY, W->rows, X, W->cols, N, ws->dWd, false));
+        const float *g = ws->dWd;
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads())
         for (int64_t r = 0; r < W->rows; r++)
             for (int64_t k = W->row_ptr[r]; k < W->row_ptr[r + 1]; k++) {
-                float g = ws->dWd[r * W->cols + W->col_idx[k]];
-                dW[k] = accumulate_dw ? dW[k] + g : g;
+                const float v = g[r * W->cols + W->col_idx[k]];
+                dW[k] = accumulate_dw ? dW[k] + v : v;
             }
     }
     if (dX) SPTI_TRY(spti_gemm_dx(ws->Wd, W->rows, W->cols, dY, N, dX, accumulate_dx));
@@ -69,5 +216,6 @@ void spti_csr_ws_release(spti_csr_ws *ws) {
     if (!ws) return;
     spti_free(ws->Wd);
     spti_free(ws->dWd);
+    spti_free(ws->wt);
     memset(ws, 0, sizeof *ws);
 }

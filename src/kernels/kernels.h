@@ -32,6 +32,35 @@ void spti_spmm_t(const spt_csr *W, const float *dY, int64_t N, float *dX, bool a
  * dW has W->nnz entries in CSR order. */
 void spti_sddmm(const spt_csr *W, const float *dY, const float *X, int64_t N, float *dW, bool accumulate);
 
+/* dX[in x N] (=|+=) W^T . dY like spti_spmm_t, reading W's values in
+ * transposed (CSC) order from wt[W->nnz] (wt[j] = values[csr_pos[j]], see
+ * spti_csr_gather_t) instead of through csr_pos. wt may be NULL. */
+void spti_spmm_t_vals(const spt_csr *W, const float *wt, const float *dY, int64_t N, float *dX, bool accumulate);
+/* wt[j] = W->values[W->csr_pos[j]] for every j < nnz (parallel). */
+void spti_csr_gather_t(const spt_csr *W, float *wt);
+
+/* ---- kernel internals: one SIMD variant over a part of the work ------------
+ * Each variant computes the rows [r0, r1) (columns [c0, c1) for _t) of its
+ * product restricted to the batch window [n0, n1) and is called by the
+ * OpenMP drivers in spmm.c with balanced ranges and L2-sized windows.
+ * Suffixes: _generic (plain C), _avx2 (AVX2+FMA), _avx512 (AVX-512F/BW/VL/DQ);
+ * the SIMD ones only after spti_simd_level() allows them. */
+#define SPTI_DECLARE_SPARSE_VARIANT(sfx)                                                                      \
+    void spti_spmm_rows_##sfx(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y,      \
+                              int64_t r0, int64_t r1, int64_t n0, int64_t n1);                                \
+    void spti_spmm_t_cols_##sfx(const spt_csr *W, const float *wt, const float *dY, int64_t N, float *dX,   \
+                                bool accumulate, int64_t c0, int64_t c1, int64_t n0, int64_t n1);              \
+    void spti_sddmm_rows_##sfx(const spt_csr *W, const float *dY, const float *X, int64_t N, float *dW,     \
+                               bool accumulate, int64_t r0, int64_t r1, int64_t n0, int64_t n1);
+SPTI_DECLARE_SPARSE_VARIANT(generic)
+SPTI_DECLARE_SPARSE_VARIANT(avx2)
+SPTI_DECLARE_SPARSE_VARIANT(avx512)
+
+/* Split [0, n) into `parts` ranges of about equal cost, where the cost of
+ * [0, i) is ptr[i] + i (nonzeros plus one per row for its output); part p is
+ * [spti_split_point(ptr, n, parts, p), spti_split_point(.., p + 1)). */
+int64_t spti_split_point(const int64_t *ptr, int64_t n, int parts, int part);
+
 /* ---- dense products (OpenBLAS) --------------------------------------------- */
 
 /* Y[out x N] = W[out x in] . X[in x N] (+ bias). */
@@ -72,10 +101,21 @@ typedef struct spti_csr_ws {
     int64_t decided_nnz, decided_N;
     float *Wd;          /* out x in dense copy of W (dense path only) */
     float *dWd;         /* out x in dense gradient (dense path only) */
+    float *wt;          /* W's values in transposed order (sparse backward), wt_cap floats */
+    int64_t wt_cap;
 } spti_csr_ws;
 
-/* Which path is faster for an out x in weight with nnz nonzeros, N columns. */
+/* Which path is faster for an out x in weight with nnz nonzeros, N columns.
+ * The first call for a shape class (out, in, N rounded to powers of two,
+ * density to half-octaves) times both paths on a synthetic layer of that
+ * class (a few forward + backward rounds, a few ms to a few hundred ms for
+ * big layers) and caches the answer for the life of the process; later calls
+ * are a table look-up. Layers at density <= 1/64 skip the timing (sparse by
+ * a wide margin here). Serialized by a lock; never fails (if the timing
+ * cannot allocate it answers sparse). */
 spti_path spti_choose_path(int64_t out, int64_t in, int64_t nnz, int64_t N);
+/* Forget the cached decisions (tests, benchmarks). */
+void spti_dispatch_reset(void);
 
 /* Y = W.X (+bias) on the chosen path. ws may be NULL (sparse path). */
 int spti_csr_forward(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y, spti_csr_ws *ws);

@@ -53,7 +53,27 @@ void spti_csr_build_transpose(spt_csr *m);
  * the value of a position present in both patterns is kept and a new
  * position gets 0; the arrays are reallocated to new_nnz and the pointers in
  * carry[] replaced (the old ones freed). values[] is always carried.
- * Rebuilds the transposed index. On failure nothing is changed. */
+ * Rebuilds the transposed index. n_carry is at most 8. Positions that are
+ * not sorted, distinct and in range give SPT_ERR_INVALID. On failure nothing
+ * is changed. */
 int spti_csr_repattern(spt_csr *m, const int64_t *pos, int64_t new_nnz, float **carry[], int n_carry);
+
+/* spt_csr_check's work, with `fn` (the public caller) naming the failure. */
+int spti_csr_check_arrays(const char *fn, int64_t rows, int64_t cols, int64_t nnz, const int64_t *row_ptr,
+                          const int32_t *col_idx);
+
+/* Full invariant check of a CSR matrix, transposed index included:
+ * SPT_OK, or SPT_ERR_FORMAT / SPT_ERR_INTERNAL naming what is broken.
+ * O(nnz + rows + cols). */
+int spti_csr_validate(const spt_csr *m);
+
+/* Check that pos[0..n) are strictly increasing linear positions in
+ * [0, cells): SPT_ERR_INVALID (message names `fn` and the entry) otherwise. */
+int spti_check_positions(const char *fn, const int64_t *pos, int64_t n, int64_t cells);
+
+/* Fill row_ptr and col_idx of `m` (allocated for exactly m->nnz entries) from
+ * the m->nnz sorted, distinct linear positions pos, then build the transposed
+ * index. O(nnz + rows + cols). */
+void spti_csr_set_pattern(spt_csr *m, const int64_t *pos);
 
 #endif

@@ -1,0 +1,76 @@
+/*
+ * Convolution kernels over the batch-contiguous layout (kernels.h):
+ *   input  x: C_in  x H     x W     x N   index ((ci*H + ih)*W + iw)*N + n
+ *   output y: C_out x H_out x W_out x N   index ((co*H_out + oh)*W_out + ow)*N + n
+ * The weight (C_out, C_in, kh, kw) is the matrix C_out x K, K = C_in*kh*kw,
+ * column index (ci*kh + i)*kw + j. Output cell (oh, ow) reads the input at
+ * (oh*s + i - pad, ow*s + j - pad), zero outside the input.
+ *
+ * Two families:
+ *  - im2col / col2im, for the dense path (OpenBLAS) and the CSR kernels:
+ *    the column buffer is K x (H_out*W_out*N); with the batch contiguous each
+ *    of its rows is a handful of contiguous copies of shifted input rows.
+ *  - the direct sparse convolution, cost proportional to the nonzeros of a
+ *    CSR weight: for each nonzero W[co, ci, i, j] and each output row,
+ *    y[co, oh, ow.., :] += w * x[ci, oh*s+i-p, ow*s+j-p.., :], the batch
+ *    (and, at stride 1, the whole valid span of the row) being one
+ *    contiguous vector. No column buffer.
+ *
+ * Arguments are assumed valid (the layer checks shapes). Every output
+ * element is written by one thread in a fixed order: results are
+ * deterministic for a given thread count and SIMD level.
+ */
+#ifndef SPTI_CONV_H
+#define SPTI_CONV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/internal.h"
+#include "../tensor/csr.h"
+
+typedef struct spti_conv_geom {
+    int64_t c_in, h, w;     /* input, per example */
+    int64_t c_out, kh, kw;  /* filters */
+    int64_t stride, pad;    /* stride >= 1, zero padding >= 0 on every side */
+    int64_t h_out, w_out;   /* (h + 2 pad - kh) / stride + 1, same for w */
+} spti_conv_geom;
+
+/* Output positions o in [*lo, *hi) of a length-out_len axis whose input index
+ * o*stride + off (off = tap - pad) lies inside [0, in_len). */
+static inline void spti_conv_range(int64_t off, int64_t stride, int64_t in_len, int64_t out_len, int64_t *lo,
+                                   int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t last = in_len - 1 - off; /* o*stride <= last */
+    int64_t h = last < 0 ? 0 : last / stride + 1;
+    if (h > out_len) h = out_len;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* col[K x (H_out*W_out*N)] = the patches of x[C_in x H x W x N]; padding as zeros. */
+void spti_im2col(const spti_conv_geom *g, const float *x, int64_t N, float *col);
+/* dx[C_in x H x W x N] = the sum over patches of col[K x (H_out*W_out*N)]
+ * (the transpose of im2col). dx is overwritten. */
+void spti_col2im(const spti_conv_geom *g, const float *col, int64_t N, float *dx);
+
+/* Direct sparse convolution, W a CSR C_out x K:
+ * y[C_out x H_out x W_out x N] = conv(W, x[C_in x H x W x N]) (+ bias[C_out]
+ * when bias != NULL). y is overwritten. */
+void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float *x, int64_t N, const float *bias,
+                          float *y);
+/* dx[C_in x H x W x N] = the input gradient for dy[C_out x H_out x W_out x N],
+ * through W's transposed index (one input channel per task). Overwritten. */
+void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float *dy, int64_t N, float *dx);
+/* dW[k] (=|+=) dL/dW at each nonzero k of W (CSR order): the dot product of
+ * dy[co] with x[ci] shifted by the tap (i, j). */
+void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float *x, const float *dy, int64_t N,
+                         float *dW, bool accumulate);
+
+/* Vector primitives of the direct kernels (conv_avx512.c; call only when
+ * spti_simd_level() >= 2). y[0..n) += a * x[0..n); dot of a and b. */
+void spti_conv_axpy_avx512(float a, const float *x, float *y, int64_t n);
+float spti_conv_dot_avx512(const float *a, const float *b, int64_t n);
+
+#endif

@@ -1,0 +1,116 @@
+/* Sparse products, AVX2+FMA variant: the AVX-512 scheme on 8-float ymm
+ * registers (16 outputs of a row per pass, four nonzeros in flight), window
+ * tails through vmaskmov. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/* Lane mask for the first min(left, 8) of 8 floats (left >= 0). */
+static inline __m256i tail_mask(int64_t left) {
+    static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    const int64_t l = left >= 8 ? 8 : left;
+    return _mm256_loadu_si256((const __m256i *)(ones_then_zeros + 8 - l));
+}
+
+/* *o0, *o1 (16 floats) += sum over `cnt` entries of w_e * src[idx[e]*N + n]. */
+static inline void gather_axpy16(const int32_t *idx, const float *w, const float *vals, const int32_t *pos,
+                                 int64_t cnt, const float *src, int64_t N, __m256i m0, __m256i m1, __m256 *o0,
+                                 __m256 *o1) {
+    __m256 a0 = *o0, a1 = *o1;
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps();
+    __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
+    int64_t e = 0;
+#define SPTI_W(i) (w ? w[i] : vals[pos[i]])
+    for (; e + 4 <= cnt; e += 4) {
+        const float *x0 = src + (int64_t)idx[e] * N, *x1 = src + (int64_t)idx[e + 1] * N;
+        const float *x2 = src + (int64_t)idx[e + 2] * N, *x3 = src + (int64_t)idx[e + 3] * N;
+        const __m256 w0 = _mm256_set1_ps(SPTI_W(e)), w1 = _mm256_set1_ps(SPTI_W(e + 1));
+        const __m256 w2 = _mm256_set1_ps(SPTI_W(e + 2)), w3 = _mm256_set1_ps(SPTI_W(e + 3));
+        a0 = _mm256_fmadd_ps(w0, _mm256_maskload_ps(x0, m0), a0);
+        a1 = _mm256_fmadd_ps(w0, _mm256_maskload_ps(x0 + 8, m1), a1);
+        b0 = _mm256_fmadd_ps(w1, _mm256_maskload_ps(x1, m0), b0);
+        b1 = _mm256_fmadd_ps(w1, _mm256_maskload_ps(x1 + 8, m1), b1);
+        c0 = _mm256_fmadd_ps(w2, _mm256_maskload_ps(x2, m0), c0);
+        c1 = _mm256_fmadd_ps(w2, _mm256_maskload_ps(x2 + 8, m1), c1);
+        d0 = _mm256_fmadd_ps(w3, _mm256_maskload_ps(x3, m0), d0);
+        d1 = _mm256_fmadd_ps(w3, _mm256_maskload_ps(x3 + 8, m1), d1);
+    }
+    for (; e < cnt; e++) {
+        const float *x0 = src + (int64_t)idx[e] * N;
+        const __m256 w0 = _mm256_set1_ps(SPTI_W(e));
+        a0 = _mm256_fmadd_ps(w0, _mm256_maskload_ps(x0, m0), a0);
+        a1 = _mm256_fmadd_ps(w0, _mm256_maskload_ps(x0 + 8, m1), a1);
+    }
+#undef SPTI_W
+    *o0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
+    *o1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
+}
+
+/* Y[r, n0:n1] for r in [r0, r1); Y: out x N, X: in x N. */
+void spti_spmm_rows_avx2(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y, int64_t r0,
+                         int64_t r1, int64_t n0, int64_t n1) {
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t k0 = W->row_ptr[r], cnt = W->row_ptr[r + 1] - k0;
+        const __m256 b = _mm256_set1_ps(bias ? bias[r] : 0.0f);
+        for (int64_t n = n0; n < n1; n += 16) {
+            const __m256i m0 = tail_mask(n1 - n), m1 = tail_mask(n1 - n - 8 > 0 ? n1 - n - 8 : 0);
+            __m256 a0 = b, a1 = b;
+            gather_axpy16(W->col_idx + k0, W->values + k0, NULL, NULL, cnt, X + n, N, m0, m1, &a0, &a1);
+            _mm256_maskstore_ps(Y + r * N + n, m0, a0);
+            _mm256_maskstore_ps(Y + r * N + n + 8, m1, a1);
+        }
+    }
+}
+
+/* dX[c, n0:n1] for c in [c0, c1); dX: in x N, dY: out x N. */
+void spti_spmm_t_cols_avx2(const spt_csr *W, const float *wt, const float *dY, int64_t N, float *dX, bool accumulate,
+                           int64_t c0, int64_t c1, int64_t n0, int64_t n1) {
+    for (int64_t c = c0; c < c1; c++) {
+        const int64_t j0 = W->col_ptr[c], cnt = W->col_ptr[c + 1] - j0;
+        float *dx = dX + c * N;
+        for (int64_t n = n0; n < n1; n += 16) {
+            const __m256i m0 = tail_mask(n1 - n), m1 = tail_mask(n1 - n - 8 > 0 ? n1 - n - 8 : 0);
+            __m256 a0 = accumulate ? _mm256_maskload_ps(dx + n, m0) : _mm256_setzero_ps();
+            __m256 a1 = accumulate ? _mm256_maskload_ps(dx + n + 8, m1) : _mm256_setzero_ps();
+            gather_axpy16(W->row_idx + j0, wt ? wt + j0 : NULL, W->values, W->csr_pos + j0, cnt, dY + n, N, m0, m1,
+                          &a0, &a1);
+            _mm256_maskstore_ps(dx + n, m0, a0);
+            _mm256_maskstore_ps(dx + n + 8, m1, a1);
+        }
+    }
+}
+
+/* Sum of each of eight vectors: lane i of the result is the sum of v[i]. */
+static inline __m256 reduce8(const __m256 v[8]) {
+    const __m256 h01 = _mm256_hadd_ps(v[0], v[1]), h23 = _mm256_hadd_ps(v[2], v[3]);
+    const __m256 h45 = _mm256_hadd_ps(v[4], v[5]), h67 = _mm256_hadd_ps(v[6], v[7]);
+    const __m256 q0 = _mm256_hadd_ps(h01, h23), q1 = _mm256_hadd_ps(h45, h67);
+    return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+}
+
+/* dW[k] for the nonzeros of rows [r0, r1), window [n0, n1). */
+void spti_sddmm_rows_avx2(const spt_csr *W, const float *dY, const float *X, int64_t N, float *dW, bool accumulate,
+                          int64_t r0, int64_t r1, int64_t n0, int64_t n1) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *dy = dY + r * N;
+        const int64_t kend = W->row_ptr[r + 1];
+        for (int64_t k = W->row_ptr[r]; k < kend; k += 8) {
+            const int64_t g = kend - k < 8 ? kend - k : 8;
+            const float *x[8];
+            for (int i = 0; i < 8; i++) x[i] = X + (int64_t)W->col_idx[k + (i < g ? i : 0)] * N;
+            __m256 acc[8];
+            for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+            for (int64_t n = n0; n < n1; n += 8) {
+                const __m256i m = tail_mask(n1 - n);
+                const __m256 d = _mm256_maskload_ps(dy + n, m);
+                for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(d, _mm256_maskload_ps(x[i] + n, m), acc[i]);
+            }
+            __m256 s = reduce8(acc);
+            const __m256i mg = tail_mask(g);
+            if (accumulate) s = _mm256_add_ps(s, _mm256_maskload_ps(dW + k, mg));
+            _mm256_maskstore_ps(dW + k, mg, s);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+/*
+ * Conv2d layer: x[C_in x H x W x N] -> y[C_out x H_out x W_out x N].
+ *
+ * The weight, viewed as the matrix C_out x K (K = C_in*kh*kw), multiplies
+ * the K x (H_out*W_out*N) column buffer of im2col: with the batch
+ * contiguous, the output layout is exactly that product's. A SPARSE weight
+ * uses the direct sparse convolution instead (no column buffer, cost
+ * proportional to the nonzeros) unless the density makes the dense product
+ * faster. 1x1 stride-1 unpadded convolutions are plain products over x.
+ */
+#include <string.h>
+
+#include "../kernels/conv.h"
+#include "layers.h"
+
+typedef struct conv_state {
+    spti_conv_geom g;
+    bool has_bias;
+    spti_conv_path path;
+    float *col; /* K x (H_out*W_out*N) im2col buffer, grown on demand */
+    int64_t col_cap;
+} conv_state;
+
+static bool pointwise(const spti_conv_geom *g) { return g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad == 0; }
+
+/* Does a SPARSE weight run on the direct kernels for PN = H_out*W_out*N? */
+static bool use_direct(const conv_state *st, const spti_param *W, int64_t PN) {
+    if (pointwise(&st->g)) return false;
+    switch (st->path) {
+    case SPTI_CONV_DIRECT: return true;
+    case SPTI_CONV_IM2COL: return false;
+    default: return spti_choose_path(W->rows, W->cols, W->csr->nnz, PN) == SPTI_PATH_SPARSE;
+    }
+}
+
+/* H_out*W_out*N and K*H_out*W_out*N, overflow-checked. */
+static int sizes(const spti_layer *L, int64_t N, int64_t *PN, int64_t *colsz) {
+    const conv_state *st = L->state;
+    int64_t dims[4] = {st->g.c_in * st->g.kh * st->g.kw, st->g.h_out, st->g.w_out, N};
+    if (N < 0 || !spti_count_elems(dims + 1, 3, sizeof(float), PN) || !spti_count_elems(dims, 4, sizeof(float), colsz))
+        return spti_fail(SPT_ERR_SIZE, "conv2d %s: batch size %lld is negative or overflows", L->name, (long long)N);
+    return SPT_OK;
+}
+
+/* The K x PN operand of the products: x itself for a pointwise convolution,
+ * else im2col(x) in the layer's buffer. */
+static int columns(spti_layer *L, const float *x, int64_t N, int64_t colsz, const float **src) {
+    conv_state *st = L->state;
+    if (pointwise(&st->g)) {
+        *src = x;
+        return SPT_OK;
+    }
+    SPTI_TRY(spti_buf_grow((void **)&st->col, &st->col_cap, colsz, sizeof(float), "im2col buffer"));
+    spti_im2col(&st->g, x, N, st->col);
+    *src = st->col;
+    return SPT_OK;
+}
+
+static int conv_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
+    (void)ctx;
+    conv_state *st = L->state;
+    const spti_conv_geom *g = &st->g;
+    int64_t PN, colsz;
+    SPTI_TRY(sizes(L, N, &PN, &colsz));
+    spti_param *W = L->params[0];
+    const float *b = st->has_bias ? L->params[1]->value : NULL;
+    if (W->kind == SPTI_PARAM_SPARSE && use_direct(st, W, PN)) {
+        spti_conv_sparse_fwd(g, W->csr, x, N, b, y);
+        return SPT_OK;
+    }
+    const float *src;
+    SPTI_TRY(columns(L, x, N, colsz, &src));
+    if (W->kind == SPTI_PARAM_SPARSE) return spti_csr_forward(W->csr, src, PN, b, y, &W->ws);
+    /* MASKED values are exactly 0 where inactive: the dense product is exact. */
+    return spti_gemm_fwd(W->value, W->rows, W->cols, src, PN, b, y);
+}
+
+/* dL/db = sums of dY per channel; dL/dW = dY . cols^T at the active entries
+ * (or the direct sparse dW); dX = col2im(W^T . dY) (or the direct sparse dX).
+ * Buffers are allocated before any gradient is touched. */
+static int conv_backward(spti_layer *L, const float *x, const float *y, const float *dy, float *dx, int64_t N) {
+    (void)y;
+    conv_state *st = L->state;
+    const spti_conv_geom *g = &st->g;
+    int64_t PN, colsz;
+    SPTI_TRY(sizes(L, N, &PN, &colsz));
+    spti_param *W = L->params[0];
+    const bool sparse = W->kind == SPTI_PARAM_SPARSE, want_dense = W->want_dense_grad;
+    const bool direct = sparse && use_direct(st, W, PN);
+    const bool pw = pointwise(g);
+    if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
+    const float *src = x;
+    if (!pw && (!direct || want_dense)) SPTI_TRY(columns(L, x, N, colsz, &src));
+
+    if (st->has_bias) spti_bias_grad_add(L->params[1]->grad, dy, g->c_out, PN);
+    if (want_dense) {
+        SPTI_TRY(spti_gemm_dw(dy, W->rows, src, W->cols, PN, W->dense_grad, false));
+        spti_weight_add_dense_grad(W, W->dense_grad);
+    } else if (direct) {
+        spti_conv_sparse_dw(g, W->csr, x, dy, N, W->grad, true);
+    } else if (sparse) {
+        SPTI_TRY(spti_csr_backward(W->csr, src, dy, PN, NULL, false, W->grad, true, &W->ws));
+    } else {
+        SPTI_TRY(spti_gemm_dw(dy, W->rows, src, W->cols, PN, W->grad, true));
+        if (W->kind == SPTI_PARAM_MASKED)
+            for (int64_t i = 0; i < W->n; i++)
+                if (!W->mask[i]) W->grad[i] = 0.0f;
+    }
+
+    int rc = SPT_OK;
+    if (dx && direct) {
+        spti_conv_sparse_dx(g, W->csr, dy, N, dx);
+    } else if (dx) {
+        /* The column gradient goes straight to dx when pointwise, else into
+         * the column buffer (its im2col content is no longer needed). */
+        float *dcol = pw ? dx : st->col;
+        if (sparse)
+            rc = spti_csr_backward(W->csr, NULL, dy, PN, dcol, false, NULL, false, &W->ws);
+        else
+            rc = spti_gemm_dx(W->value, W->rows, W->cols, dy, PN, dcol, false);
+        if (rc == SPT_OK && !pw) spti_col2im(g, dcol, N, dx);
+    }
+    if (direct) {
+        /* The direct path needs no column buffer: drop the one a dense-gradient
+         * step needed rather than keep K*H_out*W_out*N floats per layer. */
+        spti_free(st->col);
+        st->col = NULL;
+        st->col_cap = 0;
+    }
+    return rc;
+}
+
+static double conv_flops(const spti_layer *L, bool dense) {
+    const conv_state *st = L->state;
+    const spti_param *W = L->params[0];
+    double active = (double)(dense ? W->rows * W->cols : spti_weight_active(W));
+    return 2.0 * active * (double)(st->g.h_out * st->g.w_out);
+}
+
+static void conv_destroy(spti_layer *L) {
+    if (!L) return;
+    conv_state *st = L->state;
+    if (st) spti_free(st->col);
+    spti_layer_free(L);
+}
+
+static const spti_layer_ops conv_ops = {
+    .kind = "conv2d",
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .destroy = conv_destroy,
+    .flops = conv_flops,
+};
+
+int spti_conv2d_set_path(spti_layer *L, spti_conv_path path) {
+    SPTI_CHECK_NULL(L);
+    if (L->ops != &conv_ops) return spti_fail(SPT_ERR_INVALID, "%s: layer %s is not a conv2d layer", __func__, L->name);
+    if (path != SPTI_CONV_AUTO && path != SPTI_CONV_DIRECT && path != SPTI_CONV_IM2COL)
+        return spti_fail(SPT_ERR_INVALID, "%s: unknown path %d", __func__, (int)path);
+    ((conv_state *)L->state)->path = path;
+    return SPT_OK;
+}
+
+/* Validate the spec and derive the output size. */
+static int check_spec(const spti_conv2d_spec *s, spti_conv_geom *g) {
+    const int64_t v[7] = {s->c_in, s->h, s->w, s->c_out, s->kh, s->kw, s->stride};
+    for (int i = 0; i < 7; i++)
+        if (v[i] > INT32_MAX)
+            return spti_fail(SPT_ERR_SIZE, "spti_conv2d_create: sizes must be below 2^31 (got %lld)", (long long)v[i]);
+    if (s->c_in < 1 || s->h < 1 || s->w < 1 || s->c_out < 1 || s->kh < 1 || s->kw < 1)
+        return spti_fail(SPT_ERR_SIZE, "spti_conv2d_create: channels, input and kernel sizes must be >= 1");
+    if (s->stride < 1)
+        return spti_fail(SPT_ERR_INVALID, "spti_conv2d_create: stride (%lld) must be >= 1", (long long)s->stride);
+    if (s->pad < 0 || s->pad > INT32_MAX)
+        return spti_fail(SPT_ERR_SIZE, "spti_conv2d_create: pad (%lld) must be in [0, 2^31)", (long long)s->pad);
+    const int64_t ph = s->h + 2 * s->pad, pw = s->w + 2 * s->pad;
+    if (s->kh > ph || s->kw > pw)
+        return spti_fail(SPT_ERR_SIZE, "spti_conv2d_create: kernel %lldx%lld larger than the padded input %lldx%lld",
+                         (long long)s->kh, (long long)s->kw, (long long)ph, (long long)pw);
+    g->c_in = s->c_in;
+    g->h = s->h;
+    g->w = s->w;
+    g->c_out = s->c_out;
+    g->kh = s->kh;
+    g->kw = s->kw;
+    g->stride = s->stride;
+    g->pad = s->pad;
+    g->h_out = (ph - s->kh) / s->stride + 1;
+    g->w_out = (pw - s->kw) / s->stride + 1;
+    /* Every per-example buffer and the weight must be addressable; K must fit
+     * a CSR column index. */
+    int64_t in_dims[3] = {g->c_in, g->h, g->w}, out_dims[3] = {g->c_out, g->h_out, g->w_out};
+    int64_t w_dims[4] = {g->c_out, g->c_in, g->kh, g->kw}, col_dims[5] = {g->c_in, g->kh, g->kw, g->h_out, g->w_out};
+    int64_t n;
+    if (!spti_count_elems(in_dims, 3, sizeof(float), &n) || !spti_count_elems(out_dims, 3, sizeof(float), &n) ||
+        !spti_count_elems(w_dims, 4, sizeof(float), &n) || !spti_count_elems(col_dims, 5, sizeof(float), &n) ||
+        g->c_in * g->kh * g->kw > INT32_MAX)
+        return spti_fail(SPT_ERR_SIZE, "spti_conv2d_create: the shapes overflow");
+    return SPT_OK;
+}
+
+int spti_conv2d_create(const char *name, const spti_conv2d_spec *spec, spti_layer **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    SPTI_CHECK_NULL(name);
+    SPTI_CHECK_NULL(spec);
+    spti_conv_geom g;
+    SPTI_TRY(check_spec(spec, &g));
+    spti_shape in = {g.c_in, g.h, g.w}, outs = {g.c_out, g.h_out, g.w_out};
+    spti_layer *L = spti_layer_new(&conv_ops, name, in, outs, sizeof(conv_state));
+    if (!L) return SPT_ERR_NOMEM;
+    conv_state *st = L->state;
+    st->g = g;
+    st->has_bias = spec->bias;
+    st->path = SPTI_CONV_AUTO;
+    int64_t wshape[4] = {g.c_out, g.c_in, g.kh, g.kw}, bshape[1] = {g.c_out};
+    int rc = spti_layer_add_param(L, "weight", 4, wshape, true, NULL);
+    if (rc == SPT_OK && spec->bias) rc = spti_layer_add_param(L, "bias", 1, bshape, false, NULL);
+    if (rc != SPT_OK) {
+        spti_layer_free(L);
+        return rc;
+    }
+    *out = L;
+    return SPT_OK;
+}

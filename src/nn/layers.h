@@ -1,0 +1,181 @@
+/*
+ * Constructors of the concrete layers (see layer.h for the contract every
+ * layer follows). Each returns SPT_OK and a new layer in *out, or a status
+ * (SPT_ERR_SIZE for bad shapes, SPT_ERR_INVALID for bad hyper-parameters,
+ * SPT_ERR_NOMEM) with *out = NULL. `name` is copied (truncated to 39 chars)
+ * and prefixes the names of the layer's parameters ("<name>.weight").
+ */
+#ifndef SPTI_LAYERS_H
+#define SPTI_LAYERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layer.h"
+
+/* ==== Linear and convolution (weight layers) ============================ */
+
+/* The weight of both layers may be DENSE, MASKED or SPARSE (param.h) and may
+ * change form or pattern between calls (a sparsity method sparsifies, masks
+ * or repatterns it): every forward and backward reads its current form.
+ *   DENSE   OpenBLAS products (spti_gemm_*).
+ *   MASKED  the dense path over the values (inactive entries are 0); grad is
+ *           left at 0 on inactive positions.
+ *   SPARSE  the CSR kernels (spti_csr_forward/backward with the param's ws,
+ *           which dispatch sparse vs dense); convolutions use the direct
+ *           sparse convolution (kernels/conv.h) where it is the faster path.
+ * When weight->want_dense_grad is set, backward also writes (overwrites)
+ * weight->dense_grad (rows x cols, allocated on first use, kept) with the
+ * full dense gradient dL/dW of this call, inactive positions included.
+ * Weights are created DENSE and zero: initialise them with spti_init_*.
+ * Biases are DENSE, zero, no_weight_decay. Backward adds into grads, writes
+ * dx (skipped when dx is NULL), and needs x and dy of the last forward. */
+
+/* Fully connected: y[out x N] = W[out x in] . x[in x N] + b.
+ * in_shape is (in_features, 1, 1), out_shape (out_features, 1, 1). The
+ * caller may set in_shape to any (c, h, w) with c*h*w == in_features
+ * (a C x H x W x N buffer is already (C*H*W) x N).
+ * Params: "<name>.weight" (out, in), then "<name>.bias" (out) when `bias`.
+ * SPT_ERR_NULL for NULL name/out; SPT_ERR_SIZE for sizes < 1, above
+ * INT32_MAX, or an overflowing out*in. */
+int spti_linear_create(const char *name, int64_t in_features, int64_t out_features, bool bias, spti_layer **out);
+
+/* Geometry of a 2-D convolution. */
+typedef struct spti_conv2d_spec {
+    int64_t c_in, h, w;    /* input per example: C_in x H x W */
+    int64_t c_out, kh, kw; /* C_out filters of kh x kw */
+    int64_t stride, pad;   /* stride >= 1 (both axes), zero padding >= 0 (every side) */
+    bool bias;             /* add a per-channel bias (ResNets: false before BN) */
+} spti_conv2d_spec;
+
+/* Conv2d: x[C_in x H x W x N] -> y[C_out x H_out x W_out x N],
+ * H_out = (H + 2 pad - kh) / stride + 1 (same for W). Params: "<name>.weight"
+ * (C_out, C_in, kh, kw), i.e. the matrix C_out x (C_in*kh*kw) with column
+ * (ci*kh + i)*kw + j, then "<name>.bias" (C_out) when spec->bias.
+ * SPT_ERR_NULL for NULL arguments; SPT_ERR_SIZE for sizes < 1, pad < 0,
+ * a kernel larger than the padded input, sizes above INT32_MAX or
+ * overflowing products; SPT_ERR_INVALID for stride < 1. */
+int spti_conv2d_create(const char *name, const spti_conv2d_spec *spec, spti_layer **out);
+
+/* How a convolution with a SPARSE weight runs (tests and benchmarks):
+ * AUTO picks per call from the shapes and density; DIRECT always uses the
+ * direct sparse convolution; IM2COL always uses im2col + the CSR products
+ * (which themselves dispatch sparse/dense). DENSE and MASKED weights always
+ * use im2col + OpenBLAS. 1x1 stride-1 unpadded convolutions need no im2col:
+ * their IM2COL path is the plain CSR product over x. */
+typedef enum { SPTI_CONV_AUTO = 0, SPTI_CONV_DIRECT = 1, SPTI_CONV_IM2COL = 2 } spti_conv_path;
+/* SPT_ERR_INVALID if L is not a conv2d layer or path is unknown. */
+int spti_conv2d_set_path(spti_layer *L, spti_conv_path path);
+
+/* Shared by the weight layers (linear.c). */
+/* Allocate p->dense_grad (rows x cols) if absent. */
+int spti_weight_ensure_dense_grad(spti_param *p);
+/* grad += the dense gradient g (rows x cols) restricted to p's active
+ * entries, in p's current form. */
+void spti_weight_add_dense_grad(spti_param *p, const float *g);
+/* db[r] += sum of dy[r*M .. r*M + M) (double accumulation), r < rows. */
+void spti_bias_grad_add(float *db, const float *dy, int64_t rows, int64_t M);
+/* Active weight entries in the current form (rows*cols when DENSE). */
+int64_t spti_weight_active(const spti_param *p);
+
+/* Initialisation (init.c). Draws come from `rng` in storage order (one per
+ * active entry), so a MASKED and a SPARSE weight with the same pattern and
+ * seed get the same values. SPT_ERR_NULL for NULL arguments. */
+/* Kaiming/He normal: N(0, 2 / fan_in) on the active entries, fan_in =
+ * cols (C_in*kh*kw or in_features). With sparse_aware, row r uses the number
+ * of active entries of that row as its fan_in (rows without any are left
+ * empty). Inactive entries stay 0. */
+int spti_init_kaiming(spti_param *p, spti_rng *rng, bool sparse_aware);
+/* PyTorch's default for Linear/Conv2d: weight and bias (may be NULL) drawn
+ * from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = w->cols. */
+int spti_init_uniform(spti_param *w, spti_param *bias, spti_rng *rng);
+/* Set every stored value of p to 0 (bias initialisation). */
+int spti_init_zero(spti_param *p);
+
+
+/* ==== Normalisation, activation, pooling, reshaping (no weight) ========== */
+
+/* BatchNorm over C x H x W inputs: per channel c, statistics over H*W*N.
+ * Params: gamma (C, "<name>.weight", init 1) and beta (C, "<name>.bias",
+ * init 0), both DENSE, is_weight false, no_weight_decay. Training uses the
+ * batch statistics (biased variance) and updates running_mean/running_var
+ * with momentum 0.1 (running_var uses the unbiased batch variance, as
+ * PyTorch); evaluation uses the running statistics. eps = 1e-5.
+ * Training needs H*W*N >= 2 per channel (else SPT_ERR_SIZE from forward). */
+int spti_batchnorm2d_create(const char *name, int64_t c, int64_t h, int64_t w, spti_layer **out);
+/* BatchNorm over F flat features (shape F x 1 x 1): per feature over N. */
+int spti_batchnorm1d_create(const char *name, int64_t features, spti_layer **out);
+/* Layer state a checkpoint saves: the running statistics (length *c each,
+ * owned by the layer, writable; any of the three may be NULL to skip).
+ * SPT_ERR_INVALID if L is not a batchnorm layer. */
+int spti_batchnorm_running(spti_layer *L, float **running_mean, float **running_var, int64_t *c);
+/* Reset the running statistics to mean 0, var 1. */
+void spti_batchnorm_reset_running(spti_layer *L);
+
+/* Elementwise max(x, 0) over any shape. */
+int spti_relu_create(const char *name, spti_shape shape, spti_layer **out);
+
+/* Inverted dropout with rate p in [0, 1): in training each element is kept
+ * with probability 1-p (drawn from ctx->rng, one draw per element in index
+ * order) and scaled by 1/(1-p); identity in evaluation and when p == 0. */
+int spti_dropout_create(const char *name, spti_shape shape, float p, spti_layer **out);
+/* Change the rate (SPT_ERR_INVALID unless p in [0, 1) and L is dropout). */
+int spti_dropout_set_rate(spti_layer *L, float p);
+/* Current rate, or -1 if L is not a dropout layer. */
+float spti_dropout_rate(const spti_layer *L);
+
+/* 2-D pooling with a k x k window, stride s >= 1 and zero padding
+ * 0 <= pad <= k/2 (as PyTorch): output H' = (H + 2 pad - k) / s + 1 (>= 1).
+ * Max pooling ignores padded cells (a window always holds a real cell);
+ * average pooling divides by k*k, counting padded cells as zeros
+ * (PyTorch's count_include_pad=True). */
+int spti_maxpool2d_create(const char *name, int64_t c, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad,
+                          spti_layer **out);
+int spti_avgpool2d_create(const char *name, int64_t c, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad,
+                          spti_layer **out);
+/* Mean over H x W per channel: C x H x W -> C x 1 x 1. */
+int spti_global_avgpool_create(const char *name, int64_t c, int64_t h, int64_t w, spti_layer **out);
+
+/* C x H x W -> (C*H*W) x 1 x 1. The memory layout is unchanged (C x H x W x N
+ * is already (C*H*W) x N): forward and backward are copies. */
+int spti_flatten_create(const char *name, spti_shape shape, spti_layer **out);
+
+/* ==== Composite ============================================================ */
+
+/* Basic residual block of the CIFAR ResNet (He et al. 2016):
+ *   y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+ * conv1: 3x3, stride `stride`, pad 1, in_c -> out_c, no bias;
+ * conv2: 3x3, stride 1, pad 1, out_c -> out_c, no bias;
+ * shortcut: identity when stride == 1 and in_c == out_c, else a 1x1 conv
+ * with stride `stride` (no bias) followed by BatchNorm (option B).
+ * Children, in order: conv1, bn1, relu1, conv2, bn2[, shortcut.conv,
+ * shortcut.bn], named "<name>.conv1" etc. The block owns its children and
+ * its intermediate buffers. */
+int spti_residual_block_create(const char *name, int64_t in_c, int64_t in_h, int64_t in_w, int64_t out_c,
+                               int64_t stride, spti_layer **out);
+
+/* ==== Shared helpers for layer implementations (layer_base.c) ============ */
+
+/* Destroy any layer through its ops (NULL is a no-op). */
+void spti_layer_destroy(spti_layer *L);
+/* A zeroed layer with `state_bytes` of zeroed private state (NULL when 0),
+ * the given ops, name and shapes. NULL (SPT_ERR_NOMEM recorded) on failure. */
+spti_layer *spti_layer_new(const spti_layer_ops *ops, const char *name, spti_shape in, spti_shape out,
+                           size_t state_bytes);
+/* Free what every layer owns: its params, its children (destroyed through
+ * their ops), the children array, the state block and L. The kind's destroy
+ * frees its own buffers inside the state first, then calls this. */
+void spti_layer_free(spti_layer *L);
+/* Append a new DENSE parameter "<L->name>.<suffix>" to L->params. */
+int spti_layer_add_param(spti_layer *L, const char *suffix, int ndim, const int64_t *shape, bool is_weight,
+                         spti_param **out);
+/* "<a>.<b>" into dst (truncated to size-1 chars). */
+void spti_name_join(char *dst, size_t size, const char *a, const char *b);
+/* Make *buf hold at least n elements of `elem` bytes (contents not kept when
+ * it grows); *cap is the current capacity in elements. */
+int spti_buf_grow(void **buf, int64_t *cap, int64_t n, size_t elem, const char *what);
+/* Total elements of a C x H x W x N buffer of this shape, overflow-checked. */
+int spti_shape_elems(spti_shape s, int64_t N, int64_t *out);
+
+#endif

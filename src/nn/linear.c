@@ -1,0 +1,142 @@
+/*
+ * Linear layer: y[out x N] = W[out x in] . x[in x N] + b, with W in any of
+ * the three forms of param.h (read afresh at every call), plus the gradient
+ * helpers shared with Conv2d (layers.h).
+ */
+#include <string.h>
+
+#include "layers.h"
+
+typedef struct linear_state {
+    int64_t in, out;
+    bool has_bias;
+} linear_state;
+
+/* ---- helpers shared by the weight layers ---------------------------------- */
+
+int spti_weight_ensure_dense_grad(spti_param *p) {
+    if (p->dense_grad) return SPT_OK;
+    p->dense_grad = spti_alloc_or_fail(p->rows * p->cols, sizeof(float), "dense weight gradient");
+    return p->dense_grad ? SPT_OK : SPT_ERR_NOMEM;
+}
+
+void spti_weight_add_dense_grad(spti_param *p, const float *g) {
+    switch (p->kind) {
+    case SPTI_PARAM_DENSE:
+        for (int64_t i = 0; i < p->n; i++) p->grad[i] += g[i];
+        break;
+    case SPTI_PARAM_MASKED:
+        for (int64_t i = 0; i < p->n; i++)
+            if (p->mask[i]) p->grad[i] += g[i];
+        break;
+    case SPTI_PARAM_SPARSE: {
+        const spt_csr *m = p->csr;
+        for (int64_t r = 0; r < m->rows; r++)
+            for (int64_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) p->grad[k] += g[r * m->cols + m->col_idx[k]];
+        break;
+    }
+    }
+}
+
+/* db[rows] += row sums of dy[rows x M]. */
+void spti_bias_grad_add(float *db, const float *dy, int64_t rows, int64_t M) {
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (rows * M >= (1 << 15))
+    for (int64_t r = 0; r < rows; r++) {
+        double acc = 0.0;
+        const float *d = dy + r * M;
+        for (int64_t e = 0; e < M; e++) acc += d[e];
+        db[r] += (float)acc;
+    }
+}
+
+int64_t spti_weight_active(const spti_param *p) {
+    switch (p->kind) {
+    case SPTI_PARAM_MASKED: return p->mask_nnz;
+    case SPTI_PARAM_SPARSE: return p->csr->nnz;
+    default: return p->rows * p->cols;
+    }
+}
+
+/* ---- the layer ------------------------------------------------------------------ */
+
+static int linear_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
+    (void)ctx;
+    const linear_state *st = L->state;
+    if (N < 0) return spti_fail(SPT_ERR_SIZE, "linear %s: batch size %lld", L->name, (long long)N);
+    spti_param *W = L->params[0];
+    const float *b = st->has_bias ? L->params[1]->value : NULL;
+    if (W->kind == SPTI_PARAM_SPARSE) return spti_csr_forward(W->csr, x, N, b, y, &W->ws);
+    /* MASKED values are exactly 0 where inactive: the dense product is exact. */
+    return spti_gemm_fwd(W->value, st->out, st->in, x, N, b, y);
+}
+
+/* Gradients: dL/db = row sums of dY, dL/dW = dY . X^T (at the active entries),
+ * dX = W^T . dY. Allocation first, so a failure changes no gradient. */
+static int linear_backward(spti_layer *L, const float *x, const float *y, const float *dy, float *dx, int64_t N) {
+    (void)y;
+    const linear_state *st = L->state;
+    if (N < 0) return spti_fail(SPT_ERR_SIZE, "linear %s: batch size %lld", L->name, (long long)N);
+    spti_param *W = L->params[0];
+    const bool want_dense = W->want_dense_grad;
+    if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
+    if (st->has_bias) spti_bias_grad_add(L->params[1]->grad, dy, st->out, N);
+
+    if (want_dense) {
+        SPTI_TRY(spti_gemm_dw(dy, st->out, x, st->in, N, W->dense_grad, false));
+        spti_weight_add_dense_grad(W, W->dense_grad);
+    } else if (W->kind == SPTI_PARAM_SPARSE) {
+        SPTI_TRY(spti_csr_backward(W->csr, x, dy, N, NULL, false, W->grad, true, &W->ws));
+    } else {
+        SPTI_TRY(spti_gemm_dw(dy, st->out, x, st->in, N, W->grad, true));
+        if (W->kind == SPTI_PARAM_MASKED)
+            for (int64_t i = 0; i < W->n; i++)
+                if (!W->mask[i]) W->grad[i] = 0.0f;
+    }
+    if (!dx) return SPT_OK;
+    if (W->kind == SPTI_PARAM_SPARSE) return spti_csr_backward(W->csr, NULL, dy, N, dx, false, NULL, false, &W->ws);
+    return spti_gemm_dx(W->value, st->out, st->in, dy, N, dx, false);
+}
+
+static double linear_flops(const spti_layer *L, bool dense) {
+    const spti_param *W = L->params[0];
+    return 2.0 * (double)(dense ? W->rows * W->cols : spti_weight_active(W));
+}
+
+static void linear_destroy(spti_layer *L) { spti_layer_free(L); }
+
+static const spti_layer_ops linear_ops = {
+    .kind = "linear",
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .destroy = linear_destroy,
+    .flops = linear_flops,
+};
+
+int spti_linear_create(const char *name, int64_t in_features, int64_t out_features, bool bias, spti_layer **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    SPTI_CHECK_NULL(name);
+    if (in_features < 1 || out_features < 1 || in_features > INT32_MAX || out_features > INT32_MAX)
+        return spti_fail(SPT_ERR_SIZE, "%s: in_features (%lld) and out_features (%lld) must be in [1, 2^31)", __func__,
+                         (long long)in_features, (long long)out_features);
+    int64_t cells;
+    if (!spti_mul_i64(in_features, out_features, &cells) || !spti_mul_i64(cells, (int64_t)sizeof(float), &cells))
+        return spti_fail(SPT_ERR_SIZE, "%s: weight %lld x %lld overflows", __func__, (long long)out_features,
+                         (long long)in_features);
+    spti_shape in = {in_features, 1, 1}, outs = {out_features, 1, 1};
+    spti_layer *L = spti_layer_new(&linear_ops, name, in, outs, sizeof(linear_state));
+    if (!L) return SPT_ERR_NOMEM;
+    linear_state *st = L->state;
+    st->in = in_features;
+    st->out = out_features;
+    st->has_bias = bias;
+    int64_t wshape[2] = {out_features, in_features}, bshape[1] = {out_features};
+    int rc = spti_layer_add_param(L, "weight", 2, wshape, true, NULL);
+    if (rc == SPT_OK && bias) rc = spti_layer_add_param(L, "bias", 1, bshape, false, NULL);
+    if (rc != SPT_OK) {
+        spti_layer_free(L);
+        return rc;
+    }
+    *out = L;
+    return SPT_OK;
+}

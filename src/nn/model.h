@@ -1,0 +1,108 @@
+/*
+ * The model container (internal view of the public spt_model handle) and the
+ * loss. A model is a sequence of layers (composites allowed) that it owns,
+ * with one output buffer per top-level layer sized for the largest batch seen
+ * so far, two ping-pong gradient buffers and its own random generator.
+ *
+ * Parameter order (spti_model_params; sparsity methods and checkpoints rely
+ * on it and it never changes for a given architecture): top-level layers in
+ * sequence, each depth first - a layer's own params in params[] order
+ * (weight, then bias / BN gamma, beta), then its children in children[]
+ * order, recursively. For a residual block: conv1.weight, bn1.weight,
+ * bn1.bias, conv2.weight, bn2.weight, bn2.bias[, shortcut.conv.weight,
+ * shortcut.bn.weight, shortcut.bn.bias]. The weight params (is_weight) are
+ * the conv / linear weights; biases and BN params are not.
+ *
+ * "Leaves" are the primitive (childless) layers in the same depth-first
+ * order; the public per-layer getters index them.
+ */
+#ifndef SPTI_MODEL_H
+#define SPTI_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layer.h"
+
+typedef enum { SPTI_ARCH_CUSTOM = 0, SPTI_ARCH_MLP = 1, SPTI_ARCH_RESNET = 2 } spti_arch;
+
+struct spt_model {
+    spti_arch arch;
+    spti_shape in_shape;
+    int64_t classes;         /* size of the last layer's output */
+    spti_layer **layers;     /* top level, owned */
+    int n_layers, layers_cap;
+    spti_layer **leaves;     /* primitive layers, depth first (not owned) */
+    int n_leaves;
+    spti_param **params;     /* every parameter in the documented order (not owned) */
+    int64_t n_params;
+    float **acts;            /* acts[i]: output of layers[i], out_size x N (row stride N) */
+    int64_t act_cap;         /* batch the activation buffers hold */
+    float *gbuf[2];          /* ping-pong dL/d(activation), max layer size x act_cap */
+    float *dlogits;          /* classes x act_cap */
+    int64_t last_N;          /* batch of the last forward (0: none yet) */
+    bool last_training;
+    uint64_t seed;
+    spti_rng rng;            /* initialisation, then dropout */
+};
+typedef struct spt_model spti_model;
+
+/* ---- building -------------------------------------------------------------- */
+
+/* An empty model for inputs of shape `in`, rng seeded with `seed`. */
+int spti_model_new(spti_shape in, uint64_t seed, spti_model **out);
+/* Append a layer; the model takes ownership of L in every case (L is
+ * destroyed if the call fails). SPT_ERR_SIZE if L's input shape differs from
+ * the previous output shape (or the model input for the first layer). */
+int spti_model_append(spti_model *m, spti_layer *L);
+/* Build the leaf and parameter lists after the last append. */
+int spti_model_finalize(spti_model *m);
+/* Initialise every parameter from the model's rng: conv/linear weights
+ * Kaiming normal (std sqrt(2 / fan_in), fan_in = in * kh * kw), biases 0,
+ * BN gamma 1 and beta 0. Draws in parameter order. */
+int spti_model_init_params(spti_model *m);
+void spti_model_destroy(spti_model *m);
+
+/* Builders (model_mlp.c, model_resnet.c); arguments as the public
+ * spt_model_create_mlp / spt_model_create_resnet, already non-NULL. */
+int spti_model_create_mlp(const int64_t *widths, int n_widths, uint64_t seed, spti_model **out);
+int spti_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage, int64_t width_mult,
+                             int64_t classes, uint64_t seed, spti_model **out);
+
+/* ---- running ------------------------------------------------------------------ */
+
+/* Make the buffers hold a batch of N (grows only; nothing changes on failure). */
+int spti_model_reserve(spti_model *m, int64_t N);
+/* Forward x (in_shape x N) through every layer. *logits (optional) points to
+ * the model's classes x N output, valid until the next forward. */
+int spti_model_forward(spti_model *m, const float *x, int64_t N, bool training, const float **logits);
+/* Backward from dlogits (classes x N) after a forward of the same x and N:
+ * ADDS every parameter's gradient (no input gradient is formed). */
+int spti_model_backward(spti_model *m, const float *x, const float *dlogits, int64_t N);
+/* Set every parameter's grad (and dense_grad when present) to 0. */
+void spti_model_zero_grad(spti_model *m);
+/* SPT_ERR_NONFINITE naming the first parameter whose grad has a NaN/Inf. */
+int spti_model_check_grads(const spti_model *m);
+/* One training step without the update: zero grads, forward (training),
+ * softmax cross-entropy against labels, backward, finite checks on the loss
+ * (naming the first layer whose output is not finite) and the grads.
+ * loss / correct may be NULL. */
+int spti_model_train_step(spti_model *m, const float *x, const int32_t *labels, int64_t N, double *loss,
+                          int64_t *correct);
+/* Forward in evaluation mode and the loss / number correct over the batch. */
+int spti_model_eval_batch(spti_model *m, const float *x, const int32_t *labels, int64_t N, double *loss,
+                          int64_t *correct);
+/* Forward FLOPs per example (sum of the layers' ops->flops). */
+double spti_model_flops(const spti_model *m, bool dense);
+
+/* ---- loss --------------------------------------------------------------------- */
+
+/* Softmax cross-entropy (loss.c) over logits K x N with labels in [0, K):
+ * *loss = mean over the batch, *correct = examples whose first maximal logit
+ * is the label, dlogits (K x N, optional) = (softmax - onehot) / N. Labels
+ * are checked before anything is written (SPT_ERR_INVALID). loss and correct
+ * may be NULL. Numerically stable for any finite logits. */
+int spti_softmax_xent(const float *logits, int64_t K, int64_t N, const int32_t *labels, float *dlogits,
+                      double *loss, int64_t *correct);
+
+#endif
