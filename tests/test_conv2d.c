@@ -524,7 +524,7 @@ static void test_create_invalid(void **state) {
         {{3, 2, 8, 4, 5, 3, 1, 1, false}, SPT_ERR_SIZE},  /* kh 5 > 2 + 2 */
         {{3, 8, 2, 4, 3, 3, 1, 0, false}, SPT_ERR_SIZE},  /* kw 3 > 2 */
         {{1LL << 40, 8, 8, 4, 3, 3, 1, 1, false}, SPT_ERR_SIZE},
-        {{1 << 20, 1 << 20, 1 << 20, 4, 1, 1, 1, 0, false}, SPT_ERR_SIZE}, /* input overflows */
+        {{1 << 22, 1 << 22, 1 << 22, 4, 1, 1, 1, 0, false}, SPT_ERR_SIZE}, /* input overflows */
         {{1 << 24, 4, 4, 1, 16, 16, 1, 6, false}, SPT_ERR_SIZE},           /* K above 2^31 */
         {{3, 8, 8, 4, 3, 3, 1, 1LL << 40, false}, SPT_ERR_SIZE},
     };

@@ -380,6 +380,28 @@ static void test_random_invalid(void **state) {
     assert_null(m);
 }
 
+/* The invariant checker the other tests lean on catches a broken transposed index. */
+static void test_validate_catches_corruption(void **state) {
+    (void)state;
+    spt_csr *m;
+    assert_status(spt_csr_random(6, 7, 0.5, 1.0f, 21, &m), SPT_OK);
+    assert_int_equal(spti_csr_validate(m), SPT_OK);
+    int32_t saved = m->row_idx[1];
+    m->row_idx[1] = m->row_idx[0]; /* rows of a column no longer increasing, or wrong entry */
+    assert_int_equal(spti_csr_validate(m), SPT_ERR_INTERNAL);
+    m->row_idx[1] = saved;
+    saved = m->csr_pos[2];
+    m->csr_pos[2] = m->csr_pos[3];
+    assert_int_equal(spti_csr_validate(m), SPT_ERR_INTERNAL);
+    m->csr_pos[2] = saved;
+    m->col_ptr[m->cols]--;
+    assert_int_equal(spti_csr_validate(m), SPT_ERR_INTERNAL);
+    m->col_ptr[m->cols]++;
+    m->col_idx[0] = (int32_t)m->cols;
+    assert_int_equal(spti_csr_validate(m), SPT_ERR_FORMAT);
+    spt_csr_destroy(m);
+}
+
 /* Every allocation of every creating function fails in turn: NOMEM, no
  * leak, *out NULL; then the call succeeds. */
 static void test_nomem(void **state) {
@@ -431,7 +453,7 @@ int main(void) {
         cmocka_unit_test(test_dense_roundtrip),     cmocka_unit_test(test_masked_roundtrip),
         cmocka_unit_test(test_random_exact),        cmocka_unit_test(test_random_reproducible),
         cmocka_unit_test(test_random_distribution), cmocka_unit_test(test_random_invalid),
-        cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_validate_catches_corruption), cmocka_unit_test(test_nomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,8 +92,8 @@ static void test_limit(void **state) {
 
 static void test_bad_size(void **state) {
     (void)state;
-    unsigned char lab[2] = {1, 2};
-    unsigned char *buf = tdu_cifar_bytes(0, 2, lab);
+    unsigned char lab[3] = {1, 2, 3};
+    unsigned char *buf = tdu_cifar_bytes(0, 3, lab); /* 3 records: room for the over-long write */
     char p[4096];
     tdu_path(p, sizeof p, dir, "short.bin");
     const char *paths[1] = {p};

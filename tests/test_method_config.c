@@ -53,6 +53,7 @@ static void test_domains(void **state) {
     assert_status(spt_method_config_set(c, SPT_MP_T_END, 5000), SPT_OK);
     assert_status(spt_method_config_set(NULL, SPT_MP_T_END, 5000), SPT_ERR_NULL);
     assert_status(spt_method_config_get(c, SPT_MP_T_END, NULL), SPT_ERR_NULL);
+    spt_method_config_destroy(c);
     assert_status(spt_method_config_create(10, &c), SPT_ERR_INVALID);
     assert_null(c);
     assert_status(spt_method_config_create(SPT_METHOD_SET, NULL), SPT_ERR_NULL);

@@ -3,15 +3,19 @@
  * work is one vector update per (nonzero, output row), so the cost is
  * proportional to nnz * H_out * W_out * N, with no column buffer.
  *
- * The output rows are processed in blocks of about TILE floats so that the
- * block being accumulated stays in cache while every nonzero of the filter
- * streams its shifted input rows through it.
+ * Blocking: a task owns one output channel (forward, dW) or one input
+ * channel (dX). Its nonzeros are taken in batches of up to BATCH entries
+ * whose tap geometry is decoded once; then, for each output row and each
+ * chunk of about CHUNK floats of that row, every entry of the batch updates
+ * the chunk. The chunk being accumulated stays in L1 while the shifted
+ * source rows stream through it, instead of the whole output channel being
+ * re-read once per nonzero.
  */
 #include <string.h>
 
 #include "conv.h"
 
-enum { TILE = 16384 }; /* floats of one output block: 64 KiB */
+enum { BATCH = 128, CHUNK = 1024 };
 
 typedef void (*axpy_fn)(float a, const float *x, float *y, int64_t n);
 typedef float (*dot_fn)(const float *a, const float *b, int64_t n);
@@ -34,131 +38,146 @@ static float dot_generic(const float *a, const float *b, int64_t n) {
 static axpy_fn pick_axpy(void) { return spti_simd_level() >= 2 ? spti_conv_axpy_avx512 : axpy_generic; }
 static dot_fn pick_dot(void) { return spti_simd_level() >= 2 ? spti_conv_dot_avx512 : dot_generic; }
 
-/* Output rows per block. */
-static int64_t block_rows(const spti_conv_geom *g, int64_t N) {
-    int64_t rowlen = g->w_out * N;
-    int64_t b = rowlen >= TILE ? 1 : TILE / rowlen;
-    return b > g->h_out ? g->h_out : b;
+/* One nonzero with its tap decoded. The input cell read by output (oh, ow)
+ * is at offset xoff + (oh*s*W + ow*s)*N of the input buffer; the output cell
+ * at yoff + (oh*W_out + ow)*N of the output buffer. Valid output rows are
+ * [olo, ohi), valid columns [wlo, whi). */
+typedef struct tap {
+    int64_t xoff, yoff;
+    int32_t olo, ohi, wlo, whi;
+    float w;
+} tap;
+
+static void decode(const spti_conv_geom *g, int64_t N, int64_t col, int64_t xbase, int64_t ybase, float w, tap *t) {
+    const int64_t kk = g->kh * g->kw, ci = col / kk, i = (col % kk) / g->kw, j = col % g->kw;
+    int64_t olo, ohi, wlo, whi;
+    spti_conv_range(i - g->pad, g->stride, g->h, g->h_out, &olo, &ohi);
+    spti_conv_range(j - g->pad, g->stride, g->w, g->w_out, &wlo, &whi);
+    t->xoff = xbase + ci * g->h * g->w * N + ((i - g->pad) * g->w + (j - g->pad)) * N;
+    t->yoff = ybase;
+    t->olo = (int32_t)olo;
+    t->ohi = (int32_t)ohi;
+    t->wlo = (int32_t)wlo;
+    t->whi = wlo < whi ? (int32_t)whi : (int32_t)wlo;
+    t->w = w;
 }
 
-/* Tap (i, j) and input channel of column c of the C_out x K weight. */
-static inline void split_col(const spti_conv_geom *g, int64_t c, int64_t *ci, int64_t *i, int64_t *j) {
-    const int64_t kk = g->kh * g->kw;
-    *ci = c / kk;
-    *i = (c % kk) / g->kw;
-    *j = c % g->kw;
+/* Output columns per chunk. */
+static int64_t chunk_cols(int64_t N) { return N >= CHUNK ? 1 : CHUNK / N; }
+
+/* For each output row oh and chunk [a, b) of its columns, for each tap of
+ * ts[0..nt) valid there: dst[...] += w * src[...], where "out" is the output
+ * side (y or dy) and "in" the input side (x or dx). to_in selects the
+ * direction: false writes the output side (forward), true the input side
+ * (dX). */
+static void apply_taps(const spti_conv_geom *g, int64_t N, const tap *ts, int nt, const float *src, float *dst,
+                       bool to_in, axpy_fn axpy) {
+    const int64_t s = g->stride, cw = chunk_cols(N), in_row = s * g->w * N, out_row = g->w_out * N;
+    for (int64_t oh = 0; oh < g->h_out; oh++)
+        for (int64_t a = 0; a < g->w_out; a += cw) {
+            const int64_t b = a + cw < g->w_out ? a + cw : g->w_out;
+            for (int q = 0; q < nt; q++) {
+                const tap *t = &ts[q];
+                if (oh < t->olo || oh >= t->ohi) continue;
+                const int64_t lo = a > t->wlo ? a : t->wlo, hi = b < t->whi ? b : t->whi;
+                if (lo >= hi) continue;
+                const int64_t in_at = t->xoff + oh * in_row + lo * s * N, out_at = t->yoff + oh * out_row + lo * N;
+                const float *from = to_in ? src + out_at : src + in_at;
+                float *into = to_in ? dst + in_at : dst + out_at;
+                if (s == 1) {
+                    axpy(t->w, from, into, (hi - lo) * N);
+                } else if (to_in) {
+                    for (int64_t ow = 0; ow < hi - lo; ow++) axpy(t->w, from + ow * N, into + ow * s * N, N);
+                } else {
+                    for (int64_t ow = 0; ow < hi - lo; ow++) axpy(t->w, from + ow * s * N, into + ow * N, N);
+                }
+            }
+        }
 }
 
 /* y[C_out x H_out x W_out x N] = conv(W, x) + bias: one output channel per task. */
 void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float *x, int64_t N, const float *bias,
                           float *y) {
     const axpy_fn axpy = pick_axpy();
-    const int64_t s = g->stride, rowlen = g->w_out * N, chan_out = g->h_out * rowlen, chan_in = g->h * g->w * N;
-    const int64_t blk = block_rows(g, N);
+    const int64_t chan_out = g->h_out * g->w_out * N;
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads())
     for (int64_t co = 0; co < g->c_out; co++) {
+        tap ts[BATCH];
         float *yc = y + co * chan_out;
         const float b = bias ? bias[co] : 0.0f;
         for (int64_t e = 0; e < chan_out; e++) yc[e] = b;
-        for (int64_t oh0 = 0; oh0 < g->h_out; oh0 += blk) {
-            const int64_t oh1 = oh0 + blk < g->h_out ? oh0 + blk : g->h_out;
-            for (int64_t k = W->row_ptr[co]; k < W->row_ptr[co + 1]; k++) {
-                int64_t ci, i, j, olo, ohi, wlo, whi;
-                split_col(g, W->col_idx[k], &ci, &i, &j);
-                spti_conv_range(i - g->pad, s, g->h, g->h_out, &olo, &ohi);
-                spti_conv_range(j - g->pad, s, g->w, g->w_out, &wlo, &whi);
-                if (olo < oh0) olo = oh0;
-                if (ohi > oh1) ohi = oh1;
-                if (wlo >= whi) continue;
-                const float w = W->values[k];
-                const float *xc = x + ci * chan_in;
-                for (int64_t oh = olo; oh < ohi; oh++) {
-                    float *yr = yc + oh * rowlen + wlo * N;
-                    const float *xr = xc + ((oh * s + i - g->pad) * g->w + (wlo * s + j - g->pad)) * N;
-                    if (s == 1) {
-                        axpy(w, xr, yr, (whi - wlo) * N);
-                    } else {
-                        for (int64_t ow = 0; ow < whi - wlo; ow++) axpy(w, xr + ow * s * N, yr + ow * N, N);
-                    }
-                }
-            }
+        for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += BATCH) {
+            int nt = 0;
+            for (int64_t k = k0; k < W->row_ptr[co + 1] && nt < BATCH; k++)
+                decode(g, N, W->col_idx[k], 0, 0, W->values[k], &ts[nt++]);
+            apply_taps(g, N, ts, nt, x, yc, false, axpy);
         }
     }
 }
 
-/* dx[C_in x H x W x N] = W^T-convolution of dy: one input channel per task,
- * walking the columns (ci, i, j) of W through the transposed index. */
+/* dx[C_in x H x W x N] = the transposed convolution of dy: one input channel
+ * per task, its entries (the columns ci*kh*kw .. of W, contiguous in the
+ * transposed index) taken in batches. */
 void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float *dy, int64_t N, float *dx) {
     const axpy_fn axpy = pick_axpy();
-    const int64_t s = g->stride, rowlen = g->w_out * N, chan_out = g->h_out * rowlen, chan_in = g->h * g->w * N;
-    const int64_t kk = g->kh * g->kw, blk = block_rows(g, N);
+    const int64_t chan_out = g->h_out * g->w_out * N, chan_in = g->h * g->w * N, kk = g->kh * g->kw;
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads())
     for (int64_t ci = 0; ci < g->c_in; ci++) {
+        tap ts[BATCH];
         float *dxc = dx + ci * chan_in;
         memset(dxc, 0, (size_t)chan_in * sizeof(float));
-        for (int64_t oh0 = 0; oh0 < g->h_out; oh0 += blk) {
-            const int64_t oh1 = oh0 + blk < g->h_out ? oh0 + blk : g->h_out;
-            for (int64_t t = 0; t < kk; t++) {
-                const int64_t c = ci * kk + t, i = t / g->kw, j = t % g->kw;
-                int64_t olo, ohi, wlo, whi;
-                spti_conv_range(i - g->pad, s, g->h, g->h_out, &olo, &ohi);
-                spti_conv_range(j - g->pad, s, g->w, g->w_out, &wlo, &whi);
-                if (olo < oh0) olo = oh0;
-                if (ohi > oh1) ohi = oh1;
-                if (wlo >= whi) continue;
-                for (int64_t e = W->col_ptr[c]; e < W->col_ptr[c + 1]; e++) {
-                    const float w = W->values[W->csr_pos[e]];
-                    const float *dyc = dy + (int64_t)W->row_idx[e] * chan_out;
-                    for (int64_t oh = olo; oh < ohi; oh++) {
-                        const float *dr = dyc + oh * rowlen + wlo * N;
-                        float *xr = dxc + ((oh * s + i - g->pad) * g->w + (wlo * s + j - g->pad)) * N;
-                        if (s == 1) {
-                            axpy(w, dr, xr, (whi - wlo) * N);
-                        } else {
-                            for (int64_t ow = 0; ow < whi - wlo; ow++) axpy(w, dr + ow * N, xr + ow * s * N, N);
-                        }
-                    }
-                }
+        const int64_t c_end = (ci + 1) * kk;
+        int64_t c = ci * kk, e = W->col_ptr[c];
+        while (e < W->col_ptr[c_end]) {
+            int nt = 0;
+            for (; e < W->col_ptr[c_end] && nt < BATCH; e++) {
+                while (e >= W->col_ptr[c + 1]) c++; /* the column of entry e */
+                /* xoff relative to dxc: subtract this channel's base */
+                decode(g, N, c, -ci * chan_in, (int64_t)W->row_idx[e] * chan_out, W->values[W->csr_pos[e]], &ts[nt++]);
             }
+            apply_taps(g, N, ts, nt, dy, dxc, true, axpy);
         }
     }
 }
 
 /* dW[k] (=|+=) sum over output cells of dy[co] * shifted x[ci], for each
- * nonzero k = (co, (ci, i, j)): one output channel per task. Each block's
- * partial sum is formed in double and added to dW[k] in block order. */
+ * nonzero k = (co, (ci, i, j)): one output channel per task; each entry's
+ * sum is accumulated in double over the chunks, in a fixed order. */
 void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float *x, const float *dy, int64_t N,
                          float *dW, bool accumulate) {
     const dot_fn dot = pick_dot();
-    const int64_t s = g->stride, rowlen = g->w_out * N, chan_out = g->h_out * rowlen, chan_in = g->h * g->w * N;
-    const int64_t blk = block_rows(g, N);
+    const int64_t s = g->stride, chan_out = g->h_out * g->w_out * N, cw = chunk_cols(N);
+    const int64_t in_row = s * g->w * N, out_row = g->w_out * N;
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads())
     for (int64_t co = 0; co < g->c_out; co++) {
+        tap ts[BATCH];
+        double acc[BATCH];
         const float *dyc = dy + co * chan_out;
-        if (!accumulate)
-            for (int64_t k = W->row_ptr[co]; k < W->row_ptr[co + 1]; k++) dW[k] = 0.0f;
-        for (int64_t oh0 = 0; oh0 < g->h_out; oh0 += blk) {
-            const int64_t oh1 = oh0 + blk < g->h_out ? oh0 + blk : g->h_out;
-            for (int64_t k = W->row_ptr[co]; k < W->row_ptr[co + 1]; k++) {
-                int64_t ci, i, j, olo, ohi, wlo, whi;
-                split_col(g, W->col_idx[k], &ci, &i, &j);
-                spti_conv_range(i - g->pad, s, g->h, g->h_out, &olo, &ohi);
-                spti_conv_range(j - g->pad, s, g->w, g->w_out, &wlo, &whi);
-                if (olo < oh0) olo = oh0;
-                if (ohi > oh1) ohi = oh1;
-                if (wlo >= whi || olo >= ohi) continue;
-                const float *xc = x + ci * chan_in;
-                double acc = 0.0;
-                for (int64_t oh = olo; oh < ohi; oh++) {
-                    const float *dr = dyc + oh * rowlen + wlo * N;
-                    const float *xr = xc + ((oh * s + i - g->pad) * g->w + (wlo * s + j - g->pad)) * N;
-                    if (s == 1) {
-                        acc += dot(dr, xr, (whi - wlo) * N);
-                    } else {
-                        for (int64_t ow = 0; ow < whi - wlo; ow++) acc += dot(dr + ow * N, xr + ow * s * N, N);
+        for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += BATCH) {
+            int nt = 0;
+            for (int64_t k = k0; k < W->row_ptr[co + 1] && nt < BATCH; k++) {
+                decode(g, N, W->col_idx[k], 0, 0, 0.0f, &ts[nt]);
+                acc[nt++] = 0.0;
+            }
+            for (int64_t oh = 0; oh < g->h_out; oh++)
+                for (int64_t a = 0; a < g->w_out; a += cw) {
+                    const int64_t b = a + cw < g->w_out ? a + cw : g->w_out;
+                    for (int q = 0; q < nt; q++) {
+                        const tap *t = &ts[q];
+                        if (oh < t->olo || oh >= t->ohi) continue;
+                        const int64_t lo = a > t->wlo ? a : t->wlo, hi = b < t->whi ? b : t->whi;
+                        if (lo >= hi) continue;
+                        const float *xr = x + (t->xoff + oh * in_row + lo * s * N), *dr = dyc + (oh * out_row + lo * N);
+                        if (s == 1) {
+                            acc[q] += dot(dr, xr, (hi - lo) * N);
+                        } else {
+                            for (int64_t ow = 0; ow < hi - lo; ow++) acc[q] += dot(dr + ow * N, xr + ow * s * N, N);
+                        }
                     }
                 }
-                dW[k] += (float)acc;
+            for (int q = 0; q < nt; q++) {
+                float v = (float)acc[q];
+                dW[k0 + q] = accumulate ? dW[k0 + q] + v : v;
             }
         }
     }

@@ -102,3 +102,24 @@ void spti_sddmm(const spt_csr *W, const float *dY, const float *X, int64_t N, fl
         f(W, dY, X, N, dW, accumulate, r0, r1, 0, N);
     }
 }
+
+void spti_sparse_backward(const spt_csr *W, const float *X, const float *dY, int64_t N, float *dX, bool accumulate_dx,
+                          float *dW, bool accumulate_dw) {
+    if (spti_simd_level() < 2) {
+        spti_sddmm(W, dY, X, N, dW, accumulate_dw);
+        spti_spmm_t(W, dY, N, dX, accumulate_dx);
+        return;
+    }
+    /* Windows of at most 128 (X[c,:] and dX[c,:] in 16 registers); later
+     * windows add their part of each dot product to dW. */
+    const int64_t nwin = (N + 127) / 128, win = ((N + nwin - 1) / nwin + 15) / 16 * 16;
+#pragma omp parallel num_threads(threads_for(W->nnz, N))
+    {
+        const int p = thread_count(), t = thread_id();
+        const int64_t c0 = spti_split_point(W->col_ptr, W->cols, p, t);
+        const int64_t c1 = spti_split_point(W->col_ptr, W->cols, p, t + 1);
+        for (int64_t n0 = 0; n0 < N; n0 += win)
+            spti_backward_cols_avx512(W, dY, X, N, dX, accumulate_dx, dW, accumulate_dw || n0 > 0, c0, c1, n0,
+                                      n0 + win < N ? n0 + win : N);
+    }
+}

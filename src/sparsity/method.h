@@ -59,4 +59,15 @@ struct spti_method {
     void *state;
 };
 
+/* Build the method a configuration names, for a run of `total_steps`
+ * optimizer steps (used to resolve T_end and pruning windows given as
+ * fractions). Returns *out = NULL for SPT_METHOD_DENSE (nothing to do).
+ * The method borrows `weights` (the model's is_weight params, model order)
+ * for its whole life. Defined in method_factory.c. */
+struct spt_method_config;
+int spti_method_create(const struct spt_method_config *cfg, spti_param **weights, int n_weights,
+                       int64_t total_steps, spti_method **out);
+/* Free a method (NULL accepted). */
+void spti_method_destroy(spti_method *m);
+
 #endif
