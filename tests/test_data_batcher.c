@@ -19,7 +19,7 @@ static spt_dataset *make_ds(void) {
                 for (int w = 0; w < W; w++) img[((n * C + c) * H + h) * W + w] = val(n, c, h, w);
     }
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 3), SPT_OK);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 3, &ds), SPT_OK);
     return ds;
 }
 
@@ -30,7 +30,7 @@ static void test_layout_and_epochs(void **state) {
     (void)state;
     spt_dataset *ds = make_ds();
     spt_batcher *bt = NULL;
-    assert_status(spt_batcher_create(&bt, ds, 4, 0, 1), SPT_OK);
+    assert_status(spt_batcher_create(ds, 4, 0, 1, &bt), SPT_OK);
     int64_t nb;
     assert_status(spt_batcher_batches_per_epoch(bt, &nb), SPT_OK);
     assert_int_equal(nb, 3);
@@ -61,7 +61,7 @@ static void test_layout_and_epochs(void **state) {
     spt_batcher_destroy(bt);
 
     /* drop_last: no short batch, and batch_size up to N. */
-    assert_status(spt_batcher_create(&bt, ds, 4, SPT_BATCH_DROP_LAST, 1), SPT_OK);
+    assert_status(spt_batcher_create(ds, 4, SPT_BATCH_DROP_LAST, 1, &bt), SPT_OK);
     assert_status(spt_batcher_batches_per_epoch(bt, &nb), SPT_OK);
     assert_int_equal(nb, 2);
     int64_t want_drop[] = {4, 4, 0, 4};
@@ -73,7 +73,7 @@ static void test_layout_and_epochs(void **state) {
     /* batch_size > N without drop_last: one short batch per epoch. */
     float big[F * 16];
     int32_t ybig[16];
-    assert_status(spt_batcher_create(&bt, ds, 16, 0, 1), SPT_OK);
+    assert_status(spt_batcher_create(ds, 16, 0, 1, &bt), SPT_OK);
     assert_status(spt_batcher_next(bt, big, F * 16, ybig, 16, &B), SPT_OK);
     assert_int_equal(B, N);
     assert_status(spt_batcher_next(bt, big, F * 16, ybig, 16, &B), SPT_OK);
@@ -103,9 +103,9 @@ static void test_shuffle(void **state) {
     (void)state;
     spt_dataset *ds = make_ds();
     spt_batcher *a = NULL, *b = NULL, *c = NULL;
-    assert_status(spt_batcher_create(&a, ds, 3, SPT_BATCH_SHUFFLE, 42), SPT_OK);
-    assert_status(spt_batcher_create(&b, ds, 4, SPT_BATCH_SHUFFLE, 42), SPT_OK); /* other batch size */
-    assert_status(spt_batcher_create(&c, ds, 3, SPT_BATCH_SHUFFLE, 43), SPT_OK);
+    assert_status(spt_batcher_create(ds, 3, SPT_BATCH_SHUFFLE, 42, &a), SPT_OK);
+    assert_status(spt_batcher_create(ds, 4, SPT_BATCH_SHUFFLE, 42, &b), SPT_OK); /* other batch size */
+    assert_status(spt_batcher_create(ds, 3, SPT_BATCH_SHUFFLE, 43, &c), SPT_OK);
     int64_t oa[3][N], ob[3][N], oc[3][N];
     int any_shuffled = 0;
     for (int e = 0; e < 3; e++) {
@@ -130,7 +130,7 @@ static void test_shuffle(void **state) {
     spt_batcher_destroy(c);
 
     /* drop_last with shuffling: 2 batches of 4, no example twice. */
-    assert_status(spt_batcher_create(&a, ds, 4, SPT_BATCH_SHUFFLE | SPT_BATCH_DROP_LAST, 5), SPT_OK);
+    assert_status(spt_batcher_create(ds, 4, SPT_BATCH_SHUFFLE | SPT_BATCH_DROP_LAST, 5, &a), SPT_OK);
     int64_t o[N];
     assert_int_equal(epoch_order(a, 4, o), 8);
     int seen[N] = {0};
@@ -144,8 +144,8 @@ static void test_state_restore(void **state) {
     spt_dataset *ds = make_ds();
     spt_batcher *a = NULL, *b = NULL;
     int flags = SPT_BATCH_SHUFFLE;
-    assert_status(spt_batcher_create(&a, ds, 3, flags, 2024), SPT_OK);
-    assert_status(spt_batcher_create(&b, ds, 3, flags, 1), SPT_OK);
+    assert_status(spt_batcher_create(ds, 3, flags, 2024, &a), SPT_OK);
+    assert_status(spt_batcher_create(ds, 3, flags, 1, &b), SPT_OK);
     assert_status(spt_batcher_set_augment(a, 2, 1), SPT_OK);
     assert_status(spt_batcher_set_augment(b, 2, 1), SPT_OK);
     float xa[F * 3], xb[F * 3];
@@ -244,7 +244,7 @@ static void test_augment_stream(void **state) {
     (void)state;
     spt_dataset *ds = make_ds();
     spt_batcher *bt = NULL;
-    assert_status(spt_batcher_create(&bt, ds, 5, 0, 77), SPT_OK);
+    assert_status(spt_batcher_create(ds, 5, 0, 77, &bt), SPT_OK);
     float x[F * 5];
     int32_t y[5];
     int64_t B;
@@ -304,16 +304,16 @@ static void test_errors(void **state) {
     (void)state;
     spt_dataset *ds = make_ds();
     spt_batcher *bt = (spt_batcher *)&bt;
-    assert_status(spt_batcher_create(&bt, ds, 0, 0, 1), SPT_ERR_SIZE);
+    assert_status(spt_batcher_create(ds, 0, 0, 1, &bt), SPT_ERR_SIZE);
     assert_null(bt);
-    assert_status(spt_batcher_create(&bt, ds, -4, 0, 1), SPT_ERR_SIZE);
-    assert_status(spt_batcher_create(&bt, ds, INT64_MAX / 2, 0, 1), SPT_ERR_SIZE);
-    assert_status(spt_batcher_create(&bt, ds, 4, 4, 1), SPT_ERR_INVALID);
-    assert_status(spt_batcher_create(&bt, ds, N + 1, SPT_BATCH_DROP_LAST, 1), SPT_ERR_SIZE);
-    assert_status(spt_batcher_create(NULL, ds, 4, 0, 1), SPT_ERR_NULL);
-    assert_status(spt_batcher_create(&bt, NULL, 4, 0, 1), SPT_ERR_NULL);
+    assert_status(spt_batcher_create(ds, -4, 0, 1, &bt), SPT_ERR_SIZE);
+    assert_status(spt_batcher_create(ds, INT64_MAX / 2, 0, 1, &bt), SPT_ERR_SIZE);
+    assert_status(spt_batcher_create(ds, 4, 4, 1, &bt), SPT_ERR_INVALID);
+    assert_status(spt_batcher_create(ds, N + 1, SPT_BATCH_DROP_LAST, 1, &bt), SPT_ERR_SIZE);
+    assert_status(spt_batcher_create(ds, 4, 0, 1, NULL), SPT_ERR_NULL);
+    assert_status(spt_batcher_create(NULL, 4, 0, 1, &bt), SPT_ERR_NULL);
     assert_null(bt);
-    assert_status(spt_batcher_create(&bt, ds, 4, 0, 1), SPT_OK);
+    assert_status(spt_batcher_create(ds, 4, 0, 1, &bt), SPT_OK);
     float x[F * 4];
     int32_t y[4];
     int64_t B = -7, p;
@@ -339,7 +339,7 @@ static void test_nomem(void **state) {
     (void)state;
     spt_dataset *ds = make_ds();
     spt_batcher *bt = NULL;
-    TDU_NOMEM_LOOP(spt_batcher_create(&bt, ds, 4, SPT_BATCH_SHUFFLE, 3), spt_batcher_destroy(bt));
+    TDU_NOMEM_LOOP(spt_batcher_create(ds, 4, SPT_BATCH_SHUFFLE, 3, &bt), spt_batcher_destroy(bt));
     spt_dataset_destroy(ds);
 }
 

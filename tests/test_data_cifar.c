@@ -33,7 +33,7 @@ static void test_decode(void **state) {
     write_ab(pa, pb, sizeof pa);
     const char *paths[2] = {pa, pb};
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 2, 0), SPT_OK);
+    assert_status(spt_dataset_load_cifar10_files(paths, 2, 0, &ds), SPT_OK);
     int64_t n, c, h, w, k;
     assert_status(spt_dataset_info(ds, &n, &c, &h, &w, &k), SPT_OK);
     assert_int_equal(n, 5);
@@ -69,7 +69,7 @@ static void test_limit(void **state) {
     const char *paths[2] = {pa, pb};
     spt_dataset *ds = NULL;
     /* 4 crosses the file boundary: 3 from a.bin, 1 from b.bin. */
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 2, 4), SPT_OK);
+    assert_status(spt_dataset_load_cifar10_files(paths, 2, 4, &ds), SPT_OK);
     int64_t n;
     assert_status(spt_dataset_info(ds, &n, NULL, NULL, NULL, NULL), SPT_OK);
     assert_int_equal(n, 4);
@@ -82,11 +82,11 @@ static void test_limit(void **state) {
     assert_float_equal(x[3071], tdu_pixel(3, 2, 31, 31) / 255.0f, 1e-6);
     free(x);
     spt_dataset_destroy(ds);
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 2, 1000), SPT_OK);
+    assert_status(spt_dataset_load_cifar10_files(paths, 2, 1000, &ds), SPT_OK);
     assert_status(spt_dataset_info(ds, &n, NULL, NULL, NULL, NULL), SPT_OK);
     assert_int_equal(n, 5);
     spt_dataset_destroy(ds);
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 2, -1), SPT_ERR_SIZE);
+    assert_status(spt_dataset_load_cifar10_files(paths, 2, -1, &ds), SPT_ERR_SIZE);
     assert_null(ds);
 }
 
@@ -99,14 +99,14 @@ static void test_bad_size(void **state) {
     const char *paths[1] = {p};
     spt_dataset *ds = (spt_dataset *)&ds; /* must be reset to NULL */
     tdu_write(dir, "short.bin", buf, 2 * 3073 - 1, 0);
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 1, 0), SPT_ERR_FORMAT);
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 0, &ds), SPT_ERR_FORMAT);
     assert_null(ds);
     assert_non_null(strstr(spt_last_error(), "short.bin"));
     assert_non_null(strstr(spt_last_error(), "multiple"));
     tdu_write(dir, "short.bin", buf, 2 * 3073 + 1, 0); /* one trailing byte */
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 1, 0), SPT_ERR_FORMAT);
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 0, &ds), SPT_ERR_FORMAT);
     tdu_write(dir, "short.bin", buf, 0, 0); /* empty */
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 1, 0), SPT_ERR_FORMAT);
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 0, &ds), SPT_ERR_FORMAT);
     free(buf);
 }
 
@@ -120,12 +120,12 @@ static void test_bad_label(void **state) {
     tdu_path(p, sizeof p, dir, "lab.bin");
     const char *paths[1] = {p};
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 1, 0), SPT_ERR_FORMAT);
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 0, &ds), SPT_ERR_FORMAT);
     assert_null(ds);
     assert_non_null(strstr(spt_last_error(), "lab.bin"));
     assert_non_null(strstr(spt_last_error(), "label 10"));
     /* Labels are checked for the records loaded. */
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 1, 2), SPT_OK);
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 2, &ds), SPT_OK);
     spt_dataset_destroy(ds);
 }
 
@@ -135,10 +135,10 @@ static void test_missing(void **state) {
     tdu_path(p, sizeof p, dir, "nope.bin");
     const char *paths[1] = {p};
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 1, 0), SPT_ERR_IO);
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 0, &ds), SPT_ERR_IO);
     assert_non_null(strstr(spt_last_error(), "nope.bin"));
     const char *dirs[1] = {dir}; /* a directory is not a data file */
-    assert_status(spt_dataset_load_cifar10_files(&ds, dirs, 1, 0), SPT_ERR_IO);
+    assert_status(spt_dataset_load_cifar10_files(dirs, 1, 0, &ds), SPT_ERR_IO);
     assert_null(ds);
 }
 
@@ -146,14 +146,14 @@ static void test_null_args(void **state) {
     (void)state;
     spt_dataset *ds = NULL;
     const char *paths[2] = {"x", NULL};
-    assert_status(spt_dataset_load_cifar10_files(NULL, paths, 1, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_cifar10_files(&ds, NULL, 1, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 2, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_cifar10_files(&ds, paths, 0, 0), SPT_ERR_SIZE);
-    assert_status(spt_dataset_load_cifar10(NULL, dir, SPT_SPLIT_TEST, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_cifar10(&ds, NULL, SPT_SPLIT_TEST, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_cifar10(&ds, dir, 2, 0), SPT_ERR_INVALID);
-    assert_status(spt_dataset_load_cifar10(&ds, dir, SPT_SPLIT_TEST, -3), SPT_ERR_SIZE);
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 0, NULL), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_cifar10_files(NULL, 1, 0, &ds), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_cifar10_files(paths, 2, 0, &ds), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_cifar10_files(paths, 0, 0, &ds), SPT_ERR_SIZE);
+    assert_status(spt_dataset_load_cifar10(dir, SPT_SPLIT_TEST, 0, NULL), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_cifar10(NULL, SPT_SPLIT_TEST, 0, &ds), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_cifar10(dir, 2, 0, &ds), SPT_ERR_INVALID);
+    assert_status(spt_dataset_load_cifar10(dir, SPT_SPLIT_TEST, -3, &ds), SPT_ERR_SIZE);
     assert_null(ds);
     assert_status(spt_dataset_info(NULL, NULL, NULL, NULL, NULL, NULL), SPT_ERR_NULL);
     spt_dataset_destroy(NULL);
@@ -163,9 +163,9 @@ static void test_standard_dir(void **state) {
     (void)state;
     spt_dataset *ds = NULL;
     /* Nothing there yet: the first file of the split is named. */
-    assert_status(spt_dataset_load_cifar10(&ds, dir, SPT_SPLIT_TRAIN, 0), SPT_ERR_IO);
+    assert_status(spt_dataset_load_cifar10(dir, SPT_SPLIT_TRAIN, 0, &ds), SPT_ERR_IO);
     assert_non_null(strstr(spt_last_error(), "data_batch_1.bin"));
-    assert_status(spt_dataset_load_cifar10(&ds, dir, SPT_SPLIT_TEST, 0), SPT_ERR_IO);
+    assert_status(spt_dataset_load_cifar10(dir, SPT_SPLIT_TEST, 0, &ds), SPT_ERR_IO);
     assert_non_null(strstr(spt_last_error(), "test_batch.bin"));
 
     /* A standard file holds exactly 10000 records. */
@@ -173,17 +173,17 @@ static void test_standard_dir(void **state) {
     for (int i = 0; i < 10000; i++) labels[i] = (unsigned char)((i * 7) % 10);
     unsigned char *buf = tdu_cifar_bytes(0, 10000, labels);
     tdu_write(dir, "data_batch_1.bin", buf, 2 * 3073, 0);
-    assert_status(spt_dataset_load_cifar10(&ds, dir, SPT_SPLIT_TRAIN, 0), SPT_ERR_FORMAT);
+    assert_status(spt_dataset_load_cifar10(dir, SPT_SPLIT_TRAIN, 0, &ds), SPT_ERR_FORMAT);
     assert_non_null(strstr(spt_last_error(), "data_batch_1.bin"));
     assert_non_null(strstr(spt_last_error(), "10000"));
     tdu_write(dir, "data_batch_1.bin", buf, 10000 * 3073, 0);
     /* Batches 2..5 missing: named even with a limit that batch 1 covers. */
-    assert_status(spt_dataset_load_cifar10(&ds, dir, SPT_SPLIT_TRAIN, 5), SPT_ERR_IO);
+    assert_status(spt_dataset_load_cifar10(dir, SPT_SPLIT_TRAIN, 5, &ds), SPT_ERR_IO);
     assert_non_null(strstr(spt_last_error(), "data_batch_2.bin"));
     assert_null(ds);
 
     tdu_write(dir, "test_batch.bin", buf, 10000 * 3073, 0);
-    assert_status(spt_dataset_load_cifar10(&ds, dir, SPT_SPLIT_TEST, 0), SPT_OK);
+    assert_status(spt_dataset_load_cifar10(dir, SPT_SPLIT_TEST, 0, &ds), SPT_OK);
     int64_t n;
     assert_status(spt_dataset_info(ds, &n, NULL, NULL, NULL, NULL), SPT_OK);
     assert_int_equal(n, 10000);
@@ -196,14 +196,14 @@ static void test_standard_dir(void **state) {
     assert_float_equal(x[0], tdu_pixel(9999, 0, 0, 0) / 255.0f, 1e-6);
     assert_float_equal(x[1024 + 33], tdu_pixel(9999, 1, 1, 1) / 255.0f, 1e-6);
     spt_dataset_destroy(ds);
-    assert_status(spt_dataset_load_cifar10(&ds, dir, SPT_SPLIT_TEST, 10), SPT_OK);
+    assert_status(spt_dataset_load_cifar10(dir, SPT_SPLIT_TEST, 10, &ds), SPT_OK);
     assert_status(spt_dataset_info(ds, &n, NULL, NULL, NULL, NULL), SPT_OK);
     assert_int_equal(n, 10);
     spt_dataset_destroy(ds);
     /* A directory path with a trailing slash works too. */
     char slash[4200];
     snprintf(slash, sizeof slash, "%s/", dir);
-    assert_status(spt_dataset_load_cifar10(&ds, slash, SPT_SPLIT_TEST, 1), SPT_OK);
+    assert_status(spt_dataset_load_cifar10(slash, SPT_SPLIT_TEST, 1, &ds), SPT_OK);
     spt_dataset_destroy(ds);
     free(x);
     free(y);
@@ -217,7 +217,7 @@ static void test_nomem(void **state) {
     write_ab(pa, pb, sizeof pa);
     const char *paths[2] = {pa, pb};
     spt_dataset *ds = NULL;
-    TDU_NOMEM_LOOP(spt_dataset_load_cifar10_files(&ds, paths, 2, 0), spt_dataset_destroy(ds));
+    TDU_NOMEM_LOOP(spt_dataset_load_cifar10_files(paths, 2, 0, &ds), spt_dataset_destroy(ds));
 }
 
 int main(void) {

@@ -24,7 +24,7 @@ static void test_from_float_layout(void **state) {
     int32_t lab[N];
     make_arrays(img, lab);
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 5), SPT_OK);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 5, &ds), SPT_OK);
     img[0] = -1, lab[0] = 4; /* the dataset holds a copy */
     int64_t n, c, h, w, k;
     assert_status(spt_dataset_info(ds, &n, &c, &h, &w, &k), SPT_OK);
@@ -60,7 +60,7 @@ static void test_from_u8(void **state) {
     for (int i = 0; i < 24; i++) img[i] = (uint8_t)(i * 11);
     int32_t lab[2] = {0, 1};
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_from_u8(&ds, img, lab, 2, 3, 2, 2, 2), SPT_OK);
+    assert_status(spt_dataset_from_u8(img, lab, 2, 3, 2, 2, 2, &ds), SPT_OK);
     int64_t idx[2] = {0, 1};
     float x[24];
     assert_status(spt_dataset_gather(ds, idx, 2, x, 24, NULL), SPT_OK);
@@ -75,25 +75,25 @@ static void test_array_errors(void **state) {
     int32_t lab[N];
     make_arrays(img, lab);
     spt_dataset *ds = (spt_dataset *)&ds;
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 4), SPT_ERR_INVALID); /* label 4 */
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 4, &ds), SPT_ERR_INVALID); /* label 4 */
     assert_null(ds);
     assert_non_null(strstr(spt_last_error(), "labels[2]"));
     lab[1] = -1;
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 5), SPT_ERR_INVALID);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 5, &ds), SPT_ERR_INVALID);
     lab[1] = 2;
     img[7] = NAN;
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 5), SPT_ERR_NONFINITE);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 5, &ds), SPT_ERR_NONFINITE);
     img[7] = INFINITY;
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 5), SPT_ERR_NONFINITE);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 5, &ds), SPT_ERR_NONFINITE);
     img[7] = 0;
-    assert_status(spt_dataset_from_float(&ds, img, lab, 0, C, H, W, 5), SPT_ERR_SIZE);
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, -1, H, W, 5), SPT_ERR_SIZE);
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 0), SPT_ERR_SIZE);
-    assert_status(spt_dataset_from_float(&ds, img, lab, INT64_MAX / 2, C, H, W, 5), SPT_ERR_SIZE);
-    assert_status(spt_dataset_from_float(NULL, img, lab, N, C, H, W, 5), SPT_ERR_NULL);
-    assert_status(spt_dataset_from_float(&ds, NULL, lab, N, C, H, W, 5), SPT_ERR_NULL);
-    assert_status(spt_dataset_from_float(&ds, img, NULL, N, C, H, W, 5), SPT_ERR_NULL);
-    assert_status(spt_dataset_from_u8(&ds, NULL, lab, N, C, H, W, 5), SPT_ERR_NULL);
+    assert_status(spt_dataset_from_float(img, lab, 0, C, H, W, 5, &ds), SPT_ERR_SIZE);
+    assert_status(spt_dataset_from_float(img, lab, N, -1, H, W, 5, &ds), SPT_ERR_SIZE);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 0, &ds), SPT_ERR_SIZE);
+    assert_status(spt_dataset_from_float(img, lab, INT64_MAX / 2, C, H, W, 5, &ds), SPT_ERR_SIZE);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 5, NULL), SPT_ERR_NULL);
+    assert_status(spt_dataset_from_float(NULL, lab, N, C, H, W, 5, &ds), SPT_ERR_NULL);
+    assert_status(spt_dataset_from_float(img, NULL, N, C, H, W, 5, &ds), SPT_ERR_NULL);
+    assert_status(spt_dataset_from_u8(NULL, lab, N, C, H, W, 5, &ds), SPT_ERR_NULL);
     assert_null(ds);
 }
 
@@ -103,7 +103,7 @@ static void test_normalization(void **state) {
     int32_t lab[N];
     make_arrays(img, lab);
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 5), SPT_OK);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 5, &ds), SPT_OK);
     /* Reference statistics per channel over all examples and positions. */
     float mean[C], std[C];
     assert_status(spt_dataset_compute_mean_std(ds, mean, std, C), SPT_OK);
@@ -166,7 +166,7 @@ static void test_normalization_u8(void **state) {
     for (int n = 0; n < 4; n++) img[n * 2] = (uint8_t)(n % 2 ? 255 : 0), img[n * 2 + 1] = 51;
     int32_t lab[4] = {0, 0, 0, 0};
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_from_u8(&ds, img, lab, 4, 2, 1, 1, 1), SPT_OK);
+    assert_status(spt_dataset_from_u8(img, lab, 4, 2, 1, 1, 1, &ds), SPT_OK);
     float mean[2], std[2];
     assert_status(spt_dataset_compute_mean_std(ds, mean, std, 2), SPT_OK);
     assert_float_equal(mean[0], 0.5, 1e-6);
@@ -189,10 +189,10 @@ static void test_subset_and_split(void **state) {
     int32_t lab[N];
     make_arrays(img, lab);
     spt_dataset *ds = NULL, *sub = NULL, *rest = NULL, *hold = NULL;
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 5), SPT_OK);
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 5, &ds), SPT_OK);
     float m[C] = {1, 2}, s[C] = {3, 4};
     assert_status(spt_dataset_set_normalization(ds, m, s, C), SPT_OK);
-    assert_status(spt_dataset_subset(&sub, ds, 2, 3), SPT_OK);
+    assert_status(spt_dataset_subset(ds, 2, 3, &sub), SPT_OK);
     int64_t n;
     assert_status(spt_dataset_info(sub, &n, NULL, NULL, NULL, NULL), SPT_OK);
     assert_int_equal(n, 3);
@@ -204,9 +204,9 @@ static void test_subset_and_split(void **state) {
     assert_memory_equal(a, b, sizeof a); /* same pixels, same normalisation */
     assert_int_equal(ya, yb);
     spt_dataset_destroy(sub);
-    assert_status(spt_dataset_subset(&sub, ds, 4, 3), SPT_ERR_SIZE);
-    assert_status(spt_dataset_subset(&sub, ds, -1, 2), SPT_ERR_SIZE);
-    assert_status(spt_dataset_subset(&sub, ds, 0, 0), SPT_ERR_SIZE);
+    assert_status(spt_dataset_subset(ds, 4, 3, &sub), SPT_ERR_SIZE);
+    assert_status(spt_dataset_subset(ds, -1, 2, &sub), SPT_ERR_SIZE);
+    assert_status(spt_dataset_subset(ds, 0, 0, &sub), SPT_ERR_SIZE);
     assert_null(sub);
 
     /* Random split: disjoint, covering, order kept, reproducible. */
@@ -266,11 +266,11 @@ static void test_nomem(void **state) {
     int32_t lab[N];
     make_arrays(img, lab);
     spt_dataset *ds = NULL, *sub = NULL, *rest = NULL, *hold = NULL;
-    TDU_NOMEM_LOOP(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 5), spt_dataset_destroy(ds));
+    TDU_NOMEM_LOOP(spt_dataset_from_float(img, lab, N, C, H, W, 5, &ds), spt_dataset_destroy(ds));
     uint8_t u[N * F] = {0};
-    TDU_NOMEM_LOOP(spt_dataset_from_u8(&ds, u, lab, N, C, H, W, 5), spt_dataset_destroy(ds));
-    assert_status(spt_dataset_from_float(&ds, img, lab, N, C, H, W, 5), SPT_OK);
-    TDU_NOMEM_LOOP(spt_dataset_subset(&sub, ds, 1, 3), spt_dataset_destroy(sub));
+    TDU_NOMEM_LOOP(spt_dataset_from_u8(u, lab, N, C, H, W, 5, &ds), spt_dataset_destroy(ds));
+    assert_status(spt_dataset_from_float(img, lab, N, C, H, W, 5, &ds), SPT_OK);
+    TDU_NOMEM_LOOP(spt_dataset_subset(ds, 1, 3, &sub), spt_dataset_destroy(sub));
     TDU_NOMEM_LOOP(spt_dataset_split_random(ds, 2, 5, &rest, &hold),
                    (spt_dataset_destroy(rest), spt_dataset_destroy(hold)));
     spt_dataset_destroy(ds);

@@ -66,10 +66,10 @@ static void test_decode_plain_and_gz(void **state) {
     for (int gz = 0; gz < 2; gz++) {
         write_pair(MI, 5, 3, 4, ML, 5, labels5, gz, 0); /* rows != cols catches a swap */
         spt_dataset *ds = NULL;
-        assert_status(spt_dataset_load_idx(&ds, img_path, lab_path, 0), SPT_OK);
+        assert_status(spt_dataset_load_idx(img_path, lab_path, 0, &ds), SPT_OK);
         check_decoded(ds, 5, 3, 4);
         spt_dataset_destroy(ds);
-        assert_status(spt_dataset_load_idx(&ds, img_path, lab_path, 2), SPT_OK);
+        assert_status(spt_dataset_load_idx(img_path, lab_path, 2, &ds), SPT_OK);
         check_decoded(ds, 2, 3, 4);
         spt_dataset_destroy(ds);
     }
@@ -77,7 +77,7 @@ static void test_decode_plain_and_gz(void **state) {
 
 static void expect_format(const char *needle) {
     spt_dataset *ds = (spt_dataset *)&ds;
-    assert_status(spt_dataset_load_idx(&ds, img_path, lab_path, 0), SPT_ERR_FORMAT);
+    assert_status(spt_dataset_load_idx(img_path, lab_path, 0, &ds), SPT_ERR_FORMAT);
     assert_null(ds);
     if (strstr(spt_last_error(), needle) == NULL) fail_msg("'%s' lacks '%s'", spt_last_error(), needle);
 }
@@ -150,9 +150,9 @@ static void test_missing(void **state) {
     char nope[1024];
     tdu_path(nope, sizeof nope, dir, "nope-idx");
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_load_idx(&ds, nope, lab_path, 0), SPT_ERR_IO);
+    assert_status(spt_dataset_load_idx(nope, lab_path, 0, &ds), SPT_ERR_IO);
     assert_non_null(strstr(spt_last_error(), "nope-idx"));
-    assert_status(spt_dataset_load_idx(&ds, img_path, nope, 0), SPT_ERR_IO);
+    assert_status(spt_dataset_load_idx(img_path, nope, 0, &ds), SPT_ERR_IO);
     assert_non_null(strstr(spt_last_error(), "nope-idx"));
     assert_null(ds);
 }
@@ -160,13 +160,13 @@ static void test_missing(void **state) {
 static void test_null_args(void **state) {
     (void)state;
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_load_idx(NULL, img_path, lab_path, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_idx(&ds, NULL, lab_path, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_idx(&ds, img_path, NULL, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_idx(&ds, img_path, lab_path, -1), SPT_ERR_SIZE);
-    assert_status(spt_dataset_load_mnist(NULL, dir, SPT_SPLIT_TEST, 0), SPT_ERR_NULL);
-    assert_status(spt_dataset_load_mnist(&ds, dir, 7, 0), SPT_ERR_INVALID);
-    assert_status(spt_dataset_load_mnist(&ds, dir, SPT_SPLIT_TEST, -1), SPT_ERR_SIZE);
+    assert_status(spt_dataset_load_idx(img_path, lab_path, 0, NULL), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_idx(NULL, lab_path, 0, &ds), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_idx(img_path, NULL, 0, &ds), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_idx(img_path, lab_path, -1, &ds), SPT_ERR_SIZE);
+    assert_status(spt_dataset_load_mnist(dir, SPT_SPLIT_TEST, 0, NULL), SPT_ERR_NULL);
+    assert_status(spt_dataset_load_mnist(dir, 7, 0, &ds), SPT_ERR_INVALID);
+    assert_status(spt_dataset_load_mnist(dir, SPT_SPLIT_TEST, -1, &ds), SPT_ERR_SIZE);
     assert_null(ds);
 }
 
@@ -179,11 +179,11 @@ static void mnist_dir_case(const char *img_name, const char *lab_name, int gz, i
     tdu_write(sub, img_name, bi, li, gz);
     tdu_write(sub, lab_name, bl, ll, gz);
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_load_mnist(&ds, sub, split, 0), want);
+    assert_status(spt_dataset_load_mnist(sub, split, 0, &ds), want);
     if (want == SPT_OK) {
         check_decoded(ds, 5, 28, 28);
         spt_dataset_destroy(ds);
-        assert_status(spt_dataset_load_mnist(&ds, sub, 1 - split, 0), SPT_ERR_IO);
+        assert_status(spt_dataset_load_mnist(sub, 1 - split, 0, &ds), SPT_ERR_IO);
         assert_non_null(strstr(spt_last_error(), sub));
     } else {
         assert_non_null(strstr(spt_last_error(), "28 x 28"));
@@ -206,7 +206,7 @@ static void test_fashion_mnist_real(void **state) {
     struct stat st;
     if (stat(SPT_FASHION_MNIST_DIR, &st) != 0) skip();
     spt_dataset *ds = NULL;
-    assert_status(spt_dataset_load_mnist(&ds, NULL, SPT_SPLIT_TEST, 0), SPT_OK);
+    assert_status(spt_dataset_load_mnist(NULL, SPT_SPLIT_TEST, 0, &ds), SPT_OK);
     int64_t n, c, h, w, k;
     assert_status(spt_dataset_info(ds, &n, &c, &h, &w, &k), SPT_OK);
     assert_int_equal(n, 10000);
@@ -233,7 +233,7 @@ static void test_nomem(void **state) {
     (void)state;
     write_pair(MI, 5, 3, 4, ML, 5, labels5, 1, 0);
     spt_dataset *ds = NULL;
-    TDU_NOMEM_LOOP(spt_dataset_load_idx(&ds, img_path, lab_path, 0), spt_dataset_destroy(ds));
+    TDU_NOMEM_LOOP(spt_dataset_load_idx(img_path, lab_path, 0, &ds), spt_dataset_destroy(ds));
 }
 
 int main(void) {

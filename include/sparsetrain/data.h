@@ -96,7 +96,7 @@ typedef enum spt_split {
  *         #SPT_ERR_SIZE (limit < 0), #SPT_ERR_IO (a file is missing or
  *         unreadable), #SPT_ERR_FORMAT (a file's size is not 10000 records
  *         of 3073 bytes, or a label is > 9), #SPT_ERR_NOMEM. */
-SPT_API int spt_dataset_load_cifar10(spt_dataset **out, const char *dir, int split, int64_t limit);
+SPT_API int spt_dataset_load_cifar10(const char *dir, int split, int64_t limit, spt_dataset **out);
 
 /** Load CIFAR-10-format files given by path, in the order given.
  * Each file holds any positive whole number of 3073-byte records (same
@@ -111,7 +111,7 @@ SPT_API int spt_dataset_load_cifar10(spt_dataset **out, const char *dir, int spl
  *         #SPT_ERR_SIZE (n_paths < 1 or limit < 0), #SPT_ERR_IO,
  *         #SPT_ERR_FORMAT (a size of 0 or not a multiple of 3073, a label
  *         > 9), #SPT_ERR_NOMEM. */
-SPT_API int spt_dataset_load_cifar10_files(spt_dataset **out, const char *const *paths, int n_paths, int64_t limit);
+SPT_API int spt_dataset_load_cifar10_files(const char *const *paths, int n_paths, int64_t limit, spt_dataset **out);
 
 /** Load an IDX image file and label file (the MNIST / Fashion-MNIST format).
  * The image file has magic 0x00000803 (unsigned bytes, 3 dimensions) and
@@ -130,7 +130,7 @@ SPT_API int spt_dataset_load_cifar10_files(spt_dataset **out, const char *const 
  *         zero dimension, image and label counts that differ, a file shorter
  *         or longer than its header says, corrupt gzip data, a label > 9),
  *         #SPT_ERR_NOMEM. */
-SPT_API int spt_dataset_load_idx(spt_dataset **out, const char *images_path, const char *labels_path, int64_t limit);
+SPT_API int spt_dataset_load_idx(const char *images_path, const char *labels_path, int64_t limit, spt_dataset **out);
 
 /** Load MNIST or Fashion-MNIST (28 x 28 IDX files) from a directory.
  * For each file the first name that exists is used, e.g. for the test
@@ -146,7 +146,7 @@ SPT_API int spt_dataset_load_idx(spt_dataset **out, const char *images_path, con
  *         #SPT_ERR_IO (no candidate name exists: the message names the
  *         directory and the first name tried), #SPT_ERR_FORMAT (images not
  *         28 x 28). */
-SPT_API int spt_dataset_load_mnist(spt_dataset **out, const char *dir, int split, int64_t limit);
+SPT_API int spt_dataset_load_mnist(const char *dir, int split, int64_t limit, spt_dataset **out);
 
 /* ==== from caller arrays =================================================== */
 
@@ -164,8 +164,8 @@ SPT_API int spt_dataset_load_mnist(spt_dataset **out, const char *dir, int split
  * @return #SPT_OK, #SPT_ERR_NULL, #SPT_ERR_SIZE (a count < 1 or a product
  *         that overflows), #SPT_ERR_INVALID (a label out of range),
  *         #SPT_ERR_NONFINITE (a NaN or Inf pixel), #SPT_ERR_NOMEM. */
-SPT_API int spt_dataset_from_float(spt_dataset **out, const float *images, const int32_t *labels, int64_t n,
-                                   int64_t c, int64_t h, int64_t w, int64_t classes);
+SPT_API int spt_dataset_from_float(const float *images, const int32_t *labels, int64_t n,
+                                   int64_t c, int64_t h, int64_t w, int64_t classes, spt_dataset **out);
 
 /** Make a dataset from byte pixels (0..255, scaled by 1/255 when batches
  * are built), copied. Thread-safe.
@@ -179,8 +179,8 @@ SPT_API int spt_dataset_from_float(spt_dataset **out, const float *images, const
  * @param classes number of classes, >= 1.
  * @return #SPT_OK, #SPT_ERR_NULL, #SPT_ERR_SIZE, #SPT_ERR_INVALID (a label
  *         out of range), #SPT_ERR_NOMEM. */
-SPT_API int spt_dataset_from_u8(spt_dataset **out, const uint8_t *images, const int32_t *labels, int64_t n,
-                                int64_t c, int64_t h, int64_t w, int64_t classes);
+SPT_API int spt_dataset_from_u8(const uint8_t *images, const int32_t *labels, int64_t n,
+                                int64_t c, int64_t h, int64_t w, int64_t classes, spt_dataset **out);
 
 /** Release a dataset. NULL is a no-op. Destroy every batcher over it first.
  * @param ds the dataset, or NULL. */
@@ -271,7 +271,7 @@ SPT_API int spt_dataset_get_normalization(const spt_dataset *ds, float *mean, fl
  * @param count number of examples, >= 1, with start + count <= N.
  * @return #SPT_OK, #SPT_ERR_NULL, #SPT_ERR_SIZE (the range is empty or not
  *         inside the dataset), #SPT_ERR_NOMEM. */
-SPT_API int spt_dataset_subset(spt_dataset **out, const spt_dataset *ds, int64_t start, int64_t count);
+SPT_API int spt_dataset_subset(const spt_dataset *ds, int64_t start, int64_t count, spt_dataset **out);
 
 /** Split a dataset at random into two new ones. `holdout` gets n_holdout
  * examples drawn without replacement by a generator seeded with `seed`,
@@ -311,8 +311,8 @@ enum spt_batch_flags {
  * @param seed drives the order of every epoch and the augmentation.
  * @return #SPT_OK, #SPT_ERR_NULL, #SPT_ERR_SIZE (batch_size),
  *         #SPT_ERR_INVALID (unknown flag bits), #SPT_ERR_NOMEM. */
-SPT_API int spt_batcher_create(spt_batcher **out, const spt_dataset *ds, int64_t batch_size, int flags,
-                               uint64_t seed);
+SPT_API int spt_batcher_create(const spt_dataset *ds, int64_t batch_size, int flags,
+                               uint64_t seed, spt_batcher **out);
 
 /** Release a batcher (not its dataset). NULL is a no-op.
  * @param b the batcher, or NULL. */

@@ -1,10 +1,10 @@
-/*
- * sparsetrain/optim.h - optimizers and learning-rate schedules.
+/** @file
+ * Optimizers and learning-rate schedules.
  *
- * An spt_optimizer holds the kind (SGD or Adam), its hyper-parameters and a
+ * An #spt_optimizer holds the kind (SGD or Adam), its hyper-parameters and a
  * step counter; the per-weight state (momentum buffers, Adam moments) lives
  * with the model's parameters, so one optimizer handle is attached to one
- * model by the training code. An spt_lr_schedule maps a step number to a
+ * model by the training code. An #spt_lr_schedule maps a step number to a
  * learning rate; it is a pure function of the step and holds no progress.
  *
  * Hyper-parameters are set and read one at a time through an enum key
@@ -71,7 +71,7 @@ typedef enum spt_optimizer_param {
  * Create an optimizer of the given kind with default hyper-parameters and a
  * step count of 0.
  * @param kind an spt_optimizer_kind value.
- * @param out  receives the new handle (NULL on failure); the caller owns it
+ * @param[out] out receives the new handle (NULL on failure); the caller owns it
  *             and frees it with spt_optimizer_destroy().
  * @return SPT_OK; SPT_ERR_NULL if out is NULL; SPT_ERR_INVALID for an
  *         unknown kind; SPT_ERR_NOMEM.
@@ -101,7 +101,7 @@ SPT_API int spt_optimizer_set_param(spt_optimizer *opt, int param, double value)
  * Read one hyper-parameter.
  * @param opt   the optimizer.
  * @param param an spt_optimizer_param key valid for this optimizer's kind.
- * @param value receives the value (flags as 0 or 1); unchanged on failure.
+ * @param[out] value receives the value (flags as 0 or 1); unchanged on failure.
  * @return SPT_OK; SPT_ERR_NULL if opt or value is NULL; SPT_ERR_INVALID for
  *         an unknown key or a key of the other kind.
  */
@@ -110,7 +110,7 @@ SPT_API int spt_optimizer_get_param(const spt_optimizer *opt, int param, double 
 /**
  * The optimizer's kind.
  * @param opt  the optimizer.
- * @param kind receives an spt_optimizer_kind value.
+ * @param[out] kind receives an spt_optimizer_kind value.
  * @return SPT_OK; SPT_ERR_NULL if an argument is NULL.
  */
 SPT_API int spt_optimizer_get_kind(const spt_optimizer *opt, int *kind);
@@ -118,7 +118,7 @@ SPT_API int spt_optimizer_get_kind(const spt_optimizer *opt, int *kind);
 /**
  * Number of optimizer steps completed (Adam's bias correction uses it).
  * @param opt  the optimizer.
- * @param step receives the count.
+ * @param[out] step receives the count.
  * @return SPT_OK; SPT_ERR_NULL if an argument is NULL.
  */
 SPT_API int spt_optimizer_get_step(const spt_optimizer *opt, int64_t *step);
@@ -136,9 +136,9 @@ SPT_API int64_t spt_optimizer_state_bytes(void);
  * version. The per-weight slots are not included: they are saved with the
  * model's parameters.
  * @param opt     the optimizer.
- * @param buf     destination of at least spt_optimizer_state_bytes() bytes.
+ * @param[out] buf destination of at least spt_optimizer_state_bytes() bytes.
  * @param cap     size of buf in bytes.
- * @param written receives the number of bytes written; may be NULL.
+ * @param[out] written receives the number of bytes written; may be NULL.
  * @return SPT_OK; SPT_ERR_NULL if opt or buf is NULL; SPT_ERR_SIZE if cap is
  *         too small (nothing written).
  */
@@ -201,7 +201,7 @@ typedef enum spt_lr_param {
  * Create a schedule of the given kind with default settings (a STEP schedule
  * starts with no milestones).
  * @param kind an spt_lr_schedule_kind value.
- * @param out  receives the new handle (NULL on failure); the caller owns it
+ * @param[out] out receives the new handle (NULL on failure); the caller owns it
  *             and frees it with spt_lr_schedule_destroy().
  * @return SPT_OK; SPT_ERR_NULL if out is NULL; SPT_ERR_INVALID for an
  *         unknown kind; SPT_ERR_NOMEM.
@@ -229,7 +229,7 @@ SPT_API int spt_lr_schedule_set_param(spt_lr_schedule *s, int param, double valu
  * Read one setting.
  * @param s     the schedule.
  * @param param an spt_lr_param key valid for this schedule's kind.
- * @param value receives the value (SPT_LR_TOTAL_STEPS: 0 while unset);
+ * @param[out] value receives the value (SPT_LR_TOTAL_STEPS: 0 while unset);
  *              unchanged on failure.
  * @return SPT_OK; SPT_ERR_NULL if s or value is NULL; SPT_ERR_INVALID for an
  *         unknown key or a key of another kind.
@@ -239,7 +239,7 @@ SPT_API int spt_lr_schedule_get_param(const spt_lr_schedule *s, int param, doubl
 /**
  * The schedule's kind.
  * @param s    the schedule.
- * @param kind receives an spt_lr_schedule_kind value.
+ * @param[out] kind receives an spt_lr_schedule_kind value.
  * @return SPT_OK; SPT_ERR_NULL if an argument is NULL.
  */
 SPT_API int spt_lr_schedule_get_kind(const spt_lr_schedule *s, int *kind);
@@ -261,9 +261,9 @@ SPT_API int spt_lr_schedule_set_milestones(spt_lr_schedule *s, const int64_t *st
 /**
  * STEP schedules: read the milestones.
  * @param s     a STEP schedule.
- * @param steps receives min(n, cap) milestones; may be NULL when cap = 0.
+ * @param[out] steps receives min(n, cap) milestones; may be NULL when cap = 0.
  * @param cap   capacity of steps (>= 0).
- * @param n     receives the number of milestones set (may exceed cap).
+ * @param[out] n receives the number of milestones set (may exceed cap).
  * @return SPT_OK; SPT_ERR_NULL if s or n is NULL, or steps is NULL with
  *         cap > 0; SPT_ERR_SIZE if cap < 0; SPT_ERR_INVALID if s is not a
  *         STEP schedule.
@@ -275,7 +275,7 @@ SPT_API int spt_lr_schedule_get_milestones(const spt_lr_schedule *s, int64_t *st
  * the settings.
  * @param s    the schedule.
  * @param step the step number, >= 0.
- * @param lr   receives the learning rate (>= 0).
+ * @param[out] lr receives the learning rate (>= 0).
  * @return SPT_OK; SPT_ERR_NULL if s or lr is NULL; SPT_ERR_INVALID if
  *         step < 0; SPT_ERR_STATE for a COSINE schedule whose
  *         SPT_LR_TOTAL_STEPS is unset or not greater than the warm-up.

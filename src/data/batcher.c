@@ -49,7 +49,7 @@ static void make_order(spt_batcher *b) {
     }
 }
 
-int spt_batcher_create(spt_batcher **out, const spt_dataset *ds, int64_t batch_size, int flags, uint64_t seed) {
+int spt_batcher_create(const spt_dataset *ds, int64_t batch_size, int flags, uint64_t seed, spt_batcher **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(ds);
@@ -160,4 +160,9 @@ int spt_batcher_set_state(spt_batcher *b, int64_t epoch, int64_t position, uint6
     b->epoch = epoch, b->position = position, b->seed = seed;
     make_order(b);
     return SPT_OK;
+}
+
+void spti_batcher_info(const spt_batcher *b, int64_t *batch_size, const spt_dataset **ds) {
+    if (batch_size) *batch_size = b->batch_size;
+    if (ds) *ds = b->ds;
 }

@@ -88,7 +88,7 @@ static int load_files(spt_dataset **out, const char *const *paths, int n_paths, 
     return SPT_OK;
 }
 
-int spt_dataset_load_cifar10_files(spt_dataset **out, const char *const *paths, int n_paths, int64_t limit) {
+int spt_dataset_load_cifar10_files(const char *const *paths, int n_paths, int64_t limit, spt_dataset **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(paths);
@@ -99,7 +99,7 @@ int spt_dataset_load_cifar10_files(spt_dataset **out, const char *const *paths, 
     return load_files(out, paths, n_paths, false, limit, __func__);
 }
 
-int spt_dataset_load_cifar10(spt_dataset **out, const char *dir, int split, int64_t limit) {
+int spt_dataset_load_cifar10(const char *dir, int split, int64_t limit, spt_dataset **out) {
     static const char *const train_names[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
                                               "data_batch_4.bin", "data_batch_5.bin"};
     static const char *const test_names[] = {"test_batch.bin"};

@@ -37,8 +37,8 @@ static int from_arrays(spt_dataset **out, const void *images, bool is_u8, const 
     return SPT_OK;
 }
 
-int spt_dataset_from_float(spt_dataset **out, const float *images, const int32_t *labels, int64_t n, int64_t c,
-                           int64_t h, int64_t w, int64_t classes) {
+int spt_dataset_from_float(const float *images, const int32_t *labels, int64_t n, int64_t c,
+                           int64_t h, int64_t w, int64_t classes, spt_dataset **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(images);
@@ -46,8 +46,8 @@ int spt_dataset_from_float(spt_dataset **out, const float *images, const int32_t
     return from_arrays(out, images, false, labels, n, c, h, w, classes, __func__);
 }
 
-int spt_dataset_from_u8(spt_dataset **out, const uint8_t *images, const int32_t *labels, int64_t n, int64_t c,
-                        int64_t h, int64_t w, int64_t classes) {
+int spt_dataset_from_u8(const uint8_t *images, const int32_t *labels, int64_t n, int64_t c,
+                        int64_t h, int64_t w, int64_t classes, spt_dataset **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(images);

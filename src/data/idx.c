@@ -90,7 +90,7 @@ int spti_load_idx(const char *images_path, const char *labels_path, int64_t limi
     return rc;
 }
 
-int spt_dataset_load_idx(spt_dataset **out, const char *images_path, const char *labels_path, int64_t limit) {
+int spt_dataset_load_idx(const char *images_path, const char *labels_path, int64_t limit, spt_dataset **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(images_path);

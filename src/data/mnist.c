@@ -23,7 +23,7 @@ static int find_file(const char *dir, const char *prefix, const char *kind, cons
     return spti_fail(SPT_ERR_IO, "%s: no %s %s file in %s (tried %s and 2 other names)", fn, prefix, kind, dir, first);
 }
 
-int spt_dataset_load_mnist(spt_dataset **out, const char *dir, int split, int64_t limit) {
+int spt_dataset_load_mnist(const char *dir, int split, int64_t limit, spt_dataset **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     if (split != SPT_SPLIT_TRAIN && split != SPT_SPLIT_TEST)

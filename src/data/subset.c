@@ -22,7 +22,7 @@ int spti_dataset_take(const spt_dataset *ds, const int64_t *idx, int64_t n, cons
     return SPT_OK;
 }
 
-int spt_dataset_subset(spt_dataset **out, const spt_dataset *ds, int64_t start, int64_t count) {
+int spt_dataset_subset(const spt_dataset *ds, int64_t start, int64_t count, spt_dataset **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(ds);

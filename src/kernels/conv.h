@@ -69,8 +69,10 @@ void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float 
                          float *dW, bool accumulate);
 
 /* Vector primitives of the direct kernels (conv_avx512.c; call only when
- * spti_simd_level() >= 2). y[0..n) += a * x[0..n); dot of a and b. */
-void spti_conv_axpy_avx512(float a, const float *x, float *y, int64_t n);
-float spti_conv_dot_avx512(const float *a, const float *b, int64_t n);
+ * spti_simd_level() >= 2), over `rows` rows of n contiguous floats:
+ *   axpy_rows: y[r*ys + e] += a * x[r*xs + e]
+ *   dot_rows:  sum of a[r*as + e] * b[r*bs + e]                 */
+void spti_conv_axpy_rows_avx512(float a, const float *x, int64_t xs, float *y, int64_t ys, int64_t rows, int64_t n);
+float spti_conv_dot_rows_avx512(const float *a, int64_t as, const float *b, int64_t bs, int64_t rows, int64_t n);
 
 #endif

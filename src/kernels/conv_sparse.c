@@ -17,26 +17,29 @@
 
 enum { BATCH = 128, CHUNK = 1024 };
 
-typedef void (*axpy_fn)(float a, const float *x, float *y, int64_t n);
-typedef float (*dot_fn)(const float *a, const float *b, int64_t n);
+typedef void (*axpy_fn)(float a, const float *x, int64_t xs, float *y, int64_t ys, int64_t rows, int64_t n);
+typedef float (*dot_fn)(const float *a, int64_t as, const float *b, int64_t bs, int64_t rows, int64_t n);
 
-static void axpy_generic(float a, const float *x, float *y, int64_t n) {
-    for (int64_t e = 0; e < n; e++) y[e] += a * x[e];
+static void axpy_generic(float a, const float *x, int64_t xs, float *y, int64_t ys, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t e = 0; e < n; e++) y[r * ys + e] += a * x[r * xs + e];
 }
 
 /* Eight partial sums: vectorises without -ffast-math, fixed order. */
-static float dot_generic(const float *a, const float *b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t e = 0;
-    for (; e + 8 <= n; e += 8)
-        for (int u = 0; u < 8; u++) acc[u] += a[e + u] * b[e + u];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; e < n; e++) s += a[e] * b[e];
-    return s;
+static float dot_generic(const float *a, int64_t as, const float *b, int64_t bs, int64_t rows, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *ar = a + r * as, *br = b + r * bs;
+        int64_t e = 0;
+        for (; e + 8 <= n; e += 8)
+            for (int u = 0; u < 8; u++) acc[u] += ar[e + u] * br[e + u];
+        for (; e < n; e++) tail += ar[e] * br[e];
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
 
-static axpy_fn pick_axpy(void) { return spti_simd_level() >= 2 ? spti_conv_axpy_avx512 : axpy_generic; }
-static dot_fn pick_dot(void) { return spti_simd_level() >= 2 ? spti_conv_dot_avx512 : dot_generic; }
+static axpy_fn pick_axpy(void) { return spti_simd_level() >= 2 ? spti_conv_axpy_rows_avx512 : axpy_generic; }
+static dot_fn pick_dot(void) { return spti_simd_level() >= 2 ? spti_conv_dot_rows_avx512 : dot_generic; }
 
 /* One nonzero with its tap decoded. The input cell read by output (oh, ow)
  * is at offset xoff + (oh*s*W + ow*s)*N of the input buffer; the output cell
@@ -84,13 +87,12 @@ static void apply_taps(const spti_conv_geom *g, int64_t N, const tap *ts, int nt
                 const int64_t in_at = t->xoff + oh * in_row + lo * s * N, out_at = t->yoff + oh * out_row + lo * N;
                 const float *from = to_in ? src + out_at : src + in_at;
                 float *into = to_in ? dst + in_at : dst + out_at;
-                if (s == 1) {
-                    axpy(t->w, from, into, (hi - lo) * N);
-                } else if (to_in) {
-                    for (int64_t ow = 0; ow < hi - lo; ow++) axpy(t->w, from + ow * N, into + ow * s * N, N);
-                } else {
-                    for (int64_t ow = 0; ow < hi - lo; ow++) axpy(t->w, from + ow * s * N, into + ow * N, N);
-                }
+                if (s == 1)
+                    axpy(t->w, from, 0, into, 0, 1, (hi - lo) * N);
+                else if (to_in) /* dy columns are contiguous, dx columns s apart */
+                    axpy(t->w, from, N, into, s * N, hi - lo, N);
+                else
+                    axpy(t->w, from, s * N, into, N, hi - lo, N);
             }
         }
 }
@@ -168,11 +170,10 @@ void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float 
                         const int64_t lo = a > t->wlo ? a : t->wlo, hi = b < t->whi ? b : t->whi;
                         if (lo >= hi) continue;
                         const float *xr = x + (t->xoff + oh * in_row + lo * s * N), *dr = dyc + (oh * out_row + lo * N);
-                        if (s == 1) {
-                            acc[q] += dot(dr, xr, (hi - lo) * N);
-                        } else {
-                            for (int64_t ow = 0; ow < hi - lo; ow++) acc[q] += dot(dr + ow * N, xr + ow * s * N, N);
-                        }
+                        if (s == 1)
+                            acc[q] += dot(dr, 0, xr, 0, 1, (hi - lo) * N);
+                        else
+                            acc[q] += dot(dr, N, xr, s * N, hi - lo, N);
                     }
                 }
             for (int q = 0; q < nt; q++) {

@@ -64,6 +64,52 @@ void spti_spmm_rows_avx512(const spt_csr *W, const float *X, int64_t N, const fl
     }
 }
 
+
+/* Y[r, n0:n0+16V] for rows [r0, r1) with U nonzeros in flight (V*U
+ * accumulators). */
+static inline __attribute__((always_inline)) void fwd_window(const spt_csr *W, const float *X, int64_t N,
+                                                             const float *bias, float *Y, int64_t r0, int64_t r1,
+                                                             int64_t n0, int64_t n1, const int V, const int U) {
+    __mmask16 m[8];
+    for (int v = 0; v < V; v++) m[v] = tail_mask(n1 - n0 - 16 * v > 0 ? n1 - n0 - 16 * v : 0);
+    const int32_t *col = W->col_idx;
+    const float *val = W->values;
+    for (int64_t r = r0; r < r1; r++) {
+        __m512 a[4][8];
+        const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        for (int u = 0; u < U; u++)
+            for (int v = 0; v < V; v++) a[u][v] = u == 0 ? b : _mm512_setzero_ps();
+        int64_t k = W->row_ptr[r];
+        const int64_t kend = W->row_ptr[r + 1];
+        for (; k + U <= kend; k += U)
+            for (int u = 0; u < U; u++) {
+                const float *x = X + (int64_t)col[k + u] * N + n0;
+                const __m512 w = _mm512_set1_ps(val[k + u]);
+                for (int v = 0; v < V; v++) a[u][v] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m[v], x + 16 * v), a[u][v]);
+            }
+        for (; k < kend; k++) {
+            const float *x = X + (int64_t)col[k] * N + n0;
+            const __m512 w = _mm512_set1_ps(val[k]);
+            for (int v = 0; v < V; v++) a[0][v] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m[v], x + 16 * v), a[0][v]);
+        }
+        for (int u = 1; u < U; u++)
+            for (int v = 0; v < V; v++) a[0][v] = _mm512_add_ps(a[0][v], a[u][v]);
+        for (int v = 0; v < V; v++) _mm512_mask_storeu_ps(Y + r * N + n0 + 16 * v, m[v], a[0][v]);
+    }
+}
+
+void spti_spmm_rows_avx512_v(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y, int64_t r0,
+                           int64_t r1, int64_t n0, int64_t n1, int vu) {
+    switch (vu) {
+    case 84: fwd_window(W, X, N, bias, Y, r0, r1, n0, n1, 8, 1); break;
+    case 82: fwd_window(W, X, N, bias, Y, r0, r1, n0, n1, 8, 2); break;
+    case 42: fwd_window(W, X, N, bias, Y, r0, r1, n0, n1, 4, 2); break;
+    case 44: fwd_window(W, X, N, bias, Y, r0, r1, n0, n1, 4, 4); break;
+    case 24: fwd_window(W, X, N, bias, Y, r0, r1, n0, n1, 2, 4); break;
+    default: fwd_window(W, X, N, bias, Y, r0, r1, n0, n1, 1, 8); break;
+    }
+}
+
 /* dX[c, n0:n1] for c in [c0, c1); dX: in x N, dY: out x N. */
 void spti_spmm_t_cols_avx512(const spt_csr *W, const float *wt, const float *dY, int64_t N, float *dX,
                              bool accumulate, int64_t c0, int64_t c1, int64_t n0, int64_t n1) {

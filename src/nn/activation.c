@@ -5,15 +5,15 @@ enum { RELU_PAR_MIN = 1 << 16 };
 
 static int relu_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
     const int64_t n = spti_shape_size(L->in_shape) * N;
-#pragma omp parallel for simd schedule(static) if (n >= RELU_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+#pragma omp parallel for simd schedule(static) num_threads(spti_num_threads()) if (n >= RELU_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN propagates */
     return SPT_OK;
 }
 
 static int relu_backward(spti_layer *L, const float *x, const float *y, const float *dy, float *dx, int64_t N) {
     if (!dx) return SPT_OK;
     const int64_t n = spti_shape_size(L->in_shape) * N;
-#pragma omp parallel for simd schedule(static) if (n >= RELU_PAR_MIN)
+#pragma omp parallel for simd schedule(static) num_threads(spti_num_threads()) if (n >= RELU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     return SPT_OK;
 }

@@ -33,7 +33,7 @@ static int bn_forward(spti_layer *L, const float *x, float *y, int64_t N, const 
                          L->name, (long long)M);
     const float *gamma = L->params[0]->value, *beta = L->params[1]->value;
     const float mom = s->momentum;
-#pragma omp parallel for schedule(static) if (C * M >= BN_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float *xc = x + c * M;
         float *yc = y + c * M;
@@ -76,7 +76,7 @@ static int bn_backward(spti_layer *L, const float *x, const float *y, const floa
     const int64_t C = s->c, M = s->hw * N;
     const float *gamma = L->params[0]->value;
     float *dgamma = L->params[0]->grad, *dbeta = L->params[1]->grad;
-#pragma omp parallel for schedule(static) if (C * M >= BN_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float *xc = x + c * M, *dyc = dy + c * M;
         const float mean = s->mean[c], invstd = s->invstd[c];

@@ -97,13 +97,11 @@ int spti_model_init_params(spti_model *m) {
         if (p->kind != SPTI_PARAM_DENSE)
             return spti_fail(SPT_ERR_STATE, "model: parameter %s is not dense at initialisation", p->name);
         if (p->is_weight) {
-            /* Kaiming normal, fan_in mode, ReLU gain: std = sqrt(2 / fan_in). */
-            const float std = (float)sqrt(2.0 / (double)p->cols);
-            for (int64_t k = 0; k < p->n; k++) p->value[k] = std * spti_rng_normal(&m->rng);
+            SPTI_TRY(spti_init_kaiming(p, &m->rng, false)); /* N(0, 2 / fan_in) */
+        } else if (ends_with(p->name, ".weight")) {
+            for (int64_t k = 0; k < p->n; k++) p->value[k] = 1.0f; /* BatchNorm gamma */
         } else {
-            /* BatchNorm gamma ("<bn>.weight", not a weight param) starts at 1, biases at 0. */
-            const float v = ends_with(p->name, ".weight") ? 1.0f : 0.0f;
-            for (int64_t k = 0; k < p->n; k++) p->value[k] = v;
+            SPTI_TRY(spti_init_zero(p)); /* biases, BatchNorm beta */
         }
     }
     return SPT_OK;

@@ -29,7 +29,7 @@ static int pool_forward(spti_layer *L, const float *x, float *y, int64_t N, cons
         s->arg = buf;
     }
     const float inv_area = 1.0f / (float)(k * k);
-#pragma omp parallel for schedule(static) if (C * H * W * N >= POOL_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * H * W * N >= POOL_PAR_MIN)
     for (int64_t c = 0; c < C; c++)
         for (int64_t oh = 0; oh < OH; oh++)
             for (int64_t ow = 0; ow < OW; ow++) {
@@ -72,7 +72,7 @@ static int pool_backward(spti_layer *L, const float *x, const float *y, const fl
     const int64_t OH = L->out_shape.h, OW = L->out_shape.w, k = s->k, st = s->stride, pad = s->pad;
     const float inv_area = 1.0f / (float)(k * k);
     memset(dx, 0, (size_t)(C * H * W * N) * sizeof(float));
-#pragma omp parallel for schedule(static) if (C * H * W * N >= POOL_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * H * W * N >= POOL_PAR_MIN)
     for (int64_t c = 0; c < C; c++)
         for (int64_t oh = 0; oh < OH; oh++)
             for (int64_t ow = 0; ow < OW; ow++) {
@@ -157,7 +157,7 @@ int spti_avgpool2d_create(const char *name, int64_t c, int64_t h, int64_t w, int
 static int gap_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
     const int64_t C = L->in_shape.c, HW = L->in_shape.h * L->in_shape.w;
     const float inv = 1.0f / (float)HW;
-#pragma omp parallel for schedule(static) if (C * HW * N >= POOL_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * HW * N >= POOL_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         float *yr = y + c * N;
         for (int64_t n = 0; n < N; n++) yr[n] = 0.0f;
@@ -174,7 +174,7 @@ static int gap_backward(spti_layer *L, const float *x, const float *y, const flo
     if (!dx) return SPT_OK;
     const int64_t C = L->in_shape.c, HW = L->in_shape.h * L->in_shape.w;
     const float inv = 1.0f / (float)HW;
-#pragma omp parallel for schedule(static) if (C * HW * N >= POOL_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * HW * N >= POOL_PAR_MIN)
     for (int64_t c = 0; c < C; c++)
         for (int64_t p = 0; p < HW; p++) {
             float *dxr = dx + (c * HW + p) * N;

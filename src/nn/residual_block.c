@@ -70,7 +70,7 @@ static int block_forward(spti_layer *L, const float *x, float *y, int64_t N, con
     const float *b2 = b[B_B2];
     for (int64_t i = 0; i < n; i++) {
         float v = b2[i] + sc[i];
-        y[i] = v > 0.0f ? v : 0.0f;
+        y[i] = v < 0.0f ? 0.0f : v; /* NaN propagates */
     }
     return SPT_OK;
 }

@@ -49,6 +49,12 @@ typedef struct spti_method_ops {
     int (*save)(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len);
     int (*load)(spti_method *m, const uint8_t *buf, int64_t len);
     void (*destroy)(spti_method *m);
+    /* Optional (NULL for methods without rounds): called by
+     * spt_trainer_end_round() at the end of a training round, `step` being
+     * the number of steps completed so far over all rounds. Lottery tickets
+     * prune and rewind here. The trainer then resets the optimizer's state
+     * (slots zeroed, step count 0) and restarts the lr schedule at 0. */
+    int (*end_round)(spti_method *m, int64_t step);
 } spti_method_ops;
 
 struct spti_method {
@@ -57,6 +63,10 @@ struct spti_method {
     int n_weights;
     spti_rng rng;
     void *state;
+    /* Topology changes made so far (drop/grow, pruning, rewinding masks):
+     * a method adds 1 whenever a hook changes which weights are active. The
+     * trainer reports "the last step updated the topology" from it. */
+    int64_t topology_updates;
 };
 
 /* Build the method a configuration names, for a run of `total_steps`

@@ -1,0 +1,302 @@
+/*
+ * State shared by the four topology methods (static, SET, RigL, SNFS):
+ * construction from the config, the initial topology, the update schedule,
+ * one drop/grow round over all layers, and the checkpoint of the state.
+ *
+ * Checkpoint layout (little-endian, offsets in bytes):
+ *   0 magic "SPTM"   4 u32 version (1)   8 u32 method id   12 u32 layers L
+ *   16 u64 x 4 the method's RNG state   48 i64 topology_updates
+ *   56 i64 update steps performed   64 i64 step of the last one (-1: none)
+ *   72 u32 flags (bit 0: SNFS momentum follows)   76 u32 0
+ *   80 L x (i64 rows, i64 cols, i64 planned nnz)
+ *   then, with flag bit 0, for each layer with planned nnz < rows*cols its
+ *   rows*cols f32 momentum (row-major).
+ */
+#include "method_config.h"
+#include "methods.h"
+
+enum { STATE_VERSION = 1, HEADER_BYTES = 80, LAYER_BYTES = 24 };
+
+static spti_dst *dst(const spti_method *m) { return m->state; }
+
+int spti_dst_create(const spti_method_ops *ops, int method, const spt_method_config *cfg, spti_param **weights,
+                    int n_weights, int64_t total_steps, spti_method **out) {
+    *out = NULL;
+    if (total_steps < 0)
+        return spti_fail(SPT_ERR_SIZE, "%s: total_steps (%lld) must be >= 0", ops->name, (long long)total_steps);
+    if (n_weights < 1) return spti_fail(SPT_ERR_SIZE, "%s: the model has no weight layers to sparsify", ops->name);
+    SPTI_CHECK_NULL(weights);
+    spti_method *m = spti_calloc(1, sizeof *m);
+    spti_dst *st = spti_calloc(1, sizeof *st);
+    int64_t *nnz = spti_alloc(n_weights, sizeof(int64_t));
+    if (!m || !st || !nnz) {
+        spti_free(m);
+        spti_free(st);
+        spti_free(nnz);
+        return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", ops->name);
+    }
+    int rc = spti_topology_plan(cfg, weights, n_weights, nnz);
+    if (rc != SPT_OK) {
+        spti_free(m);
+        spti_free(st);
+        spti_free(nnz);
+        return rc;
+    }
+    st->method = method;
+    st->nnz = nnz;
+    st->sparse_init = cfg->value[SPT_MP_SPARSE_INIT] != 0.0;
+    st->delta_t = (int64_t)cfg->value[SPT_MP_DELTA_T];
+    st->alpha = cfg->value[SPT_MP_ALPHA];
+    st->schedule = (int)cfg->value[SPT_MP_DROP_SCHEDULE];
+    st->beta = (float)cfg->value[SPT_MP_SNFS_MOMENTUM];
+    st->t_end = cfg->value[SPT_MP_T_END] >= 0 ? (int64_t)cfg->value[SPT_MP_T_END]
+                                               : (int64_t)floor(cfg->value[SPT_MP_T_END_FRACTION] * (double)total_steps);
+    st->last_update = -1;
+    m->ops = ops;
+    m->weights = weights;
+    m->n_weights = n_weights;
+    m->state = st;
+    spti_rng_seed(&m->rng, (uint64_t)cfg->value[SPT_MP_SEED]);
+    *out = m;
+    return SPT_OK;
+}
+
+void spti_dst_destroy(spti_method *m) {
+    if (!m) return;
+    spti_dst *st = dst(m);
+    if (st) {
+        if (st->momentum)
+            for (int l = 0; l < m->n_weights; l++) spti_free(st->momentum[l]);
+        spti_free(st->momentum);
+        spti_free(st->nnz);
+        spti_free(st);
+    }
+    spti_free(m);
+}
+
+int spti_dst_init(spti_method *m, spti_param **weights, int n, spti_grad_source *grads) {
+    SPTI_CHECK_NULL(weights);
+    if (n != m->n_weights)
+        return spti_fail(SPT_ERR_SIZE, "%s init: %d weights given, the method was built for %d", m->ops->name, n,
+                         m->n_weights);
+    return spti_topology_init(weights, n, dst(m)->nnz, dst(m)->sparse_init, &m->rng);
+}
+
+bool spti_dst_is_update(const spti_method *m, int64_t step) {
+    int is = 0;
+    /* Arguments were validated at create; a negative step is no update. */
+    if (step < 0 || spt_drop_is_update_step(dst(m)->delta_t, dst(m)->t_end, step, &is) != SPT_OK) return false;
+    return is != 0;
+}
+
+int64_t spti_dst_drop_count(const spti_method *m, int64_t step, int64_t nnz) {
+    double f = 0.0;
+    if (step < 0 || spt_drop_fraction(dst(m)->schedule, dst(m)->alpha, dst(m)->t_end, step, &f) != SPT_OK) return 0;
+    int64_t k = (int64_t)floor(f * (double)nnz);
+    return k < 0 ? 0 : k > nnz ? nnz : k;
+}
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
+    uint64_t h = 0x243f6a8885a308d3ULL;
+    for (int i = 0; i < 4; i++) h = mix64(h ^ m->rng.s[i]);
+    h = mix64(h ^ (uint64_t)step);
+    return mix64(h ^ ((uint64_t)(uint32_t)layer << 1 | 1));
+}
+
+bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }
+
+int spti_dst_update(spti_method *m, int64_t step, float *const *scores) {
+    const int n = m->n_weights;
+    int64_t **pos = spti_calloc(n, sizeof(int64_t *));
+    if (!pos) return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", m->ops->name);
+    int rc = SPT_OK;
+    /* All new patterns first: a failure here changes nothing. */
+    for (int l = 0; l < n && rc == SPT_OK; l++) {
+        const spti_param *p = m->weights[l];
+        if (!spti_dst_is_sparse(m, l)) continue;
+        int64_t k = spti_dst_drop_count(m, step, p->n);
+        if (k == 0) continue;
+        const float *score = scores ? scores[l] : NULL;
+        if (scores && !score) {
+            rc = spti_fail(SPT_ERR_STATE, "%s: no growth score for %s at step %lld", m->ops->name, p->name,
+                           (long long)step);
+            break;
+        }
+        if (!(pos[l] = spti_alloc(p->n, sizeof(int64_t)))) {
+            rc = spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
+            break;
+        }
+        uint64_t seed = spti_dst_seed(m, step, l);
+        spti_rng rng;
+        spti_rng_seed(&rng, seed);
+        rc = spti_drop_grow_positions(p, k, score, &rng, seed, pos[l]);
+    }
+    /* Then move every layer. A repattern failure (out of memory) leaves the
+     * layers before it updated and the rest unchanged, each one consistent. */
+    bool changed = false;
+    for (int l = 0; l < n && rc == SPT_OK; l++)
+        if (pos[l]) {
+            rc = spti_param_repattern(m->weights[l], pos[l], m->weights[l]->n);
+            changed |= rc == SPT_OK;
+        }
+    for (int l = 0; l < n; l++) spti_free(pos[l]);
+    spti_free(pos);
+    if (changed) m->topology_updates++;
+    if (rc == SPT_OK) {
+        dst(m)->updates++;
+        dst(m)->last_update = step;
+    }
+    return rc;
+}
+
+/* ---- checkpoint ------------------------------------------------------------- */
+
+static void put_u32(uint8_t *b, uint32_t v) {
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *b, uint64_t v) {
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *b) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i);
+    return v;
+}
+static uint64_t get_u64(const uint8_t *b) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+static bool layer_has_momentum(const spti_method *m, int l) {
+    return dst(m)->nnz[l] < m->weights[l]->rows * m->weights[l]->cols;
+}
+
+/* Bytes of the state, or -1 if it cannot be represented (overflow). */
+static int64_t state_bytes(const spti_method *m, bool momentum) {
+    int64_t len = HEADER_BYTES + (int64_t)LAYER_BYTES * m->n_weights;
+    if (momentum)
+        for (int l = 0; l < m->n_weights; l++) {
+            int64_t b;
+            if (layer_has_momentum(m, l) &&
+                (!spti_mul_i64(m->weights[l]->rows * m->weights[l]->cols, 4, &b) || !spti_add_i64(len, b, &len)))
+                return -1;
+        }
+    return len;
+}
+
+int spti_dst_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len) {
+    SPTI_CHECK_NULL(len);
+    const spti_dst *st = dst(m);
+    const bool momentum = st->momentum != NULL;
+    int64_t need = state_bytes(m, momentum);
+    if (need < 0) return spti_fail(SPT_ERR_SIZE, "%s save: state too large", m->ops->name);
+    *len = need;
+    if (!buf) return SPT_OK;
+    if (cap < need)
+        return spti_fail(SPT_ERR_SIZE, "%s save: buffer of %lld bytes, %lld needed", m->ops->name, (long long)cap,
+                         (long long)need);
+    memcpy(buf, "SPTM", 4);
+    put_u32(buf + 4, STATE_VERSION);
+    put_u32(buf + 8, (uint32_t)st->method);
+    put_u32(buf + 12, (uint32_t)m->n_weights);
+    for (int i = 0; i < 4; i++) put_u64(buf + 16 + 8 * i, m->rng.s[i]);
+    put_u64(buf + 48, (uint64_t)m->topology_updates);
+    put_u64(buf + 56, (uint64_t)st->updates);
+    put_u64(buf + 64, (uint64_t)st->last_update);
+    put_u32(buf + 72, momentum ? 1u : 0u);
+    put_u32(buf + 76, 0);
+    uint8_t *b = buf + HEADER_BYTES;
+    for (int l = 0; l < m->n_weights; l++, b += LAYER_BYTES) {
+        put_u64(b, (uint64_t)m->weights[l]->rows);
+        put_u64(b + 8, (uint64_t)m->weights[l]->cols);
+        put_u64(b + 16, (uint64_t)st->nnz[l]);
+    }
+    if (momentum)
+        for (int l = 0; l < m->n_weights; l++) {
+            if (!layer_has_momentum(m, l)) continue;
+            int64_t cells = m->weights[l]->rows * m->weights[l]->cols;
+            for (int64_t i = 0; i < cells; i++, b += 4) {
+                uint32_t u;
+                memcpy(&u, &st->momentum[l][i], 4);
+                put_u32(b, u);
+            }
+        }
+    return SPT_OK;
+}
+
+int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len) {
+    SPTI_CHECK_NULL(buf);
+    spti_dst *st = dst(m);
+    const char *name = m->ops->name;
+    if (len < HEADER_BYTES || memcmp(buf, "SPTM", 4) != 0)
+        return spti_fail(SPT_ERR_FORMAT, "%s load: not a method state (bad magic or %lld bytes)", name, (long long)len);
+    uint32_t version = get_u32(buf + 4);
+    if (version > STATE_VERSION)
+        return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer than %d", name, version, STATE_VERSION);
+    if (version < 1) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", name, version);
+    uint32_t method = get_u32(buf + 8), layers = get_u32(buf + 12), flags = get_u32(buf + 72);
+    if ((int)method != st->method)
+        return spti_fail(SPT_ERR_FORMAT, "%s load: the state belongs to method %u (%s)", name, method,
+                         spt_method_name((int)method) ? spt_method_name((int)method) : "unknown");
+    if ((int64_t)layers != m->n_weights)
+        return spti_fail(SPT_ERR_FORMAT, "%s load: state for %u weight layers, the model has %d", name, layers,
+                         m->n_weights);
+    bool momentum = (flags & 1u) != 0;
+    if ((flags & ~1u) != 0 || get_u32(buf + 76) != 0 || (momentum && st->method != SPT_METHOD_SNFS))
+        return spti_fail(SPT_ERR_FORMAT, "%s load: bad flags", name);
+    int64_t need = state_bytes(m, momentum);
+    if (need < 0 || len != need)
+        return spti_fail(SPT_ERR_FORMAT, "%s load: %lld bytes, expected %lld", name, (long long)len, (long long)need);
+    const uint8_t *b = buf + HEADER_BYTES;
+    for (int l = 0; l < m->n_weights; l++, b += LAYER_BYTES)
+        if ((int64_t)get_u64(b) != m->weights[l]->rows || (int64_t)get_u64(b + 8) != m->weights[l]->cols ||
+            (int64_t)get_u64(b + 16) != st->nnz[l])
+            return spti_fail(SPT_ERR_FORMAT, "%s load: layer %d (%s) differs in shape or planned nonzeros", name, l,
+                             m->weights[l]->name);
+    int64_t upd = (int64_t)get_u64(buf + 56), last = (int64_t)get_u64(buf + 64), topo = (int64_t)get_u64(buf + 48);
+    if (upd < 0 || last < -1 || topo < 0) return spti_fail(SPT_ERR_FORMAT, "%s load: negative counters", name);
+    /* Allocate what the momentum needs before changing anything. */
+    float **mom = NULL;
+    if (momentum) {
+        mom = spti_calloc(m->n_weights, sizeof(float *));
+        bool ok = mom != NULL;
+        for (int l = 0; l < m->n_weights && ok; l++)
+            if (layer_has_momentum(m, l)) {
+                float *have = st->momentum ? st->momentum[l] : NULL;
+                mom[l] = have ? have : spti_alloc(m->weights[l]->rows * m->weights[l]->cols, sizeof(float));
+                ok = mom[l] != NULL;
+            }
+        if (!ok) {
+            for (int l = 0; mom && l < m->n_weights; l++)
+                if (!st->momentum || mom[l] != st->momentum[l]) spti_free(mom[l]);
+            spti_free(mom);
+            return spti_fail(SPT_ERR_NOMEM, "%s load: out of memory for the momentum", name);
+        }
+        for (int l = 0; l < m->n_weights; l++) {
+            if (!mom[l]) continue;
+            int64_t cells = m->weights[l]->rows * m->weights[l]->cols;
+            for (int64_t i = 0; i < cells; i++, b += 4) {
+                uint32_t u = get_u32(b);
+                memcpy(&mom[l][i], &u, 4);
+            }
+        }
+    }
+    if (st->momentum) {
+        for (int l = 0; l < m->n_weights; l++)
+            if (!mom || mom[l] != st->momentum[l]) spti_free(st->momentum[l]);
+        spti_free(st->momentum);
+    }
+    st->momentum = mom;
+    for (int i = 0; i < 4; i++) m->rng.s[i] = get_u64(buf + 16 + 8 * i);
+    m->topology_updates = topo;
+    st->updates = upd;
+    st->last_update = last;
+    return SPT_OK;
+}

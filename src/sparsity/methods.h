@@ -1,0 +1,144 @@
+/*
+ * Internal pieces of the sparse-training methods (method.h is the hook
+ * interface): one constructor per method, the initial-topology sampler, and
+ * the drop/grow step shared by the dynamic sparse methods (SET, RigL, SNFS).
+ *
+ * Every dynamic method keeps its layers truly sparse: a sparsified weight is
+ * a SPARSE param (CSR, only its nonzeros exist). Dense rows x cols memory
+ * appears only where a method needs a dense score:
+ *   RigL  dense_grad on update steps only (filled by backward, freed again
+ *         right after the update: between updates nothing dense remains);
+ *   SNFS  dense_grad every step plus one rows x cols momentum buffer per
+ *         sparse layer, for the whole run (the method is dense by design).
+ */
+#ifndef SPTI_METHODS_H
+#define SPTI_METHODS_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "method.h"
+
+/* ---- constructors (method_factory.c dispatches on the config) ---------------
+ * Each builds a method for the config's knobs over `weights` (borrowed, the
+ * model's weight params in model order) for a run of total_steps steps.
+ * *out is NULL on failure. */
+int spti_static_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                       spti_method **out);
+int spti_set_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                    spti_method **out);
+int spti_rigl_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                     spti_method **out);
+int spti_snfs_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                     spti_method **out);
+/* Written alongside (pruning methods); the factory reports them as
+ * unsupported until their files land. */
+int spti_gmp_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                    spti_method **out);
+int spti_lottery_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                        spti_method **out);
+int spti_snip_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                     spti_method **out);
+int spti_grasp_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                      spti_method **out);
+int spti_synflow_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                        spti_method **out);
+
+/* ---- initial topology (topology_init.c) ------------------------------------- */
+
+/* Per-layer nonzero counts for the config: explicit densities
+ * (spt_method_config_set_densities, one per weight, else SPT_ERR_SIZE) or
+ * the allocator (SPT_MP_DISTRIBUTION at SPT_MP_SPARSITY). SPT_MP_DENSE_FIRST
+ * / SPT_MP_DENSE_LAST keep the first / last weight at density 1 (also over
+ * explicit densities). Weights must be 2-D or 4-D (SPT_ERR_INVALID).
+ * nnz_out[n_weights]; a layer with nnz_out == rows*cols stays DENSE. */
+int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights, int n_weights, int64_t *nnz_out);
+
+/* Give each weight exactly nnz[l] active positions, chosen uniformly at
+ * random (one child stream of rng per layer, split in model order, so the
+ * same seed gives the same masks), and spti_param_sparsify it; a layer at
+ * nnz == rows*cols is left as it is (DENSE). Kept entries keep their values,
+ * unless sparse_init: then each is redrawn from N(0, 2 / fan_in_nnz),
+ * fan_in_nnz being the number of nonzeros of its row. On failure the layers
+ * before the failing one are already sparse (each layer is consistent). */
+int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, bool sparse_init, spti_rng *rng);
+
+/* Set exactly k of the n bits of `bits` ((n + 63) / 64 words, fully
+ * overwritten), every k-subset equally likely. Expected O(n / 64 + min(k,
+ * n - k)) time. 0 <= k <= n. */
+void spti_sample_bits(spti_rng *rng, int64_t n, int64_t k, uint64_t *bits);
+
+/* ---- drop and grow (drop_by_magnitude.c, drop_grow.c) -------------------------- */
+
+/* The k entries of values[0..n) with the smallest |value| (NaN counts as
+ * largest), as increasing indices into idx[0..k). Ties: seeded, deterministic
+ * (spti_bottomk). Expected O(n) time; workspace O(n / 2^7 + k') where k' is
+ * k plus the entries sharing the threshold's 16-bit bucket. */
+int spti_drop_by_magnitude(const float *values, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
+
+/* The new pattern of a SPARSE weight after one drop/grow update with k:
+ *   kept  = its active positions minus the k smallest |w| (spti_drop_by_magnitude)
+ *   grown = k positions NOT in kept (inactive ones, and the k just dropped):
+ *           the k largest |score[pos]| when score != NULL (rows x cols, e.g.
+ *           the dense gradient), else k chosen uniformly at random from rng.
+ * Writes the nnz sorted positions kept U grown to new_pos[nnz] (nnz unchanged).
+ * A dropped position chosen again is in both patterns, so
+ * spti_param_repattern keeps its value and optimizer slots. Ties use `seed`.
+ * O(rows * cols) time, O(k + nnz) memory beyond the score. */
+int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score, spti_rng *rng, uint64_t seed,
+                             int64_t *new_pos);
+
+/* Order buckets of |x| for the histogram pre-selection: the top 16 bits of
+ * |x| plus one (1 .. 0x7f81 for finite and infinite values); NaN goes to
+ * `nan_bucket`. Monotone in |x|. */
+enum { SPTI_ABS_BUCKETS = 0x8000 + 2 };
+static inline uint32_t spti_abs_bucket(float x, uint32_t nan_bucket) {
+    if (isnan(x)) return nan_bucket;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return ((u & 0x7fffffffu) >> 16) + 1u;
+}
+
+/* ---- shared state of the four topology methods (dst_method.c) ---------------- */
+
+typedef struct spti_dst {
+    int method;             /* SPT_METHOD_STATIC, _SET, _RIGL or _SNFS */
+    int64_t *nnz;           /* per layer target; == rows*cols: kept DENSE */
+    bool sparse_init;
+    int64_t delta_t, t_end; /* topology updates at spt_drop_is_update_step(delta_t, t_end, t) */
+    double alpha;
+    int schedule;           /* spt_drop_schedule */
+    float beta;             /* SNFS momentum decay */
+    float **momentum;       /* SNFS: rows*cols per sparse layer (NULL otherwise), or NULL */
+    int64_t updates;        /* update steps performed */
+    int64_t last_update;    /* step of the last one, -1 before any */
+} spti_dst;
+
+/* Allocate a method of `ops` with the config's knobs (validated: total_steps
+ * >= 0, weights non-NULL and 2-D/4-D, the allocation reachable). m->rng is
+ * seeded with SPT_MP_SEED. */
+int spti_dst_create(const spti_method_ops *ops, int method, const spt_method_config *cfg, spti_param **weights,
+                    int n_weights, int64_t total_steps, spti_method **out);
+void spti_dst_destroy(spti_method *m);
+/* init hook shared by all four: spti_topology_init with the planned nnz. */
+int spti_dst_init(spti_method *m, spti_param **weights, int n, spti_grad_source *grads);
+/* Whether step t updates the topology, and k = floor(f(t) * nnz) for a layer. */
+bool spti_dst_is_update(const spti_method *m, int64_t step);
+int64_t spti_dst_drop_count(const spti_method *m, int64_t step, int64_t nnz);
+/* Seed of layer l's selections at `step`: a hash of the method's RNG state
+ * (which does not advance after init), the step and the layer. */
+uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer);
+/* Whether weight l is a SPARSE layer the method moves. */
+bool spti_dst_is_sparse(const spti_method *m, int layer);
+/* One drop/grow update of every sparse layer at `step`, growing by
+ * |scores[l]| (rows*cols; scores == NULL: at random). New positions for all
+ * layers are computed first, then every layer is repatterned. Adds 1 to
+ * m->topology_updates when any layer changed. */
+int spti_dst_update(spti_method *m, int64_t step, float *const *scores);
+/* Checkpoint of the state (little-endian; layout in dst_method.c). */
+int spti_dst_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len);
+int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len);
+
+#endif

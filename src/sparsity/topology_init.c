@@ -1,0 +1,115 @@
+/*
+ * The initial sparse topology of the dynamic methods: how many nonzeros
+ * each weight gets (allocator or explicit densities, keep-dense flags) and
+ * where they go (a uniform random subset per layer), then the conversion to
+ * SPARSE and the optional sparse-aware re-initialisation.
+ */
+#include "../nn/layers.h"
+#include "method_config.h"
+#include "methods.h"
+
+int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights, int n_weights, int64_t *nnz_out) {
+    if (n_weights < 1) return spti_fail(SPT_ERR_SIZE, "%s: the model has no weight layers to sparsify", __func__);
+    if (cfg->n_densities > 0 && cfg->n_densities != n_weights)
+        return spti_fail(SPT_ERR_SIZE, "%s: the configuration gives %lld densities but the model has %d weight layers",
+                         __func__, (long long)cfg->n_densities, n_weights);
+    int32_t *ndim = spti_alloc(n_weights, sizeof(int32_t));
+    int64_t *shape = spti_calloc((int64_t)n_weights * 4, sizeof(int64_t));
+    uint8_t *keep = spti_calloc(n_weights, 1);
+    double *density = spti_alloc(n_weights, sizeof(double));
+    int rc = SPT_OK;
+    if (!ndim || !shape || !keep || !density) {
+        rc = spti_fail(SPT_ERR_NOMEM, "%s: out of memory", __func__);
+        goto done;
+    }
+    for (int l = 0; l < n_weights; l++) {
+        const spti_param *p = weights[l];
+        if (!p) {
+            rc = spti_fail(SPT_ERR_NULL, "%s: weight %d is NULL", __func__, l);
+            goto done;
+        }
+        if (p->ndim != 2 && p->ndim != 4) {
+            rc = spti_fail(SPT_ERR_INVALID, "%s: weight %s has %d dims; only 2-D and 4-D weights can be sparsified",
+                           __func__, p->name, p->ndim);
+            goto done;
+        }
+        ndim[l] = p->ndim;
+        for (int d = 0; d < p->ndim; d++) shape[4 * l + d] = p->shape[d];
+    }
+    keep[0] = cfg->value[SPT_MP_DENSE_FIRST] != 0.0;
+    keep[n_weights - 1] |= cfg->value[SPT_MP_DENSE_LAST] != 0.0;
+    if (cfg->n_densities > 0) {
+        for (int l = 0; l < n_weights; l++) density[l] = keep[l] ? 1.0 : cfg->densities[l];
+        rc = spt_sparsity_allocate_custom(n_weights, ndim, shape, density, nnz_out, NULL);
+    } else {
+        rc = spt_sparsity_allocate((int)cfg->value[SPT_MP_DISTRIBUTION], cfg->value[SPT_MP_SPARSITY], n_weights, ndim,
+                                   shape, keep, density, nnz_out, NULL);
+    }
+done:
+    spti_free(ndim);
+    spti_free(shape);
+    spti_free(keep);
+    spti_free(density);
+    return rc;
+}
+
+void spti_sample_bits(spti_rng *rng, int64_t n, int64_t k, uint64_t *bits) {
+    int64_t words = (n + 63) / 64;
+    /* Draw the smaller of the subset and its complement by rejection: at
+     * most half the bits are ever set, so the expected draws are < 2 min(k, n-k). */
+    bool invert = k > n / 2;
+    int64_t want = invert ? n - k : k;
+    memset(bits, 0, (size_t)words * sizeof(uint64_t));
+    for (int64_t got = 0; got < want;) {
+        uint64_t i = spti_rng_below(rng, (uint64_t)n);
+        uint64_t b = (uint64_t)1 << (i & 63);
+        if (!(bits[i >> 6] & b)) {
+            bits[i >> 6] |= b;
+            got++;
+        }
+    }
+    if (invert) {
+        for (int64_t w = 0; w < words; w++) bits[w] = ~bits[w];
+        if (n & 63) bits[words - 1] &= ((uint64_t)1 << (n & 63)) - 1;
+    }
+}
+
+/* Positions of the set bits, increasing. */
+static void bits_to_positions(const uint64_t *bits, int64_t n, int64_t *pos) {
+    int64_t m = 0;
+    for (int64_t w = 0; w < (n + 63) / 64; w++)
+        for (uint64_t b = bits[w]; b; b &= b - 1) pos[m++] = w * 64 + __builtin_ctzll(b);
+}
+
+static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng *rng) {
+    int64_t cells = p->rows * p->cols;
+    uint64_t *bits = spti_alloc((cells + 63) / 64, sizeof(uint64_t));
+    int64_t *pos = spti_alloc(nnz, sizeof(int64_t));
+    if (!bits || !pos) {
+        spti_free(bits);
+        spti_free(pos);
+        return spti_fail(SPT_ERR_NOMEM, "topology init: out of memory for the mask of %s", p->name);
+    }
+    spti_sample_bits(rng, cells, nnz, bits);
+    bits_to_positions(bits, cells, pos);
+    int rc = spti_param_sparsify(p, pos, nnz);
+    if (rc == SPT_OK && sparse_init) rc = spti_init_kaiming(p, rng, true);
+    spti_free(bits);
+    spti_free(pos);
+    return rc;
+}
+
+int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, bool sparse_init, spti_rng *rng) {
+    for (int l = 0; l < n_weights; l++) {
+        spti_param *p = weights[l];
+        int64_t cells = p->rows * p->cols;
+        if (nnz[l] < 1 || nnz[l] > cells)
+            return spti_fail(SPT_ERR_SIZE, "%s: %lld nonzeros for %s with %lld weights", __func__, (long long)nnz[l],
+                             p->name, (long long)cells);
+        spti_rng layer_rng; /* split even for dense layers: masks do not shift when one is kept dense */
+        spti_rng_split(rng, &layer_rng);
+        if (nnz[l] == cells) continue;
+        SPTI_TRY(sparsify_layer(p, nnz[l], sparse_init, &layer_rng));
+    }
+    return SPT_OK;
+}

@@ -1,0 +1,92 @@
+/*
+ * The trainer (internal view of the public spt_trainer, sparsetrain/train.h).
+ *
+ * Everything a checkpoint needs besides the model's parameters is here:
+ * the optimizer copy (with its step count), the schedule copy, the method
+ * and its scheduler state (method->ops->save/load), the step and round
+ * counters, the trainer's rng and the statistics. The model's own rng
+ * (dropout) lives in the model.
+ */
+#ifndef SPTI_TRAINER_H
+#define SPTI_TRAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/internal.h"
+#include "../nn/model.h"
+#include "../optim/optim.h"
+#include "../sparsity/method.h"
+#include "../sparsity/method_config.h"
+
+/* Method kind of a trainer built around a caller's method object. */
+enum { SPTI_TRAINER_CUSTOM_METHOD = -1 };
+
+struct spt_trainer {
+    spti_model *model;          /* borrowed */
+    spti_optimizer opt;         /* copy of the caller's settings; owns the step count */
+    spti_lr_schedule *sched;    /* owned copy, or NULL: opt.lr every step */
+    spt_method_config *cfg;     /* owned copy, or NULL (dense, or a custom method) */
+    int method_kind;            /* spt_method value, or SPTI_TRAINER_CUSTOM_METHOD */
+    spti_method *method;        /* NULL for dense training */
+    bool owns_method;           /* destroy it with the trainer (false: the caller's) */
+    bool init_pending;          /* init waits for data (SNIP, GraSP, SynFlow) */
+    spti_param **weights;       /* owned array of the model's is_weight params, model order */
+    int n_weights;
+    int64_t total_steps;        /* length of the run the method was built for */
+    int64_t step;               /* steps completed, all rounds */
+    int64_t round;              /* rounds ended */
+    int64_t round_start;        /* step at which the current round began (lr schedule origin) */
+    uint64_t seed;
+    spti_rng rng;               /* the trainer's stream (the model's dropout stream is split from it) */
+    /* statistics */
+    double step_seconds, method_seconds;
+    double train_flops_sum;     /* sum over completed steps of that step's FLOPs per example */
+    bool last_update;           /* the last completed step changed the topology */
+    int64_t update_steps;       /* completed steps that changed the topology */
+    /* batch buffers of train_epoch / prepare, grown as needed */
+    float *xbuf;
+    int32_t *ybuf;
+    int64_t xcap, ycap;
+};
+typedef struct spt_trainer spti_trainer;
+
+/* Build a trainer around a method object the caller made (tests, or a
+ * method not in the factory). `method` may be NULL (dense); it is borrowed
+ * and must outlive the trainer; its `weights` must be the model's weight
+ * params. `needs_data`: defer init to prepare / the first step with a grad
+ * source. Arguments as spt_trainer_create (cfg = NULL). */
+int spti_trainer_create_with_method(spti_model *model, const spti_optimizer *opt, const spti_lr_schedule *schedule,
+                                    spti_method *method, bool needs_data, int64_t total_steps, uint64_t seed,
+                                    spti_trainer **out);
+
+/* The model's is_weight params in model order into a new array. */
+int spti_trainer_collect_weights(const spti_model *m, spti_param ***out, int *n);
+
+/* Whether a method scores weights on data at initialisation. */
+bool spti_method_needs_data(int method_kind);
+
+/* Learning rate of step `step` of the run (schedule origin: round_start). */
+int spti_trainer_lr_at(const spti_trainer *t, int64_t step, double *lr);
+
+/* Run the method's deferred init with `src` as its grad source. */
+int spti_trainer_run_init(spti_trainer *t, spti_grad_source *src);
+
+/* Grow the batch buffers to hold `floats` inputs and `n` labels. */
+int spti_trainer_reserve_batch(spti_trainer *t, int64_t floats, int64_t n);
+
+/* Check that a dataset's examples fit the model's input (SPT_ERR_SIZE). */
+int spti_trainer_check_data(const spti_trainer *t, const spt_dataset *ds, const char *func);
+
+/* FLOPs per example of one step as it will run now: 2 f_S plus each weight
+ * layer's gradient cost (dense when the method asked for dense_grad). */
+double spti_trainer_step_flops(const spti_trainer *t);
+
+/* Re-prefix the message of a failing internal call with the public
+ * function's name; returns rc (SPT_OK passes through). */
+int spti_trainer_prefix(const char *func, int rc);
+
+/* Monotonic clock in seconds. */
+double spti_now_seconds(void);
+
+#endif

@@ -1,0 +1,39 @@
+/* One epoch over a batcher: a training step per batch, a progress
+ * callback after each, the epoch's mean loss and accuracy. */
+#include "../data/dataset.h"
+#include "trainer.h"
+
+int spt_trainer_train_epoch(spt_trainer *t, spt_batcher *b, spt_progress_fn progress, void *user,
+                            double *mean_loss, double *accuracy) {
+    SPTI_CHECK_NULL(t);
+    SPTI_CHECK_NULL(b);
+    int64_t bs, floats;
+    const spt_dataset *ds;
+    spti_batcher_info(b, &bs, &ds);
+    SPTI_TRY(spti_trainer_check_data(t, ds, __func__));
+    if (!spti_mul_i64(bs, ds->feat, &floats))
+        return spti_fail(SPT_ERR_SIZE, "%s: a batch of %lld examples overflows", __func__, (long long)bs);
+    if (spti_trainer_reserve_batch(t, floats, bs) != SPT_OK)
+        return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for a batch of %lld", __func__, (long long)bs);
+    SPTI_TRY(spt_trainer_prepare(t, b));
+    int64_t batches, position;
+    SPTI_TRY(spt_batcher_batches_per_epoch(b, &batches));
+    SPTI_TRY(spt_batcher_get_state(b, NULL, &position, NULL));
+    int64_t index = position / bs, examples = 0, correct_sum = 0;
+    double loss_sum = 0.0;
+    for (;; index++) {
+        int64_t B;
+        SPTI_TRY(spt_batcher_next(b, t->xbuf, t->xcap, t->ybuf, t->ycap, &B));
+        if (B == 0) break;
+        double loss;
+        int64_t correct;
+        SPTI_TRY(spt_trainer_step(t, t->xbuf, t->ybuf, B, &loss, &correct));
+        loss_sum += loss * (double)B;
+        correct_sum += correct;
+        examples += B;
+        if (progress && progress(user, t->step, index, batches, loss, (double)correct / (double)B) != 0) break;
+    }
+    if (mean_loss) *mean_loss = examples ? loss_sum / (double)examples : 0.0;
+    if (accuracy) *accuracy = examples ? (double)correct_sum / (double)examples : 0.0;
+    return SPT_OK;
+}

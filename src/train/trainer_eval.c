@@ -1,0 +1,38 @@
+/* Loss and accuracy over a whole dataset in evaluation mode. */
+#include "../data/dataset.h"
+#include "trainer.h"
+
+int spt_trainer_evaluate(spt_trainer *t, const spt_dataset *ds, int64_t batch, double *loss, double *accuracy) {
+    SPTI_CHECK_NULL(t);
+    SPTI_CHECK_NULL(ds);
+    if (batch < 1) return spti_fail(SPT_ERR_SIZE, "%s: batch (%lld) must be >= 1", __func__, (long long)batch);
+    SPTI_TRY(spti_trainer_check_data(t, ds, __func__));
+    const int64_t n = ds->n, bs = batch < n ? batch : n;
+    int64_t floats;
+    if (!spti_mul_i64(bs, ds->feat, &floats))
+        return spti_fail(SPT_ERR_SIZE, "%s: a batch of %lld examples overflows", __func__, (long long)bs);
+    int64_t *idx = spti_alloc(bs, sizeof *idx);
+    float *x = spti_alloc(floats, sizeof *x);
+    int32_t *y = spti_alloc(bs, sizeof *y);
+    int rc = SPT_OK;
+    if (!idx || !x || !y) rc = spti_fail(SPT_ERR_NOMEM, "%s: out of memory for a batch of %lld", __func__, (long long)bs);
+    double loss_sum = 0.0;
+    int64_t correct_sum = 0;
+    for (int64_t start = 0; rc == SPT_OK && start < n; start += bs) {
+        const int64_t B = n - start < bs ? n - start : bs; /* x: F x B */
+        for (int64_t i = 0; i < B; i++) idx[i] = start + i;
+        rc = spt_dataset_gather(ds, idx, B, x, floats, y);
+        double l = 0.0;
+        int64_t c = 0;
+        if (rc == SPT_OK) rc = spti_model_eval_batch(t->model, x, y, B, &l, &c);
+        loss_sum += l * (double)B;
+        correct_sum += c;
+    }
+    spti_free(idx);
+    spti_free(x);
+    spti_free(y);
+    if (rc != SPT_OK) return spti_trainer_prefix(__func__, rc);
+    if (loss) *loss = loss_sum / (double)n;
+    if (accuracy) *accuracy = (double)correct_sum / (double)n;
+    return SPT_OK;
+}

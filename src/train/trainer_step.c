@@ -1,0 +1,176 @@
+/* One training step (the flow of sparsity/method.h), the learning rate of a
+ * step, and the deferred initialisation of methods that score on data. */
+#include <math.h>
+
+#include "../data/dataset.h"
+#include "trainer.h"
+
+int spti_trainer_lr_at(const spti_trainer *t, int64_t step, double *lr) {
+    if (!t->sched) {
+        *lr = t->opt.lr;
+        return SPT_OK;
+    }
+    return spti_lr_schedule_at(t->sched, step - t->round_start, lr);
+}
+
+int spti_trainer_run_init(spti_trainer *t, spti_grad_source *src) {
+    spti_method *m = t->method;
+    double t0 = spti_now_seconds();
+    int rc = m->ops->init ? m->ops->init(m, t->weights, t->n_weights, src) : SPT_OK;
+    t->method_seconds += spti_now_seconds() - t0;
+    if (rc == SPT_OK) t->init_pending = false;
+    return rc;
+}
+
+double spti_trainer_step_flops(const spti_trainer *t) {
+    const spti_model *m = t->model;
+    double f = 0.0;
+    for (int i = 0; i < m->n_leaves; i++) {
+        const spti_layer *L = m->leaves[i];
+        double fs = L->ops->flops(L, false);
+        const spti_param *w = (L->n_params > 0 && L->params[0]->is_weight) ? L->params[0] : NULL;
+        /* forward + input gradient at the sparse cost; the weight gradient
+         * dense when the method asked for it this step. */
+        f += 2.0 * fs + (w && w->want_dense_grad ? L->ops->flops(L, true) : fs);
+    }
+    return f;
+}
+
+/* Grad source over one fixed batch: the batch of the step that found the
+ * initialisation still pending. Every scoring pass uses it. */
+typedef struct batch_source {
+    spti_model *model;
+    const float *x;
+    const int32_t *labels;
+    int64_t n;
+} batch_source;
+
+static int batch_compute(void *ctx, float *loss) {
+    batch_source *s = ctx;
+    double l;
+    SPTI_TRY(spti_model_train_step(s->model, s->x, s->labels, s->n, &l, NULL));
+    if (loss) *loss = (float)l;
+    return SPT_OK;
+}
+
+/* Grad source over the next batches of a batcher (an ended epoch is
+ * continued by the next one). */
+typedef struct batcher_source {
+    spti_trainer *t;
+    spt_batcher *b;
+} batcher_source;
+
+static int batcher_compute(void *ctx, float *loss) {
+    batcher_source *s = ctx;
+    spti_trainer *t = s->t;
+    int64_t B = 0;
+    for (int tries = 0; tries < 2 && B == 0; tries++)
+        SPTI_TRY(spt_batcher_next(s->b, t->xbuf, t->xcap, t->ybuf, t->ycap, &B));
+    if (B == 0) return spti_fail(SPT_ERR_INTERNAL, "trainer: the batcher gave an empty epoch");
+    double l;
+    SPTI_TRY(spti_model_train_step(t->model, t->xbuf, t->ybuf, B, &l, NULL));
+    if (loss) *loss = (float)l;
+    return SPT_OK;
+}
+
+int spt_trainer_prepare(spt_trainer *t, spt_batcher *b) {
+    SPTI_CHECK_NULL(t);
+    SPTI_CHECK_NULL(b);
+    if (!t->init_pending) return SPT_OK;
+    int64_t bs, floats;
+    const spt_dataset *ds;
+    spti_batcher_info(b, &bs, &ds);
+    SPTI_TRY(spti_trainer_check_data(t, ds, __func__));
+    if (!spti_mul_i64(bs, ds->feat, &floats))
+        return spti_fail(SPT_ERR_SIZE, "%s: a batch of %lld examples overflows", __func__, (long long)bs);
+    SPTI_TRY(spti_trainer_prefix(__func__, spti_trainer_reserve_batch(t, floats, bs)));
+    int64_t epoch, pos;
+    uint64_t seed;
+    SPTI_TRY(spt_batcher_get_state(b, &epoch, &pos, &seed));
+    batcher_source s = {t, b};
+    spti_grad_source src = {batcher_compute, &s};
+    int rc = spti_trainer_run_init(t, &src);
+    int rc2 = spt_batcher_set_state(b, epoch, pos, seed);
+    return spti_trainer_prefix(__func__, rc != SPT_OK ? rc : rc2);
+}
+
+/* dense_grad of the weights the method asked it for must be finite too:
+ * it drives growth. */
+static int check_dense_grads(const spti_trainer *t) {
+    for (int i = 0; i < t->n_weights; i++) {
+        const spti_param *p = t->weights[i];
+        if (!p->want_dense_grad || !p->dense_grad) continue;
+        int64_t n = p->rows * p->cols;
+        for (int64_t k = 0; k < n; k++)
+            if (!isfinite(p->dense_grad[k]))
+                return spti_fail(SPT_ERR_NONFINITE, "trainer: dense gradient of %s is not finite (entry %lld)",
+                                 p->name, (long long)k);
+    }
+    return SPT_OK;
+}
+
+/* A method hook, timed into method_seconds. */
+#define TIMED_HOOK(t, call)                                   \
+    do {                                                      \
+        double hook_t0_ = spti_now_seconds();                 \
+        int hook_rc_ = (call);                                \
+        (t)->method_seconds += spti_now_seconds() - hook_t0_; \
+        if (hook_rc_ != SPT_OK) return hook_rc_;              \
+    } while (0)
+
+/* Everything after the argument checks. Returns before the optimizer
+ * update on every failure that must leave the weights as they were. */
+static int run_step(spti_trainer *t, const float *x, const int32_t *labels, int64_t n, double lr, double *loss,
+                    int64_t *correct) {
+    spti_method *m = t->method;
+    if (t->init_pending) {
+        batch_source s = {t->model, x, labels, n};
+        spti_grad_source src = {batch_compute, &s};
+        SPTI_TRY(spti_trainer_run_init(t, &src));
+    }
+    const int64_t step = t->step, updates_before = m ? m->topology_updates : 0;
+    if (m && m->ops->begin_step) TIMED_HOOK(t, m->ops->begin_step(m, step));
+    const double flops = spti_trainer_step_flops(t);
+    double l;
+    int64_t c;
+    SPTI_TRY(spti_model_train_step(t->model, x, labels, n, &l, &c));
+    SPTI_TRY(check_dense_grads(t));
+    bool skip = false;
+    if (m && m->ops->after_backward) TIMED_HOOK(t, m->ops->after_backward(m, step, &skip));
+    if (!skip) SPTI_TRY(spti_optimizer_step(&t->opt, t->model->params, t->model->n_params, lr));
+    /* The weights have moved: the step counts as done whatever after_step says. */
+    t->step = step + 1;
+    t->train_flops_sum += flops;
+    int rc = SPT_OK;
+    if (m && m->ops->after_step) {
+        double t0 = spti_now_seconds();
+        rc = m->ops->after_step(m, step);
+        t->method_seconds += spti_now_seconds() - t0;
+    }
+    t->last_update = m && m->topology_updates != updates_before;
+    if (t->last_update) t->update_steps++;
+    if (loss) *loss = l;
+    if (correct) *correct = c;
+    return rc;
+}
+
+int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int64_t n, double *loss,
+                     int64_t *correct) {
+    SPTI_CHECK_NULL(t);
+    SPTI_CHECK_NULL(x);
+    SPTI_CHECK_NULL(labels);
+    if (n < 1) return spti_fail(SPT_ERR_SIZE, "%s: batch size (%lld) must be >= 1", __func__, (long long)n);
+    if (t->step == INT64_MAX) return spti_fail(SPT_ERR_STATE, "%s: the step count is exhausted", __func__);
+    const int64_t classes = t->model->classes;
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes)
+            return spti_fail(SPT_ERR_INVALID, "%s: label %d of example %lld is outside [0, %lld)", __func__,
+                             (int)labels[i], (long long)i, (long long)classes);
+    double lr;
+    SPTI_TRY(spti_trainer_prefix(__func__, spti_trainer_lr_at(t, t->step, &lr)));
+    SPTI_TRY(spti_trainer_prefix(__func__, spti_model_reserve(t->model, n)));
+    double t0 = spti_now_seconds();
+    int rc = run_step(t, x, labels, n, lr, loss, correct);
+    t->step_seconds += spti_now_seconds() - t0;
+    return spti_trainer_prefix(__func__, rc);
+}
