@@ -9,7 +9,12 @@
  *
  * Usage: spt-bench-linear [--out N] [--in N] [--batch B] [--density D[,D...]]
  *                         [--threads T] [--repeat R] [--csv]
- * Times are medians over R timed runs of the three products (after warm-up).
+ * Times are medians over R timed runs of the three products (after three
+ * warm-up runs). The sparse side runs the layer path (spti_csr_forward +
+ * spti_csr_backward pinned to the sparse kernels, including the per-call
+ * gather of the transposed values); the dense side is three cblas_sgemm
+ * calls on a dense W (no scatter of W, no gather of dW: the plain dense
+ * layer).
  * OPENBLAS_* environment variables apply to the dense baseline as set.
  */
 #include <errno.h>
@@ -183,19 +188,24 @@ int main(int argc, char **argv) {
     for (int di = 0; di < o.n_density; di++) {
         spt_csr *W = random_csr(out, in, o.density[di], &rng);
         float *dW = W ? spti_alloc(W->nnz, sizeof(float)) : NULL;
-        float *wt = W ? spti_alloc(W->nnz, sizeof(float)) : NULL;
-        if (!W || !dW || !wt) {
+        if (!W || !dW) {
             fprintf(stderr, "spt-bench-linear: out of memory\n");
             return 1;
         }
+        /* The sparse path exactly as a layer runs it (its workspace pinned
+         * to the sparse kernels rather than left to the dispatcher). */
+        spti_csr_ws ws = {.path = SPTI_PATH_SPARSE, .decided_nnz = W->nnz, .decided_N = B};
         for (int i = 0; i < warm + o.repeat; i++) {
             double t0 = now_ms();
-            spti_spmm(W, X, B, bias, Y);
-            spti_csr_gather_t(W, wt);
-            spti_spmm_t_vals(W, wt, dY, B, dX, false);
-            spti_sddmm(W, dY, X, B, dW, false);
+            int rc = spti_csr_forward(W, X, B, bias, Y, &ws);
+            rc |= spti_csr_backward(W, X, dY, B, dX, false, dW, false, &ws);
+            if (rc) {
+                fprintf(stderr, "spt-bench-linear: %s\n", spt_last_error());
+                return 1;
+            }
             if (i >= warm) t[i - warm] = now_ms() - t0;
         }
+        spti_csr_ws_release(&ws);
         const double sparse_ms = median(t, o.repeat);
         if (o.csv)
             printf("%lld,%lld,%lld,%g,%lld,%d,%s,%.3f,%.3f,%.2f\n", (long long)out, (long long)in, (long long)B,
@@ -206,7 +216,6 @@ int main(int argc, char **argv) {
                    dense_ms / sparse_ms);
         fflush(stdout);
         spti_free(dW);
-        spti_free(wt);
         spt_csr_destroy(W);
     }
     free(t);

@@ -549,6 +549,8 @@ static void test_create_invalid(void **state) {
     assert_status(L->ops->forward(L, x, y, -1, &ctx), SPT_ERR_SIZE);
     assert_status(L->ops->backward(L, x, y, y, NULL, -1), SPT_ERR_SIZE);
     assert_status(L->ops->forward(L, x, y, INT64_MAX / 8, &ctx), SPT_ERR_SIZE);
+    assert_status(L->ops->forward(L, x, y, 1LL << 26, &ctx), SPT_ERR_SIZE); /* 8*8*N above INT32_MAX */
+    assert_status(L->ops->backward(L, x, y, y, NULL, 1LL << 26), SPT_ERR_SIZE);
     spti_layer_destroy(lin);
     spti_layer_destroy(L);
 }

@@ -126,7 +126,7 @@ static void test_special_patterns(void **state) {
     }
 }
 
-/* A wide layer: the batch is cut into several L2-sized windows. */
+/* Batches above 128 are cut into several windows (dW adds their parts). */
 static void test_windowed_batch(void **state) {
     (void)state;
     spt_csr *W = make_csr(96, 3000, 0.02, 0, 55);

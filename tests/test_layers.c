@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradcheck.h"
 #include "nn/layers.h"
 #include "test_support.h"
 
@@ -397,6 +398,7 @@ static void test_global_avgpool_and_flatten(void **state) {
     run_fwd(F, x, z, N, true, 0);
     assert_memory_equal(x, z, C * H * W * N * sizeof(float));
     gradcheck_layer(F, N, true, 1e-3, 1e-4, 1e-2, 7);
+    spti_layer_destroy(F);
     assert_status(spti_flatten_create("f", (spti_shape){0, 1, 1}, &F), SPT_ERR_SIZE);
     assert_status(spti_global_avgpool_create("g", 1, 0, 1, &F), SPT_ERR_SIZE);
     spti_layer_destroy(G);
@@ -624,6 +626,54 @@ static void test_residual_block_gradients(void **state) {
     spti_layer_destroy(B);
 }
 
+/* ---- the shared checker (tests/support/gradcheck.h): also verifies the
+ * layer contract (grads added, dx written, x untouched) ----------------------- */
+
+/* ReLU: skip inputs within reach of the kink. */
+static bool skip_near_zero(const spt_gc_point *pt, double eps, void *user) {
+    (void)user;
+    return pt->p == NULL && fabs(pt->x[pt->index]) < 2 * eps;
+}
+
+static void shared_check(spti_layer *L, int64_t N, bool training, spt_gc_skip_fn skip, uint64_t seed) {
+    float *x = rand_buf(in_elems(L, N), &(spti_rng){{seed, seed + 1, seed + 2, seed + 3}}, 1.0f);
+    spt_gc_opts o = {1e-3, 1e-2, 0, seed, training, skip, NULL};
+    spt_gc_result res;
+    assert_int_equal(spt_gradcheck(L, x, N, &o, &res), SPT_OK);
+    if (res.failed) fail_msg("%s: %lld of %lld points failed: %s", L->name, (long long)res.failed,
+                             (long long)res.checked, res.worst);
+    assert_true(res.checked > 0);
+    free(x);
+}
+
+static void test_shared_gradcheck(void **state) {
+    (void)state;
+    spti_layer *L;
+    assert_int_equal(spti_batchnorm2d_create("bn", 2, 3, 2, &L), SPT_OK);
+    shared_check(L, 3, true, NULL, 1);
+    shared_check(L, 3, false, NULL, 2);
+    spti_layer_destroy(L);
+    assert_int_equal(spti_relu_create("relu", (spti_shape){2, 2, 2}, &L), SPT_OK);
+    shared_check(L, 3, true, skip_near_zero, 3);
+    spti_layer_destroy(L);
+    assert_int_equal(spti_dropout_create("drop", (spti_shape){4, 1, 1}, 0.5f, &L), SPT_OK);
+    shared_check(L, 5, true, NULL, 4);
+    shared_check(L, 5, false, NULL, 5);
+    spti_layer_destroy(L);
+    assert_int_equal(spti_avgpool2d_create("avg", 2, 5, 4, 3, 2, 1, &L), SPT_OK);
+    shared_check(L, 2, true, NULL, 6);
+    spti_layer_destroy(L);
+    assert_int_equal(spti_maxpool2d_create("max", 2, 5, 4, 3, 2, 1, &L), SPT_OK);
+    shared_check(L, 2, true, NULL, 7);
+    spti_layer_destroy(L);
+    assert_int_equal(spti_global_avgpool_create("gap", 3, 2, 3, &L), SPT_OK);
+    shared_check(L, 2, true, NULL, 8);
+    spti_layer_destroy(L);
+    assert_int_equal(spti_flatten_create("flat", (spti_shape){2, 2, 2}, &L), SPT_OK);
+    shared_check(L, 2, true, NULL, 9);
+    spti_layer_destroy(L);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batchnorm_forward_and_running),
@@ -637,6 +687,7 @@ int main(void) {
         cmocka_unit_test(test_residual_block_structure),
         cmocka_unit_test(test_residual_block_forward),
         cmocka_unit_test(test_residual_block_gradients),
+        cmocka_unit_test(test_shared_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -295,6 +295,7 @@ static void test_create_invalid(void **state) {
     spti_fwd_ctx ctx = {true, NULL};
     assert_status(L->ops->forward(L, x, y, -1, &ctx), SPT_ERR_SIZE);
     assert_status(L->ops->backward(L, x, y, y, NULL, -2), SPT_ERR_SIZE);
+    assert_status(L->ops->forward(L, x, y, (int64_t)INT32_MAX + 1, &ctx), SPT_ERR_SIZE);
     spti_layer_destroy(L);
 }
 

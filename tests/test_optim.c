@@ -335,6 +335,79 @@ static void test_lr_zero_and_empty(void **state) {
     spti_param_destroy(p);
 }
 
+/* The AVX-512 Adam loop and the generic one give the same bits (dense with
+ * an odd tail, masked). On a machine without AVX-512 both runs take the
+ * generic path. */
+static void test_simd_paths_agree(void **state) {
+    (void)state;
+    const ref_opt *cases[3] = {&ADAM, &ADAM_L2, &ADAMW};
+    for (int c = 0; c < 3; c++)
+        for (int masked = 0; masked < 2; masked++) {
+            spti_param *p[2];
+            for (int k = 0; k < 2; k++) {
+                p[k] = make_param("w", 37, 3, true, 9); /* 111 entries: 6 blocks of 16 and a tail */
+                int64_t pos[111];
+                if (masked) assert_status(spti_param_mask(p[k], pos, every(111, 3, 2, pos)), SPT_OK);
+            }
+            spti_optimizer *opt[2] = {make_opt(cases[c], 0.01), make_opt(cases[c], 0.01)};
+            double G[111];
+            for (int t = 1; t <= 4; t++)
+                for (int k = 0; k < 2; k++) {
+                    fill_grad(p[k], G, t);
+                    assert_status(spt_set_simd_level(k == 0 ? 0 : 2), SPT_OK);
+                    assert_status(spti_optimizer_step(opt[k], &p[k], 1, 0.01), SPT_OK);
+                }
+            assert_status(spt_set_simd_level(2), SPT_OK);
+            assert_memory_equal(p[0]->value, p[1]->value, 111 * sizeof(float));
+            for (int s = 0; s < 2; s++) assert_memory_equal(p[0]->slot[s], p[1]->slot[s], 111 * sizeof(float));
+            for (int k = 0; k < 2; k++) {
+                spt_optimizer_destroy(opt[k]);
+                spti_param_destroy(p[k]);
+            }
+        }
+}
+
+/* Parameters large enough for the threaded loops: 2 threads give the same
+ * bits as 1, and a NaN in the last entry is still found. */
+static void test_threaded_paths(void **state) {
+    (void)state;
+    const ref_opt *cases[3] = {&SGD_NEST_WD, &ADAMW, &SGD_PLAIN};
+    int before = spt_get_num_threads();
+    for (int c = 0; c < 3; c++)
+        for (int masked = 0; masked < 2; masked++) {
+            spti_param *p[2];
+            enum { R = 300, C = 300, N = R * C };
+            int64_t *pos = malloc(N * sizeof *pos);
+            assert_non_null(pos);
+            for (int k = 0; k < 2; k++) {
+                p[k] = make_param("big.weight", R, C, true, 21);
+                if (masked) assert_status(spti_param_mask(p[k], pos, every(N, 2, 1, pos)), SPT_OK);
+            }
+            spti_optimizer *opt[2] = {make_opt(cases[c], 0.01), make_opt(cases[c], 0.01)};
+            double *G = malloc(N * sizeof *G);
+            assert_non_null(G);
+            for (int t = 1; t <= 3; t++)
+                for (int k = 0; k < 2; k++) {
+                    fill_grad(p[k], G, t);
+                    assert_status(spt_set_num_threads(k + 1), SPT_OK);
+                    assert_status(spti_optimizer_step(opt[k], &p[k], 1, 0.01), SPT_OK);
+                }
+            assert_memory_equal(p[0]->value, p[1]->value, N * sizeof(float));
+            for (int s = 0; s < SPTI_MAX_SLOTS; s++)
+                if (p[0]->slot[s]) assert_memory_equal(p[0]->slot[s], p[1]->slot[s], N * sizeof(float));
+            p[1]->grad[N - 1] = NAN;
+            assert_status(spti_params_check_finite(&p[1], 1), SPT_ERR_NONFINITE);
+            assert_status(spti_optimizer_step(opt[1], &p[1], 1, 0.01), SPT_ERR_NONFINITE);
+            for (int k = 0; k < 2; k++) {
+                spt_optimizer_destroy(opt[k]);
+                spti_param_destroy(p[k]);
+            }
+            free(G);
+            free(pos);
+        }
+    assert_status(spt_set_num_threads(before), SPT_OK);
+}
+
 /* ---- failures change nothing -------------------------------------------------- */
 
 typedef struct snapshot {
@@ -487,7 +560,8 @@ int main(void) {
         cmocka_unit_test(test_adamw),           cmocka_unit_test(test_sgd_by_hand),
         cmocka_unit_test(test_adam_by_hand),    cmocka_unit_test(test_lr_zero_and_empty),
         cmocka_unit_test(test_nonfinite_grad),  cmocka_unit_test(test_step_invalid),
-        cmocka_unit_test(test_step_nomem),
+        cmocka_unit_test(test_step_nomem),      cmocka_unit_test(test_simd_paths_agree),
+        cmocka_unit_test(test_threaded_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

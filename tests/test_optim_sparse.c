@@ -135,10 +135,39 @@ static void test_adam_repattern(void **state) {
     run(SPT_OPTIMIZER_ADAM);
 }
 
+/* A sparse parameter may lose every nonzero (n = 0) and grow back. */
+static void test_empty_pattern(void **state) {
+    (void)state;
+    spti_param *p;
+    int64_t shape[2] = {3, 4};
+    assert_status(spti_param_create("fc.weight", 2, shape, true, &p), SPT_OK);
+    int64_t pos[2] = {1, 6};
+    assert_status(spti_param_sparsify(p, pos, 0), SPT_OK);
+    assert_int_equal(p->n, 0);
+    spt_optimizer *opt;
+    assert_status(spt_optimizer_create(SPT_OPTIMIZER_ADAM, &opt), SPT_OK);
+    assert_status(spti_optimizer_step(opt, &p, 1, 0.1), SPT_OK);
+    assert_non_null(p->slot[1]);
+    assert_status(spti_param_repattern(p, pos, 2), SPT_OK);
+    p->grad[0] = 1.0f;
+    p->grad[1] = -2.0f;
+    assert_status(spti_optimizer_step(opt, &p, 1, 0.1), SPT_OK);
+    /* second step (t = 2) on fresh moments: m = 0.1 g, v = 0.001 g^2, so
+     * w = -0.1 * (0.1 g / 0.19) / (|g| sqrt(0.001 / 0.001999) + 1e-8) */
+    for (int k = 0; k < 2; k++) {
+        double g = p->grad[k];
+        double want = -0.1 * (0.1 * g / (1 - 0.81)) / (fabs(g) * sqrt(0.001 / (1 - 0.998001)) + 1e-8);
+        assert_true(fabs(p->value[k] - want) < 1e-6);
+    }
+    spt_optimizer_destroy(opt);
+    spti_param_destroy(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_repattern),
         cmocka_unit_test(test_adam_repattern),
+        cmocka_unit_test(test_empty_pattern),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

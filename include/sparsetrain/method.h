@@ -41,7 +41,7 @@ typedef enum spt_method_param {
     SPT_MP_PRUNE_END = 11,       /**< GMP: last pruning step, > start; -1 = 75% of the run. Default -1. */
     SPT_MP_PRUNE_FREQ = 12,      /**< GMP: steps between pruning events, >= 1. Default 100. */
     SPT_MP_INITIAL_SPARSITY = 13, /**< GMP: sparsity s_i at t0, [0, 1). Default 0. */
-    SPT_MP_GLOBAL = 14,          /**< Pruning methods: rank all layers together (1) or each layer on its own (0). Default 0. */
+    SPT_MP_GLOBAL = 14,          /**< Pruning methods: rank all layers together (1) or each layer on its own (0). Default 0 (GMP, lottery); 1 for SNIP, GraSP and SynFlow, as in their papers. */
     SPT_MP_LOTTERY_ROUNDS = 15,  /**< Lottery: pruning rounds, >= 1. Default: as many as reach SPT_MP_SPARSITY at SPT_MP_LOTTERY_RATE. */
     SPT_MP_LOTTERY_RATE = 16,    /**< Lottery: fraction of surviving weights pruned per round, (0, 1). Default 0.2. */
     SPT_MP_REWIND_STEP = 17,     /**< Lottery: rewind survivors to their values at this step (0 = initialisation), >= 0. Default 0. */

@@ -56,17 +56,6 @@ SPTI_DECLARE_SPARSE_VARIANT(generic)
 SPTI_DECLARE_SPARSE_VARIANT(avx2)
 SPTI_DECLARE_SPARSE_VARIANT(avx512)
 
-/* Fused backward over columns [c0, c1) of W, batch window [n0, n1) with
- * n1 - n0 <= 128: dX[c, window] (=|+=) W^T.dY and, for each nonzero of those
- * columns, dW (=|+=) its window's part of dY[r,:].X[c,:] (add_dw: add). */
-void spti_backward_cols_avx512(const spt_csr *W, const float *dY, const float *X, int64_t N, float *dX, bool acc_dx,
-                               float *dW, bool add_dw, int64_t c0, int64_t c1, int64_t n0, int64_t n1);
-/* dX (=|+=) W^T.dY and dW (=|+=) the gradient at W's nonzeros together:
- * one pass over the dY rows instead of two (fused kernel where the SIMD
- * level has one, else spti_sddmm then spti_spmm_t). */
-void spti_sparse_backward(const spt_csr *W, const float *X, const float *dY, int64_t N, float *dX, bool accumulate_dx,
-                          float *dW, bool accumulate_dw);
-
 /* Split [0, n) into `parts` ranges of about equal cost, where the cost of
  * [0, i) is ptr[i] + i (nonzeros plus one per row for its output); part p is
  * [spti_split_point(ptr, n, parts, p), spti_split_point(.., p + 1)). */

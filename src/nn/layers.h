@@ -30,7 +30,10 @@
  * full dense gradient dL/dW of this call, inactive positions included.
  * Weights are created DENSE and zero: initialise them with spti_init_*.
  * Biases are DENSE, zero, no_weight_decay. Backward adds into grads, writes
- * dx (skipped when dx is NULL), and needs x and dy of the last forward. */
+ * dx (skipped when dx is NULL), and needs x and dy of the last forward; when
+ * it fails (SPT_ERR_NOMEM) no gradient has changed. The columns of the
+ * products (N for linear, H_out*W_out*N for conv2d) must not exceed
+ * INT32_MAX (SPT_ERR_SIZE). */
 
 /* Fully connected: y[out x N] = W[out x in] . x[in x N] + b.
  * in_shape is (in_features, 1, 1), out_shape (out_features, 1, 1). The
@@ -71,9 +74,12 @@ int spti_conv2d_set_path(spti_layer *L, spti_conv_path path);
 /* Shared by the weight layers (linear.c). */
 /* Allocate p->dense_grad (rows x cols) if absent. */
 int spti_weight_ensure_dense_grad(spti_param *p);
-/* grad += the dense gradient g (rows x cols) restricted to p's active
- * entries, in p's current form. */
-void spti_weight_add_dense_grad(spti_param *p, const float *g);
+/* The weight gradient through OpenBLAS, for dY[rows x ncols] and
+ * X[cols x ncols]: with want_dense_grad, dense_grad = dY . X^T and grad +=
+ * its active entries (any form; dense_grad must be allocated); otherwise,
+ * for a DENSE or MASKED weight, grad += dY . X^T with inactive entries left
+ * at 0. SPT_ERR_SIZE from the cblas wrapper only. */
+int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_t ncols);
 /* db[r] += sum of dy[r*M .. r*M + M) (double accumulation), r < rows. */
 void spti_bias_grad_add(float *db, const float *dy, int64_t rows, int64_t M);
 /* Active weight entries in the current form (rows*cols when DENSE). */

@@ -20,7 +20,8 @@ int spti_weight_ensure_dense_grad(spti_param *p) {
     return p->dense_grad ? SPT_OK : SPT_ERR_NOMEM;
 }
 
-void spti_weight_add_dense_grad(spti_param *p, const float *g) {
+/* grad += the dense gradient g (rows x cols) at p's active entries. */
+static void add_dense_grad(spti_param *p, const float *g) {
     switch (p->kind) {
     case SPTI_PARAM_DENSE:
         for (int64_t i = 0; i < p->n; i++) p->grad[i] += g[i];
@@ -36,6 +37,19 @@ void spti_weight_add_dense_grad(spti_param *p, const float *g) {
         break;
     }
     }
+}
+
+int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_t ncols) {
+    if (p->want_dense_grad) {
+        SPTI_TRY(spti_gemm_dw(dy, p->rows, X, p->cols, ncols, p->dense_grad, false));
+        add_dense_grad(p, p->dense_grad);
+        return SPT_OK;
+    }
+    SPTI_TRY(spti_gemm_dw(dy, p->rows, X, p->cols, ncols, p->grad, true));
+    if (p->kind == SPTI_PARAM_MASKED) /* inactive grads were 0: put them back */
+        for (int64_t i = 0; i < p->n; i++)
+            if (!p->mask[i]) p->grad[i] = 0.0f;
+    return SPT_OK;
 }
 
 /* db[rows] += row sums of dy[rows x M]. */
@@ -62,7 +76,7 @@ int64_t spti_weight_active(const spti_param *p) {
 static int linear_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
     (void)ctx;
     const linear_state *st = L->state;
-    if (N < 0) return spti_fail(SPT_ERR_SIZE, "linear %s: batch size %lld", L->name, (long long)N);
+    if (N < 0 || N > INT32_MAX) return spti_fail(SPT_ERR_SIZE, "linear %s: batch size %lld", L->name, (long long)N);
     spti_param *W = L->params[0];
     const float *b = st->has_bias ? L->params[1]->value : NULL;
     if (W->kind == SPTI_PARAM_SPARSE) return spti_csr_forward(W->csr, x, N, b, y, &W->ws);
@@ -75,23 +89,17 @@ static int linear_forward(spti_layer *L, const float *x, float *y, int64_t N, co
 static int linear_backward(spti_layer *L, const float *x, const float *y, const float *dy, float *dx, int64_t N) {
     (void)y;
     const linear_state *st = L->state;
-    if (N < 0) return spti_fail(SPT_ERR_SIZE, "linear %s: batch size %lld", L->name, (long long)N);
+    if (N < 0 || N > INT32_MAX) return spti_fail(SPT_ERR_SIZE, "linear %s: batch size %lld", L->name, (long long)N);
     spti_param *W = L->params[0];
     const bool want_dense = W->want_dense_grad;
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
-    if (st->has_bias) spti_bias_grad_add(L->params[1]->grad, dy, st->out, N);
-
-    if (want_dense) {
-        SPTI_TRY(spti_gemm_dw(dy, st->out, x, st->in, N, W->dense_grad, false));
-        spti_weight_add_dense_grad(W, W->dense_grad);
-    } else if (W->kind == SPTI_PARAM_SPARSE) {
+    /* The weight gradient is the last call that may fail (its dense
+     * scratch); the bias and dX below cannot. */
+    if (want_dense || W->kind != SPTI_PARAM_SPARSE)
+        SPTI_TRY(spti_weight_grad_gemm(W, dy, x, N));
+    else
         SPTI_TRY(spti_csr_backward(W->csr, x, dy, N, NULL, false, W->grad, true, &W->ws));
-    } else {
-        SPTI_TRY(spti_gemm_dw(dy, st->out, x, st->in, N, W->grad, true));
-        if (W->kind == SPTI_PARAM_MASKED)
-            for (int64_t i = 0; i < W->n; i++)
-                if (!W->mask[i]) W->grad[i] = 0.0f;
-    }
+    if (st->has_bias) spti_bias_grad_add(L->params[1]->grad, dy, st->out, N);
     if (!dx) return SPT_OK;
     if (W->kind == SPTI_PARAM_SPARSE) return spti_csr_backward(W->csr, NULL, dy, N, dx, false, NULL, false, &W->ws);
     return spti_gemm_dx(W->value, st->out, st->in, dy, N, dx, false);

@@ -55,9 +55,9 @@ typedef struct spt_lr_schedule spti_lr_schedule;
  * warm-up step) and count one step. Validates everything (NULLs, lr, finite
  * gradients) and allocates missing slots before touching any value, so on
  * failure no value, slot or counter has changed (slots allocated by the
- * failing call are released again). MASKED parameters: only active entries
- * are updated; inactive values are written as exactly 0 and their slots are
- * left alone. Threads: one OpenMP loop per parameter. */
+ * failing call are released again). MASKED parameters: the gradient of an
+ * inactive entry is ignored, its value is written as +0 and its slots (zeroed
+ * by spti_param_mask) stay 0. Threads: one OpenMP loop per parameter. */
 int spti_optimizer_step(spti_optimizer *opt, spti_param *const *params, int64_t n_params, double lr);
 
 /* SPT_ERR_NONFINITE naming the first parameter (and entry) whose gradient
@@ -74,7 +74,7 @@ typedef struct spti_sgd_args {
 void spti_sgd_update(const spti_sgd_args *a, int64_t n, float *w, const float *g, float *buf, const uint8_t *mask);
 
 typedef struct spti_adam_args {
-    float lr;          /* raw learning rate (decoupled decay uses it) */
+    float decay_mul;   /* 1 - lr*wd (decoupled decay) */
     float step_size;   /* lr / (1 - beta1^t) */
     float inv_sqrt_bc2; /* 1 / sqrt(1 - beta2^t) */
     float beta1, beta2, eps, wd;
@@ -83,6 +83,11 @@ typedef struct spti_adam_args {
 } spti_adam_args;
 void spti_adam_update(const spti_adam_args *a, int64_t n, float *w, const float *g, float *m, float *v,
                       const uint8_t *mask);
+/* The same, bit for bit, 16 lanes at a time; only when spti_simd_level() >= 2
+ * (spti_adam_update dispatches to it). */
+void spti_adam_update_avx512(const spti_adam_args *a, int64_t n, float *w, const float *g, float *m, float *v,
+                             const uint8_t *mask);
+enum { SPTI_ADAM_PAR_MIN = 1 << 15 }; /* entries below which the Adam loop runs on one thread */
 
 /* Checkpoint hooks: the optimizer's scalar state (kind, hyper-parameters,
  * step count) as SPTI_OPTIMIZER_STATE_BYTES little-endian bytes. The slots

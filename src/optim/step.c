@@ -73,7 +73,8 @@ int spti_optimizer_step(spti_optimizer *opt, spti_param *const *params, int64_t 
         double bc1 = 1.0 - pow(opt->beta1, t), bc2 = 1.0 - pow(opt->beta2, t);
         for (int64_t k = 0; k < n_params; k++) {
             spti_param *p = params[k];
-            spti_adam_args a = {.lr = (float)lr,
+            double wd = p->no_weight_decay ? 0.0 : opt->weight_decay;
+            spti_adam_args a = {.decay_mul = (float)(1.0 - lr * wd),
                                 .step_size = (float)(lr / bc1),
                                 .inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2)),
                                 .beta1 = (float)opt->beta1,
@@ -81,7 +82,7 @@ int spti_optimizer_step(spti_optimizer *opt, spti_param *const *params, int64_t 
                                 .eps = (float)opt->eps,
                                 .one_minus_beta1 = (float)(1.0 - opt->beta1),
                                 .one_minus_beta2 = (float)(1.0 - opt->beta2),
-                                .wd = p->no_weight_decay ? 0.0f : (float)opt->weight_decay,
+                                .wd = (float)wd,
                                 .decoupled = opt->decoupled};
             spti_adam_update(&a, p->n, p->value, p->grad, p->slot[0], p->slot[1],
                              p->kind == SPTI_PARAM_MASKED ? p->mask : NULL);

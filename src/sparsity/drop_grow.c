@@ -3,107 +3,119 @@
  * pattern = kept U grown, with the same nnz.
  *
  * Candidates for growth are the positions not kept: the inactive ones and
- * the k just dropped. They are visited row by row, in increasing position,
- * by walking each CSR row between its entries, so no rows x cols mask is
- * needed. Growth by score pre-selects with a histogram of |score| over 2^15
- * order buckets (two passes over the candidates) and runs the exact seeded
- * top-k (spti_topk) only on the candidates of the buckets that can hold the
- * k largest. Random growth samples k candidate ranks into a bit set.
+ * the k just dropped, ranked row by row in increasing position; no
+ * rows x cols mask is built. Growth by score pre-selects with a histogram
+ * of |score| over 2^15 order buckets (two passes over the score) and runs
+ * the exact seeded top-k (spti_topk) only on the candidates of the buckets
+ * that can hold the k largest. Random growth samples k candidate ranks into
+ * a bit set and maps them to positions.
  */
 #include "methods.h"
 
-/* Calls visit(ctx, pos) for every candidate position in increasing order. */
-typedef void (*visit_fn)(void *ctx, int64_t pos);
-
-static void for_each_candidate(const spt_csr *m, const uint8_t *dropped, visit_fn visit, void *ctx) {
-    for (int64_t r = 0; r < m->rows; r++) {
-        int64_t base = r * m->cols, c = 0;
-        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) {
-            for (; c < m->col_idx[j]; c++) visit(ctx, base + c);
-            if (dropped[j]) visit(ctx, base + c);
-            c++;
-        }
-        for (; c < m->cols; c++) visit(ctx, base + c);
-    }
+/* Kept columns of CSR row r (entries not dropped), increasing, into kc;
+ * returns their number. */
+static int64_t kept_columns(const spt_csr *m, const uint8_t *dropped, int64_t r, int32_t *kc) {
+    int64_t nk = 0;
+    for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++)
+        if (!dropped[j]) kc[nk++] = m->col_idx[j];
+    return nk;
 }
 
-typedef struct score_ctx {
-    const float *score;
-    int64_t *hist;       /* pass 1 */
-    uint32_t edge;       /* pass 2: keep buckets >= edge */
-    float *cand;
-    int64_t *cand_pos;
-    int64_t m;
-} score_ctx;
-
-/* NaN scores rank lowest (bucket 0), as in spti_topk. */
-static void hist_visit(void *vctx, int64_t pos) {
-    score_ctx *c = vctx;
-    c->hist[spti_abs_bucket(c->score[pos], 0)]++;
-}
-static void collect_visit(void *vctx, int64_t pos) {
-    score_ctx *c = vctx;
-    float s = c->score[pos];
-    if (spti_abs_bucket(s, 0) >= c->edge) {
-        c->cand[c->m] = fabsf(s);
-        c->cand_pos[c->m++] = pos;
-    }
+/* The smallest |x| of bucket `edge` >= 1 (spti_abs_bucket with NaN at 0). */
+static float bucket_floor(uint32_t edge) {
+    uint32_t u = (edge - 1u) << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
 }
 
-/* grown[0..k): the k candidates of largest |score|, increasing. */
+/* grown[0..k): the k candidates of largest |score|, increasing.
+ * Pass 1: histogram of every cell's bucket, minus the kept cells'. Pass 2:
+ * the candidates at or above the edge bucket (|score| >= its floor; all of
+ * them when the edge is bucket 0, NaN's), found with a per-row kept mask. */
 static int grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *score, int64_t k, uint64_t seed,
                          int64_t *grown) {
-    score_ctx c = {.score = score};
-    c.hist = spti_calloc_or_fail(SPTI_ABS_BUCKETS, sizeof(int64_t), "growth histogram");
-    if (!c.hist) return SPT_ERR_NOMEM;
-    for_each_candidate(m, dropped, hist_visit, &c);
+    const int64_t rows = m->rows, cols = m->cols, cells = rows * cols;
+    int64_t *hist = spti_calloc_or_fail(SPTI_ABS_BUCKETS, sizeof(int64_t), "growth histogram");
+    if (!hist) return SPT_ERR_NOMEM;
+    for (int64_t i = 0; i < cells; i++) hist[spti_abs_bucket(score[i], 0)]++;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++)
+            if (!dropped[j]) hist[spti_abs_bucket(score[r * cols + m->col_idx[j]], 0)]--;
     int64_t above = 0;
-    for (c.edge = SPTI_ABS_BUCKETS - 1;; c.edge--) {
-        above += c.hist[c.edge];
-        if (above >= k || c.edge == 0) break;
+    uint32_t edge = SPTI_ABS_BUCKETS - 1;
+    for (;; edge--) {
+        above += hist[edge];
+        if (above >= k || edge == 0) break;
     }
-    spti_free(c.hist);
-    c.cand = spti_alloc(above, sizeof(float));
-    c.cand_pos = spti_alloc(above, sizeof(int64_t));
+    spti_free(hist);
+    float *cand = spti_alloc(above, sizeof(float));
+    int64_t *cand_pos = spti_alloc(above, sizeof(int64_t));
     int64_t *pick = spti_alloc(k, sizeof(int64_t));
+    uint8_t *kept = spti_calloc(cols, 1);
     int rc = SPT_OK;
-    if (!c.cand || !c.cand_pos || !pick) {
+    if (!cand || !cand_pos || !pick || !kept) {
         rc = spti_fail(SPT_ERR_NOMEM, "drop/grow: out of memory for %lld growth candidates", (long long)above);
         goto done;
     }
-    for_each_candidate(m, dropped, collect_visit, &c);
-    rc = spti_topk(c.cand, c.m, k, seed, pick);
+    const float floor_abs = edge > 0 ? bucket_floor(edge) : 0.0f;
+    int64_t n = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *s = score + r * cols; /* row r of the rows x cols score */
+        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = !dropped[j];
+        for (int64_t c = 0; c < cols; c++)
+            if ((edge == 0 || fabsf(s[c]) >= floor_abs) && !kept[c] && n < above) {
+                cand[n] = fabsf(s[c]);
+                cand_pos[n++] = r * cols + c;
+            }
+        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = 0;
+    }
+    if (n != above) {
+        rc = spti_fail(SPT_ERR_INTERNAL, "drop/grow: %lld growth candidates, %lld counted", (long long)n,
+                       (long long)above);
+        goto done;
+    }
+    rc = spti_topk(cand, n, k, seed, pick);
     if (rc == SPT_OK)
-        for (int64_t j = 0; j < k; j++) grown[j] = c.cand_pos[pick[j]];
+        for (int64_t j = 0; j < k; j++) grown[j] = cand_pos[pick[j]];
 done:
-    spti_free(c.cand);
-    spti_free(c.cand_pos);
+    spti_free(cand);
+    spti_free(cand_pos);
     spti_free(pick);
+    spti_free(kept);
     return rc;
 }
 
-typedef struct random_ctx {
-    const uint64_t *bits; /* chosen candidate ranks */
-    int64_t rank;
-    int64_t *grown;
-    int64_t m;
-} random_ctx;
-
-static void random_visit(void *vctx, int64_t pos) {
-    random_ctx *c = vctx;
-    if (c->bits[c->rank >> 6] >> (c->rank & 63) & 1) c->grown[c->m++] = pos;
-    c->rank++;
-}
-
-/* grown[0..k): k candidates chosen uniformly at random, increasing. */
+/* grown[0..k): k candidates chosen uniformly at random, increasing. The
+ * candidates are ranked row by row; rank -> column inside a row skips the
+ * kept columns. O(n_cand / 64 + rows + nnz + k). */
 static int grow_at_random(const spt_csr *m, const uint8_t *dropped, int64_t n_cand, int64_t k, spti_rng *rng,
                           int64_t *grown) {
-    uint64_t *bits = spti_alloc_or_fail((n_cand + 63) / 64, sizeof(uint64_t), "random growth");
-    if (!bits) return SPT_ERR_NOMEM;
+    uint64_t *bits = spti_alloc((n_cand + 63) / 64, sizeof(uint64_t));
+    int32_t *kc = spti_alloc(m->cols, sizeof(int32_t));
+    if (!bits || !kc) {
+        spti_free(bits);
+        spti_free(kc);
+        return spti_fail(SPT_ERR_NOMEM, "drop/grow: out of memory for random growth");
+    }
     spti_sample_bits(rng, n_cand, k, bits);
-    random_ctx c = {bits, 0, grown, 0};
-    for_each_candidate(m, dropped, random_visit, &c);
+    int64_t r = -1, row_start = 0, row_end = 0, nk = 0, p = 0, g = 0;
+    for (int64_t w = 0; w < (n_cand + 63) / 64; w++)
+        for (uint64_t b = bits[w]; b; b &= b - 1) {
+            int64_t rank = w * 64 + __builtin_ctzll(b);
+            while (rank >= row_end) { /* next row holding candidates [row_start, row_end) */
+                r++;
+                nk = kept_columns(m, dropped, r, kc);
+                row_start = row_end;
+                row_end += m->cols - nk;
+                p = 0;
+            }
+            int64_t local = rank - row_start, col = local + p;
+            while (p < nk && kc[p] <= col) col = local + ++p;
+            grown[g++] = r * m->cols + col;
+        }
     spti_free(bits);
+    spti_free(kc);
     return SPT_OK;
 }
 

@@ -37,6 +37,11 @@ typedef struct spti_method spti_method;
 typedef struct spti_grad_source {
     int (*compute)(void *ctx, float *loss); /* one batch: zero grads, fwd, loss, bwd */
     void *ctx;
+    /* Optional: restart the sequence, so that the next compute calls see
+     * the same batches again, in the same order, as the calls since the
+     * source was made (GraSP evaluates each batch at two points). NULL
+     * means every compute call uses the same batch. */
+    int (*reset)(void *ctx);
 } spti_grad_source;
 
 typedef struct spti_method_ops {

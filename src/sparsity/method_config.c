@@ -62,6 +62,9 @@ int spt_method_config_create(int method, spt_method_config **out) {
     c->method = method;
     for (int k = 0; k < SPT_MP_COUNT_; k++) c->value[k] = KEYS[k].def;
     if (method == SPT_METHOD_DENSE) c->value[SPT_MP_SPARSITY] = 0.0;
+    /* The prune-at-init papers rank all layers together. */
+    if (method == SPT_METHOD_SNIP || method == SPT_METHOD_GRASP || method == SPT_METHOD_SYNFLOW)
+        c->value[SPT_MP_GLOBAL] = 1.0;
     *out = c;
     return SPT_OK;
 }

@@ -25,12 +25,15 @@ int spti_method_create(const spt_method_config *cfg, spti_param **weights, int n
     case SPT_METHOD_SNFS:
         return spti_snfs_create(cfg, weights, n_weights, total_steps, out);
     case SPT_METHOD_GMP:
+        return spti_gmp_create(cfg, weights, n_weights, total_steps, out);
     case SPT_METHOD_LOTTERY:
+        return spti_lottery_create(cfg, weights, n_weights, total_steps, out);
     case SPT_METHOD_SNIP:
+        return spti_snip_create(cfg, weights, n_weights, total_steps, out);
     case SPT_METHOD_GRASP:
+        return spti_grasp_create(cfg, weights, n_weights, total_steps, out);
     case SPT_METHOD_SYNFLOW:
-        return spti_fail(SPT_ERR_UNSUPPORTED, "%s: method \"%s\" is not available in this build", __func__,
-                         spt_method_name(cfg->method));
+        return spti_synflow_create(cfg, weights, n_weights, total_steps, out);
     default:
         return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, cfg->method);
     }

@@ -45,14 +45,18 @@ static int cmp_i64(const void *a, const void *b) {
  * (unsorted); `table` has `tsize` (a power of 2) slots. */
 static void floyd_sample(spti_rng *rng, int64_t n, int64_t k, int64_t *pos, int64_t *table, int64_t tsize) {
     memset(table, 0xff, (size_t)tsize * sizeof(int64_t));
+    int bits = 0;
+    while ((INT64_C(1) << bits) < tsize) bits++;
+    const uint64_t mask = (uint64_t)tsize - 1;
     int64_t count = 0;
     for (int64_t j = n - k; j < n; j++) {
         int64_t t = (int64_t)spti_rng_below(rng, (uint64_t)j + 1);
         /* Insert t, or j when t is already taken (j is never taken yet). */
         for (int pass = 0; pass < 2; pass++) {
             int64_t v = pass == 0 ? t : j;
-            uint64_t h = ((uint64_t)v * 0x9e3779b97f4a7c15ULL) & (uint64_t)(tsize - 1);
-            while (table[h] != -1 && table[h] != v) h = (h + 1) & (uint64_t)(tsize - 1);
+            /* Fibonacci hashing: the top `bits` bits of the product. */
+            uint64_t h = bits ? ((uint64_t)v * 0x9e3779b97f4a7c15ULL) >> (64 - bits) : 0;
+            while (table[h] != -1 && table[h] != v) h = (h + 1) & mask;
             if (table[h] == -1) {
                 table[h] = v;
                 pos[count++] = v;

@@ -98,7 +98,7 @@ static int trainer_start(spti_trainer *t, bool needs_data) {
     if (m && needs_data) t->init_pending = true;
     if (m && !needs_data && m->ops->init) {
         double t0 = spti_now_seconds();
-        int rc = m->ops->init(m, t->weights, t->n_weights, NULL);
+        int rc = m->ops->init(m, m->weights, m->n_weights, NULL);
         t->method_seconds += spti_now_seconds() - t0;
         if (rc != SPT_OK) return rc;
     }

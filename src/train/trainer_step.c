@@ -16,7 +16,7 @@ int spti_trainer_lr_at(const spti_trainer *t, int64_t step, double *lr) {
 int spti_trainer_run_init(spti_trainer *t, spti_grad_source *src) {
     spti_method *m = t->method;
     double t0 = spti_now_seconds();
-    int rc = m->ops->init ? m->ops->init(m, t->weights, t->n_weights, src) : SPT_OK;
+    int rc = m->ops->init ? m->ops->init(m, m->weights, m->n_weights, src) : SPT_OK;
     t->method_seconds += spti_now_seconds() - t0;
     if (rc == SPT_OK) t->init_pending = false;
     return rc;
@@ -58,6 +58,8 @@ static int batch_compute(void *ctx, float *loss) {
 typedef struct batcher_source {
     spti_trainer *t;
     spt_batcher *b;
+    int64_t epoch, pos; /* batcher state when the source was made (reset) */
+    uint64_t seed;
 } batcher_source;
 
 static int batcher_compute(void *ctx, float *loss) {
@@ -71,6 +73,12 @@ static int batcher_compute(void *ctx, float *loss) {
     SPTI_TRY(spti_model_train_step(t->model, t->xbuf, t->ybuf, B, &l, NULL));
     if (loss) *loss = (float)l;
     return SPT_OK;
+}
+
+/* Back to the first batch the source gave (GraSP scores each batch twice). */
+static int batcher_reset(void *ctx) {
+    batcher_source *s = ctx;
+    return spt_batcher_set_state(s->b, s->epoch, s->pos, s->seed);
 }
 
 int spt_trainer_prepare(spt_trainer *t, spt_batcher *b) {
@@ -87,10 +95,10 @@ int spt_trainer_prepare(spt_trainer *t, spt_batcher *b) {
     int64_t epoch, pos;
     uint64_t seed;
     SPTI_TRY(spt_batcher_get_state(b, &epoch, &pos, &seed));
-    batcher_source s = {t, b};
-    spti_grad_source src = {batcher_compute, &s};
+    batcher_source s = {t, b, epoch, pos, seed};
+    spti_grad_source src = {batcher_compute, &s, batcher_reset};
     int rc = spti_trainer_run_init(t, &src);
-    int rc2 = spt_batcher_set_state(b, epoch, pos, seed);
+    int rc2 = batcher_reset(&s); /* training sees the batches it would have seen */
     return spti_trainer_prefix(__func__, rc != SPT_OK ? rc : rc2);
 }
 
@@ -125,7 +133,7 @@ static int run_step(spti_trainer *t, const float *x, const int32_t *labels, int6
     spti_method *m = t->method;
     if (t->init_pending) {
         batch_source s = {t->model, x, labels, n};
-        spti_grad_source src = {batch_compute, &s};
+        spti_grad_source src = {.compute = batch_compute, .ctx = &s, .reset = NULL}; /* one batch: nothing to restart */
         SPTI_TRY(spti_trainer_run_init(t, &src));
     }
     const int64_t step = t->step, updates_before = m ? m->topology_updates : 0;
@@ -161,6 +169,8 @@ int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int6
     SPTI_CHECK_NULL(labels);
     if (n < 1) return spti_fail(SPT_ERR_SIZE, "%s: batch size (%lld) must be >= 1", __func__, (long long)n);
     if (t->step == INT64_MAX) return spti_fail(SPT_ERR_STATE, "%s: the step count is exhausted", __func__);
+    /* Sizes first (overflow, memory): the labels are read only then. */
+    SPTI_TRY(spti_trainer_prefix(__func__, spti_model_reserve(t->model, n)));
     const int64_t classes = t->model->classes;
     for (int64_t i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= classes)
@@ -168,7 +178,6 @@ int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int6
                              (int)labels[i], (long long)i, (long long)classes);
     double lr;
     SPTI_TRY(spti_trainer_prefix(__func__, spti_trainer_lr_at(t, t->step, &lr)));
-    SPTI_TRY(spti_trainer_prefix(__func__, spti_model_reserve(t->model, n)));
     double t0 = spti_now_seconds();
     int rc = run_step(t, x, labels, n, lr, loss, correct);
     t->step_seconds += spti_now_seconds() - t0;

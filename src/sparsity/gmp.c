@@ -1,0 +1,227 @@
+/*
+ * Gradual magnitude pruning (Zhu & Gupta 2017). Training starts dense. At
+ * the pruning steps t0, t0 + dt, ..., t_last = t0 + n dt (after the
+ * optimizer step of that step), every pruned layer is cut back by magnitude
+ * to the cubic schedule
+ *     s(t) = s_f + (s_i - s_f) (1 - (t - t0) / (n dt))^3,
+ * and reaches its final sparsity exactly at t_last:
+ *  - layer-wise: layer l follows the cubic to its own final sparsity
+ *    s_f,l = 1 - nnz_l / size_l (nnz_l from the allocator: ERK, uniform,
+ *    explicit densities, dense first/last), starting from min(s_i, s_f,l);
+ *  - global: the pool of layers not kept dense follows the cubic to the
+ *    pool's final sparsity, one magnitude threshold over the pool (every
+ *    layer keeps at least one weight).
+ * Pruned weights stay pruned. A layer is MASKED while dense and becomes
+ * SPARSE at the first pruning step that leaves it at density <= 0.3, or at
+ * t_last at the latest (prune.h), so training after t_last runs on the
+ * sparse kernels.
+ *
+ * Window: start -1 = floor(10% of the run), end -1 = floor(75%);
+ * n = floor((end - start) / freq) intervals, t_last = start + n freq <= end.
+ * A window shorter than freq prunes at its start and at its end (n = 1,
+ * dt = end - start). The window must end inside the run.
+ *
+ * Checkpoint (little-endian): 0 magic "SPGM"  4 u32 version 1  8 u64 layers
+ * 16 i64 pruning events done  24 i64 step of the last one (-1 none)
+ * 32 u64 tie-break seed  40 i64 topology_updates.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "method_config.h"
+#include "methods.h"
+#include "prune.h"
+#include "schedule.h"
+
+enum { GMP_STATE_BYTES = 48, GMP_VERSION = 1 };
+
+typedef struct gmp_state {
+    spti_prune_plan plan;
+    double s_initial;
+    int64_t t0, n_int, dt, t_last;
+    uint64_t seed;
+    int64_t events, last_event;
+} gmp_state;
+
+static void gmp_destroy(spti_method *m) {
+    if (!m) return;
+    gmp_state *st = m->state;
+    if (st) {
+        spti_prune_plan_free(&st->plan);
+        spti_free(st);
+    }
+    spti_free(m);
+}
+
+static int gmp_init(spti_method *m, spti_param **weights, int n, spti_grad_source *grads) {
+    (void)grads;
+    SPTI_CHECK_NULL(weights);
+    if (n != m->n_weights)
+        return spti_fail(SPT_ERR_SIZE, "gmp init: %d weights given, the method was built for %d", n, m->n_weights);
+    return SPT_OK; /* training starts dense */
+}
+
+/* Magnitudes of the candidates, in the storage order of each form. */
+static void magnitude_scores(spti_param *const *w, spti_prune_layer *L, int n) {
+    for (int l = 0; l < n; l++) {
+        const spti_param *p = w[l];
+        for (int64_t j = 0; j < L[l].n; j++)
+            L[l].score[j] = fabsf(p->value[p->kind == SPTI_PARAM_SPARSE ? j : L[l].pos[j]]);
+    }
+}
+
+/* Keep count of a group of `size` weights with `active` left, final
+ * `final`, at step t of the cubic. */
+static int64_t gmp_keep(const gmp_state *st, int64_t size, int64_t active, int64_t final, int64_t t) {
+    if (t >= st->t_last) return final;
+    double s_f = 1.0 - (double)final / (double)size;
+    double s_i = st->s_initial < s_f ? st->s_initial : s_f;
+    double s = spti_gmp_value(s_i, s_f, st->t0, st->n_int, st->dt, t);
+    return spti_prune_count(size, 1.0 - s, active, final);
+}
+
+static int gmp_after_step(spti_method *m, int64_t step) {
+    gmp_state *st = m->state;
+    if (step < st->t0 || step > st->t_last || (step - st->t0) % st->dt != 0) return SPT_OK;
+    const int n = m->n_weights;
+    const spti_prune_plan *pl = &st->plan;
+    spti_prune_layer *L;
+    SPTI_TRY(spti_prune_layers_create(m->weights, n, &L));
+    magnitude_scores(m->weights, L, n);
+    uint64_t seed = spti_prune_seed(st->seed, step, 0);
+    int rc;
+    if (pl->global) {
+        int64_t active = 0;
+        for (int l = 0; l < n; l++)
+            if (pl->ranked[l]) active += L[l].n;
+        rc = spti_prune_select_global(L, n, pl->ranked, gmp_keep(st, pl->pool, active, pl->pool_final, step), seed);
+    } else {
+        int64_t *keep = spti_alloc(n, sizeof(int64_t));
+        if (!keep) {
+            spti_prune_layers_destroy(L, n);
+            return spti_fail(SPT_ERR_NOMEM, "gmp: out of memory");
+        }
+        for (int l = 0; l < n; l++)
+            keep[l] = pl->ranked[l] ? gmp_keep(st, pl->size[l], L[l].n, pl->final[l], step) : L[l].n;
+        rc = spti_prune_select_layerwise(L, n, keep, seed);
+        spti_free(keep);
+    }
+    int changed = 0;
+    if (rc == SPT_OK) rc = spti_prune_apply(m->weights, L, n, step >= st->t_last, &changed);
+    /* (at t_last, sparse = true also turns layers pruned earlier SPARSE) */
+    spti_prune_layers_destroy(L, n);
+    if (changed) m->topology_updates++;
+    if (rc == SPT_OK) {
+        st->events++;
+        st->last_event = step;
+    }
+    return rc;
+}
+
+static int gmp_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len) {
+    SPTI_CHECK_NULL(len);
+    *len = GMP_STATE_BYTES;
+    if (!buf) return SPT_OK;
+    if (cap < GMP_STATE_BYTES)
+        return spti_fail(SPT_ERR_SIZE, "gmp save: %lld bytes needed, buffer holds %lld", (long long)GMP_STATE_BYTES,
+                         (long long)cap);
+    const gmp_state *st = m->state;
+    memcpy(buf, "SPGM", 4);
+    spti_prune_put_u64(buf + 4, GMP_VERSION); /* low 4 bytes; the next field overwrites the rest */
+    spti_prune_put_u64(buf + 8, (uint64_t)m->n_weights);
+    spti_prune_put_u64(buf + 16, (uint64_t)st->events);
+    spti_prune_put_u64(buf + 24, (uint64_t)st->last_event);
+    spti_prune_put_u64(buf + 32, st->seed);
+    spti_prune_put_u64(buf + 40, (uint64_t)m->topology_updates);
+    return SPT_OK;
+}
+
+static int gmp_load(spti_method *m, const uint8_t *buf, int64_t len) {
+    SPTI_CHECK_NULL(buf);
+    if (len != GMP_STATE_BYTES)
+        return spti_fail(SPT_ERR_FORMAT, "gmp load: state of %lld bytes, expected %d", (long long)len, GMP_STATE_BYTES);
+    if (memcmp(buf, "SPGM", 4) != 0) return spti_fail(SPT_ERR_FORMAT, "gmp load: not a GMP state");
+    uint32_t version = (uint32_t)(spti_prune_get_u64(buf + 4) & 0xffffffffu);
+    if (version > GMP_VERSION) return spti_fail(SPT_ERR_VERSION, "gmp load: state version %u is newer", version);
+    if (version != GMP_VERSION) return spti_fail(SPT_ERR_FORMAT, "gmp load: bad state version %u", version);
+    if (spti_prune_get_u64(buf + 8) != (uint64_t)m->n_weights)
+        return spti_fail(SPT_ERR_FORMAT, "gmp load: state is for %llu layers, the method has %d",
+                         (unsigned long long)spti_prune_get_u64(buf + 8), m->n_weights);
+    int64_t events = (int64_t)spti_prune_get_u64(buf + 16), last = (int64_t)spti_prune_get_u64(buf + 24);
+    int64_t updates = (int64_t)spti_prune_get_u64(buf + 40);
+    if (events < 0 || last < -1 || updates < 0) return spti_fail(SPT_ERR_FORMAT, "gmp load: negative counters");
+    gmp_state *st = m->state;
+    st->events = events;
+    st->last_event = last;
+    st->seed = spti_prune_get_u64(buf + 32);
+    m->topology_updates = updates;
+    return SPT_OK;
+}
+
+static const spti_method_ops GMP_OPS = {
+    .name = "gmp",
+    .init = gmp_init,
+    .after_step = gmp_after_step,
+    .save = gmp_save,
+    .load = gmp_load,
+    .destroy = gmp_destroy,
+};
+
+/* Pruning window from the config (see the file comment). */
+static int gmp_window(const spt_method_config *cfg, int64_t total_steps, gmp_state *st) {
+    double start = cfg->value[SPT_MP_PRUNE_START], end = cfg->value[SPT_MP_PRUNE_END];
+    if ((start < 0 || end < 0) && total_steps < 1)
+        return spti_fail(SPT_ERR_INVALID, "gmp: a default pruning window needs the run's total steps (got %lld)",
+                         (long long)total_steps);
+    int64_t t0 = start >= 0 ? (int64_t)start : (int64_t)floor(0.1 * (double)total_steps);
+    int64_t t1 = end >= 0 ? (int64_t)end : (int64_t)floor(0.75 * (double)total_steps);
+    int64_t dt = (int64_t)cfg->value[SPT_MP_PRUNE_FREQ];
+    if (t1 <= t0)
+        return spti_fail(SPT_ERR_INVALID, "gmp: pruning end (%lld) must come after its start (%lld)", (long long)t1,
+                         (long long)t0);
+    if (total_steps > 0 && t1 >= total_steps)
+        return spti_fail(SPT_ERR_INVALID, "gmp: pruning end (%lld) must be inside the run of %lld steps", (long long)t1,
+                         (long long)total_steps);
+    int64_t n = (t1 - t0) / dt;
+    if (n == 0) {
+        n = 1;
+        dt = t1 - t0;
+    }
+    st->t0 = t0;
+    st->n_int = n;
+    st->dt = dt;
+    return spti_gmp_check("gmp", t0, n, dt, &st->t_last);
+}
+
+int spti_gmp_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                    spti_method **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    SPTI_CHECK_NULL(cfg);
+    if (total_steps < 0)
+        return spti_fail(SPT_ERR_SIZE, "gmp: total_steps (%lld) must be >= 0", (long long)total_steps);
+    gmp_state *st = spti_calloc(1, sizeof *st);
+    spti_method *m = spti_calloc(1, sizeof *m);
+    if (!st || !m) {
+        spti_free(st);
+        spti_free(m);
+        return spti_fail(SPT_ERR_NOMEM, "gmp: out of memory");
+    }
+    int rc = gmp_window(cfg, total_steps, st);
+    if (rc == SPT_OK) rc = spti_prune_plan_create(cfg, weights, n_weights, &st->plan);
+    if (rc != SPT_OK) {
+        spti_free(st);
+        spti_free(m);
+        return rc;
+    }
+    st->s_initial = cfg->value[SPT_MP_INITIAL_SPARSITY];
+    st->last_event = -1;
+    m->ops = &GMP_OPS;
+    m->weights = weights;
+    m->n_weights = n_weights;
+    m->state = st;
+    spti_rng_seed(&m->rng, (uint64_t)cfg->value[SPT_MP_SEED]);
+    st->seed = spti_rng_u64(&m->rng);
+    *out = m;
+    return SPT_OK;
+}

@@ -1,0 +1,153 @@
+/*
+ * Shared machinery of the pruning methods (GMP, lottery tickets, SNIP,
+ * GraSP, SynFlow): the pruning plan (what each layer, or the global pool,
+ * must keep at the end), the exact selection of the top-scoring weights per
+ * layer or over all layers, applying the selection to the parameters, and
+ * small helpers for seeds and checkpoints.
+ *
+ * Form of a pruned layer. A layer being pruned from dense stays MASKED
+ * (values and slots kept, pruned entries held at 0) while it is dense enough
+ * for the dense kernels to be the better choice, and becomes SPARSE (CSR,
+ * only its nonzeros exist) once its density is at or below
+ * SPTI_PRUNE_SPARSE_DENSITY or when the method's last pruning event happens,
+ * whichever comes first; the rest of training then costs in proportion to
+ * the nonzeros. A SPARSE layer pruned further is repatterned to a subset of
+ * its nonzeros (values and slots carried). Prune-at-init methods make every
+ * pruned layer SPARSE at once. A layer that keeps every weight is not
+ * touched (it stays DENSE).
+ */
+#ifndef SPTI_PRUNE_H
+#define SPTI_PRUNE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "method.h"
+
+/* Density at or below which a pruned layer is converted to SPARSE. */
+#define SPTI_PRUNE_SPARSE_DENSITY 0.3
+
+/* ---- plan ------------------------------------------------------------------ */
+
+typedef struct spti_prune_plan {
+    int n;
+    bool global;     /* one ranking over the pool of ranked layers */
+    int64_t *size;   /* rows*cols of each layer */
+    int64_t *final;  /* layer-wise: entries each layer keeps at the end (== size: never pruned) */
+    uint8_t *ranked; /* layer takes part in pruning (global: not kept dense; layer-wise: final < size) */
+    int64_t pool;       /* global: sum of the sizes of the ranked layers */
+    int64_t pool_final; /* global: entries the pool keeps at the end */
+} spti_prune_plan;
+
+/* The plan of a config over `weights` (2-D / 4-D, checked):
+ *  - layer-wise (SPT_MP_GLOBAL 0, or explicit densities): final[l] from
+ *    spti_topology_plan (distribution, densities, dense first/last);
+ *  - global: the pool is every layer not kept dense by SPT_MP_DENSE_FIRST /
+ *    _LAST; it keeps round((1 - S) * total) minus the kept layers' sizes,
+ *    total being all listed weights (the allocators' convention), and at
+ *    least one weight per ranked layer. */
+int spti_prune_plan_create(const spt_method_config *cfg, spti_param *const *weights, int n, spti_prune_plan *out);
+void spti_prune_plan_free(spti_prune_plan *p);
+
+/* Count kept at fraction `frac` of the way from `from` to `to` entries,
+ * following a density ramp d(frac) given by the caller: round(size * d),
+ * clamped to [to, from]. */
+int64_t spti_prune_count(int64_t size, double density, int64_t from, int64_t to);
+
+/* ---- selection ----------------------------------------------------------------- */
+
+/* One layer's candidates: its active entries (the only ones that may be
+ * kept: pruned weights stay pruned) and their scores (higher = keep). */
+typedef struct spti_prune_layer {
+    int64_t n;     /* candidates (active entries) */
+    int64_t *pos;  /* n increasing linear positions; after a select, pos[0..keep) are the kept ones */
+    float *score;  /* n scores, filled by the caller (NaN ranks lowest) */
+    int64_t keep;  /* after a select: how many are kept */
+} spti_prune_layer;
+
+/* Candidates of every weight (spti_param_active_positions), scores
+ * allocated and uninitialised. *out is NULL on failure. */
+int spti_prune_layers_create(spti_param *const *weights, int n, spti_prune_layer **out);
+void spti_prune_layers_destroy(spti_prune_layer *L, int n);
+
+/* Layer-wise: layer l keeps its min(keep[l], n) highest-scoring candidates
+ * (every candidate when keep[l] >= n). Ties: seeded per layer. */
+int spti_prune_select_layerwise(spti_prune_layer *L, int n, const int64_t *keep, uint64_t seed);
+
+/* Global: the layers with ranked[l] keep `total` candidates together (clamped
+ * to [number of non-empty ranked layers, their candidates]): each ranked
+ * layer's best candidate first (no layer collapses), the rest by one
+ * threshold over all remaining candidates. Unranked layers keep all. */
+int spti_prune_select_global(spti_prune_layer *L, int n, const uint8_t *ranked, int64_t total, uint64_t seed);
+
+/* Give each weight the kept set of its layer: a layer that keeps all its
+ * candidates is left alone (except that `sparse` turns a MASKED one
+ * SPARSE); otherwise it becomes SPARSE when `sparse` is true, when it is
+ * already SPARSE or when its density falls to SPTI_PRUNE_SPARSE_DENSITY or
+ * below, else MASKED. *changed (may be NULL)
+ * receives the number of layers changed. On failure (out of memory) the
+ * layers before the failing one are already pruned, each consistent. */
+int spti_prune_apply(spti_param **weights, const spti_prune_layer *L, int n, bool sparse, int *changed);
+
+/* ---- prune at initialisation (prune_at_init.c): SNIP, GraSP, SynFlow ---------- */
+
+typedef struct spti_pai {
+    spti_prune_plan plan;
+    int64_t batches; /* SPT_MP_SCORE_BATCHES */
+    int64_t iters;   /* SPT_MP_SYNFLOW_ITERS */
+    uint64_t seed;   /* tie-break */
+    bool done;       /* init has pruned */
+} spti_pai;
+
+/* A method of `ops` with a spti_pai state from the config. */
+int spti_pai_create(const spti_method_ops *ops, const spt_method_config *cfg, spti_param **weights, int n_weights,
+                    int64_t total_steps, spti_method **out);
+void spti_pai_destroy(spti_method *m);
+/* Checks of init: weights match, all DENSE, not pruned yet. */
+int spti_pai_check_init(spti_method *m, spti_param **weights, int n);
+/* Select in L (scores filled) the survivors at exponent e in (0, 1] of the
+ * final density: layer-wise round(size (final/size)^e) per layer, global
+ * the same over the pool; e = 1 gives the final counts exactly. */
+int spti_pai_select(spti_method *m, spti_prune_layer *L, double e, int64_t iteration);
+/* Apply the final selection (every pruned layer SPARSE), mark done. */
+int spti_pai_finish(spti_method *m, const spti_prune_layer *L);
+/* Checkpoint (little-endian): 0 magic "SPPI"  4 u32 version 1  8 char[8]
+ * method name, zero-padded  16 u64 layers  24 u64 done  32 u64 seed
+ * 40 i64 topology_updates. */
+int spti_pai_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len);
+int spti_pai_load(spti_method *m, const uint8_t *buf, int64_t len);
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+/* Seed of a selection: a hash of a base seed and two counters. */
+uint64_t spti_prune_seed(uint64_t base, int64_t a, int64_t b);
+
+/* Whether every weight is DENSE (prune-at-init methods need it). */
+int spti_prune_check_dense(const char *who, spti_param *const *weights, int n);
+
+/* Accumulate the gradient of `batches` calls of the source into acc[l]
+ * (rows*cols per weight, overwritten): acc = sum over the batches of grad. */
+int spti_prune_accumulate_grads(const char *who, spti_grad_source *src, int64_t batches, spti_param *const *weights,
+                                int n, float **acc);
+
+/* Per-layer rows*cols float buffers (zeroed); free with spti_prune_buffers_free. */
+float **spti_prune_buffers(spti_param *const *weights, int n);
+void spti_prune_buffers_free(float **b, int n);
+
+/* Little-endian checkpoint fields. */
+void spti_prune_put_u64(uint8_t *b, uint64_t v);
+uint64_t spti_prune_get_u64(const uint8_t *b);
+
+/* GraSP's Hessian-gradient product over the weights (grasp.c): g = the
+ * summed gradient of `batches` batches, hg = H g by a forward difference
+ * (see grasp.c). g and hg: rows*cols per weight. The weights' values are
+ * restored exactly. */
+int spti_grasp_hg(spti_param *const *weights, int n, spti_grad_source *src, int64_t batches, float **g, float **hg);
+
+/* SynFlow scores of the active entries (synflow.c): |w| * dR/dw with
+ * R = 1^T (prod |W_l|) 1 over the weight list read as a chain, pruned
+ * entries counting as 0 (active[l]: rows*cols flags, 1 = active), divided
+ * by R. score[l]: rows*cols. */
+int spti_synflow_scores(spti_param *const *weights, int n, uint8_t *const *active, float **score);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * State and hooks shared by the methods that prune once at initialisation
+ * (SNIP, GraSP, SynFlow): construction from the config, the init checks,
+ * selecting survivors at a point of the density ramp, the final
+ * conversion to SPARSE, and the checkpoint (prune.h).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "method_config.h"
+#include "methods.h"
+#include "prune.h"
+
+enum { PAI_STATE_BYTES = 48, PAI_VERSION = 1 };
+
+static spti_pai *pai(const spti_method *m) { return m->state; }
+
+int spti_pai_create(const spti_method_ops *ops, const spt_method_config *cfg, spti_param **weights, int n_weights,
+                    int64_t total_steps, spti_method **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    SPTI_CHECK_NULL(cfg);
+    if (total_steps < 0)
+        return spti_fail(SPT_ERR_SIZE, "%s: total_steps (%lld) must be >= 0", ops->name, (long long)total_steps);
+    spti_pai *st = spti_calloc(1, sizeof *st);
+    spti_method *m = spti_calloc(1, sizeof *m);
+    if (!st || !m) {
+        spti_free(st);
+        spti_free(m);
+        return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", ops->name);
+    }
+    int rc = spti_prune_plan_create(cfg, weights, n_weights, &st->plan);
+    if (rc != SPT_OK) {
+        spti_free(st);
+        spti_free(m);
+        return rc;
+    }
+    st->batches = (int64_t)cfg->value[SPT_MP_SCORE_BATCHES];
+    st->iters = (int64_t)cfg->value[SPT_MP_SYNFLOW_ITERS];
+    m->ops = ops;
+    m->weights = weights;
+    m->n_weights = n_weights;
+    m->state = st;
+    spti_rng_seed(&m->rng, (uint64_t)cfg->value[SPT_MP_SEED]);
+    st->seed = spti_rng_u64(&m->rng);
+    *out = m;
+    return SPT_OK;
+}
+
+void spti_pai_destroy(spti_method *m) {
+    if (!m) return;
+    if (m->state) {
+        spti_prune_plan_free(&pai(m)->plan);
+        spti_free(m->state);
+    }
+    spti_free(m);
+}
+
+int spti_pai_check_init(spti_method *m, spti_param **weights, int n) {
+    SPTI_CHECK_NULL(weights);
+    if (n != m->n_weights)
+        return spti_fail(SPT_ERR_SIZE, "%s init: %d weights given, the method was built for %d", m->ops->name, n,
+                         m->n_weights);
+    if (pai(m)->done) return spti_fail(SPT_ERR_STATE, "%s init: the weights are already pruned", m->ops->name);
+    return spti_prune_check_dense(m->ops->name, weights, n);
+}
+
+int spti_pai_select(spti_method *m, spti_prune_layer *L, double e, int64_t iteration) {
+    const spti_prune_plan *pl = &pai(m)->plan;
+    const int n = m->n_weights;
+    const bool last = e >= 1.0;
+    uint64_t seed = spti_prune_seed(pai(m)->seed, iteration, 0);
+    if (pl->global) {
+        int64_t active = 0;
+        for (int l = 0; l < n; l++)
+            if (pl->ranked[l]) active += L[l].n;
+        int64_t k = last ? pl->pool_final
+                         : spti_prune_count(pl->pool, pow((double)pl->pool_final / (double)pl->pool, e), active,
+                                            pl->pool_final);
+        return spti_prune_select_global(L, n, pl->ranked, k, seed);
+    }
+    int64_t *keep = spti_alloc(n, sizeof(int64_t));
+    if (!keep) return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", m->ops->name);
+    for (int l = 0; l < n; l++) {
+        if (!pl->ranked[l]) {
+            keep[l] = L[l].n;
+            continue;
+        }
+        keep[l] = last ? pl->final[l]
+                       : spti_prune_count(pl->size[l], pow((double)pl->final[l] / (double)pl->size[l], e), L[l].n,
+                                          pl->final[l]);
+    }
+    int rc = spti_prune_select_layerwise(L, n, keep, seed);
+    spti_free(keep);
+    return rc;
+}
+
+int spti_pai_finish(spti_method *m, const spti_prune_layer *L) {
+    int changed = 0;
+    int rc = spti_prune_apply(m->weights, L, m->n_weights, true, &changed);
+    if (changed) m->topology_updates++;
+    if (rc == SPT_OK) pai(m)->done = true;
+    return rc;
+}
+
+static void put_u32(uint8_t *b, uint32_t v) {
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+}
+
+int spti_pai_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len) {
+    SPTI_CHECK_NULL(len);
+    *len = PAI_STATE_BYTES;
+    if (!buf) return SPT_OK;
+    if (cap < PAI_STATE_BYTES)
+        return spti_fail(SPT_ERR_SIZE, "%s save: %d bytes needed, buffer holds %lld", m->ops->name, PAI_STATE_BYTES,
+                         (long long)cap);
+    memset(buf, 0, PAI_STATE_BYTES);
+    memcpy(buf, "SPPI", 4);
+    put_u32(buf + 4, PAI_VERSION);
+    memcpy(buf + 8, m->ops->name, strnlen(m->ops->name, 8));
+    spti_prune_put_u64(buf + 16, (uint64_t)m->n_weights);
+    spti_prune_put_u64(buf + 24, pai(m)->done);
+    spti_prune_put_u64(buf + 32, pai(m)->seed);
+    spti_prune_put_u64(buf + 40, (uint64_t)m->topology_updates);
+    return SPT_OK;
+}
+
+int spti_pai_load(spti_method *m, const uint8_t *buf, int64_t len) {
+    SPTI_CHECK_NULL(buf);
+    const char *who = m->ops->name;
+    if (len != PAI_STATE_BYTES || memcmp(buf, "SPPI", 4) != 0)
+        return spti_fail(SPT_ERR_FORMAT, "%s load: not a pruning-at-init state", who);
+    uint32_t version = (uint32_t)(spti_prune_get_u64(buf + 4) & 0xffffffffu);
+    if (version > PAI_VERSION) return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer", who, version);
+    if (version != PAI_VERSION) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", who, version);
+    char name[9] = {0};
+    memcpy(name, buf + 8, 8);
+    if (strncmp(name, who, 8) != 0) return spti_fail(SPT_ERR_FORMAT, "%s load: the state is of method \"%s\"", who, name);
+    uint64_t done = spti_prune_get_u64(buf + 24);
+    int64_t updates = (int64_t)spti_prune_get_u64(buf + 40);
+    if (spti_prune_get_u64(buf + 16) != (uint64_t)m->n_weights || done > 1 || updates < 0)
+        return spti_fail(SPT_ERR_FORMAT, "%s load: fields out of range", who);
+    pai(m)->done = done != 0;
+    pai(m)->seed = spti_prune_get_u64(buf + 32);
+    m->topology_updates = updates;
+    return SPT_OK;
+}

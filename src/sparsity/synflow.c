@@ -1,0 +1,214 @@
+/*
+ * SynFlow (Tanaka et al. 2020): data-free, iterative pruning at
+ * initialisation by synaptic flow. With R = 1^T (prod_l |W_l|) 1 (the
+ * linearised network of absolute weights on an all-ones input), a weight's
+ * score is |w * dR/dw|; over SPT_MP_SYNFLOW_ITERS iterations the survivors
+ * shrink exponentially, density d_f^(k/ITERS) at iteration k (d_f the final
+ * density: the last iteration reaches the target exactly), scores being
+ * recomputed each time over the survivors. Globally by default (as in the
+ * paper; the layer-collapse argument is about global ranking), or per
+ * layer. The weights' values are never modified (the absolute values are
+ * taken in the computation), so there are no signs to restore.
+ *
+ * How R and its gradient are computed. The method only sees the list of
+ * weight matrices, not the model, and the grad source runs the model on
+ * data with its loss, so it cannot evaluate R. The flow is computed here
+ * directly, in double precision, layer by layer, with ReLU linearised
+ * (identity on the non-negative flow) and normalisation layers treated as
+ * identity (the paper runs BatchNorm in eval mode; at initialisation its
+ * running statistics are the identity transform):
+ *  - on an all-ones input every channel of a feature map is constant, so a
+ *    convolution acts on per-channel flows: out[o] = sum over (i, kh, kw)
+ *    of |W[o,i,kh,kw]| in[i] (border effects of zero padding are ignored);
+ *    pooling keeps a constant map constant;
+ *  - a flatten from C channels to C*H*W features repeats each channel's
+ *    flow H*W times (a layer whose input size is a multiple of the previous
+ *    output: feature f reads channel f / (H*W));
+ *  - the weights are read as a chain in model order. A layer whose input
+ *    matches neither the previous output nor a multiple of it (a residual
+ *    shortcut projection, say) reads the most recent earlier output with
+ *    its input's size, else the all-ones input; a layer whose output no
+ *    later layer reads counts as an output of the network. For an MLP or a
+ *    plain conv chain this is R exactly; for a ResNet it ignores the
+ *    residual additions (each branch carries its own flow), an
+ *    approximation of the paper's score.
+ * Scores are divided by R (ranking unchanged; on a chain every layer's
+ * scores then sum to 1 by conservation) before being rounded to float.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "methods.h"
+#include "prune.h"
+
+typedef struct flow_layer {
+    int64_t cin, kk; /* input channels (features), columns per channel */
+    int src;         /* layer whose output is this layer's input; -1 = the all-ones input */
+    int64_t ratio;   /* input channel c reads src's output c / ratio */
+    bool sink;       /* output read by no later layer */
+} flow_layer;
+
+static void flow_graph(spti_param *const *w, int n, flow_layer *F) {
+    for (int l = 0; l < n; l++) {
+        const spti_param *p = w[l];
+        F[l].cin = p->ndim == 4 ? p->shape[1] : p->cols;
+        F[l].kk = p->cols / F[l].cin;
+        F[l].src = -1;
+        F[l].ratio = 1;
+        F[l].sink = true;
+        if (l == 0) continue;
+        int64_t prev = w[l - 1]->rows;
+        if (F[l].cin % prev == 0) {
+            F[l].src = l - 1;
+            F[l].ratio = F[l].cin / prev;
+        } else {
+            for (int k = l - 2; k >= 0; k--)
+                if (w[k]->rows == F[l].cin) {
+                    F[l].src = k;
+                    break;
+                }
+        }
+        if (F[l].src >= 0) F[F[l].src].sink = false;
+    }
+}
+
+/* Input flow of layer l at channel c. */
+static double in_flow(const flow_layer *F, double *const *b, int l, int64_t c) {
+    return F[l].src < 0 ? 1.0 : b[F[l].src][c / F[l].ratio];
+}
+
+int spti_synflow_scores(spti_param *const *weights, int n, uint8_t *const *active, float **score) {
+    flow_layer *F = spti_alloc(n, sizeof *F);
+    double **b = spti_calloc(n, sizeof(double *)); /* forward flow: rows per layer */
+    double **a = spti_calloc(n, sizeof(double *)); /* dR/d(output): rows per layer */
+    double *gin = NULL;                            /* dR/d(input channel) of one layer */
+    int64_t max_cin = 1;
+    int rc = SPT_OK;
+    if (!F || !b || !a) {
+        rc = spti_fail(SPT_ERR_NOMEM, "synflow: out of memory");
+        goto done;
+    }
+    flow_graph(weights, n, F);
+    for (int l = 0; l < n; l++) {
+        if (F[l].cin > max_cin) max_cin = F[l].cin;
+        b[l] = spti_calloc(weights[l]->rows, sizeof(double));
+        a[l] = spti_calloc(weights[l]->rows, sizeof(double));
+        if (!b[l] || !a[l]) {
+            rc = spti_fail(SPT_ERR_NOMEM, "synflow: out of memory");
+            goto done;
+        }
+    }
+    if (!(gin = spti_alloc(max_cin, sizeof(double)))) {
+        rc = spti_fail(SPT_ERR_NOMEM, "synflow: out of memory");
+        goto done;
+    }
+    /* Forward: b_l = |W_l| in_l over the active entries (values are DENSE here). */
+    for (int l = 0; l < n; l++) {
+        const spti_param *p = weights[l];
+        for (int64_t o = 0; o < p->rows; o++) {
+            double s = 0.0;
+            for (int64_t j = 0; j < p->cols; j++) {
+                int64_t i = o * p->cols + j;
+                if (active[l][i]) s += fabs((double)p->value[i]) * in_flow(F, b, l, j / F[l].kk);
+            }
+            b[l][o] = s;
+        }
+    }
+    double R = 0.0;
+    for (int l = 0; l < n; l++)
+        if (F[l].sink)
+            for (int64_t o = 0; o < weights[l]->rows; o++) {
+                R += b[l][o];
+                a[l][o] = 1.0;
+            }
+    const double inv_r = R > 0.0 && isfinite(R) ? 1.0 / R : 1.0;
+    /* Backward in reverse model order: every reader of a layer comes after it. */
+    for (int l = n - 1; l >= 0; l--) {
+        const spti_param *p = weights[l];
+        memset(gin, 0, (size_t)F[l].cin * sizeof(double));
+        for (int64_t o = 0; o < p->rows; o++)
+            for (int64_t j = 0; j < p->cols; j++) {
+                int64_t i = o * p->cols + j;
+                double w = active[l][i] ? fabs((double)p->value[i]) : 0.0;
+                double in = in_flow(F, b, l, j / F[l].kk);
+                score[l][i] = (float)(w * a[l][o] * in * inv_r);
+                gin[j / F[l].kk] += a[l][o] * w;
+            }
+        if (F[l].src >= 0)
+            for (int64_t c = 0; c < F[l].cin; c++) a[F[l].src][c / F[l].ratio] += gin[c];
+    }
+done:
+    if (b)
+        for (int l = 0; l < n; l++) spti_free(b[l]);
+    if (a)
+        for (int l = 0; l < n; l++) spti_free(a[l]);
+    spti_free(b);
+    spti_free(a);
+    spti_free(F);
+    spti_free(gin);
+    return rc;
+}
+
+/* Candidates = the entries still active in the method's own masks. */
+static void gather(spti_param *const *w, int n, uint8_t *const *active, float *const *score, spti_prune_layer *L) {
+    for (int l = 0; l < n; l++) {
+        int64_t cells = w[l]->rows * w[l]->cols, m = 0;
+        for (int64_t i = 0; i < cells; i++)
+            if (active[l][i]) {
+                L[l].pos[m] = i;
+                L[l].score[m++] = score[l][i];
+            }
+        L[l].n = m;
+        L[l].keep = m;
+    }
+}
+
+static int synflow_init(spti_method *m, spti_param **weights, int n, spti_grad_source *grads) {
+    (void)grads; /* data-free */
+    SPTI_TRY(spti_pai_check_init(m, weights, n));
+    spti_pai *st = m->state;
+    uint8_t **active = spti_calloc(n, sizeof(uint8_t *));
+    float **score = spti_prune_buffers(weights, n);
+    spti_prune_layer *L = NULL;
+    int rc = active && score ? spti_prune_layers_create(weights, n, &L) /* DENSE: capacity rows*cols */
+                             : spti_fail(SPT_ERR_NOMEM, "synflow: out of memory");
+    for (int l = 0; l < n && rc == SPT_OK; l++) {
+        int64_t cells = weights[l]->rows * weights[l]->cols;
+        if (!(active[l] = spti_alloc(cells, 1))) rc = spti_fail(SPT_ERR_NOMEM, "synflow: out of memory");
+        else memset(active[l], 1, (size_t)cells);
+    }
+    for (int64_t k = 1; k <= st->iters && rc == SPT_OK; k++) {
+        rc = spti_synflow_scores(weights, n, active, score);
+        if (rc != SPT_OK) break;
+        gather(weights, n, active, score, L);
+        rc = spti_pai_select(m, L, (double)k / (double)st->iters, k);
+        if (rc != SPT_OK) break;
+        for (int l = 0; l < n; l++) {
+            memset(active[l], 0, (size_t)(weights[l]->rows * weights[l]->cols));
+            for (int64_t j = 0; j < L[l].keep; j++) active[l][L[l].pos[j]] = 1;
+        }
+    }
+    if (rc == SPT_OK) {
+        /* L holds the last selection: the final counts. */
+        rc = spti_pai_finish(m, L);
+    }
+    spti_prune_layers_destroy(L, n);
+    spti_prune_buffers_free(score, n);
+    if (active)
+        for (int l = 0; l < n; l++) spti_free(active[l]);
+    spti_free(active);
+    return rc;
+}
+
+static const spti_method_ops SYNFLOW_OPS = {
+    .name = "synflow",
+    .init = synflow_init,
+    .save = spti_pai_save,
+    .load = spti_pai_load,
+    .destroy = spti_pai_destroy,
+};
+
+int spti_synflow_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                        spti_method **out) {
+    return spti_pai_create(&SYNFLOW_OPS, cfg, weights, n_weights, total_steps, out);
+}

@@ -1,0 +1,361 @@
+/* RigL: drop the k smallest |w|, grow the k largest |dense_grad| among the
+ * positions not kept, skip the optimizer on update steps; checked against a
+ * naive reference on small layers driven through the hooks. Also the shared
+ * drop selection (spti_drop_by_magnitude). */
+#include "test_dst_util.h"
+
+enum { ROWS = 12, COLS = 25, CELLS = ROWS * COLS };
+
+/* The naive reference of one update: before -> expected after. */
+static void check_update(const dst_snap *before, const dst_snap *after, const float *score, int64_t k) {
+    int64_t cells = before->cells, n_act = 0;
+    float *key = malloc((size_t)cells * sizeof(float));
+    int64_t *idx = malloc((size_t)cells * sizeof(int64_t));
+    uint8_t *dropped = calloc((size_t)cells, 1), *grown = calloc((size_t)cells, 1);
+    /* Drop: the k active entries of smallest |w| (inactive keyed above all). */
+    for (int64_t i = 0; i < cells; i++) {
+        key[i] = before->active[i] ? fabsf(before->w[i]) : INFINITY;
+        n_act += before->active[i];
+    }
+    dst_argsort(key, idx, cells);
+    for (int64_t j = 0; j < k; j++) {
+        assert_true(before->active[idx[j]]);
+        if (j == k - 1 && k < n_act) assert_true(key[idx[j]] < key[idx[j + 1]]); /* no tie decides */
+        dropped[idx[j]] = 1;
+    }
+    /* Grow: the k largest |score| among the positions not kept. */
+    for (int64_t i = 0; i < cells; i++) key[i] = before->active[i] && !dropped[i] ? INFINITY : -fabsf(score[i]);
+    dst_argsort(key, idx, cells);
+    for (int64_t j = 0; j < k; j++) {
+        if (j == k - 1) assert_true(key[idx[j]] < key[idx[j + 1]]);
+        grown[idx[j]] = 1;
+    }
+    for (int64_t i = 0; i < cells; i++) {
+        bool want = (before->active[i] && !dropped[i]) || grown[i];
+        assert_int_equal(after->active[i], want);
+        if (!want) continue;
+        if (before->active[i]) { /* kept, or dropped and grown again: carried */
+            assert_true(after->w[i] == before->w[i]);
+            assert_true(after->s0[i] == before->s0[i] && after->s1[i] == before->s1[i]);
+        } else { /* new: exactly zero, slots zero */
+            assert_true(after->w[i] == 0.0f && after->s0[i] == 0.0f && after->s1[i] == 0.0f);
+        }
+    }
+    free(key);
+    free(idx);
+    free(dropped);
+    free(grown);
+}
+
+static spti_method *make_rigl(spti_param **w, int n, const double *dens, double seed, int schedule, double t_end) {
+    spt_method_config *c = dst_config(SPT_METHOD_RIGL, dens, n, seed);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_DELTA_T, 10), SPT_OK);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_DROP_SCHEDULE, schedule), SPT_OK);
+    if (t_end >= 0) assert_int_equal(spt_method_config_set(c, SPT_MP_T_END, t_end), SPT_OK);
+    spti_method *m = NULL;
+    assert_int_equal(spti_method_create(c, w, n, 400, &m), SPT_OK);
+    spt_method_config_destroy(c);
+    assert_string_equal(m->ops->name, "rigl");
+    return m;
+}
+
+/* One training step through the hooks; the dense gradient is drawn from
+ * grad_seed when the method asks for it (copied to grad_copy[l]). Returns skip. */
+static bool run_step(spti_method *m, int64_t t, uint64_t grad_seed, float **grad_copy) {
+    assert_int_equal(m->ops->begin_step(m, t), SPT_OK);
+    for (int l = 0; l < m->n_weights; l++) {
+        spti_param *p = m->weights[l];
+        if (!p->want_dense_grad) continue;
+        dst_fill_dense_grad(p, grad_seed + (uint64_t)l);
+        if (grad_copy) memcpy(grad_copy[l], p->dense_grad, (size_t)(p->rows * p->cols) * sizeof(float));
+    }
+    bool skip = false;
+    assert_int_equal(m->ops->after_backward(m, t, &skip), SPT_OK);
+    assert_int_equal(m->ops->after_step(m, t), SPT_OK);
+    return skip;
+}
+
+static void test_rigl_many_steps(void **state) {
+    /* Layer 0 kept dense (dense_first), layers 1 and 2 sparse. */
+    spti_param *w[3] = {dst_weight("a", 6, 7, 1), dst_weight("b", ROWS, COLS, 2), dst_weight("c", 9, 20, 3)};
+    spt_method_config *c = dst_config(SPT_METHOD_RIGL, NULL, 0, 5);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_DENSE_FIRST, 1), SPT_OK);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_SPARSITY, 0.7), SPT_OK);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_DELTA_T, 10), SPT_OK);
+    spti_method *m = NULL;
+    assert_int_equal(spti_method_create(c, w, 3, 400, &m), SPT_OK); /* T_end = 0.75 * 400 = 300 */
+    spt_method_config_destroy(c);
+    assert_int_equal(m->ops->init(m, w, 3, NULL), SPT_OK);
+    assert_int_equal(w[0]->kind, SPTI_PARAM_DENSE);
+    int64_t nnz[3];
+    for (int l = 1; l < 3; l++) {
+        assert_int_equal(w[l]->kind, SPTI_PARAM_SPARSE);
+        dst_fill_slots(w[l]);
+        nnz[l] = w[l]->n;
+    }
+    float *grads[3];
+    for (int l = 0; l < 3; l++) grads[l] = malloc((size_t)(w[l]->rows * w[l]->cols) * sizeof(float));
+    int64_t updates = 0, changed = 0;
+    for (int64_t t = 0; t < 340; t++) {
+        dst_snap before[3], after[3];
+        for (int l = 0; l < 3; l++) before[l] = dst_snapshot(w[l]);
+        bool skip = run_step(m, t, 1000 + 7 * (uint64_t)t, grads);
+        int upd = 0;
+        assert_int_equal(spt_drop_is_update_step(10, 300, t, &upd), SPT_OK);
+        assert_int_equal(skip, upd != 0);
+        assert_false(w[0]->want_dense_grad);
+        for (int l = 0; l < 3; l++) {
+            after[l] = dst_snapshot(w[l]);
+            assert_false(w[l]->want_dense_grad);
+            assert_null(w[l]->dense_grad); /* freed after the update, never made otherwise */
+            if (l > 0) {
+                assert_int_equal(w[l]->n, nnz[l]);
+                assert_int_equal(spti_csr_validate(w[l]->csr), SPT_OK);
+            }
+            if (upd && l > 0) {
+                double f;
+                assert_int_equal(spt_drop_fraction(SPT_DROP_COSINE, 0.3, 300, t, &f), SPT_OK);
+                int64_t k = (int64_t)floor(f * (double)nnz[l]);
+                changed += k > 0 && l == 1; /* layer 1 is the larger: k > 0 whenever layer 2's is */
+                check_update(&before[l], &after[l], grads[l], k);
+            } else {
+                assert_true(dst_snap_equal(&before[l], &after[l])); /* nothing changes */
+            }
+            dst_snap_free(&before[l]);
+            dst_snap_free(&after[l]);
+        }
+        updates += upd;
+        /* A stand-in optimizer step, so that grown weights leave 0 and
+         * magnitudes stay distinct. */
+        spti_rng orng;
+        spti_rng_seed(&orng, 31 + (uint64_t)t);
+        for (int l = 0; l < 3 && !skip; l++)
+            for (int64_t i = 0; i < w[l]->n; i++) w[l]->value[i] -= 0.01f * (spti_rng_uniform(&orng) - 0.5f);
+    }
+    assert_int_equal(updates, 29); /* 10, 20, ..., 290 */
+    assert_true(changed >= 25);
+    assert_int_equal(m->topology_updates, changed);
+    for (int l = 0; l < 3; l++) {
+        free(grads[l]);
+        spti_param_destroy(w[l]);
+    }
+    spti_method_destroy(m);
+}
+
+static void test_rigl_regrow_keeps_value(void **state) {
+    spti_param *w = dst_weight("w", ROWS, COLS, 4);
+    double d = 0.2;
+    spti_method *m = make_rigl(&w, 1, &d, 1, SPT_DROP_CONSTANT, 1000);
+    assert_int_equal(m->ops->init(m, &w, 1, NULL), SPT_OK);
+    dst_fill_slots(w);
+    assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
+    assert_true(w->want_dense_grad);
+    dst_fill_dense_grad(w, 77);
+    /* The active weight of smallest |w| is dropped; give it the largest gradient. */
+    int64_t pos[CELLS], n = spti_param_active_positions(w, pos), lo = 0;
+    for (int64_t j = 1; j < n; j++)
+        if (fabsf(w->value[j]) < fabsf(w->value[lo])) lo = j;
+    w->dense_grad[pos[lo]] = 100.0f;
+    float grad[CELLS];
+    memcpy(grad, w->dense_grad, sizeof grad);
+    dst_snap before = dst_snapshot(w);
+    bool skip = false;
+    assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
+    assert_true(skip);
+    dst_snap after = dst_snapshot(w);
+    check_update(&before, &after, grad, (int64_t)floor(0.3 * (double)n));
+    assert_true(after.active[pos[lo]]);
+    assert_true(after.w[pos[lo]] == before.w[pos[lo]] && after.w[pos[lo]] != 0.0f);
+    assert_true(after.s0[pos[lo]] == before.s0[pos[lo]] && after.s1[pos[lo]] == before.s1[pos[lo]]);
+    dst_snap_free(&before);
+    dst_snap_free(&after);
+    spti_param_destroy(w);
+    spti_method_destroy(m);
+}
+
+static void test_rigl_schedule(void **state) {
+    spti_param *w = dst_weight("w", ROWS, COLS, 5);
+    double d = 0.5;
+    spti_method *m = make_rigl(&w, 1, &d, 1, SPT_DROP_COSINE, -1); /* T_end = 300 */
+    for (int64_t t = 0; t < 500; t += 7) {
+        double f;
+        assert_int_equal(spt_drop_fraction(SPT_DROP_COSINE, 0.3, 300, t, &f), SPT_OK);
+        assert_int_equal(spti_dst_drop_count(m, t, 150), (int64_t)floor(f * 150.0));
+        if (t >= 300) {
+            assert_int_equal(spti_dst_drop_count(m, t, 150), 0);
+            assert_false(spti_dst_is_update(m, t));
+        }
+    }
+    assert_true(spti_dst_is_update(m, 290));
+    assert_false(spti_dst_is_update(m, 0));
+    assert_false(spti_dst_is_update(m, 295));
+    spti_param_destroy(w);
+    spti_method_destroy(m);
+}
+
+/* Equal magnitudes everywhere: only the seeded tie-break decides. */
+static void test_rigl_ties(void **state) {
+    int64_t pat[3][CELLS];
+    int64_t npat[3];
+    double seeds[3] = {3, 3, 4};
+    for (int r = 0; r < 3; r++) {
+        spti_param *w = dst_weight("w", ROWS, COLS, 6);
+        double d = 0.3;
+        spti_method *m = make_rigl(&w, 1, &d, seeds[r], SPT_DROP_CONSTANT, 1000);
+        assert_int_equal(m->ops->init(m, &w, 1, NULL), SPT_OK);
+        for (int64_t i = 0; i < w->n; i++) w->value[i] = (i & 1) ? 0.5f : -0.5f;
+        assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
+        dst_fill_dense_grad(w, 1);
+        for (int64_t i = 0; i < CELLS; i++) w->dense_grad[i] = 1.0f;
+        bool skip;
+        assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
+        npat[r] = spti_param_active_positions(w, pat[r]);
+        spti_param_destroy(w);
+        spti_method_destroy(m);
+    }
+    assert_int_equal(npat[0], npat[1]);
+    assert_memory_equal(pat[0], pat[1], (size_t)npat[0] * sizeof(int64_t));
+    assert_true(npat[0] != npat[2] || memcmp(pat[0], pat[2], (size_t)npat[0] * sizeof(int64_t)) != 0);
+}
+
+static void test_rigl_save_load(void **state) {
+    spti_param *wa = dst_weight("w", ROWS, COLS, 8);
+    double d = 0.25;
+    spti_method *a = make_rigl(&wa, 1, &d, 1, SPT_DROP_COSINE, 200);
+    assert_int_equal(a->ops->init(a, &wa, 1, NULL), SPT_OK);
+    dst_fill_slots(wa);
+    for (int64_t t = 0; t < 25; t++) run_step(a, t, 500 + (uint64_t)t, NULL);
+    int64_t len = 0;
+    assert_int_equal(a->ops->save(a, NULL, 0, &len), SPT_OK);
+    uint8_t *buf = malloc((size_t)len);
+    assert_status(a->ops->save(a, buf, len - 1, &len), SPT_ERR_SIZE);
+    assert_int_equal(a->ops->save(a, buf, len, &len), SPT_OK);
+
+    spti_param *wb = dst_clone(wa);
+    spti_method *b = make_rigl(&wb, 1, &d, 99, SPT_DROP_COSINE, 200); /* another seed: load must restore it */
+    /* Broken states are refused and change nothing. */
+    uint8_t *bad = malloc((size_t)len);
+    memcpy(bad, buf, (size_t)len);
+    bad[0] = 'X';
+    assert_status(b->ops->load(b, bad, len), SPT_ERR_FORMAT);
+    memcpy(bad, buf, (size_t)len);
+    bad[4] = 2;
+    assert_status(b->ops->load(b, bad, len), SPT_ERR_VERSION);
+    memcpy(bad, buf, (size_t)len);
+    bad[8] = SPT_METHOD_SET;
+    assert_status(b->ops->load(b, bad, len), SPT_ERR_FORMAT);
+    assert_status(b->ops->load(b, buf, len - 1), SPT_ERR_FORMAT);
+    assert_status(b->ops->load(b, NULL, len), SPT_ERR_NULL);
+    free(bad);
+    assert_int_equal(b->ops->load(b, buf, len), SPT_OK);
+    assert_int_equal(b->topology_updates, a->topology_updates);
+    for (int64_t t = 25; t < 120; t++) {
+        assert_int_equal(run_step(a, t, 900 + (uint64_t)t, NULL), run_step(b, t, 900 + (uint64_t)t, NULL));
+        dst_snap sa = dst_snapshot(wa), sb = dst_snapshot(wb);
+        assert_true(dst_snap_equal(&sa, &sb));
+        dst_snap_free(&sa);
+        dst_snap_free(&sb);
+    }
+    free(buf);
+    spti_param_destroy(wa);
+    spti_param_destroy(wb);
+    spti_method_destroy(a);
+    spti_method_destroy(b);
+}
+
+static void test_rigl_missing_dense_grad(void **state) {
+    spti_param *w = dst_weight("w", ROWS, COLS, 9);
+    double d = 0.2;
+    spti_method *m = make_rigl(&w, 1, &d, 1, SPT_DROP_CONSTANT, 1000);
+    assert_int_equal(m->ops->init(m, &w, 1, NULL), SPT_OK);
+    bool skip;
+    assert_status(m->ops->after_backward(m, 10, &skip), SPT_ERR_STATE); /* no begin_step: no dense_grad */
+    assert_status(m->ops->after_backward(m, 10, NULL), SPT_ERR_NULL);
+    spti_param_destroy(w);
+    spti_method_destroy(m);
+}
+
+static void test_rigl_nomem(void **state) {
+    for (long fail = 0;; fail++) {
+        spt_test_alloc_install();
+        spti_param *w = dst_weight("w", ROWS, COLS, 10);
+        double d = 0.2;
+        spti_method *m = make_rigl(&w, 1, &d, 1, SPT_DROP_CONSTANT, 1000);
+        assert_int_equal(m->ops->init(m, &w, 1, NULL), SPT_OK);
+        dst_fill_slots(w);
+        assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
+        dst_fill_dense_grad(w, 3);
+        dst_snap before = dst_snapshot(w);
+        spt_test_alloc_fail_at(fail);
+        bool skip;
+        int rc = m->ops->after_backward(m, 10, &skip);
+        spt_test_alloc_fail_at(-1);
+        dst_snap after = dst_snapshot(w);
+        if (rc != SPT_OK) {
+            assert_int_equal(rc, SPT_ERR_NOMEM);
+            assert_true(dst_snap_equal(&before, &after)); /* one layer: unchanged */
+        }
+        dst_snap_free(&before);
+        dst_snap_free(&after);
+        spti_param_destroy(w);
+        spti_method_destroy(m);
+        assert_int_equal(spt_test_alloc_live(), 0);
+        spt_test_alloc_uninstall();
+        if (rc == SPT_OK) break;
+    }
+    /* Creation and init. */
+    for (long fail = 0;; fail++) {
+        spt_test_alloc_install();
+        spti_param *w = dst_weight("w", ROWS, COLS, 10);
+        double d = 0.2;
+        spt_method_config *c = dst_config(SPT_METHOD_RIGL, &d, 1, 1);
+        spti_method *m = NULL;
+        spt_test_alloc_fail_at(fail);
+        int rc = spti_method_create(c, &w, 1, 100, &m);
+        if (rc == SPT_OK) rc = m->ops->init(m, &w, 1, NULL);
+        spt_test_alloc_fail_at(-1);
+        if (rc != SPT_OK) assert_int_equal(rc, SPT_ERR_NOMEM);
+        spti_method_destroy(m);
+        spt_method_config_destroy(c);
+        spti_param_destroy(w);
+        assert_int_equal(spt_test_alloc_live(), 0);
+        spt_test_alloc_uninstall();
+        if (rc == SPT_OK) break;
+    }
+}
+
+/* The drop selection against a sort, with many equal-bucket values. */
+static void test_drop_by_magnitude(void **state) {
+    enum { N = 3000 };
+    float v[N];
+    int64_t idx[N], ref[N];
+    spti_rng rng;
+    spti_rng_seed(&rng, 12);
+    for (int i = 0; i < N; i++) v[i] = (spti_rng_uniform(&rng) - 0.5f) * (i % 3 ? 1.0f : 1e-3f);
+    int64_t ks[] = {0, 1, 17, 1000, N - 1, N};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int64_t k = ks[t];
+        assert_int_equal(spti_drop_by_magnitude(v, N, k, 5, idx), SPT_OK);
+        float key[N];
+        for (int i = 0; i < N; i++) key[i] = fabsf(v[i]);
+        dst_argsort(key, ref, N);
+        bool chosen[N] = {false};
+        for (int64_t j = 0; j < k; j++) {
+            if (j > 0) assert_true(idx[j] > idx[j - 1]);
+            chosen[ref[j]] = true;
+        }
+        for (int64_t j = 0; j < k; j++) assert_true(chosen[idx[j]]);
+    }
+    assert_status(spti_drop_by_magnitude(v, N, N + 1, 5, idx), SPT_ERR_SIZE);
+    assert_status(spti_drop_by_magnitude(v, N, -1, 5, idx), SPT_ERR_SIZE);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rigl_many_steps),  cmocka_unit_test(test_rigl_regrow_keeps_value),
+        cmocka_unit_test(test_rigl_schedule),    cmocka_unit_test(test_rigl_ties),
+        cmocka_unit_test(test_rigl_save_load),   cmocka_unit_test(test_rigl_missing_dense_grad),
+        cmocka_unit_test(test_rigl_nomem),       cmocka_unit_test(test_drop_by_magnitude),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
