@@ -527,6 +527,7 @@ static void test_create_invalid(void **state) {
         {{1 << 22, 1 << 22, 1 << 22, 4, 1, 1, 1, 0, false}, SPT_ERR_SIZE}, /* input overflows */
         {{1 << 24, 4, 4, 1, 16, 16, 1, 6, false}, SPT_ERR_SIZE},           /* K above 2^31 */
         {{3, 8, 8, 4, 3, 3, 1, 1LL << 40, false}, SPT_ERR_SIZE},
+        {{1, 1 << 30, 1, 1, 1, 1, 1, 1 << 30, false}, SPT_ERR_SIZE}, /* H_out above 2^31 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         L = (spti_layer *)&L;

@@ -4,6 +4,8 @@
  * out-of-memory paths. Driven through the hooks with fixed weights. */
 #include "test_prune_util.h"
 
+#include "train/trainer.h"
+
 static spti_method *make_gmp(spt_method_config *c, spti_param **w, int n, int64_t total) {
     spti_method *m = NULL;
     assert_int_equal(spti_method_create(c, w, n, total, &m), SPT_OK);
@@ -25,7 +27,8 @@ static spt_method_config *gmp_config(double S, int dist, int global, double star
  * (weights never move here), with their values; MASKED while density >
  * 0.3, SPARSE after; exactly the allocator's counts at the end. */
 static void check_layerwise(int dist, double s_init) {
-    spti_param *w[3] = {pr_weight("a", 20, 30, 1.0f, 1), pr_weight("b", 10, 20, 1.0f, 2), pr_weight("c", 5, 10, 1.0f, 3)};
+    spti_param *w[3] = {pr_weight("a", 20, 30, 1.0f, 1), pr_weight("b", 10, 20, 1.0f, 2),
+                        pr_weight("c", 5, 10, 1.0f, 3)};
     pr_snap orig[3];
     for (int l = 0; l < 3; l++) orig[l] = pr_take(w[l]);
     spt_method_config *c = gmp_config(0.8, dist, 0, 10, 50, 10);
@@ -294,12 +297,46 @@ static void test_nomem(void **state) {
     }
 }
 
+/* End to end: GMP through the trainer reaches the exact target by its last
+ * pruning step, with every layer SPARSE, and keeps learning. */
+static void test_trainer_end_to_end(void **state) {
+    (void)state;
+    spt_method_config *c = gmp_config(0.9, SPT_DISTRIBUTION_ERK, 0, 5, 45, 5);
+    spt_model *model;
+    spt_optimizer *opt;
+    spt_trainer *t = pr_trainer(c, 60, &model, &opt);
+    spti_rng r;
+    spti_rng_seed(&r, 2);
+    double first, last, sp;
+    int64_t nnz, dense;
+    pr_run(t, &r, 60, &first, &last);
+    assert_true(last < first);
+    assert_status(spt_trainer_sparsity(t, &sp, &nnz, &dense), SPT_OK);
+    int32_t ndim[3] = {2, 2, 2};
+    int64_t shape[12] = {PR_H, PR_F, 0, 0, PR_H, PR_H, 0, 0, PR_K, PR_H, 0, 0}, want[3];
+    double dens[3];
+    assert_int_equal(spt_sparsity_allocate(SPT_DISTRIBUTION_ERK, 0.9, 3, ndim, shape, NULL, dens, want, NULL), SPT_OK);
+    assert_int_equal(dense, PR_DENSE_WEIGHTS);
+    assert_int_equal(nnz, want[0] + want[1] + want[2]);
+    spti_trainer *ti = (spti_trainer *)t;
+    for (int l = 0; l < ti->n_weights; l++) assert_int_equal(ti->weights[l]->kind, SPTI_PARAM_SPARSE);
+    spt_trainer_destroy(t);
+    spt_optimizer_destroy(opt);
+    spt_model_destroy(model);
+    spt_method_config_destroy(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layerwise_uniform),   cmocka_unit_test(test_layerwise_erk_initial),
-        cmocka_unit_test(test_global_vs_layerwise), cmocka_unit_test(test_defaults_and_training),
-        cmocka_unit_test(test_dense_first_global),  cmocka_unit_test(test_save_load),
-        cmocka_unit_test(test_invalid),             cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_layerwise_uniform),
+        cmocka_unit_test(test_layerwise_erk_initial),
+        cmocka_unit_test(test_global_vs_layerwise),
+        cmocka_unit_test(test_defaults_and_training),
+        cmocka_unit_test(test_dense_first_global),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_trainer_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

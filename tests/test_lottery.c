@@ -4,6 +4,8 @@
  * round, checkpoint with the rewind values, invalid configs, NOMEM. */
 #include "test_prune_util.h"
 
+#include "train/trainer.h"
+
 static spti_method *make_lt(spt_method_config *c, spti_param **w, int n, int64_t total) {
     spti_method *m = NULL;
     assert_int_equal(spti_method_create(c, w, n, total, &m), SPT_OK);
@@ -223,11 +225,43 @@ static void test_nomem(void **state) {
     }
 }
 
+/* End to end: rounds through spt_trainer_end_round reach the exact target
+ * (global) after the computed number of rounds; retraining still learns. */
+static void test_trainer_end_to_end(void **state) {
+    (void)state;
+    spt_method_config *c = pr_config(SPT_METHOD_LOTTERY, 0.8, SPT_DISTRIBUTION_ERK, 1);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_LOTTERY_RATE, 0.5), SPT_OK);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_REWIND_STEP, 2), SPT_OK);
+    spt_model *model;
+    spt_optimizer *opt;
+    spt_trainer *t = pr_trainer(c, 100, &model, &opt);
+    spti_rng r;
+    spti_rng_seed(&r, 3);
+    double first, last, sp;
+    int64_t nnz, dense, round;
+    for (int k = 0; k < 3; k++) { /* 0.5^3 = 0.125 <= 0.2: three rounds */
+        pr_run(t, &r, 20, &first, &last);
+        assert_status(spt_trainer_end_round(t), SPT_OK);
+        assert_status(spt_trainer_sparsity(t, &sp, &nnz, &dense), SPT_OK);
+        int64_t want = k == 2 ? llround(0.2 * PR_DENSE_WEIGHTS) : llround(pow(0.5, k + 1) * PR_DENSE_WEIGHTS);
+        assert_int_equal(nnz, want);
+    }
+    assert_status(spt_trainer_get_round(t, &round), SPT_OK);
+    assert_int_equal(round, 3);
+    assert_status(spt_trainer_end_round(t), SPT_ERR_STATE);
+    pr_run(t, &r, 30, &first, &last);
+    assert_true(last < first);
+    spt_trainer_destroy(t);
+    spt_optimizer_destroy(opt);
+    spt_model_destroy(model);
+    spt_method_config_destroy(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rounds_layerwise), cmocka_unit_test(test_rounds_global),
         cmocka_unit_test(test_rewind_init_and_rounds), cmocka_unit_test(test_save_load),
-        cmocka_unit_test(test_invalid), cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_invalid), cmocka_unit_test(test_nomem), cmocka_unit_test(test_trainer_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

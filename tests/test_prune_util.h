@@ -105,4 +105,45 @@ static inline void pr_check_top(spti_param *const *w, int n, double *const *key,
     free(it);
 }
 
+/* ---- end to end through the public trainer: an MLP 8 -> 48 -> 48 -> 3 on
+ * separable synthetic data ------------------------------------------------------- */
+enum { PR_F = 8, PR_H = 48, PR_K = 3, PR_BATCH = 32 };
+#define PR_DENSE_WEIGHTS (PR_F * PR_H + PR_H * PR_H + PR_H * PR_K)
+
+static inline void pr_batch(spti_rng *r, float *x, int32_t *y) {
+    for (int i = 0; i < PR_BATCH; i++) {
+        int k = (int)spti_rng_below(r, PR_K);
+        y[i] = k;
+        for (int f = 0; f < PR_F; f++) x[f * PR_BATCH + i] = (f % PR_K == k ? 1.5f : -0.5f) + 0.3f * spti_rng_normal(r);
+    }
+}
+
+/* A trainer of `steps` steps with SGD (lr 0.05, momentum 0.9) and cfg. */
+static inline spt_trainer *pr_trainer(const spt_method_config *cfg, int64_t steps, spt_model **model,
+                                      spt_optimizer **opt) {
+    int64_t widths[4] = {PR_F, PR_H, PR_H, PR_K};
+    assert_status(spt_model_create_mlp(widths, 4, 31, model), SPT_OK);
+    assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, opt), SPT_OK);
+    assert_status(spt_optimizer_set_param(*opt, SPT_OPT_LR, 0.05), SPT_OK);
+    assert_status(spt_optimizer_set_param(*opt, SPT_OPT_MOMENTUM, 0.9), SPT_OK);
+    spt_trainer *t = NULL;
+    assert_status(spt_trainer_create(*model, *opt, NULL, cfg, steps, 1, &t), SPT_OK);
+    return t;
+}
+
+/* Run `steps` steps; returns mean loss of the first and last 5 in first/last. */
+static inline void pr_run(spt_trainer *t, spti_rng *r, int64_t steps, double *first, double *last) {
+    float x[PR_F * PR_BATCH];
+    int32_t y[PR_BATCH];
+    *first = *last = 0.0;
+    for (int64_t s = 0; s < steps; s++) {
+        double loss;
+        pr_batch(r, x, y);
+        assert_status(spt_trainer_step(t, x, y, PR_BATCH, &loss, NULL), SPT_OK);
+        assert_true(isfinite(loss));
+        if (s < 5) *first += loss / 5;
+        if (s >= steps - 5) *last += loss / 5;
+    }
+}
+
 #endif

@@ -4,6 +4,8 @@
  * leave the weights unchanged; checkpoint; invalid uses; NOMEM. */
 #include "test_prune_util.h"
 
+#include "train/trainer.h"
+
 /* Batch b writes grads[b][l] into weight l's grad. */
 typedef struct test_source {
     spti_param **w;
@@ -45,7 +47,8 @@ static void source_free(test_source *s) {
 }
 
 static void check_snip(int global, int batches) {
-    spti_param *w[3] = {pr_weight("a", 12, 20, 1.0f, 1), pr_weight("b", 16, 12, 0.5f, 2), pr_weight("c", 4, 16, 2.0f, 3)};
+    spti_param *w[3] = {pr_weight("a", 12, 20, 1.0f, 1), pr_weight("b", 16, 12, 0.5f, 2),
+                        pr_weight("c", 4, 16, 2.0f, 3)};
     pr_snap orig[3];
     for (int l = 0; l < 3; l++) orig[l] = pr_take(w[l]);
     spt_method_config *c = pr_config(SPT_METHOD_SNIP, 0.8, SPT_DISTRIBUTION_ERK, global);
@@ -198,10 +201,84 @@ static void test_nomem(void **state) {
     }
 }
 
+/* End to end for the three prune-at-init methods: scored on the first
+ * step's batch (spt_trainer_step) or on a batcher (spt_trainer_prepare,
+ * two batches, GraSP revisiting them through the source's reset): the
+ * exact global target, a reproducible mask, and training still learns. */
+static void run_pai(int method, bool with_batcher, int64_t *mask_out, int64_t *nnz_out) {
+    spt_method_config *c = pr_config(method, 0.9, SPT_DISTRIBUTION_ERK, 1);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_SCORE_BATCHES, 2), SPT_OK);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_SYNFLOW_ITERS, 10), SPT_OK);
+    spt_model *model;
+    spt_optimizer *opt;
+    spt_trainer *t = pr_trainer(c, 40, &model, &opt);
+    spti_rng r;
+    spti_rng_seed(&r, 12);
+    spt_dataset *ds = NULL;
+    spt_batcher *b = NULL;
+    if (with_batcher) {
+        float *img = malloc(96 * PR_F * sizeof(float)), xb[PR_F * PR_BATCH];
+        int32_t lab[96], yb[PR_BATCH];
+        for (int part = 0; part < 3; part++) { /* example-major copy of three batches */
+            pr_batch(&r, xb, yb);
+            for (int i = 0; i < PR_BATCH; i++) {
+                lab[part * PR_BATCH + i] = yb[i];
+                for (int f = 0; f < PR_F; f++) img[(part * PR_BATCH + i) * PR_F + f] = xb[f * PR_BATCH + i];
+            }
+        }
+        assert_status(spt_dataset_from_float(img, lab, 96, PR_F, 1, 1, PR_K, &ds), SPT_OK);
+        assert_status(spt_batcher_create(ds, PR_BATCH, SPT_BATCH_SHUFFLE, 5, &b), SPT_OK);
+        free(img);
+        int64_t e0, p0, e1, p1;
+        uint64_t s0, s1;
+        assert_status(spt_batcher_get_state(b, &e0, &p0, &s0), SPT_OK);
+        assert_status(spt_trainer_prepare(t, b), SPT_OK);
+        assert_status(spt_batcher_get_state(b, &e1, &p1, &s1), SPT_OK);
+        assert_true(e0 == e1 && p0 == p1 && s0 == s1);
+    }
+    double first, last, sp;
+    int64_t nnz, dense;
+    pr_run(t, &r, 40, &first, &last);
+    assert_true(last < first);
+    assert_status(spt_trainer_sparsity(t, &sp, &nnz, &dense), SPT_OK);
+    assert_int_equal(nnz, llround(0.1 * PR_DENSE_WEIGHTS));
+    spti_trainer *ti = (spti_trainer *)t;
+    int64_t k = 0;
+    for (int l = 0; l < ti->n_weights; l++) {
+        assert_int_equal(ti->weights[l]->kind, SPTI_PARAM_SPARSE);
+        k += spti_param_active_positions(ti->weights[l], mask_out + k);
+    }
+    *nnz_out = k;
+    spt_trainer_destroy(t);
+    spt_batcher_destroy(b);
+    spt_dataset_destroy(ds);
+    spt_optimizer_destroy(opt);
+    spt_model_destroy(model);
+    spt_method_config_destroy(c);
+}
+
+static void test_trainer_end_to_end(void **state) {
+    (void)state;
+    static int64_t a[PR_DENSE_WEIGHTS], b[PR_DENSE_WEIGHTS];
+    const int methods[3] = {SPT_METHOD_SNIP, SPT_METHOD_GRASP, SPT_METHOD_SYNFLOW};
+    for (int i = 0; i < 3; i++)
+        for (int wb = 0; wb < 2; wb++) {
+            int64_t na, nb;
+            run_pai(methods[i], wb, a, &na);
+            run_pai(methods[i], wb, b, &nb);
+            assert_int_equal(na, nb);
+            assert_memory_equal(a, b, (size_t)na * sizeof(int64_t));
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_global_one_batch), cmocka_unit_test(test_layerwise_three_batches),
-        cmocka_unit_test(test_default_is_global), cmocka_unit_test(test_failures), cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_global_one_batch),
+        cmocka_unit_test(test_layerwise_three_batches),
+        cmocka_unit_test(test_default_is_global),
+        cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_trainer_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,7 +107,8 @@ static void test_conv_flatten(void **state) {
  * share, and reaches the target exactly. */
 static void test_no_layer_collapse(void **state) {
     (void)state;
-    spti_param *w[3] = {pr_weight("a", 64, 8, 1.0f, 7), pr_weight("b", 64, 64, 0.001f, 8), pr_weight("c", 4, 64, 1.0f, 9)};
+    spti_param *w[3] = {pr_weight("a", 64, 8, 1.0f, 7), pr_weight("b", 64, 64, 0.001f, 8),
+                        pr_weight("c", 4, 64, 1.0f, 9)};
     pr_snap orig[3];
     for (int l = 0; l < 3; l++) orig[l] = pr_take(w[l]);
     const int64_t total = 512 + 4096 + 256, keep = llround(0.05 * (double)total);
@@ -145,11 +146,12 @@ static void test_no_layer_collapse(void **state) {
     for (int l = 0; l < 3; l++) spti_param_destroy(w[l]);
 }
 
-/* Layer-wise: exact allocator counts; the last iteration's survivors are
- * the top final scores among the previous iteration's survivors. */
+/* Layer-wise with one iteration: exact allocator counts, the survivors
+ * being the top scores of the dense network. */
 static void test_layerwise_targets(void **state) {
     (void)state;
-    spti_param *w[3] = {pr_weight("a", 16, 10, 1.0f, 11), pr_weight("b", 16, 16, 1.0f, 12), pr_weight("c", 4, 16, 1.0f, 13)};
+    spti_param *w[3] = {pr_weight("a", 16, 10, 1.0f, 11), pr_weight("b", 16, 16, 1.0f, 12),
+                        pr_weight("c", 4, 16, 1.0f, 13)};
     spt_method_config *c = pr_config(SPT_METHOD_SYNFLOW, 0.7, SPT_DISTRIBUTION_UNIFORM, 0);
     assert_int_equal(spt_method_config_set(c, SPT_MP_SYNFLOW_ITERS, 1), SPT_OK);
     spti_method *m = NULL;

@@ -25,6 +25,7 @@ typedef struct probe {
     int64_t fail_begin;    /* begin_step fails here (-1 never) */
     int64_t dense_step;    /* begin_step asks for the first weight's dense gradient here */
     int init_computes;     /* grad-source passes init runs */
+    bool reset_same;       /* after reset, the source gave the first batch again */
     bool init_saw_source, init_grads_nonzero;
     float init_loss;
     bool grads_seen[16], unchanged_at_backward[16], moved_at_step[16], dense_ok[16];
@@ -74,6 +75,14 @@ static int p_init(spti_method *m, spti_param **weights, int n, spti_grad_source 
         assert_int_equal(grads->compute(grads->ctx, &loss), SPT_OK);
         p->init_loss = loss;
         p->init_grads_nonzero = any_grad(p->model);
+    }
+    if (grads && grads->reset) { /* restart: the first batch comes again */
+        float first = 0.0f, again = 1.0f;
+        assert_int_equal(grads->reset(grads->ctx), SPT_OK);
+        assert_int_equal(grads->compute(grads->ctx, &first), SPT_OK);
+        assert_int_equal(grads->reset(grads->ctx), SPT_OK);
+        assert_int_equal(grads->compute(grads->ctx, &again), SPT_OK);
+        p->reset_same = first == again;
     }
     logf_(p, "I", 0);
     return SPT_OK;
@@ -262,6 +271,7 @@ static void test_prepare_restores_batcher(void **state) {
     assert_status(spt_trainer_prepare(t, b), SPT_OK);
     assert_string_equal(f->probe.log, "I0");
     assert_true(f->probe.init_grads_nonzero);
+    assert_true(f->probe.reset_same);
     int64_t epoch, pos;
     assert_status(spt_batcher_get_state(b, &epoch, &pos, NULL), SPT_OK);
     assert_int_equal(epoch, 0);

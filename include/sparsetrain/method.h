@@ -106,6 +106,21 @@ SPT_API const char *spt_method_name(int method);
  */
 SPT_API int spt_method_from_name(const char *name, int *method);
 
+/**
+ * Number of training rounds the configured method runs. Lottery tickets
+ * train R + 1 rounds: a first (dense) round, then after each of the R
+ * pruning rounds a retraining round; the caller ends each of the first R
+ * rounds with spt_trainer_end_round(). R is SPT_MP_LOTTERY_ROUNDS when set,
+ * else the fewest rounds with (1 - SPT_MP_LOTTERY_RATE)^R <= 1 - SPT_MP_SPARSITY.
+ * Every other method trains in 1 round. Use it to size a run before
+ * creating the trainer (total_steps = rounds x steps per round). Reads cfg only.
+ * @param cfg     the configuration.
+ * @param[out] rounds receives the number of rounds, >= 1.
+ * @return SPT_OK; SPT_ERR_NULL; SPT_ERR_INVALID (the sparsity needs more
+ *         than 1000 rounds at the configured rate).
+ */
+SPT_API int spt_method_config_rounds(const spt_method_config *cfg, int64_t *rounds);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,6 +93,11 @@ void spti_sddmm(const spt_csr *W, const float *dY, const float *X, int64_t N, fl
     const int lvl = spti_simd_level();
     const sddmm_fn f = lvl >= 2 ? spti_sddmm_rows_avx512 : lvl == 1 ? spti_sddmm_rows_avx2 : spti_sddmm_rows_generic;
     const int64_t win = lvl >= 1 ? window_for(N) : N;
+    if (N <= 0) { /* empty sums */
+        if (!accumulate)
+            for (int64_t k = 0; k < W->nnz; k++) dW[k] = 0.0f;
+        return;
+    }
 #pragma omp parallel num_threads(threads_for(W->nnz, N))
     {
         const int p = thread_count(), t = thread_id();

@@ -207,7 +207,7 @@ static int check_spec(const spti_conv2d_spec *s, spti_conv_geom *g) {
     int64_t n;
     if (!spti_count_elems(in_dims, 3, sizeof(float), &n) || !spti_count_elems(out_dims, 3, sizeof(float), &n) ||
         !spti_count_elems(w_dims, 4, sizeof(float), &n) || !spti_count_elems(col_dims, 5, sizeof(float), &n) ||
-        g->c_in * g->kh * g->kw > INT32_MAX)
+        g->c_in * g->kh * g->kw > INT32_MAX || g->h_out > INT32_MAX || g->w_out > INT32_MAX)
         return spti_fail(SPT_ERR_SIZE, "spti_conv2d_create: the shapes overflow");
     return SPT_OK;
 }

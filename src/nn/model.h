@@ -4,7 +4,7 @@
  * with one output buffer per top-level layer sized for the largest batch seen
  * so far, two ping-pong gradient buffers and its own random generator.
  *
- * Parameter order (spti_model_params; sparsity methods and checkpoints rely
+ * Parameter order (m->params[0 .. n_params); sparsity methods and checkpoints rely
  * on it and it never changes for a given architecture): top-level layers in
  * sequence, each depth first - a layer's own params in params[] order
  * (weight, then bias / BN gamma, beta), then its children in children[]
@@ -15,6 +15,10 @@
  *
  * "Leaves" are the primitive (childless) layers in the same depth-first
  * order; the public per-layer getters index them.
+ *
+ * Layer state outside the params that a checkpoint must save: the running
+ * statistics of the batch norms (the leaves of kind "batchnorm"; read and
+ * write them through spti_batchnorm_running in layers.h) and the model's rng.
  */
 #ifndef SPTI_MODEL_H
 #define SPTI_MODEL_H

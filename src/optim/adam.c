@@ -19,14 +19,16 @@ void spti_adam_update(const spti_adam_args *a, int64_t n, float *w, const float 
         spti_adam_update_avx512(a, n, w, g, m, v, mask);
         return;
     }
-    /* Decoupled decay multiplies w by decay_mul; L2 adds wd*w to g. The
+    /* Generic loops. Compilers do not vectorise them (sqrtf may set errno;
+     * the library is built without -fno-math-errno), hence no simd clause.
+     * Decoupled decay multiplies w by decay_mul; L2 adds wd*w to g. The
      * unused one is an exact identity (x*1, g + 0*x), and the mask factor
      * `on` is 0 or 1, so one branch-free loop body serves every case. */
     const float decay_mul = a->decoupled ? a->decay_mul : 1.0f, l2 = a->decoupled ? 0.0f : a->wd;
     const float b1 = a->beta1, b2 = a->beta2, c1 = a->one_minus_beta1, c2 = a->one_minus_beta2;
     const float step_size = a->step_size, isb = a->inv_sqrt_bc2, eps = a->eps;
     if (!mask) {
-#pragma omp parallel for simd schedule(static) if (n >= SPTI_ADAM_PAR_MIN) num_threads(spti_num_threads())
+#pragma omp parallel for schedule(static) if (n >= SPTI_ADAM_PAR_MIN) num_threads(spti_num_threads())
         for (int64_t i = 0; i < n; i++) {
             float gi = g[i] + l2 * w[i];
             float mm = b1 * m[i] + c1 * gi;
@@ -36,7 +38,7 @@ void spti_adam_update(const spti_adam_args *a, int64_t n, float *w, const float 
             w[i] = w[i] * decay_mul - step_size * mm / (sqrtf(vv) * isb + eps);
         }
     } else {
-#pragma omp parallel for simd schedule(static) if (n >= SPTI_ADAM_PAR_MIN) num_threads(spti_num_threads())
+#pragma omp parallel for schedule(static) if (n >= SPTI_ADAM_PAR_MIN) num_threads(spti_num_threads())
         for (int64_t i = 0; i < n; i++) {
             float on = (float)(mask[i] != 0);
             float gi = on * (g[i] + l2 * w[i]);

@@ -3,13 +3,14 @@
 
 #include "optim.h"
 
-/* Index of the first non-finite of g[0..n), or -1. A reduction first (cheap
- * and vectorisable), a search only when something was found. */
+/* Index of the first non-finite of g[0..n), or -1. A branch-free pass first
+ * (x - x is 0 for finite x and NaN for NaN or Inf; NaN != 0 holds), a search
+ * only when something was found. */
 static int64_t first_nonfinite(const float *g, int64_t n) {
-    float acc = 0.0f;
-#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (n >= (1 << 16)) num_threads(spti_num_threads())
-    for (int64_t i = 0; i < n; i++) acc += g[i] * 0.0f; /* 0 for finite g, NaN for NaN or Inf */
-    if (acc == 0.0f) return -1;
+    int bad = 0;
+#pragma omp parallel for simd schedule(static) reduction(| : bad) if (n >= (1 << 16)) num_threads(spti_num_threads())
+    for (int64_t i = 0; i < n; i++) bad |= (g[i] - g[i]) != 0.0f;
+    if (!bad) return -1;
     for (int64_t i = 0; i < n; i++)
         if (!isfinite(g[i])) return i;
     return -1;

@@ -36,9 +36,17 @@ static float bucket_floor(uint32_t edge) {
 static int grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *score, int64_t k, uint64_t seed,
                          int64_t *grown) {
     const int64_t rows = m->rows, cols = m->cols, cells = rows * cols;
-    int64_t *hist = spti_calloc_or_fail(SPTI_ABS_BUCKETS, sizeof(int64_t), "growth histogram");
+    /* One private histogram per thread over a slice of the cells, summed into hist[0..). */
+    const int nt = cells >= (1 << 20) ? spti_num_threads() : 1;
+    int64_t *hist = spti_calloc_or_fail((int64_t)nt * SPTI_ABS_BUCKETS, sizeof(int64_t), "growth histogram");
     if (!hist) return SPT_ERR_NOMEM;
-    for (int64_t i = 0; i < cells; i++) hist[spti_abs_bucket(score[i], 0)]++;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t *h = hist + (int64_t)t * SPTI_ABS_BUCKETS;
+        for (int64_t i = cells * t / nt; i < cells * (t + 1) / nt; i++) h[spti_abs_bucket(score[i], 0)]++;
+    }
+    for (int t = 1; t < nt; t++)
+        for (int64_t b = 0; b < SPTI_ABS_BUCKETS; b++) hist[b] += hist[(int64_t)t * SPTI_ABS_BUCKETS + b];
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++)
             if (!dropped[j]) hist[spti_abs_bucket(score[r * cols + m->col_idx[j]], 0)]--;

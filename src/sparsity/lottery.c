@@ -99,7 +99,8 @@ static void rewind_weights(spti_method *m) {
         if (p->kind == SPTI_PARAM_SPARSE) {
             const spt_csr *c = p->csr;
             for (int64_t r = 0; r < c->rows; r++)
-                for (int64_t k = c->row_ptr[r]; k < c->row_ptr[r + 1]; k++) p->value[k] = v0[r * c->cols + c->col_idx[k]];
+                for (int64_t k = c->row_ptr[r]; k < c->row_ptr[r + 1]; k++)
+                    p->value[k] = v0[r * c->cols + c->col_idx[k]];
         } else {
             for (int64_t i = 0; i < p->n; i++) p->value[i] = (p->kind == SPTI_PARAM_DENSE || p->mask[i]) ? v0[i] : 0.0f;
         }

@@ -135,7 +135,8 @@ int spti_pai_load(spti_method *m, const uint8_t *buf, int64_t len) {
     if (version != PAI_VERSION) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", who, version);
     char name[9] = {0};
     memcpy(name, buf + 8, 8);
-    if (strncmp(name, who, 8) != 0) return spti_fail(SPT_ERR_FORMAT, "%s load: the state is of method \"%s\"", who, name);
+    if (strncmp(name, who, 8) != 0)
+        return spti_fail(SPT_ERR_FORMAT, "%s load: the state is of method \"%s\"", who, name);
     uint64_t done = spti_prune_get_u64(buf + 24);
     int64_t updates = (int64_t)spti_prune_get_u64(buf + 40);
     if (spti_prune_get_u64(buf + 16) != (uint64_t)m->n_weights || done > 1 || updates < 0)

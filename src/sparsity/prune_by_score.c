@@ -226,8 +226,9 @@ uint64_t spti_prune_seed(uint64_t base, int64_t a, int64_t b) {
 int spti_prune_check_dense(const char *who, spti_param *const *weights, int n) {
     for (int l = 0; l < n; l++)
         if (weights[l]->kind != SPTI_PARAM_DENSE)
-            return spti_fail(SPT_ERR_STATE, "%s: weight %s is already pruned; pruning at initialisation needs dense weights",
-                             who, weights[l]->name);
+            return spti_fail(SPT_ERR_STATE,
+                             "%s: weight %s is already pruned; pruning at initialisation needs dense weights", who,
+                             weights[l]->name);
     return SPT_OK;
 }
 

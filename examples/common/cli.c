@@ -1,0 +1,451 @@
+/* Command-line parsing of the example programs (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sparsetrain.h>
+
+enum kind { K_SECTION, K_INT, K_DBL, K_STR, K_TRUE, K_FALSE, K_CHOICE, K_HELP, K_VERSION };
+enum { NO_KEY = -1, KEY_T_END = -2 };
+
+typedef struct flag {
+    const char *name;    /* without "--"; the section title for K_SECTION */
+    int kind;
+    size_t off;          /* field of ex_opts */
+    int programs;        /* EX_MLP / EX_RESNET / EX_BOTH */
+    const char *meta;    /* value placeholder in --help */
+    const char *help;
+    int mp_key;          /* spt_method_param to set, NO_KEY, or KEY_T_END */
+    const char *choices; /* K_CHOICE: "a|b|c", index = stored value */
+    int64_t min;         /* K_INT: smallest accepted value */
+} flag;
+
+#define F(field) offsetof(ex_opts, field)
+#define SECTION(title) {title, K_SECTION, 0, EX_BOTH, NULL, NULL, NO_KEY, NULL, 0}
+
+static const char METHODS[] = "dense|static|set|snfs|rigl|gmp|lottery|snip|grasp|synflow";
+
+static const flag FLAGS[] = {
+    SECTION("Data"),
+    {"data", K_STR, F(data), EX_BOTH, "DIR",
+     "data directory (default: Fashion-MNIST in " SPT_FASHION_MNIST_DIR ")", NO_KEY, NULL, 0},
+    {"format", K_CHOICE, F(format), EX_BOTH, "FMT",
+     "cifar10 (data_batch_1..5.bin, test_batch.bin) or idx (MNIST-style *-idx?-ubyte[.gz]); "
+     "default: cifar10 when DIR holds data_batch_1.bin, else idx",
+     NO_KEY, "cifar10|idx", 0},
+    {"limit", K_INT, F(limit), EX_BOTH, "N", "use only the first N training examples (0 = all)", NO_KEY, NULL, 0},
+    {"test-limit", K_INT, F(test_limit), EX_BOTH, "N", "evaluate on the first N test examples (0 = all)", NO_KEY,
+     NULL, 0},
+    {"augment", K_TRUE, F(augment), EX_BOTH, NULL,
+     "random 4-pixel shift (crop) and horizontal flip (default: on for CIFAR-10 in spt-train-resnet, else off)",
+     NO_KEY, NULL, 0},
+    {"no-augment", K_FALSE, F(augment), EX_BOTH, NULL, "turn augmentation off", NO_KEY, NULL, 0},
+
+    SECTION("Model"),
+    {"widths", K_STR, F(widths), EX_MLP, "A,B,...",
+     "hidden layer widths (input and output sizes come from the data)", NO_KEY, NULL, 0},
+    {"dropout", K_DBL, F(dropout), EX_MLP, "P", "dropout rate after each hidden layer, in [0, 1)", NO_KEY, NULL, 0},
+    {"depth", K_INT, F(depth), EX_RESNET, "D", "ResNet depth 6n+2 (20, 32, 44, 56, 110, ...)", NO_KEY, NULL, 8},
+    {"width", K_INT, F(width), EX_RESNET, "W", "channel multiplier (16W, 32W, 64W channels)", NO_KEY, NULL, 1},
+
+    SECTION("Sparse training method"),
+    {"method", K_CHOICE, F(method), EX_BOTH, "M", METHODS, NO_KEY, METHODS, 0},
+    {"sparsity", K_DBL, F(sparsity), EX_BOTH, "S",
+     "target fraction of zero weights over the convolution and linear weights, in [0, 1)", SPT_MP_SPARSITY, NULL, 0},
+    {"distribution", K_CHOICE, F(distribution), EX_BOTH, "D", "per-layer densities: uniform|er|erk",
+     SPT_MP_DISTRIBUTION, "uniform|er|erk", 0},
+    {"dense-first", K_TRUE, F(dense_first), EX_BOTH, NULL, "keep the first weight layer dense", SPT_MP_DENSE_FIRST,
+     NULL, 0},
+    {"dense-last", K_TRUE, F(dense_last), EX_BOTH, NULL, "keep the last weight layer dense", SPT_MP_DENSE_LAST, NULL,
+     0},
+    {"sparse-init", K_TRUE, F(sparse_init), EX_BOTH, NULL, "scale each sparse layer's init by its nonzero fan-in",
+     SPT_MP_SPARSE_INIT, NULL, 0},
+    {"delta-t", K_INT, F(delta_t), EX_BOTH, "STEPS", "set/snfs/rigl: steps between topology updates",
+     SPT_MP_DELTA_T, NULL, 1},
+    {"alpha", K_DBL, F(alpha), EX_BOTH, "F", "set/snfs/rigl: initial drop fraction, in [0, 1]", SPT_MP_ALPHA, NULL,
+     0},
+    {"t-end", K_DBL, F(t_end), EX_BOTH, "T",
+     "set/snfs/rigl: topology updates stop at T: a fraction of the run's steps if T < 1, else a step", KEY_T_END,
+     NULL, 0},
+    {"drop-schedule", K_CHOICE, F(drop_schedule), EX_BOTH, "S", "set/snfs/rigl: decay of the drop fraction",
+     SPT_MP_DROP_SCHEDULE, "cosine|linear|constant", 0},
+    {"snfs-momentum", K_DBL, F(snfs_momentum), EX_BOTH, "B", "snfs: momentum of the growth gradient, in [0, 1)",
+     SPT_MP_SNFS_MOMENTUM, NULL, 0},
+    {"prune-start", K_INT, F(prune_start), EX_BOTH, "STEP", "gmp: first pruning step (-1 = 10% of the run)",
+     SPT_MP_PRUNE_START, NULL, -1},
+    {"prune-end", K_INT, F(prune_end), EX_BOTH, "STEP", "gmp: last pruning step (-1 = 75% of the run)",
+     SPT_MP_PRUNE_END, NULL, -1},
+    {"prune-freq", K_INT, F(prune_freq), EX_BOTH, "STEPS", "gmp: steps between pruning events", SPT_MP_PRUNE_FREQ,
+     NULL, 1},
+    {"initial-sparsity", K_DBL, F(initial_sparsity), EX_BOTH, "S", "gmp: sparsity at the first pruning step",
+     SPT_MP_INITIAL_SPARSITY, NULL, 0},
+    {"global", K_TRUE, F(global), EX_BOTH, NULL,
+     "pruning methods: rank all layers together (default: on for snip/grasp/synflow, off for gmp/lottery)",
+     SPT_MP_GLOBAL, NULL, 0},
+    {"no-global", K_FALSE, F(global), EX_BOTH, NULL, "pruning methods: rank each layer on its own", SPT_MP_GLOBAL,
+     NULL, 0},
+    {"lottery-rounds", K_INT, F(lottery_rounds), EX_BOTH, "R",
+     "lottery: pruning rounds (0 = as many as reach --sparsity at --lottery-rate); each of the R+1 rounds "
+     "trains --epochs epochs",
+     SPT_MP_LOTTERY_ROUNDS, NULL, 0},
+    {"lottery-rate", K_DBL, F(lottery_rate), EX_BOTH, "P", "lottery: fraction of survivors pruned per round",
+     SPT_MP_LOTTERY_RATE, NULL, 0},
+    {"rewind-step", K_INT, F(rewind_step), EX_BOTH, "STEP", "lottery: rewind survivors to this step (0 = init)",
+     SPT_MP_REWIND_STEP, NULL, 0},
+    {"score-batches", K_INT, F(score_batches), EX_BOTH, "N", "snip/grasp: mini-batches used to score weights",
+     SPT_MP_SCORE_BATCHES, NULL, 1},
+    {"synflow-iters", K_INT, F(synflow_iters), EX_BOTH, "N", "synflow: pruning iterations", SPT_MP_SYNFLOW_ITERS,
+     NULL, 1},
+
+    SECTION("Training"),
+    {"epochs", K_INT, F(epochs), EX_BOTH, "N", "training epochs (per round for lottery)", NO_KEY, NULL, 1},
+    {"batch", K_INT, F(batch), EX_BOTH, "N", "mini-batch size", NO_KEY, NULL, 1},
+    {"optimizer", K_CHOICE, F(optimizer), EX_BOTH, "O", "sgd|adam", NO_KEY, "sgd|adam", 0},
+    {"lr", K_DBL, F(lr), EX_BOTH, "LR", "base learning rate (--optimizer adam: 0.001 unless given)", NO_KEY, NULL, 0},
+    {"lr-schedule", K_CHOICE, F(lr_schedule), EX_BOTH, "S",
+     "constant|step (x gamma at each milestone)|cosine (to 0 at the end of the round)", NO_KEY,
+     "constant|step|cosine", 0},
+    {"warmup", K_INT, F(warmup), EX_BOTH, "STEPS", "linear warm-up from 0 over this many steps", NO_KEY, NULL, 0},
+    {"milestones", K_STR, F(milestones), EX_BOTH, "E1,E2,...",
+     "step schedule: epochs at which the lr is multiplied by gamma (default: 50% and 75% of the epochs)", NO_KEY,
+     NULL, 0},
+    {"gamma", K_DBL, F(gamma), EX_BOTH, "G", "step schedule: factor at each milestone", NO_KEY, NULL, 0},
+    {"momentum", K_DBL, F(momentum), EX_BOTH, "M", "sgd: momentum, in [0, 1)", NO_KEY, NULL, 0},
+    {"nesterov", K_TRUE, F(nesterov), EX_BOTH, NULL, "sgd: Nesterov momentum", NO_KEY, NULL, 0},
+    {"weight-decay", K_DBL, F(weight_decay), EX_BOTH, "WD", "L2 weight decay (not on biases and batch norm)", NO_KEY,
+     NULL, 0},
+    {"seed", K_INT, F(seed), EX_BOTH, "N", "seed of initialisation, masks, shuffling and dropout", NO_KEY, NULL, 0},
+    {"threads", K_INT, F(threads), EX_BOTH, "N", "threads (0 = all cores)", NO_KEY, NULL, 0},
+    {"eval-batch", K_INT, F(eval_batch), EX_BOTH, "N", "examples per forward pass when evaluating", NO_KEY, NULL, 1},
+
+    SECTION("Output"),
+    {"log", K_STR, F(log), EX_BOTH, "FILE.csv",
+     "one CSV row per epoch: epoch,step,loss,train_acc,test_acc,lr,sparsity,seconds", NO_KEY, NULL, 0},
+    {"checkpoint", K_STR, F(checkpoint), EX_BOTH, "FILE", "save the run to FILE after every epoch", NO_KEY, NULL, 0},
+    {"resume", K_STR, F(resume), EX_BOTH, "FILE", "continue the run saved in FILE", NO_KEY, NULL, 0},
+    {"progress", K_TRUE, F(progress), EX_BOTH, NULL,
+     "progress line rewritten in place on stderr even when stderr is not a terminal", NO_KEY, NULL, 0},
+    {"help", K_HELP, 0, EX_BOTH, NULL, "print this help and exit", NO_KEY, NULL, 0},
+    {"version", K_VERSION, 0, EX_BOTH, NULL, "print the library version and exit", NO_KEY, NULL, 0},
+};
+enum { N_FLAGS = sizeof FLAGS / sizeof FLAGS[0] };
+_Static_assert(N_FLAGS <= sizeof(((ex_opts *)0)->given) / sizeof(bool), "ex_opts.given is too short");
+
+static void vmsg(const ex_opts *o, const char *fmt, va_list ap) {
+    fprintf(stderr, "%s: ", o->prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int ex_usage_error(const ex_opts *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(o, fmt, ap);
+    va_end(ap);
+    return EX_EXIT_USAGE;
+}
+
+int ex_fail(const ex_opts *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(o, fmt, ap);
+    va_end(ap);
+    return EX_EXIT_FAIL;
+}
+
+/* Index of `name` in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *name) {
+    size_t len = strlen(name);
+    int i = 0;
+    for (const char *p = choices; *p; i++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0) return i;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return -1;
+}
+
+/* Print item `idx` of "a|b|c". */
+static void print_choice(FILE *f, const char *choices, int idx) {
+    const char *p = choices;
+    for (int i = 0; i < idx && p; i++) {
+        p = strchr(p, '|');
+        if (p) p++;
+    }
+    if (!p) {
+        fputs("?", f);
+        return;
+    }
+    const char *bar = strchr(p, '|');
+    fprintf(f, "%.*s", bar ? (int)(bar - p) : (int)strlen(p), p);
+}
+
+static void defaults(ex_opts *o, int program, const char *prog) {
+    memset(o, 0, sizeof *o);
+    o->program = program;
+    o->prog = prog;
+    o->format = EX_FORMAT_AUTO;
+    o->method = SPT_METHOD_RIGL;
+    /* Method knobs show the library's defaults (they are applied only when given). */
+    spt_method_config *cfg = NULL;
+    double v[SPT_MP_COUNT_] = {0};
+    if (spt_method_config_create(SPT_METHOD_RIGL, &cfg) == SPT_OK) {
+        for (int k = 0; k < SPT_MP_COUNT_; k++) spt_method_config_get(cfg, k, &v[k]);
+        spt_method_config_destroy(cfg);
+    }
+    o->sparsity = v[SPT_MP_SPARSITY];
+    o->distribution = (int)v[SPT_MP_DISTRIBUTION];
+    o->delta_t = (int64_t)v[SPT_MP_DELTA_T];
+    o->alpha = v[SPT_MP_ALPHA];
+    o->t_end = v[SPT_MP_T_END_FRACTION];
+    o->drop_schedule = (int)v[SPT_MP_DROP_SCHEDULE];
+    o->snfs_momentum = v[SPT_MP_SNFS_MOMENTUM];
+    o->prune_start = (int64_t)v[SPT_MP_PRUNE_START];
+    o->prune_end = (int64_t)v[SPT_MP_PRUNE_END];
+    o->prune_freq = (int64_t)v[SPT_MP_PRUNE_FREQ];
+    o->initial_sparsity = v[SPT_MP_INITIAL_SPARSITY];
+    o->global = -1;
+    o->lottery_rounds = 0;
+    o->lottery_rate = v[SPT_MP_LOTTERY_RATE];
+    o->rewind_step = (int64_t)v[SPT_MP_REWIND_STEP];
+    o->score_batches = (int64_t)v[SPT_MP_SCORE_BATCHES];
+    o->synflow_iters = (int64_t)v[SPT_MP_SYNFLOW_ITERS];
+    /* model */
+    o->widths = "4000,1000,4000";
+    o->dropout = 0.0;
+    o->depth = 20;
+    o->width = 1;
+    /* training */
+    o->epochs = program == EX_MLP ? 10 : 30;
+    o->batch = 128;
+    o->optimizer = SPT_OPTIMIZER_SGD;
+    o->lr = 0.1;
+    o->lr_schedule = SPT_LR_COSINE;
+    o->gamma = 0.1;
+    o->momentum = 0.9;
+    o->weight_decay = program == EX_MLP ? 1e-4 : 5e-4;
+    o->seed = 1;
+    o->threads = 0;
+    o->eval_batch = 500;
+    o->augment = -1;
+}
+
+static void print_default(FILE *f, const ex_opts *o, const flag *fl) {
+    const char *p = (const char *)o + fl->off;
+    switch (fl->kind) {
+    case K_INT:
+        fprintf(f, "%lld", (long long)*(const int64_t *)(const void *)p);
+        break;
+    case K_DBL:
+        fprintf(f, "%g", *(const double *)(const void *)p);
+        break;
+    case K_STR: {
+        const char *s = *(const char *const *)(const void *)p;
+        fputs(s ? s : "none", f);
+        break;
+    }
+    case K_CHOICE: {
+        int idx = *(const int *)(const void *)p;
+        if (idx < 0)
+            fputs("auto", f);
+        else
+            print_choice(f, fl->choices, idx);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void help(const ex_opts *o) {
+    FILE *f = stdout;
+    if (o->program == EX_MLP)
+        fprintf(f, "Usage: %s [FLAGS]\nTrain a sparse multi-layer perceptron with libsparsetrain %s.\n", o->prog,
+                spt_version_string());
+    else
+        fprintf(f, "Usage: %s [FLAGS]\nTrain a sparse CIFAR ResNet with libsparsetrain %s.\n", o->prog,
+                spt_version_string());
+    fprintf(f, "Flags take their value as --flag VALUE or --flag=VALUE. Exit status: 0 done, 1 data or training "
+               "failure, 2 bad flag.\n");
+    for (int i = 0; i < N_FLAGS; i++) {
+        const flag *fl = &FLAGS[i];
+        if (!(fl->programs & o->program)) continue;
+        if (fl->kind == K_SECTION) {
+            fprintf(f, "\n%s:\n", fl->name);
+            continue;
+        }
+        char head[64];
+        snprintf(head, sizeof head, "--%s%s%s", fl->name, fl->meta ? " " : "", fl->meta ? fl->meta : "");
+        fprintf(f, "  %-24s %s", head, fl->help);
+        if (fl->kind == K_INT || fl->kind == K_DBL || fl->kind == K_CHOICE ||
+            (fl->kind == K_STR && fl->off != offsetof(ex_opts, data) && fl->off != offsetof(ex_opts, milestones))) {
+            fputs(" [default: ", f);
+            print_default(f, o, fl);
+            fputs("]", f);
+        }
+        fputc('\n', f);
+    }
+}
+
+static int parse_i64(const char *s, int64_t *out) {
+    if (!*s) return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int parse_dbl(const char *s, double *out) {
+    if (!*s) return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int set_value(ex_opts *o, const flag *fl, const char *val) {
+    char *p = (char *)o + fl->off;
+    switch (fl->kind) {
+    case K_INT: {
+        int64_t v;
+        if (parse_i64(val, &v)) return ex_usage_error(o, "--%s: '%s' is not an integer", fl->name, val);
+        if (v < fl->min)
+            return ex_usage_error(o, "--%s: %lld is out of range (must be >= %lld)", fl->name, (long long)v,
+                                  (long long)fl->min);
+        *(int64_t *)(void *)p = v;
+        return -1;
+    }
+    case K_DBL: {
+        double v;
+        if (parse_dbl(val, &v)) return ex_usage_error(o, "--%s: '%s' is not a finite number", fl->name, val);
+        *(double *)(void *)p = v;
+        return -1;
+    }
+    case K_STR:
+        if (!*val) return ex_usage_error(o, "--%s: empty value", fl->name);
+        *(const char **)(void *)p = val;
+        return -1;
+    case K_CHOICE: {
+        int idx = choice_index(fl->choices, val);
+        if (idx < 0) return ex_usage_error(o, "--%s: '%s' is not one of %s", fl->name, val, fl->choices);
+        *(int *)(void *)p = idx;
+        return -1;
+    }
+    default:
+        return -1;
+    }
+}
+
+int ex_parse_args(ex_opts *o, int program, int argc, char **argv) {
+    const char *prog = program == EX_MLP ? "spt-train-mlp" : "spt-train-resnet";
+    defaults(o, program, prog);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+            return ex_usage_error(o, "unexpected argument '%s' (see --help)", arg);
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        int found = -1;
+        for (int k = 0; k < N_FLAGS; k++)
+            if (FLAGS[k].kind != K_SECTION && (FLAGS[k].programs & program) && strlen(FLAGS[k].name) == len &&
+                strncmp(FLAGS[k].name, name, len) == 0) {
+                found = k;
+                break;
+            }
+        if (found < 0) return ex_usage_error(o, "unknown flag '--%.*s' (see --help)", (int)len, name);
+        const flag *fl = &FLAGS[found];
+        o->given[found] = true;
+        if (fl->kind == K_HELP) {
+            help(o);
+            return EX_EXIT_OK;
+        }
+        if (fl->kind == K_VERSION) {
+            printf("%s (libsparsetrain %s, %s)\n", o->prog, spt_version_string(), spt_simd_name());
+            return EX_EXIT_OK;
+        }
+        if (fl->kind == K_TRUE || fl->kind == K_FALSE) {
+            if (eq) return ex_usage_error(o, "--%s takes no value", fl->name);
+            *(int *)(void *)((char *)o + fl->off) = fl->kind == K_TRUE;
+            continue;
+        }
+        const char *val;
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) return ex_usage_error(o, "--%s needs a value (%s)", fl->name, fl->meta);
+            val = argv[++i];
+        }
+        int rc = set_value(o, fl, val);
+        if (rc >= 0) return rc;
+    }
+    return -1;
+}
+
+bool ex_given(const ex_opts *o, const char *name) {
+    for (int k = 0; k < N_FLAGS; k++)
+        if (FLAGS[k].kind != K_SECTION && strcmp(FLAGS[k].name, name) == 0) return o->given[k];
+    return false;
+}
+
+int ex_parse_int_list(const char *s, int64_t *out, int cap) {
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        if (n >= cap) return -1;
+        errno = 0;
+        char *end;
+        if (*p < '0' || *p > '9') return -1; /* no sign, no blank, no empty item */
+        long long v = strtoll(p, &end, 10);
+        if (errno || v < 1) return -1;
+        out[n++] = (int64_t)v;
+        if (*end == '\0') return n;
+        if (*end != ',') return -1;
+        p = end + 1;
+    }
+}
+
+int ex_apply_method_flags(const ex_opts *o, spt_method_config *cfg) {
+    int rc = spt_method_config_set(cfg, SPT_MP_SEED, (double)o->seed);
+    if (rc != SPT_OK) return ex_usage_error(o, "--seed %lld: %s", (long long)o->seed, spt_last_error());
+    for (int k = 0; k < N_FLAGS; k++) {
+        const flag *fl = &FLAGS[k];
+        if (!o->given[k] || fl->mp_key == NO_KEY) continue;
+        const char *p = (const char *)o + fl->off;
+        double v;
+        int key = fl->mp_key;
+        switch (fl->kind) {
+        case K_INT:
+            v = (double)*(const int64_t *)(const void *)p;
+            break;
+        case K_DBL:
+            v = *(const double *)(const void *)p;
+            break;
+        default: /* flags and choices are ints */
+            v = (double)*(const int *)(const void *)p;
+            break;
+        }
+        if (key == KEY_T_END) {
+            if (v < 1.0) {
+                key = SPT_MP_T_END_FRACTION;
+            } else {
+                if (v != floor(v)) return ex_usage_error(o, "--t-end %g: a step count >= 1 must be whole", v);
+                key = SPT_MP_T_END;
+            }
+        }
+        rc = spt_method_config_set(cfg, key, v);
+        if (rc != SPT_OK) return ex_usage_error(o, "--%s %g: %s", fl->name, v, spt_last_error());
+    }
+    return -1;
+}

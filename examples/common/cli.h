@@ -1,0 +1,100 @@
+/*
+ * Command line of the example programs: every flag, its default, its help.
+ * One table (cli.c) drives parsing, --help and the method-config keys, so a
+ * flag is added in one place.
+ */
+#ifndef EX_CLI_H
+#define EX_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Which program a flag belongs to (bit mask). */
+enum { EX_MLP = 1, EX_RESNET = 2, EX_BOTH = 3 };
+
+/* Exit statuses of the programs. */
+enum { EX_EXIT_OK = 0, EX_EXIT_FAIL = 1, EX_EXIT_USAGE = 2 };
+
+/* Data formats of --format. */
+enum { EX_FORMAT_AUTO = -1, EX_FORMAT_CIFAR10 = 0, EX_FORMAT_IDX = 1 };
+
+typedef struct ex_opts {
+    int program;             /* EX_MLP or EX_RESNET */
+    const char *prog;        /* program name for messages */
+    /* data */
+    const char *data;        /* NULL = Fashion-MNIST in its Debian directory */
+    int format;              /* EX_FORMAT_* */
+    int64_t limit, test_limit;
+    /* method (choice fields hold the library's enum values) */
+    int method;
+    double sparsity;
+    int distribution;
+    int dense_first, dense_last;
+    int64_t delta_t;
+    double alpha;
+    double t_end;            /* < 1: fraction of the run; >= 1: steps */
+    int drop_schedule;
+    double snfs_momentum;
+    int64_t prune_start, prune_end, prune_freq;
+    double initial_sparsity;
+    int global;              /* -1 = the method's default */
+    int64_t lottery_rounds;
+    double lottery_rate;
+    int64_t rewind_step, score_batches, synflow_iters;
+    int sparse_init;
+    /* model */
+    const char *widths;      /* MLP hidden widths, "a,b,c" */
+    double dropout;
+    int64_t depth, width;    /* ResNet */
+    /* training */
+    int64_t epochs, batch;
+    double lr;
+    int lr_schedule;         /* spt_lr_schedule_kind */
+    int64_t warmup;
+    const char *milestones;  /* epochs, "a,b,..." */
+    double gamma, momentum;
+    int nesterov;
+    double weight_decay;
+    int optimizer;           /* spt_optimizer_kind */
+    int64_t seed, threads, eval_batch;
+    int augment;             /* -1 = default of the program and data */
+    /* output */
+    const char *log, *checkpoint, *resume;
+    int progress;
+    /* which flags the command line gave, indexed like the flag table */
+    bool given[64];
+} ex_opts;
+
+/* Fill *o with the defaults of `program` and parse argv. Returns -1 to go
+ * on; otherwise the exit status to leave with (0 after --help/--version,
+ * EX_EXIT_USAGE after a one-line message on stderr). */
+int ex_parse_args(ex_opts *o, int program, int argc, char **argv);
+
+/* Whether the flag named `name` (without "--") was on the command line. */
+bool ex_given(const ex_opts *o, const char *name);
+
+/* Print "prog: message\n" on stderr and return EX_EXIT_USAGE. */
+int ex_usage_error(const ex_opts *o, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Print "prog: message\n" on stderr and return EX_EXIT_FAIL. */
+int ex_fail(const ex_opts *o, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Parse "a,b,c" into at most `cap` positive integers. Returns the count, or
+ * -1 for a malformed list (empty item, non-number, value < 1, too many). */
+int ex_parse_int_list(const char *s, int64_t *out, int cap);
+
+/* Apply every method flag the command line gave to a method configuration
+ * (SPT_MP_* keys), and SPT_MP_SEED from --seed. Returns -1 on success, else EX_EXIT_USAGE
+ * after a message naming the flag and the library's reason. */
+struct spt_method_config;
+int ex_apply_method_flags(const ex_opts *o, struct spt_method_config *cfg);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * The pieces the two example programs share: data loading, the training
+ * run, the progress line, the CSV log and the end-of-run summary. Each
+ * program only parses its flags (cli.h), loads the data, builds its model
+ * and hands it to ex_train().
+ */
+#ifndef EX_EXAMPLE_H
+#define EX_EXAMPLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sparsetrain.h>
+
+#include "cli.h"
+
+/* ---- data (dataset_load.c) ------------------------------------------------ */
+
+/* Load the training and test sets that --data/--format/--limit/--test-limit
+ * name, normalised per channel with the training set's mean and std.
+ * Returns -1 on success (*is_cifar says which format was read), else the
+ * exit status after a message naming the file. */
+int ex_load_data(const ex_opts *o, spt_dataset **train, spt_dataset **test, bool *is_cifar);
+
+/* ---- the run (run.c) ------------------------------------------------------------ */
+
+/* The library objects of one run. */
+typedef struct ex_run {
+    spt_method_config *cfg;
+    spt_optimizer *opt;
+    spt_lr_schedule *sched;
+    spt_batcher *batcher;
+    spt_trainer *tr;
+    FILE *csv;
+    int64_t rounds;          /* training rounds of the method (lottery: R + 1) */
+} ex_run;
+
+/* Everything the flags decide before the data is read: threads, the method
+ * configuration, the optimizer, the checkpoint flags. Returns -1 to go on,
+ * else the exit status (after a message). Free *x with ex_run_free(). */
+int ex_setup(const ex_opts *o, ex_run *x);
+
+/* Train `model` on `train`, evaluate on `test` after every epoch, print the
+ * summary. `model_desc` names the model in the summary. Borrows model and
+ * data; the objects it makes go into *x. Returns the exit status. */
+int ex_train(const ex_opts *o, ex_run *x, const char *model_desc, spt_model *model, spt_dataset *train,
+             spt_dataset *test, bool is_cifar);
+
+/* Free the objects of a run (NULL members are fine). */
+void ex_run_free(ex_run *x);
+
+/* ---- progress line (progress.c) -------------------------------------------------- */
+
+typedef struct ex_progress {
+    bool live;               /* rewrite one line in place with \r */
+    int64_t epoch, epochs;   /* 1-based epoch of the run, total epochs */
+    int64_t steps_total;     /* steps of the whole run */
+    int64_t batch_size, n_train;
+    double epoch_start, run_start, last_draw;
+    int64_t run_start_step;  /* step count when this process began training */
+    double loss_sum, correct_sum, seen;
+    bool drawn;              /* a live line is on the screen */
+} ex_progress;
+
+/* Monotonic clock in seconds. */
+double ex_now(void);
+
+/* spt_progress_fn: accumulate the batch and redraw at most every 0.1 s. */
+int ex_progress_step(void *user, int64_t step, int64_t batch_index, int64_t batches, double loss, double accuracy);
+
+/* Start an epoch: reset the running means. */
+void ex_progress_begin_epoch(ex_progress *p, int64_t epoch);
+
+/* Clear the live line (before printing a full line on stderr). */
+void ex_progress_clear(ex_progress *p);
+
+/* ---- CSV log (csv_log.c) ----------------------------------------------------------- */
+
+typedef struct ex_epoch_row {
+    int64_t epoch, step;
+    double loss, train_acc, test_acc, test_loss, lr, sparsity, seconds;
+} ex_epoch_row;
+
+/* Open FILE.csv for writing (appending when resuming) and write the header
+ * when the file is new. NULL with errno on failure. */
+FILE *ex_csv_open(const char *path, bool append);
+/* One row; returns 0, or -1 on a write error. */
+int ex_csv_row(FILE *f, const ex_epoch_row *r);
+
+/* ---- summary (summary.c) ----------------------------------------------------------- */
+
+typedef struct ex_result {
+    const char *model;       /* e.g. "mlp 784-4000-1000-4000-10" */
+    int method;
+    double test_acc, test_loss, train_loss, train_acc;
+    int64_t epochs, steps, rounds, batch;
+    double seconds;          /* wall clock of the training loop, evaluation included */
+    double examples_per_second;
+} ex_result;
+
+/* Print the per-layer table and totals, then as the last stdout line one
+ * JSON object. Returns -1, or EX_EXIT_FAIL if the trainer cannot report. */
+int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *model, const ex_result *r);
+
+#endif

@@ -1,0 +1,98 @@
+/* End-of-run summary: a table on stdout, then one JSON line (see example.h). */
+#include <math.h>
+
+#include "example.h"
+
+/* JSON has no NaN/Inf: print null for them. */
+static void json_num(const char *key, double v, const char *fmt) {
+    printf(",\"%s\":", key);
+    if (isfinite(v))
+        printf(fmt, v);
+    else
+        fputs("null", stdout);
+}
+
+/* Strings here are names of the library and the program (no quotes or
+ * control characters), escaped anyway. */
+static void json_str(const char *key, const char *s, bool first) {
+    printf("%s\"%s\":\"", first ? "" : ",", key);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", (unsigned)(unsigned char)*s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *model, const ex_result *r) {
+    double sparsity = 0, f_dense = 0, f_sparse = 0, f_train = 0, f_measured = 0, step_s = 0, method_s = 0;
+    int64_t nnz = 0, dense = 0, layers = 0, params_dense = 0, params_nnz = 0, updates = 0;
+    int rc = spt_trainer_sparsity(tr, &sparsity, &nnz, &dense);
+    if (rc == SPT_OK) rc = spt_trainer_flops(tr, &f_dense, &f_sparse, &f_train, &f_measured);
+    if (rc == SPT_OK) rc = spt_trainer_times(tr, &step_s, &method_s);
+    if (rc == SPT_OK) rc = spt_trainer_last_update(tr, NULL, &updates);
+    if (rc == SPT_OK) rc = spt_trainer_num_weight_layers(tr, &layers);
+    if (rc == SPT_OK) rc = spt_model_num_params(model, &params_dense, &params_nnz);
+    if (rc != SPT_OK) return ex_fail(o, "cannot report on the run: %s", spt_last_error());
+
+    printf("\n%-28s %12s %12s %9s\n", "layer", "nnz", "size", "density");
+    for (int64_t l = 0; l < layers; l++) {
+        const char *name = NULL;
+        int64_t lnnz = 0, size = 0;
+        double density = 0;
+        if (spt_trainer_layer_density(tr, l, &name, &lnnz, &size, &density) != SPT_OK) continue;
+        printf("%-28s %12lld %12lld %9.4f\n", name ? name : "?", (long long)lnnz, (long long)size, density);
+    }
+    printf("%-28s %12lld %12lld %9.4f\n\n", "all weight layers", (long long)nnz, (long long)dense,
+           dense > 0 ? (double)nnz / (double)dense : 0.0);
+
+    const char *method = spt_method_name(r->method);
+    double share = step_s > 0 ? method_s / step_s : 0;
+    printf("%-24s %s\n", "model", r->model);
+    printf("%-24s %s\n", "method", method);
+    printf("%-24s %.4f\n", "sparsity", sparsity);
+    printf("%-24s %.4f (loss %.4f)\n", "test accuracy", r->test_acc, r->test_loss);
+    printf("%-24s %.4f (loss %.4f, last epoch)\n", "train accuracy", r->train_acc, r->train_loss);
+    printf("%-24s %lld active of %lld (all parameters: %lld of %lld)\n", "weights", (long long)nnz,
+           (long long)dense, (long long)params_nnz, (long long)params_dense);
+    printf("%-24s %.4g (dense %.4g, %.3fx)\n", "inference FLOPs/example", f_sparse, f_dense,
+           f_dense > 0 ? f_sparse / f_dense : 0.0);
+    printf("%-24s %.4g (%.3fx dense; measured %.4g)\n", "training FLOPs/example", f_train,
+           f_dense > 0 ? f_train / (3 * f_dense) : 0.0, f_measured);
+    printf("%-24s %lld epochs, %lld steps, %lld round(s), %lld topology updates\n", "run", (long long)r->epochs,
+           (long long)r->steps, (long long)r->rounds, (long long)updates);
+    printf("%-24s %.2f s (steps %.2f s, mask updates %.3f s = %.1f%%), %.0f examples/s\n", "time", r->seconds,
+           step_s, method_s, 100 * share, r->examples_per_second);
+
+    /* The last stdout line: one JSON object. */
+    putchar('{');
+    json_str("program", o->prog, true);
+    json_str("model", r->model, false);
+    json_str("method", method, false);
+    json_num("sparsity", sparsity, "%.6f");
+    json_num("test_acc", r->test_acc, "%.6f");
+    json_num("test_loss", r->test_loss, "%.6f");
+    json_num("train_acc", r->train_acc, "%.6f");
+    json_num("train_loss", r->train_loss, "%.6f");
+    printf(",\"nnz\":%lld,\"params_dense\":%lld", (long long)nnz, (long long)dense);
+    printf(",\"params_all_nonzero\":%lld,\"params_all_dense\":%lld", (long long)params_nnz, (long long)params_dense);
+    json_num("train_flops_per_example", f_train, "%.6g");
+    json_num("train_flops_measured", f_measured, "%.6g");
+    json_num("infer_flops", f_sparse, "%.6g");
+    json_num("infer_flops_dense", f_dense, "%.6g");
+    printf(",\"epochs\":%lld,\"steps\":%lld,\"rounds\":%lld,\"batch\":%lld,\"topology_updates\":%lld",
+           (long long)r->epochs, (long long)r->steps, (long long)r->rounds, (long long)r->batch, (long long)updates);
+    json_num("seconds", r->seconds, "%.3f");
+    json_num("step_seconds", step_s, "%.3f");
+    json_num("mask_update_seconds", method_s, "%.4f");
+    json_num("mask_update_share", share, "%.5f");
+    json_num("examples_per_second", r->examples_per_second, "%.1f");
+    printf(",\"threads\":%d,\"seed\":%lld", spt_get_num_threads(), (long long)o->seed);
+    json_str("simd", spt_simd_name(), false);
+    printf("}\n");
+    fflush(stdout);
+    return -1;
+}
