@@ -193,6 +193,45 @@ SPT_API int spt_model_num_params(const spt_model *m, int64_t *dense, int64_t *no
  */
 SPT_API int spt_model_flops(const spt_model *m, int dense, double *flops);
 
+/* ==== weights (copy-out) ======================================================== */
+
+/**
+ * Copy the weight of primitive layer i as CSR arrays (the format of
+ * sparsetrain/tensor.h: row_ptr[rows+1] int64 from 0 to nnz, col_idx[nnz]
+ * int32 increasing within each row, values[nnz]) over the 2-D view rows x
+ * cols of spt_model_layer_weight(). The entries are the active (stored)
+ * weights, nnz as spt_model_layer_weight() reports: every entry of a dense
+ * weight (zeros included), the mask = 1 entries of a masked one, the stored
+ * nonzeros of a sparse one. Query rows and nnz with spt_model_layer_weight()
+ * first to size the buffers. Reads the model only (not while it trains).
+ * @param m            the model.
+ * @param i            primitive layer index, in [0, layers).
+ * @param row_ptr      receives rows+1 offsets; may be NULL to skip.
+ * @param row_ptr_len  capacity of row_ptr, >= rows+1 when row_ptr is given.
+ * @param col_idx      receives nnz column indices; may be NULL to skip.
+ * @param values       receives nnz weights; may be NULL to skip.
+ * @param nnz_len      capacity of col_idx and of values, >= nnz when either is given.
+ * @return SPT_OK; SPT_ERR_NULL (m); SPT_ERR_INVALID (i out of range, or
+ *         layer i has no weight: batch norm, ReLU, pooling...); SPT_ERR_SIZE
+ *         (a buffer too short, or cols above INT32_MAX; nothing written).
+ */
+SPT_API int spt_model_layer_weight_csr(const spt_model *m, int64_t i, int64_t *row_ptr, int64_t row_ptr_len,
+                                       int32_t *col_idx, float *values, int64_t nnz_len);
+
+/**
+ * Copy the weight of primitive layer i as a dense rows x cols matrix,
+ * row-major (0 where no weight is active; a convolution kernel
+ * out x in x kh x kw is out x (in*kh*kw)). Reads the model only.
+ * @param m      the model.
+ * @param i      primitive layer index, in [0, layers).
+ * @param dense  receives rows*cols floats.
+ * @param n      capacity of dense, >= rows*cols.
+ * @return SPT_OK; SPT_ERR_NULL (m or dense); SPT_ERR_INVALID (i out of
+ *         range, or layer i has no weight); SPT_ERR_SIZE (n too small;
+ *         nothing written).
+ */
+SPT_API int spt_model_layer_weight_dense(const spt_model *m, int64_t i, float *dense, int64_t n);
+
 /* ==== settings ================================================================ */
 
 /**

@@ -23,6 +23,11 @@
 #ifndef SPTI_CONV_H
 #define SPTI_CONV_H
 
+/* Below this many multiply-adds (or copied floats) a kernel stays on one
+ * thread: starting a parallel region costs more than the work, and much more
+ * when the cores are shared with other processes. */
+#define SPTI_CONV_PAR_MIN ((int64_t)1 << 16)
+
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -7,7 +7,7 @@
 void spti_im2col(const spti_conv_geom *g, const float *x, int64_t N, float *col) {
     const int64_t kk = g->kh * g->kw, K = g->c_in * kk, rowlen = g->w_out * N;
     const int64_t PN = g->h_out * rowlen, s = g->stride;
-#pragma omp parallel for schedule(static) num_threads(spti_num_threads())
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (K * PN >= SPTI_CONV_PAR_MIN)
     for (int64_t r = 0; r < K; r++) {
         const int64_t ci = r / kk, i = (r % kk) / g->kw, j = r % g->kw;
         float *dst = col + r * PN;
@@ -38,7 +38,7 @@ void spti_im2col(const spti_conv_geom *g, const float *x, int64_t N, float *col)
 void spti_col2im(const spti_conv_geom *g, const float *col, int64_t N, float *dx) {
     const int64_t kk = g->kh * g->kw, rowlen = g->w_out * N;
     const int64_t PN = g->h_out * rowlen, s = g->stride, chan = g->h * g->w * N;
-#pragma omp parallel for schedule(static) num_threads(spti_num_threads())
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (g->c_in * chan >= SPTI_CONV_PAR_MIN)
     for (int64_t ci = 0; ci < g->c_in; ci++) {
         float *dxc = dx + ci * chan;
         memset(dxc, 0, (size_t)chan * sizeof(float));

@@ -102,7 +102,7 @@ void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float
                           float *y) {
     const axpy_fn axpy = pick_axpy();
     const int64_t chan_out = g->h_out * g->w_out * N;
-#pragma omp parallel for schedule(static) num_threads(spti_num_threads())
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (W->nnz * chan_out >= SPTI_CONV_PAR_MIN)
     for (int64_t co = 0; co < g->c_out; co++) {
         tap ts[BATCH];
         float *yc = y + co * chan_out;
@@ -123,7 +123,7 @@ void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float
 void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float *dy, int64_t N, float *dx) {
     const axpy_fn axpy = pick_axpy();
     const int64_t chan_out = g->h_out * g->w_out * N, chan_in = g->h * g->w * N, kk = g->kh * g->kw;
-#pragma omp parallel for schedule(static) num_threads(spti_num_threads())
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (W->nnz * chan_out >= SPTI_CONV_PAR_MIN)
     for (int64_t ci = 0; ci < g->c_in; ci++) {
         tap ts[BATCH];
         float *dxc = dx + ci * chan_in;
@@ -150,7 +150,7 @@ void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float 
     const dot_fn dot = pick_dot();
     const int64_t s = g->stride, chan_out = g->h_out * g->w_out * N, cw = chunk_cols(N);
     const int64_t in_row = s * g->w * N, out_row = g->w_out * N;
-#pragma omp parallel for schedule(static) num_threads(spti_num_threads())
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (W->nnz * chan_out >= SPTI_CONV_PAR_MIN)
     for (int64_t co = 0; co < g->c_out; co++) {
         tap ts[BATCH];
         double acc[BATCH];

@@ -35,10 +35,11 @@ def check(cond, msg):
 
 
 def run(prog, args, timeout=240):
-    """Run a program with threads limited to 2; return (rc, stdout, stderr)."""
+    """Run a program; return (rc, stdout, stderr) as text."""
     cmd = [prog] + list(args)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, text=True)
-    return p.returncode, p.stdout, p.stderr
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    # Decoded by hand: text mode would turn the progress line's \r into \n.
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
 def run_ok(prog, args):
