@@ -19,5 +19,6 @@
 #include "sparsetrain/sparsity.h"
 #include "sparsetrain/method.h"
 #include "sparsetrain/train.h"
+#include "sparsetrain/checkpoint.h"
 
 #endif

@@ -133,6 +133,32 @@ static void test_dense_path_nomem(void **state) {
     spt_csr_destroy(W);
 }
 
+/* If the transposed-values scratch cannot be allocated, the sparse backward
+ * still succeeds (reading through csr_pos) with the same result. */
+static void test_sparse_backward_without_scratch(void **state) {
+    (void)state;
+    spt_csr *W = make_csr(40, 30, 0.3, 4);
+    const int64_t N = 9;
+    float *X = rand_buf(30 * N, 1), *dY = rand_buf(40 * N, 2);
+    float *dX = malloc(30 * N * sizeof(float)), *dXr = malloc(30 * N * sizeof(float));
+    spti_csr_ws ws = {0};
+    force(&ws, W, N, SPTI_PATH_SPARSE);
+    spt_test_alloc_install();
+    spt_test_alloc_fail_at(0);
+    assert_int_equal(spti_csr_backward(W, X, dY, N, dX, false, NULL, false, &ws), SPT_OK);
+    assert_null(ws.wt);
+    spti_ref_spmm_t(W, dY, N, dXr, false);
+    assert_true(spt_test_max_rel_err(dX, dXr, 30 * N) < 1e-4);
+    assert_int_equal(spti_csr_backward(W, X, dY, N, dX, false, NULL, false, &ws), SPT_OK);
+    assert_non_null(ws.wt);
+    assert_true(spt_test_max_rel_err(dX, dXr, 30 * N) < 1e-4);
+    spti_csr_ws_release(&ws);
+    assert_int_equal(spt_test_alloc_live(), 0);
+    spt_test_alloc_uninstall();
+    free(X), free(dY), free(dX), free(dXr);
+    spt_csr_destroy(W);
+}
+
 static void test_gemm_int_max(void **state) {
     (void)state;
     float a = 1, b = 1, c = 0;
@@ -149,6 +175,7 @@ int main(void) {
         cmocka_unit_test(test_paths_agree),
         cmocka_unit_test(test_choice_cached_and_stable),
         cmocka_unit_test(test_dense_path_nomem),
+        cmocka_unit_test(test_sparse_backward_without_scratch),
         cmocka_unit_test(test_gemm_int_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -129,6 +129,8 @@ static const flag FLAGS[] = {
      "one CSV row per epoch: epoch,step,loss,train_acc,test_acc,lr,sparsity,seconds", NO_KEY, NULL, 0},
     {"checkpoint", K_STR, F(checkpoint), EX_BOTH, "FILE", "save the run to FILE after every epoch", NO_KEY, NULL, 0},
     {"resume", K_STR, F(resume), EX_BOTH, "FILE", "continue the run saved in FILE", NO_KEY, NULL, 0},
+    {"stop-after", K_INT, F(stop_after), EX_BOTH, "N",
+     "stop after N epochs of this invocation (0 = train to the end; continue with --resume)", NO_KEY, NULL, 0},
     {"progress", K_TRUE, F(progress), EX_BOTH, NULL,
      "progress line rewritten in place on stderr even when stderr is not a terminal", NO_KEY, NULL, 0},
     {"help", K_HELP, 0, EX_BOTH, NULL, "print this help and exit", NO_KEY, NULL, 0},

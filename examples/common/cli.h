@@ -60,6 +60,7 @@ typedef struct ex_opts {
     int augment;             /* -1 = default of the program and data */
     /* output */
     const char *log, *checkpoint, *resume;
+    int64_t stop_after;      /* epochs of this invocation before stopping, 0 = all */
     int progress;
     /* which flags the command line gave, indexed like the flag table */
     bool given[64];

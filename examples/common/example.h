@@ -8,6 +8,7 @@
 #define EX_EXAMPLE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -31,21 +32,28 @@ typedef struct ex_run {
     spt_optimizer *opt;
     spt_lr_schedule *sched;
     spt_batcher *batcher;
+    spt_model *model;
     spt_trainer *tr;
     FILE *csv;
     int64_t rounds;          /* training rounds of the method (lottery: R + 1) */
 } ex_run;
 
+/* A program's model: with `out` non-NULL, build it for the data (returns
+ * -1, or the exit status after a message); always write a short
+ * description to desc (e.g. "mlp 784-300-10"). */
+typedef int (*ex_model_builder)(const ex_opts *o, const spt_dataset *train, spt_model **out, char *desc,
+                                size_t desc_cap);
+
 /* Everything the flags decide before the data is read: threads, the method
- * configuration, the optimizer, the checkpoint flags. Returns -1 to go on,
+ * configuration, the optimizer, the schedule's values. Returns -1 to go on,
  * else the exit status (after a message). Free *x with ex_run_free(). */
 int ex_setup(const ex_opts *o, ex_run *x);
 
-/* Train `model` on `train`, evaluate on `test` after every epoch, print the
- * summary. `model_desc` names the model in the summary. Borrows model and
+/* Build the model (or load the run with --resume), train it on `train`,
+ * evaluate on `test` after every epoch, print the summary. Borrows the
  * data; the objects it makes go into *x. Returns the exit status. */
-int ex_train(const ex_opts *o, ex_run *x, const char *model_desc, spt_model *model, spt_dataset *train,
-             spt_dataset *test, bool is_cifar);
+int ex_train(const ex_opts *o, ex_run *x, ex_model_builder build, const spt_dataset *train,
+             const spt_dataset *test, bool is_cifar);
 
 /* Free the objects of a run (NULL members are fine). */
 void ex_run_free(ex_run *x);

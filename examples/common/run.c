@@ -1,5 +1,8 @@
 /* The training run shared by the example programs (see example.h). */
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,7 +13,17 @@ enum { MAX_MILESTONES = 64 };
 
 /* Status of a library call that failed on a value from the command line:
  * arguments out of their domain are the user's (2), the rest are failures. */
-static int lib_error(const ex_opts *o, int rc, const char *what) {
+static int lib_error(const ex_opts *o, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int lib_error(const ex_opts *o, int rc, const char *fmt, ...) {
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     if (rc == SPT_ERR_INVALID || rc == SPT_ERR_SIZE || rc == SPT_ERR_STATE)
         return ex_usage_error(o, "%s: %s", what, spt_last_error());
     return ex_fail(o, "%s: %s (%s)", what, spt_last_error(), spt_status_string(rc));
@@ -24,15 +37,15 @@ static int make_optimizer(const ex_opts *o, spt_optimizer **out) {
     if (o->optimizer == SPT_OPTIMIZER_ADAM && !ex_given(o, "lr"))
         rc = SPT_OK; /* Adam keeps its own default rate (0.001) unless --lr is given */
     else if ((rc = spt_optimizer_set_param(*out, SPT_OPT_LR, o->lr)) != SPT_OK)
-        return lib_error(o, rc, "--lr");
+        return lib_error(o, rc, "--lr %g", o->lr);
     if (o->optimizer == SPT_OPTIMIZER_SGD) {
         if ((rc = spt_optimizer_set_param(*out, SPT_OPT_MOMENTUM, o->momentum)) != SPT_OK)
-            return lib_error(o, rc, "--momentum");
+            return lib_error(o, rc, "--momentum %g", o->momentum);
         if ((rc = spt_optimizer_set_param(*out, SPT_OPT_NESTEROV, o->nesterov)) != SPT_OK)
             return lib_error(o, rc, "--nesterov");
     }
     if ((rc = spt_optimizer_set_param(*out, SPT_OPT_WEIGHT_DECAY, o->weight_decay)) != SPT_OK)
-        return lib_error(o, rc, "--weight-decay");
+        return lib_error(o, rc, "--weight-decay %g", o->weight_decay);
     return -1;
 }
 
@@ -45,9 +58,10 @@ static int make_schedule(const ex_opts *o, const spt_optimizer *opt, int64_t bat
     int rc = spt_optimizer_get_param(opt, SPT_OPT_LR, &base);
     if (rc == SPT_OK) rc = spt_lr_schedule_create(o->lr_schedule, out);
     if (rc != SPT_OK) return lib_error(o, rc, "--lr-schedule");
-    if ((rc = spt_lr_schedule_set_param(*out, SPT_LR_BASE, base)) != SPT_OK) return lib_error(o, rc, "--lr");
+    if ((rc = spt_lr_schedule_set_param(*out, SPT_LR_BASE, base)) != SPT_OK)
+        return lib_error(o, rc, "--lr %g", o->lr);
     if ((rc = spt_lr_schedule_set_param(*out, SPT_LR_WARMUP_STEPS, (double)o->warmup)) != SPT_OK)
-        return lib_error(o, rc, "--warmup");
+        return lib_error(o, rc, "--warmup %lld", (long long)o->warmup);
     const int64_t round_steps = o->epochs * batches_per_epoch;
     if (o->lr_schedule == SPT_LR_COSINE && batches_per_epoch > 0) {
         if ((rc = spt_lr_schedule_set_param(*out, SPT_LR_TOTAL_STEPS, (double)round_steps)) != SPT_OK)
@@ -69,9 +83,9 @@ static int make_schedule(const ex_opts *o, const spt_optimizer *opt, int64_t bat
         }
         for (int i = 0; i < n; i++) ms[i] *= batches_per_epoch > 0 ? batches_per_epoch : 1;
         if ((rc = spt_lr_schedule_set_milestones(*out, n ? ms : NULL, n)) != SPT_OK)
-            return lib_error(o, rc, "--milestones");
+            return lib_error(o, rc, "--milestones %s", o->milestones ? o->milestones : "(default)");
         if ((rc = spt_lr_schedule_set_param(*out, SPT_LR_GAMMA, o->gamma)) != SPT_OK)
-            return lib_error(o, rc, "--gamma");
+            return lib_error(o, rc, "--gamma %g", o->gamma);
     }
     return -1;
 }
@@ -86,6 +100,7 @@ static void epoch_line(const ex_progress *p, const ex_epoch_row *r, double epoch
 
 void ex_run_free(ex_run *x) {
     spt_trainer_destroy(x->tr);
+    spt_model_destroy(x->model);
     spt_batcher_destroy(x->batcher);
     spt_lr_schedule_destroy(x->sched);
     spt_optimizer_destroy(x->opt);
@@ -97,10 +112,9 @@ void ex_run_free(ex_run *x) {
 int ex_setup(const ex_opts *o, ex_run *x) {
     memset(x, 0, sizeof *x);
     int rc, st;
-    if (o->checkpoint || o->resume) {
-        if ((st = ex_checkpoint_check(o)) >= 0) return st;
-    }
-    if ((rc = spt_set_num_threads((int)o->threads)) != SPT_OK) return lib_error(o, rc, "--threads");
+    if (o->threads > INT_MAX) return ex_usage_error(o, "--threads %lld: too many", (long long)o->threads);
+    if ((rc = spt_set_num_threads((int)o->threads)) != SPT_OK)
+        return lib_error(o, rc, "--threads %lld", (long long)o->threads);
     if ((rc = spt_method_config_create(o->method, &x->cfg)) != SPT_OK) return lib_error(o, rc, "--method");
     if ((st = ex_apply_method_flags(o, x->cfg)) >= 0) return st;
     if ((rc = spt_method_config_rounds(x->cfg, &x->rounds)) != SPT_OK)
@@ -115,28 +129,36 @@ int ex_setup(const ex_opts *o, ex_run *x) {
     return st;
 }
 
-static int train_loop(const ex_opts *o, ex_run *x, spt_dataset *test, ex_progress *pr, ex_result *res,
+static int train_loop(const ex_opts *o, ex_run *x, const spt_dataset *test, ex_progress *pr, ex_result *res,
                       int64_t batches_per_epoch);
 
-int ex_train(const ex_opts *o, ex_run *x, const char *model_desc, spt_model *model, spt_dataset *train,
-             spt_dataset *test, bool is_cifar) {
-    ex_result res = {.model = model_desc, .method = o->method, .rounds = x->rounds, .batch = o->batch};
+int ex_train(const ex_opts *o, ex_run *x, ex_model_builder build, const spt_dataset *train,
+             const spt_dataset *test, bool is_cifar) {
+    char desc[512] = "";
+    ex_result res = {.model = desc, .method = o->method, .rounds = x->rounds, .batch = o->batch};
     int rc, st;
 
     /* Mini-batches: a new shuffle every epoch, the short last batch kept. */
     int64_t n_train = 0, batches = 0;
     spt_dataset_info(train, &n_train, NULL, NULL, NULL, NULL);
     if ((rc = spt_batcher_create(train, o->batch, SPT_BATCH_SHUFFLE, (uint64_t)o->seed, &x->batcher)) != SPT_OK)
-        return lib_error(o, rc, "--batch");
+        return lib_error(o, rc, "--batch %lld", (long long)o->batch);
     bool augment = o->augment < 0 ? (is_cifar && o->program == EX_RESNET) : o->augment != 0;
-    if (augment && (rc = spt_batcher_set_augment(x->batcher, 4, 1)) != SPT_OK) return lib_error(o, rc, "--augment");
+    if (augment && (rc = spt_batcher_set_augment(x->batcher, 4, 1)) != SPT_OK)
+        return lib_error(o, rc, "--augment");
     spt_batcher_batches_per_epoch(x->batcher, &batches);
     if ((st = make_schedule(o, x->opt, batches, &x->sched)) >= 0) return st;
 
     const int64_t total_steps = x->rounds * o->epochs * batches;
-    rc = spt_trainer_create(model, x->opt, x->sched, x->cfg, total_steps, (uint64_t)o->seed, &x->tr);
-    if (rc != SPT_OK) return lib_error(o, rc, "cannot set up the method");
-    if (o->resume && (st = ex_checkpoint_resume(o, x->tr, x->batcher)) >= 0) return st;
+    if (o->resume) {
+        /* The saved run brings its own model, optimizer state and method. */
+        if ((st = build(o, train, NULL, desc, sizeof desc)) >= 0) return st;
+        if ((st = ex_checkpoint_resume(o, &x->model, &x->tr, x->batcher)) >= 0) return st;
+    } else {
+        if ((st = build(o, train, &x->model, desc, sizeof desc)) >= 0) return st;
+        rc = spt_trainer_create(x->model, x->opt, x->sched, x->cfg, total_steps, (uint64_t)o->seed, &x->tr);
+        if (rc != SPT_OK) return lib_error(o, rc, "cannot set up the method");
+    }
     if (o->log && !(x->csv = ex_csv_open(o->log, o->resume != NULL)))
         return ex_fail(o, "cannot write the log %s: %s", o->log, strerror(errno));
 
@@ -147,11 +169,11 @@ int ex_train(const ex_opts *o, ex_run *x, const char *model_desc, spt_model *mod
     pr.batch_size = o->batch;
     pr.n_train = n_train;
     if ((st = train_loop(o, x, test, &pr, &res, batches)) >= 0) return st;
-    if ((st = ex_print_summary(o, x->tr, model, &res)) >= 0) return st;
+    if ((st = ex_print_summary(o, x->tr, x->model, &res)) >= 0) return st;
     return EX_EXIT_OK;
 }
 
-static int train_loop(const ex_opts *o, ex_run *x, spt_dataset *test, ex_progress *pr, ex_result *res,
+static int train_loop(const ex_opts *o, ex_run *x, const spt_dataset *test, ex_progress *pr, ex_result *res,
                       int64_t batches_per_epoch) {
     int64_t step = 0, round = 0;
     spt_trainer_get_step(x->tr, &step);
@@ -201,9 +223,10 @@ static int train_loop(const ex_opts *o, ex_run *x, spt_dataset *test, ex_progres
         res->test_loss = row.test_loss;
         res->train_acc = acc;
         res->train_loss = loss;
+        if (o->stop_after > 0 && e + 1 - first_epoch >= o->stop_after) break;
     }
     spt_trainer_get_step(x->tr, &res->steps);
-    res->epochs = pr->epochs;
+    res->epochs = res->steps / batches_per_epoch;
     res->seconds = ex_now() - pr->run_start;
     res->examples_per_second = train_seconds > 0 ? examples / train_seconds : 0;
     return -1;

@@ -62,8 +62,9 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
            f_dense > 0 ? f_sparse / f_dense : 0.0);
     printf("%-24s %.4g (%.3fx dense; measured %.4g)\n", "training FLOPs/example", f_train,
            f_dense > 0 ? f_train / (3 * f_dense) : 0.0, f_measured);
-    printf("%-24s %lld epochs, %lld steps, %lld round(s), %lld topology updates\n", "run", (long long)r->epochs,
-           (long long)r->steps, (long long)r->rounds, (long long)updates);
+    printf("%-24s %lld epoch%s, %lld steps, %lld round%s, %lld topology updates\n", "run", (long long)r->epochs,
+           r->epochs == 1 ? "" : "s", (long long)r->steps, (long long)r->rounds, r->rounds == 1 ? "" : "s",
+           (long long)updates);
     printf("%-24s %.2f s (steps %.2f s, mask updates %.3f s = %.1f%%), %.0f examples/s\n", "time", r->seconds,
            step_s, method_s, 100 * share, r->examples_per_second);
 

@@ -117,7 +117,7 @@ SPT_API int spt_version_number(void);
  * Do not also raise OMP_NUM_THREADS / OPENBLAS_NUM_THREADS above the core
  * count.
  * Global state: not thread-safe against concurrent library calls.
- * @param n number of threads; must be >= 1; 0 means "all cores".
+ * @param n number of threads, >= 1; 0 means "all cores" (the default).
  * @return #SPT_OK, or #SPT_ERR_INVALID for n < 0. */
 SPT_API int spt_set_num_threads(int n);
 /** Number of threads the library's kernels use (see spt_set_num_threads()).

@@ -27,11 +27,11 @@ typedef struct spt_method_config spt_method_config;
  * doubles; integer and boolean keys take whole numbers (booleans 0 or 1).
  * "steps" are optimizer steps counted from 0 over the whole run. */
 typedef enum spt_method_param {
-    SPT_MP_SPARSITY = 0,         /**< Target overall sparsity S over the sparsified layers, [0, 1). Default 0.9 (0 for dense). */
+    SPT_MP_SPARSITY = 0,         /**< Target overall sparsity S over the model's convolution and linear weights (kept-dense layers included, see sparsity.h), [0, 1). Default 0.9 (0 for dense). */
     SPT_MP_DISTRIBUTION = 1,     /**< #spt_distribution. Default #SPT_DISTRIBUTION_ERK. */
     SPT_MP_DENSE_FIRST = 2,      /**< Keep the first weight layer dense (0/1). Default 0. */
     SPT_MP_DENSE_LAST = 3,       /**< Keep the last weight layer dense (0/1). Default 0. */
-    SPT_MP_DELTA_T = 4,          /**< Steps between topology updates (RigL, SET, SNFS), >= 1. Default 100. */
+    SPT_MP_DELTA_T = 4,          /**< Steps between topology updates (RigL, SET, SNFS), integer >= 1. Default 100. */
     SPT_MP_ALPHA = 5,            /**< Initial drop fraction, [0, 1]. Default 0.3. */
     SPT_MP_T_END = 6,            /**< Step at which topology updates stop, >= 0; -1 = use SPT_MP_T_END_FRACTION. Default -1. */
     SPT_MP_T_END_FRACTION = 7,   /**< T_end as a fraction of the run's total steps, [0, 1]. Default 0.75. */
@@ -42,12 +42,12 @@ typedef enum spt_method_param {
     SPT_MP_PRUNE_FREQ = 12,      /**< GMP: steps between pruning events, >= 1. Default 100. */
     SPT_MP_INITIAL_SPARSITY = 13, /**< GMP: sparsity s_i at t0, [0, 1). Default 0. */
     SPT_MP_GLOBAL = 14,          /**< Pruning methods: rank all layers together (1) or each layer on its own (0). Default 0 (GMP, lottery); 1 for SNIP, GraSP and SynFlow, as in their papers. */
-    SPT_MP_LOTTERY_ROUNDS = 15,  /**< Lottery: pruning rounds, >= 1. Default: as many as reach SPT_MP_SPARSITY at SPT_MP_LOTTERY_RATE. */
+    SPT_MP_LOTTERY_ROUNDS = 15,  /**< Lottery: pruning rounds, 1 .. 1000. Default: unset (reads 0), as many as reach SPT_MP_SPARSITY at SPT_MP_LOTTERY_RATE; when set and the rate is not, the rate becomes 1 - (1 - S)^(1/R). */
     SPT_MP_LOTTERY_RATE = 16,    /**< Lottery: fraction of surviving weights pruned per round, (0, 1). Default 0.2. */
     SPT_MP_REWIND_STEP = 17,     /**< Lottery: rewind survivors to their values at this step (0 = initialisation), >= 0. Default 0. */
-    SPT_MP_SCORE_BATCHES = 18,   /**< SNIP/GraSP: mini-batches used to score, >= 1. Default 1. */
-    SPT_MP_SYNFLOW_ITERS = 19,   /**< SynFlow: pruning iterations, >= 1. Default 100. */
-    SPT_MP_SEED = 20,            /**< Seed of the method's own random state (masks, ties, SET growth), >= 0 integer. Default 0. */
+    SPT_MP_SCORE_BATCHES = 18,   /**< SNIP/GraSP: mini-batches used to score, 1 .. 10^6. Default 1. */
+    SPT_MP_SYNFLOW_ITERS = 19,   /**< SynFlow: pruning iterations, 1 .. 10^6. Default 100. */
+    SPT_MP_SEED = 20,            /**< Seed of the method's own random state (masks, ties, SET growth), integer in [0, 2^53]. Default 0. */
     SPT_MP_SPARSE_INIT = 21,     /**< Scale each sparse layer's init by its nonzero fan-in (0/1). Default 0. */
     SPT_MP_COUNT_ = 22           /**< Number of keys (not a key). */
 } spt_method_param;
@@ -56,53 +56,78 @@ typedef enum spt_method_param {
  * Create a configuration for `method` with every knob at its default.
  * @param method an #spt_method value.
  * @param[out] out receives the handle (NULL on failure); free it with spt_method_config_destroy().
- * @return SPT_OK; SPT_ERR_NULL; SPT_ERR_INVALID for an unknown method; SPT_ERR_NOMEM.
+ * @return #SPT_OK; #SPT_ERR_NULL (out); #SPT_ERR_INVALID for an unknown method; #SPT_ERR_NOMEM.
  */
 SPT_API int spt_method_config_create(int method, spt_method_config **out);
 
-/** Free a configuration. Accepts NULL. */
+/** Free a configuration.
+ * @param cfg the configuration, or NULL (no-op). */
 SPT_API void spt_method_config_destroy(spt_method_config *cfg);
 
 /**
  * Set one knob. The value is validated against the key's domain (see
- * #spt_method_param); on failure the configuration is unchanged.
- * @return SPT_OK; SPT_ERR_NULL; SPT_ERR_INVALID for an unknown key or a value outside its domain (NaN included).
+ * #spt_method_param); on failure the configuration is unchanged. Keys a
+ * method does not use are accepted and ignored. Relations between keys
+ * (e.g. GMP's end after its start, a reachable sparsity) are checked when a
+ * trainer is created.
+ * @param cfg   the configuration.
+ * @param key   an #spt_method_param key.
+ * @param value the new value (integer and boolean keys: a whole number).
+ * @return #SPT_OK; #SPT_ERR_NULL (cfg); #SPT_ERR_INVALID for an unknown key or
+ *         a value outside its domain (NaN included).
  */
 SPT_API int spt_method_config_set(spt_method_config *cfg, int key, double value);
 
 /**
  * Read one knob (its default if never set).
+ * @param cfg   the configuration.
+ * @param key   an #spt_method_param key.
  * @param[out] value receives the value.
- * @return SPT_OK; SPT_ERR_NULL; SPT_ERR_INVALID for an unknown key.
+ * @return #SPT_OK; #SPT_ERR_NULL (cfg or value); #SPT_ERR_INVALID for an unknown key.
  */
 SPT_API int spt_method_config_get(const spt_method_config *cfg, int key, double *value);
 
 /**
  * The method this configuration names.
+ * @param cfg  the configuration.
  * @param[out] method receives an #spt_method value.
- * @return SPT_OK; SPT_ERR_NULL.
+ * @return #SPT_OK; #SPT_ERR_NULL (cfg or method).
  */
 SPT_API int spt_method_config_method(const spt_method_config *cfg, int *method);
 
 /**
  * Give explicit per-layer densities instead of an allocator: densities[l] in
  * (0, 1] for each of the model's n weight layers, in model order. Overrides
- * SPT_MP_SPARSITY and SPT_MP_DISTRIBUTION for methods that start sparse.
- * The array is copied. n == 0 with densities == NULL clears them.
- * @return SPT_OK; SPT_ERR_NULL; SPT_ERR_SIZE for n < 0; SPT_ERR_INVALID for a density outside (0, 1]; SPT_ERR_NOMEM.
+ * SPT_MP_SPARSITY and SPT_MP_DISTRIBUTION (layers kept dense by
+ * SPT_MP_DENSE_FIRST / SPT_MP_DENSE_LAST still get density 1). The array is
+ * copied. n must equal the model's number of weight layers (checked when a
+ * trainer is created: #SPT_ERR_SIZE).
+ * @param cfg        the configuration.
+ * @param densities  n densities; ignored (may be NULL) when n is 0.
+ * @param n          number of densities, >= 0; 0 clears them (back to the
+ *                   allocator).
+ * @return #SPT_OK; #SPT_ERR_NULL (cfg, or densities with n > 0);
+ *         #SPT_ERR_SIZE for n < 0; #SPT_ERR_INVALID for a density outside
+ *         (0, 1] (NaN included); #SPT_ERR_NOMEM. On failure the configuration
+ *         is unchanged.
  */
 SPT_API int spt_method_config_set_densities(spt_method_config *cfg, const double *densities, int64_t n);
 
 /**
- * Name of a method ("dense", "static", "set", "snfs", "rigl", "gmp",
- * "lottery", "snip", "grasp", "synflow"); static text, NULL for an unknown
- * value. Thread-safe.
+ * Name of a method. Thread-safe.
+ * @param method an #spt_method value.
+ * @return "dense", "static", "set", "snfs", "rigl", "gmp", "lottery",
+ *         "snip", "grasp" or "synflow" (static text); NULL for an unknown value.
  */
 SPT_API const char *spt_method_name(int method);
 
 /**
- * The method with the given name (as spt_method_name() gives).
- * @return SPT_OK; SPT_ERR_NULL; SPT_ERR_INVALID for an unknown name.
+ * The method with the given name (as spt_method_name() gives, lower case).
+ * Thread-safe.
+ * @param name   the name, NUL-terminated.
+ * @param[out] method receives the #spt_method value; unchanged on failure.
+ * @return #SPT_OK; #SPT_ERR_NULL (name or method); #SPT_ERR_INVALID for an
+ *         unknown name.
  */
 SPT_API int spt_method_from_name(const char *name, int *method);
 
@@ -116,8 +141,8 @@ SPT_API int spt_method_from_name(const char *name, int *method);
  * creating the trainer (total_steps = rounds x steps per round). Reads cfg only.
  * @param cfg     the configuration.
  * @param[out] rounds receives the number of rounds, >= 1.
- * @return SPT_OK; SPT_ERR_NULL; SPT_ERR_INVALID (the sparsity needs more
- *         than 1000 rounds at the configured rate).
+ * @return #SPT_OK; #SPT_ERR_NULL (cfg or rounds); #SPT_ERR_INVALID (the
+ *         sparsity needs more than 1000 rounds at the configured rate).
  */
 SPT_API int spt_method_config_rounds(const spt_method_config *cfg, int64_t *rounds);
 

@@ -89,20 +89,23 @@ typedef int (*spt_progress_fn)(void *user, int64_t step, int64_t batch_index, in
  *                     generator (dropout) is reseeded from it.
  * @param[out] out     receives the trainer (NULL on failure); free it with
  *                     spt_trainer_destroy().
- * @return SPT_OK; SPT_ERR_NULL (model, opt or out NULL); SPT_ERR_INVALID
- *         (total_steps < 1); SPT_ERR_STATE (the schedule cannot give a
- *         learning rate, e.g. a cosine total not above its warm-up);
- *         SPT_ERR_UNSUPPORTED (a method this build lacks); a method's
- *         initialisation error; SPT_ERR_NOMEM. On failure the model's
- *         weights are as before unless the method's initialisation failed
- *         half-way (it then reports which layer).
+ * @return #SPT_OK; #SPT_ERR_NULL (model, opt or out NULL); #SPT_ERR_INVALID
+ *         (total_steps < 1, or a method setting that does not fit the run:
+ *         an unreachable sparsity, a GMP window not inside the run...);
+ *         #SPT_ERR_SIZE (explicit densities whose count is not the model's
+ *         number of weight layers); #SPT_ERR_STATE (the schedule cannot
+ *         give a learning rate, e.g. a cosine total not above its warm-up);
+ *         another error of the method's initialisation; #SPT_ERR_NOMEM. On
+ *         failure the model's weights are as before unless the method's
+ *         initialisation failed half-way (it then reports which layer).
  */
 SPT_API int spt_trainer_create(spt_model *model, const spt_optimizer *opt, const spt_lr_schedule *schedule,
                                const spt_method_config *method, int64_t total_steps, uint64_t seed,
                                spt_trainer **out);
 
-/** Free a trainer (not its model). Accepts NULL. The model keeps its
- *  weights, in whatever form (dense or sparse) training left them. */
+/** Free a trainer (not its model). The model keeps its weights, in
+ *  whatever form (dense or sparse) training left them.
+ *  @param t the trainer, or NULL (no-op). */
 SPT_API void spt_trainer_destroy(spt_trainer *t);
 
 /**

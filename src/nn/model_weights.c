@@ -20,7 +20,7 @@ static int layer_weight_param(const char *func, const spt_model *m, int64_t i, c
 int spt_model_layer_weight_csr(const spt_model *m, int64_t i, int64_t *row_ptr, int64_t row_ptr_len,
                                int32_t *col_idx, float *values, int64_t nnz_len) {
     SPTI_CHECK_NULL(m);
-    const spti_param *p;
+    const spti_param *p = NULL;
     SPTI_TRY(layer_weight_param(__func__, m, i, &p));
     if (p->cols > INT32_MAX)
         return spti_fail(SPT_ERR_SIZE, "%s: %lld columns do not fit int32 column indices", __func__,
@@ -60,7 +60,7 @@ int spt_model_layer_weight_csr(const spt_model *m, int64_t i, int64_t *row_ptr, 
 int spt_model_layer_weight_dense(const spt_model *m, int64_t i, float *dense, int64_t n) {
     SPTI_CHECK_NULL(m);
     SPTI_CHECK_NULL(dense);
-    const spti_param *p;
+    const spti_param *p = NULL;
     SPTI_TRY(layer_weight_param(__func__, m, i, &p));
     int64_t size = p->rows * p->cols; /* fits: the parameter holds or held it densely */
     if (n < size)

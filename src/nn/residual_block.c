@@ -12,6 +12,7 @@
 
 enum { C_CONV1, C_BN1, C_RELU1, C_CONV2, C_BN2, C_SCONV, C_SBN, C_MAX };
 enum { B_A1, B_B1, B_R1, B_A2, B_B2, B_S1, B_S2, B_G0, B_G1, B_MAX }; /* out-sized buffers */
+enum { BLOCK_PAR_MIN = 1 << 16 }; /* elements below which the elementwise loops run on one thread */
 
 typedef struct block_state {
     bool projection;    /* shortcut is sconv + sbn */
@@ -68,6 +69,7 @@ static int block_forward(spti_layer *L, const float *x, float *y, int64_t N, con
     }
     const int64_t n = spti_shape_size(L->out_shape) * N;
     const float *b2 = b[B_B2];
+#pragma omp parallel for simd schedule(static) num_threads(spti_num_threads()) if (n >= BLOCK_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float v = b2[i] + sc[i];
         y[i] = v < 0.0f ? 0.0f : v; /* NaN propagates */
@@ -87,7 +89,13 @@ static int block_backward(spti_layer *L, const float *x, const float *y, const f
     float **b = s->buf;
     float *dz = b[B_G0], *g = b[B_G1];
     const int64_t n = spti_shape_size(L->out_shape) * N;
-    for (int64_t i = 0; i < n; i++) dz[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    /* dy read unconditionally: a load under the condition kept this loop
+     * scalar and branchy. */
+#pragma omp parallel for simd schedule(static) num_threads(spti_num_threads()) if (n >= BLOCK_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        const float d = dy[i];
+        dz[i] = y[i] > 0.0f ? d : 0.0f;
+    }
     /* t1/t2 alternate as the gradient scratch of the main path; every forward
      * output stays intact until the backward of the child that reads it. */
     float *t1 = g, *t2 = b[B_S2]; /* B_S2 is unused when the shortcut is the identity */
@@ -107,6 +115,7 @@ static int block_backward(spti_layer *L, const float *x, const float *y, const f
     if (dx) {
         const int64_t m = spti_shape_size(L->in_shape) * N;
         const float *add = s->projection ? tmp_extra : dz;
+#pragma omp parallel for simd schedule(static) num_threads(spti_num_threads()) if (m >= BLOCK_PAR_MIN)
         for (int64_t i = 0; i < m; i++) dx[i] += add[i];
     }
     return SPT_OK;

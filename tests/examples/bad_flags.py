@@ -59,6 +59,8 @@ BOTH = [
     ["--format", "png"],
     ["--log", ""],
     ["--eval-batch", "0"],
+    ["--stop-after", "-1"],
+    ["--threads", "99999999999"],
 ]
 MLP_ONLY = [
     ["--widths", "10,,5"],

@@ -1,0 +1,75 @@
+"""sparsetrain: dynamic sparse training (RigL and peers) through libsparsetrain's C ABI.
+
+Pure standard library (ctypes); NumPy arrays are used without copies when
+NumPy is installed. Quick start::
+
+    import sparsetrain as spt
+    train = spt.Dataset.load_mnist(split="train")
+    test = spt.Dataset.load_mnist(split="test")
+    model = spt.Model.mlp([784, 300, 100, 10], seed=1)
+    batcher = spt.Batcher(train, 128, seed=1)
+    epochs = 3
+    trainer = spt.Trainer(model, spt.Optimizer("sgd", lr=0.1, momentum=0.9),
+                          spt.LRSchedule("cosine", base=0.1),
+                          spt.MethodConfig("rigl", sparsity=0.9),
+                          total_steps=epochs * len(batcher))
+    for epoch in range(epochs):
+        trainer.train_epoch(batcher)
+        print(trainer.evaluate(test))
+
+Objects own C handles: they have close() (idempotent), work as context
+managers and free themselves when garbage-collected. Every failure raises a
+subclass of :class:`Error` with ``.status`` and the library's message.
+"""
+from . import checkpoint, sparsity
+from ._buffers import HAVE_NUMPY
+from ._lib import lib as _clib
+from ._lib import path as library_path
+from .data import BATCH_DROP_LAST, BATCH_SHUFFLE, FASHION_MNIST_DIR, Batcher, Dataset
+from .errors import (ChecksumError, ClosedError, Error, FileIOError, FormatError, InternalError, InvalidError,
+                     NoMemoryError, NonFiniteError, NullError, SizeError, StateError, UnsupportedError, VersionError,
+                     last_error, status_string)
+from .layout import to_example_major, to_feature_major
+from .method import METHODS, MethodConfig, method_id, method_name
+from .model import LayerInfo, Model
+from .optim import LRSchedule, Optimizer
+from .tensor import CsrMatrix, bottomk, topk
+from .trainer import Flops, LayerDensity, Progress, Trainer
+
+__version__ = _clib.spt_version_string().decode()
+
+
+def version():
+    """The library's version string, "MAJOR.MINOR.PATCH"."""
+    return _clib.spt_version_string().decode()
+
+
+def version_number():
+    """The library's version as MAJOR * 10000 + MINOR * 100 + PATCH."""
+    return _clib.spt_version_number()
+
+
+def set_num_threads(n):
+    """Threads of the library's kernels (0 = all cores). Global."""
+    from .errors import check
+    check(_clib.spt_set_num_threads(int(n)))
+
+
+def get_num_threads():
+    return _clib.spt_get_num_threads()
+
+
+def simd_name():
+    """The SIMD path the kernels use: "avx512", "avx2" or "generic"."""
+    return _clib.spt_simd_name().decode()
+
+
+__all__ = [
+    "Batcher", "BATCH_DROP_LAST", "BATCH_SHUFFLE", "bottomk", "checkpoint", "ChecksumError", "ClosedError",
+    "CsrMatrix", "Dataset", "Error", "FASHION_MNIST_DIR", "FileIOError", "Flops", "FormatError", "get_num_threads",
+    "HAVE_NUMPY", "InternalError", "InvalidError", "last_error", "LayerDensity", "LayerInfo", "library_path",
+    "LRSchedule", "MethodConfig", "method_id", "method_name", "METHODS", "Model", "NoMemoryError", "NonFiniteError",
+    "NullError", "Optimizer", "Progress", "set_num_threads", "simd_name", "SizeError", "sparsity", "StateError",
+    "status_string", "to_example_major", "to_feature_major", "topk", "Trainer", "UnsupportedError", "version",
+    "version_number", "VersionError",
+]

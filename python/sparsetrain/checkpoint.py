@@ -1,0 +1,38 @@
+"""Checkpoints: save a training run to one file and resume it exactly
+(sparsetrain/checkpoint.h)."""
+import ctypes
+import os
+
+from . import errors
+from ._lib import ModelP, TrainerP, has, lib
+from .model import Model
+from .trainer import Trainer
+
+
+def available():
+    """Whether the loaded library has checkpoints."""
+    return has("spt_trainer_save") and has("spt_trainer_load")
+
+
+def _require():
+    if not available():
+        raise errors.UnsupportedError("this libsparsetrain has no checkpoint functions", errors.ERR_UNSUPPORTED)
+
+
+def save(trainer, path, batcher=None):
+    """Write the run (and the batcher's position, if given) to ``path``
+    atomically: a failure leaves an existing file unchanged."""
+    _require()
+    errors.check(lib.spt_trainer_save(trainer.ptr, batcher.ptr if batcher is not None else None,
+                                      os.fsencode(path)))
+
+
+def load(path, batcher=None):
+    """A new Trainer (with a new Model, ``trainer.model``) in the saved state.
+    A batcher over the same data is moved to the saved position."""
+    _require()
+    m, t = ModelP(), TrainerP()
+    errors.check(lib.spt_trainer_load(os.fsencode(path), ctypes.byref(m), ctypes.byref(t),
+                                      batcher.ptr if batcher is not None else None))
+    model = Model(m)
+    return Trainer._wrap(t, model)

@@ -1,0 +1,92 @@
+/* spt_trainer_load: read a checkpoint file into memory, parse it, rebuild
+ * the model and the trainer. The in-memory path (spti_checkpoint_load_buffer)
+ * is shared with the fuzz target. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../data/dataset.h"
+#include "checkpoint_format.h"
+
+/* Re-state the failure as "<func>: <name>: <problem>". */
+static int name_fail(const char *func, const char *name, int rc) {
+    char msg[384];
+    snprintf(msg, sizeof msg, "%s", spt_last_error());
+    return spti_fail(rc, "%s: %s: %s", func, name, msg);
+}
+
+int64_t spti_checkpoint_dense_limit(int64_t len) {
+    /* 2^24 weights for any file, plus 1024 per byte: a sparse checkpoint
+     * stores at least 8 bytes per nonzero, so this admits densities down
+     * to 1/8192 while a hostile file of B bytes cannot make the loader
+     * build a model of more than 4 KiB of weights per byte. */
+    int64_t extra;
+    if (len < 0 || !spti_mul_i64(len, 1024, &extra) || !spti_add_i64(extra, (int64_t)1 << 24, &extra))
+        return INT64_MAX;
+    return extra;
+}
+
+static int load_image(const char *func, const uint8_t *buf, int64_t len, const char *name, spti_model **mo,
+                      spti_trainer **to, spt_batcher *b) {
+    spti_ckpt_view v;
+    int rc = spti_checkpoint_parse(buf, len, &v);
+    if (rc == SPT_OK) rc = spti_checkpoint_restore(&v, spti_checkpoint_dense_limit(len), mo, to, b);
+    spti_checkpoint_view_free(&v);
+    return rc == SPT_OK ? SPT_OK : name_fail(func, name, rc);
+}
+
+int spti_checkpoint_load_buffer(const uint8_t *buf, int64_t len, const char *name, spti_model **model_out,
+                                spti_trainer **trainer_out, spt_batcher *b) {
+    SPTI_CHECK_NULL(model_out);
+    SPTI_CHECK_NULL(trainer_out);
+    *model_out = NULL;
+    *trainer_out = NULL;
+    SPTI_CHECK_NULL(buf);
+    if (len < 0) return spti_fail(SPT_ERR_SIZE, "%s: len (%lld) must be >= 0", __func__, (long long)len);
+    return load_image(__func__, buf, len, name ? name : "(memory)", model_out, trainer_out, b);
+}
+
+/* The whole file into a new buffer. */
+static int read_file(const char *func, const char *path, uint8_t **out, int64_t *len) {
+    char err[128];
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return spti_fail(SPT_ERR_IO, "%s: %s: cannot open: %s", func, path, spti_errno_text(errno, err, sizeof err));
+    struct stat st;
+    int rc = SPT_OK;
+    if (fstat(fileno(f), &st) != 0)
+        rc = spti_fail(SPT_ERR_IO, "%s: %s: cannot stat: %s", func, path, spti_errno_text(errno, err, sizeof err));
+    else if (!S_ISREG(st.st_mode))
+        rc = spti_fail(SPT_ERR_IO, "%s: %s: not a regular file", func, path);
+    uint8_t *buf = NULL;
+    if (rc == SPT_OK) {
+        buf = spti_alloc((int64_t)st.st_size, 1);
+        if (!buf)
+            rc = spti_fail(SPT_ERR_NOMEM, "%s: %s: out of memory for %lld bytes", func, path, (long long)st.st_size);
+    }
+    if (rc == SPT_OK && st.st_size > 0 && fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
+        rc = spti_fail(SPT_ERR_IO, "%s: %s: read error", func, path);
+    fclose(f);
+    if (rc != SPT_OK) {
+        spti_free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = (int64_t)st.st_size;
+    return SPT_OK;
+}
+
+int spt_trainer_load(const char *path, spt_model **model_out, spt_trainer **trainer_out, spt_batcher *batcher) {
+    if (model_out) *model_out = NULL;
+    if (trainer_out) *trainer_out = NULL;
+    SPTI_CHECK_NULL(path);
+    SPTI_CHECK_NULL(model_out);
+    SPTI_CHECK_NULL(trainer_out);
+    uint8_t *buf;
+    int64_t len;
+    SPTI_TRY(read_file(__func__, path, &buf, &len));
+    int rc = load_image(__func__, buf, len, path, model_out, trainer_out, batcher);
+    spti_free(buf);
+    return rc;
+}
