@@ -29,6 +29,7 @@
  * extra cost is the dense weight gradient of that step plus drop / grow.
  */
 #include <errno.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,7 +431,10 @@ static int profile_case(spt_model *m, spt_trainer *tr, const batch *b, int steps
     for (int i = 0; i < m->n_layers; i++) wrap_layer(m->layers[i], per_layer);
     double *t = malloc(sizeof(double) * (size_t)steps);
     if (!t) return SPT_ERR_NOMEM;
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
     int rc = run_steps(tr, b, steps, t, NULL, NULL);
+    getrusage(RUSAGE_SELF, &r1);
     if (rc == SPT_OK) {
         double total = 0.0, layers = 0.0;
         for (int i = 0; i < steps; i++) total += t[i];
@@ -445,7 +449,8 @@ static int profile_case(spt_model *m, spt_trainer *tr, const batch *b, int steps
         double other = (total - layers) / steps;
         fprintf(f, "%s  %-28s %10s %10s %10.2f %6.1f%%\n", pfx, "other (grads, loss, update)", "", "", other,
                 100.0 * other * steps / total);
-        fprintf(f, "%s  %-28s %10s %10s %10.2f\n", pfx, "step", "", "", total / steps);
+        fprintf(f, "%s  %-28s %10s %10s %10.2f   (%.0f minor page faults per step)\n", pfx, "step", "", "",
+                total / steps, (double)(r1.ru_minflt - r0.ru_minflt) / steps);
         weight_forms(m, f, pfx);
     }
     unwrap_all();

@@ -193,6 +193,34 @@ static void test_huge_declared_model_refused(void **state) {
     free(img);
 }
 
+/* Forms the layers or the method cannot run are refused: a masked bias,
+ * a dense weight where RigL keeps it sparse. */
+static void test_form_checks(void **state) {
+    (void)state;
+    int64_t len;
+    uint8_t *img = small_image(&len);
+    spti_ckpt_view v;
+    assert_status(spti_checkpoint_parse(img, len, &v), SPT_OK);
+    assert_int_equal(v.params[0].kind, SPTI_PARAM_SPARSE);
+    assert_int_equal(v.params[1].kind, SPTI_PARAM_DENSE);
+    spt_model *m = NULL;
+    spt_trainer *t = NULL;
+    v.params[1].kind = SPTI_PARAM_MASKED;
+    assert_int_equal(spti_checkpoint_restore(&v, INT64_MAX, &m, &t, NULL), SPT_ERR_FORMAT);
+    assert_non_null(strstr(spt_last_error(), "must be dense"));
+    v.params[1].kind = SPTI_PARAM_DENSE;
+    v.params[0].kind = SPTI_PARAM_DENSE;
+    assert_int_equal(spti_checkpoint_restore(&v, INT64_MAX, &m, &t, NULL), SPT_ERR_FORMAT);
+    assert_null(m);
+    assert_null(t);
+    v.params[0].kind = SPTI_PARAM_SPARSE;
+    assert_int_equal(spti_checkpoint_restore(&v, INT64_MAX, &m, &t, NULL), SPT_OK);
+    spt_trainer_destroy(t);
+    spt_model_destroy(m);
+    spti_checkpoint_view_free(&v);
+    free(img);
+}
+
 static void test_file_errors_and_null_args(void **state) {
     (void)state;
     ck_run r;
@@ -419,6 +447,7 @@ int main(void) {
         cmocka_unit_test(test_flips_behind_valid_checksum),
         cmocka_unit_test(test_newer_version_and_wrong_magic),
         cmocka_unit_test(test_huge_declared_model_refused),
+        cmocka_unit_test(test_form_checks),
         cmocka_unit_test(test_file_errors_and_null_args),
         cmocka_unit_test(test_unwritable_keeps_old),
         cmocka_unit_test(test_unsupported),

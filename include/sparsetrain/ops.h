@@ -1,15 +1,15 @@
-/*
- * sparsetrain/ops.h - the compute kernels, callable directly.
+/** @file
+ * The compute kernels, callable directly.
  *
  * The products one sparse linear layer needs for training, for a sparse
- * weight W of shape out x in (an spt_csr, see tensor.h) and activations
+ * weight W of shape out x in (an #spt_csr, see tensor.h) and activations
  * stored feature-major with the batch contiguous (a matrix "F x N" is F rows
  * of N contiguous floats, N = batch size):
  *
- *   spt_csr_spmm    Y  = W . X (+ bias)       X: in x N,  Y: out x N
- *   spt_csr_spmm_t  dX = W^T . dY (or +=)     dY: out x N, dX: in x N
- *   spt_csr_sddmm   dW = (dY . X^T) at W's nonzeros only (or +=), nnz floats
- *                   in W's CSR order (row by row, columns increasing)
+ * - spt_csr_spmm():   Y = W . X (+ bias);  X: in x N, Y: out x N
+ * - spt_csr_spmm_t(): dX = W^T . dY (or +=);  dY: out x N, dX: in x N
+ * - spt_csr_sddmm():  dW = (dY . X^T) at W's nonzeros only (or +=), nnz
+ *   floats in W's CSR order (row by row, columns increasing)
  *
  * and exact top-k / bottom-k selection as used by the sparse-training
  * methods to pick connections to drop and grow.
@@ -111,8 +111,17 @@ SPT_API int spt_csr_sddmm(const spt_csr *W, const float *dY, int64_t out, const 
 SPT_API int spt_topk(const float *score, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
 
 /**
- * Exact bottom-k selection: as spt_topk with the k smallest scores. NaN is
+ * Exact bottom-k selection: as spt_topk() with the k smallest scores. NaN is
  * still chosen last (it ranks below every number for both selections).
+ *
+ * @param score  n floats, not modified. May be NULL when n == 0.
+ * @param n      number of scores, >= 0.
+ * @param k      how many to select, 0 <= k <= n.
+ * @param seed   tie-break seed.
+ * @param idx    k int64 slots, receiving the indices in increasing order
+ *               (may be NULL when k == 0).
+ * @return SPT_OK; SPT_ERR_NULL for a NULL buffer that is needed;
+ *         SPT_ERR_SIZE unless 0 <= k <= n; SPT_ERR_NOMEM. Thread-safe.
  */
 SPT_API int spt_bottomk(const float *score, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
 

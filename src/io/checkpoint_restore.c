@@ -124,6 +124,9 @@ static int check_model(const spti_ckpt_view *v, const spti_model *m) {
         bool same = strcmp(r->name, p->name) == 0 && r->ndim == p->ndim;
         for (int d = 0; same && d < p->ndim; d++) same = r->shape[d] == p->shape[d];
         if (!same) return BAD("parameter %lld is %s in the file but %s in the model", (long long)i, r->name, p->name);
+        /* Layers read biases and batch-norm parameters as plain arrays. */
+        if (!p->is_weight && r->kind != SPTI_PARAM_DENSE)
+            return BAD("parameter %lld (%s) must be dense", (long long)i, r->name);
     }
     int64_t stateful = 0;
     for (int i = 0; i < m->n_leaves; i++)
@@ -193,7 +196,19 @@ static void swap_in(spti_param *dst, spti_param *fresh) {
     fresh->dense_grad = NULL;
 }
 
-static int restore_params(const spti_ckpt_view *v, spti_model *m) {
+/* Methods that train at a fixed form (dynamic sparse training, static
+ * sparsity) keep every weight in the form their initialisation gave it. */
+static bool keeps_form(int method_kind) {
+    return method_kind == SPT_METHOD_STATIC || method_kind == SPT_METHOD_SET || method_kind == SPT_METHOD_SNFS ||
+           method_kind == SPT_METHOD_RIGL;
+}
+
+static int restore_params(const spti_ckpt_view *v, spti_model *m, int method_kind) {
+    if (keeps_form(method_kind))
+        for (int64_t i = 0; i < v->n_params; i++)
+            if ((int)m->params[i]->kind != v->params[i].kind)
+                return BAD("parameter %lld (%s) has form %d in the file, the method keeps it in form %d",
+                           (long long)i, v->params[i].name, v->params[i].kind, (int)m->params[i]->kind);
     spti_param **fresh = spti_calloc_or_fail(v->n_params, sizeof *fresh, "checkpoint: parameters");
     if (!fresh) return SPT_ERR_NOMEM;
     int rc = SPT_OK;
@@ -252,7 +267,7 @@ static int rebuild(const spti_ckpt_view *v, const spti_ckpt_arch *a, spti_model 
     spt_method_config_destroy(cfg);
     if (rc != SPT_OK) return rc;
     spti_trainer *t = *to;
-    rc = restore_params(v, *mo);
+    rc = restore_params(v, *mo, t->method_kind);
     if (rc == SPT_OK && t->method)
         rc = spti_trainer_prefix("section METH", t->method->ops->load(t->method, v->state, v->state_len));
     else if (rc == SPT_OK && v->state_len != 0)

@@ -24,15 +24,17 @@ typedef struct bn_state {
     int64_t last_N;
 } bn_state;
 
-/* Channel reductions in double with BN_LANES independent partial sums: one
- * chain of dependent double additions runs at the adder's latency (about 3
- * cycles a value), eight chains at its throughput. The lanes are combined in
- * a fixed order, so the result does not depend on the thread count. */
-enum { BN_LANES = 8 };
+/* Channel reductions in double with independent partial sums: one chain of
+ * dependent double additions runs at the adder's latency (about 3 cycles a
+ * value), several chains at its throughput. BN_LANES for one sum, BN_LANES2
+ * for the pair of sums of the backward (so that both sets of accumulators
+ * stay in the 16 SSE registers). The lanes are combined in a fixed order:
+ * the result does not depend on the thread count. */
+enum { BN_LANES = 8, BN_LANES2 = 4 };
 
-static double combine(const double *acc) {
+static double combine(const double *acc, int lanes) {
     double s = 0.0;
-    for (int j = 0; j < BN_LANES; j++) s += acc[j];
+    for (int j = 0; j < lanes; j++) s += acc[j];
     return s;
 }
 
@@ -43,7 +45,7 @@ static double sum_f(const float *x, int64_t M) {
     for (; i + BN_LANES <= M; i += BN_LANES)
         for (int j = 0; j < BN_LANES; j++) acc[j] += x[i + j];
     for (; i < M; i++) acc[i % BN_LANES] += x[i];
-    return combine(acc);
+    return combine(acc, BN_LANES);
 }
 
 /* sum (x[i] - mu)^2 */
@@ -59,25 +61,25 @@ static double sum_sq_dev(const float *x, int64_t M, double mu) {
         double d = x[i] - mu;
         acc[i % BN_LANES] += d * d;
     }
-    return combine(acc);
+    return combine(acc, BN_LANES);
 }
 
 /* *sdy = sum dy[i], *sdyx = sum dy[i] * xhat[i], xhat = (x - mean) * invstd. */
 static void sum_dy_dyx(const float *dy, const float *x, int64_t M, float mean, float invstd, double *sdy,
                        double *sdyx) {
-    double a[BN_LANES] = {0}, b[BN_LANES] = {0};
+    double a[BN_LANES2] = {0}, b[BN_LANES2] = {0};
     int64_t i = 0;
-    for (; i + BN_LANES <= M; i += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++) {
+    for (; i + BN_LANES2 <= M; i += BN_LANES2)
+        for (int j = 0; j < BN_LANES2; j++) {
             a[j] += dy[i + j];
             b[j] += (double)dy[i + j] * ((x[i + j] - mean) * invstd);
         }
     for (; i < M; i++) {
-        a[i % BN_LANES] += dy[i];
-        b[i % BN_LANES] += (double)dy[i] * ((x[i] - mean) * invstd);
+        a[i % BN_LANES2] += dy[i];
+        b[i % BN_LANES2] += (double)dy[i] * ((x[i] - mean) * invstd);
     }
-    *sdy = combine(a);
-    *sdyx = combine(b);
+    *sdy = combine(a, BN_LANES2);
+    *sdyx = combine(b, BN_LANES2);
 }
 
 static int bn_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {

@@ -81,7 +81,7 @@ RESNET_ONLY = [
 bad = []
 for prog, cases in ((mlp, BOTH + MLP_ONLY), (resnet, BOTH + RESNET_ONLY)):
     for args in cases:
-        rc, out, err = run(prog, NOWHERE + args, timeout=60)
+        rc, out, err = run(prog, NOWHERE + args, timeout=120)
         lines = err.strip().splitlines()
         if rc != 2 or out or len(lines) != 1:
             bad.append("%s %s: exit %d, stdout %r, stderr %r" % (prog.split("/")[-1], " ".join(args), rc, out, err))

@@ -34,7 +34,7 @@ def check(cond, msg):
         fail(msg)
 
 
-def run(prog, args, timeout=240):
+def run(prog, args, timeout=500):
     """Run a program; return (rc, stdout, stderr) as text."""
     cmd = [prog] + list(args)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
