@@ -170,6 +170,34 @@ static void test_gemm_int_max(void **state) {
     assert_true(Y[0] == 16.0f && Y[1] == 35.0f);
 }
 
+/* A fixed mode overrides the timed choice; AUTO gives it back. */
+static void test_dispatch_mode(void **state) {
+    (void)state;
+    assert_int_equal(spt_get_dispatch_mode(), SPT_DISPATCH_AUTO);
+    assert_status(spt_set_dispatch_mode(3), SPT_ERR_INVALID);
+    assert_status(spt_set_dispatch_mode(-1), SPT_ERR_INVALID);
+    assert_int_equal(spt_get_dispatch_mode(), SPT_DISPATCH_AUTO);
+    assert_status(spt_set_dispatch_mode(SPT_DISPATCH_DENSE), SPT_OK);
+    assert_int_equal(spti_choose_path(64, 64, 64 * 64 / 2, 32), SPTI_PATH_DENSE);
+    assert_int_equal(spti_choose_path(64, 64, 1, 32), SPTI_PATH_DENSE);
+    assert_status(spt_set_dispatch_mode(SPT_DISPATCH_SPARSE), SPT_OK);
+    assert_int_equal(spti_choose_path(64, 64, 64 * 64, 32), SPTI_PATH_SPARSE);
+    /* A workspace decides once, with the mode in force at that time. */
+    spt_csr *W = make_csr(16, 24, 0.5, 7);
+    float *X = rand_buf(24 * 5, 1), *Y = malloc(16 * 5 * sizeof(float));
+    spti_csr_ws ws = {0};
+    assert_int_equal(spti_csr_forward(W, X, 5, NULL, Y, &ws), SPT_OK);
+    assert_int_equal(ws.path, SPTI_PATH_SPARSE);
+    assert_status(spt_set_dispatch_mode(SPT_DISPATCH_DENSE), SPT_OK);
+    assert_int_equal(spti_csr_forward(W, X, 5, NULL, Y, &ws), SPT_OK);
+    assert_int_equal(ws.path, SPTI_PATH_SPARSE);
+    assert_status(spt_set_dispatch_mode(SPT_DISPATCH_AUTO), SPT_OK);
+    spti_csr_ws_release(&ws);
+    spt_csr_destroy(W);
+    free(X);
+    free(Y);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths_agree),
@@ -177,6 +205,7 @@ int main(void) {
         cmocka_unit_test(test_dense_path_nomem),
         cmocka_unit_test(test_sparse_backward_without_scratch),
         cmocka_unit_test(test_gemm_int_max),
+        cmocka_unit_test(test_dispatch_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

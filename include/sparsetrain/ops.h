@@ -125,6 +125,36 @@ SPT_API int spt_topk(const float *score, int64_t n, int64_t k, uint64_t seed, in
  */
 SPT_API int spt_bottomk(const float *score, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
 
+/** How the products of a sparse layer choose between the sparse kernels
+ * and OpenBLAS over a transient dense copy of the weight. */
+typedef enum spt_dispatch_mode {
+    /** Time both paths once per shape class in this process and use the
+     * faster (the default). Layers at density <= 1/64 always run sparse.
+     * The two paths round differently, so two processes whose timings fall
+     * on different sides of the margin can differ in the last bits. */
+    SPT_DISPATCH_AUTO = 0,
+    /** Always the sparse kernels: bit-for-bit reproducible across processes. */
+    SPT_DISPATCH_SPARSE = 1,
+    /** Always dense OpenBLAS (the "dense twin", for comparisons). */
+    SPT_DISPATCH_DENSE = 2
+} spt_dispatch_mode;
+
+/**
+ * Set how sparse layers choose their path (see #spt_dispatch_mode). Takes
+ * effect for layers that decide after the call: set it before building a
+ * trainer. Global state: not thread-safe against concurrent library calls.
+ *
+ * @param mode an #spt_dispatch_mode value.
+ * @return #SPT_OK; #SPT_ERR_INVALID for another value.
+ */
+SPT_API int spt_set_dispatch_mode(int mode);
+
+/**
+ * The current #spt_dispatch_mode. Thread-safe.
+ * @return the mode.
+ */
+SPT_API int spt_get_dispatch_mode(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -100,7 +100,20 @@ static spti_path calibrate(int64_t out, int64_t in, int64_t nnz, int64_t N) {
     return path;
 }
 
+static int g_mode = SPT_DISPATCH_AUTO;
+
+int spt_set_dispatch_mode(int mode) {
+    if (mode < SPT_DISPATCH_AUTO || mode > SPT_DISPATCH_DENSE)
+        return spti_fail(SPT_ERR_INVALID, "%s: unknown mode %d", __func__, mode);
+    g_mode = mode;
+    return SPT_OK;
+}
+
+int spt_get_dispatch_mode(void) { return g_mode; }
+
 spti_path spti_choose_path(int64_t out, int64_t in, int64_t nnz, int64_t N) {
+    if (g_mode == SPT_DISPATCH_SPARSE) return SPTI_PATH_SPARSE;
+    if (g_mode == SPT_DISPATCH_DENSE) return SPTI_PATH_DENSE;
     if (out <= 0 || in <= 0 || N <= 0 || nnz * 64 <= out * in) return SPTI_PATH_SPARSE;
     const double density = (double)nnz / ((double)out * (double)in);
     const decision key = {log2_bucket((double)out), log2_bucket((double)in), log2_bucket((double)N),
