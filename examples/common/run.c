@@ -1,6 +1,7 @@
 /* The training run shared by the example programs (see example.h). */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,7 +82,12 @@ static int make_schedule(const ex_opts *o, const spt_optimizer *opt, int64_t bat
             if (o->epochs / 2 >= 1) ms[n++] = o->epochs / 2;
             if (o->epochs * 3 / 4 > o->epochs / 2) ms[n++] = o->epochs * 3 / 4;
         }
-        for (int i = 0; i < n; i++) ms[i] *= batches_per_epoch > 0 ? batches_per_epoch : 1;
+        const int64_t per = batches_per_epoch > 0 ? batches_per_epoch : 1;
+        for (int i = 0; i < n; i++) {
+            if (ms[i] > INT64_MAX / per)
+                return ex_usage_error(o, "--milestones: epoch %lld is too large", (long long)ms[i]);
+            ms[i] *= per;
+        }
         if ((rc = spt_lr_schedule_set_milestones(*out, n ? ms : NULL, n)) != SPT_OK)
             return lib_error(o, rc, "--milestones %s", o->milestones ? o->milestones : "(default)");
         if ((rc = spt_lr_schedule_set_param(*out, SPT_LR_GAMMA, o->gamma)) != SPT_OK)
@@ -147,6 +153,8 @@ int ex_train(const ex_opts *o, ex_run *x, ex_model_builder build, const spt_data
     if (augment && (rc = spt_batcher_set_augment(x->batcher, 4, 1)) != SPT_OK)
         return lib_error(o, rc, "--augment");
     spt_batcher_batches_per_epoch(x->batcher, &batches);
+    if (o->epochs > INT64_MAX / x->rounds / batches)
+        return ex_usage_error(o, "--epochs %lld: too many steps", (long long)o->epochs);
     if ((st = make_schedule(o, x->opt, batches, &x->sched)) >= 0) return st;
 
     const int64_t total_steps = x->rounds * o->epochs * batches;

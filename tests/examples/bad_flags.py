@@ -1,8 +1,11 @@
 """Every bad flag or value exits 2 with one line on stderr and nothing on
 stdout, before any data is read (the cases run with --data pointing
-nowhere, which would exit 1 if they got that far). --help and --version
+nowhere, which would exit 1 if they got that far); values that only the
+data's size makes bad (a run too long to count) too. --help and --version
 exit 0."""
-from ex_util import check, programs, run
+import os
+
+from ex_util import check, programs, run, tempdir, write_tiny_cifar
 
 mlp, resnet = programs()
 NOWHERE = ["--data", "/nonexistent/spt-examples-data"]
@@ -84,6 +87,19 @@ for prog, cases in ((mlp, BOTH + MLP_ONLY), (resnet, BOTH + RESNET_ONLY)):
         rc, out, err = run(prog, NOWHERE + args, timeout=120)
         lines = err.strip().splitlines()
         if rc != 2 or out or len(lines) != 1:
+            bad.append("%s %s: exit %d, stdout %r, stderr %r" % (prog.split("/")[-1], " ".join(args), rc, out, err))
+# Values that are bad only against the data: these read a tiny data set first.
+with tempdir() as d:
+    data = write_tiny_cifar(os.path.join(d, "cifar"), n_train=20, n_test=10)
+    small = ["--data", data, "--limit", "20", "--test-limit", "10", "--batch", "10"]
+    for prog, args in ((mlp, ["--epochs", "9223372036854775807"]),
+                       (mlp, ["--lr-schedule", "step", "--milestones", "9223372036854775807"]),
+                       (mlp, ["--method", "gmp", "--prune-start", "5", "--prune-end", "3"]),
+                       (mlp, ["--warmup", "100", "--epochs", "2"]),
+                       (mlp, ["--widths", "2147483648"]),
+                       (resnet, ["--depth", "6008"])):
+        rc, out, err = run(prog, small + args, timeout=120)
+        if rc != 2 or out or len(err.strip().splitlines()) != 1:
             bad.append("%s %s: exit %d, stdout %r, stderr %r" % (prog.split("/")[-1], " ".join(args), rc, out, err))
 check(not bad, "bad flags not refused with exit 2 and one line:\n" + "\n".join(bad))
 
