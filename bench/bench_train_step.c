@@ -1,5 +1,5 @@
 /*
- * spt-bench-train-step: wall-clock time of one full training step (forward,
+ * spt-bench-train-step: time of one full training step (forward,
  * loss, backward, optimizer update, method hooks) through the public trainer
  * API, spt_trainer_step(), for the two reference models:
  *
@@ -14,7 +14,9 @@
  *
  * Times are per step: median, 10th and 90th percentile over --steps timed
  * steps after --warmup untimed ones (the warm-up also absorbs the kernel
- * dispatcher's one-off timing of each new shape class).
+ * dispatcher's one-off timing of each new shape class). The clock is the
+ * wall clock, or with --clock cpu the process' CPU time (with --threads 1:
+ * the step's own work, even on a machine other programs keep busy).
  *
  * --profile re-runs the timed steps with every layer's forward / backward
  * wrapped by a timer and prints where a step's time goes per layer kind
@@ -29,10 +31,10 @@
  * extra cost is the dense weight gradient of that step plus drop / grow.
  */
 #include <errno.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "core/internal.h"

@@ -1,6 +1,7 @@
 /* Path dispatch: both paths give the same products, the choice is cached
  * and stable, the dense gemm wrappers refuse oversized dimensions. */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,7 @@ static void test_paths_agree(void **state) {
 
 static void test_choice_cached_and_stable(void **state) {
     (void)state;
+    assert_status(spt_set_dispatch_mode(SPT_DISPATCH_TIMED), SPT_OK);
     spti_dispatch_reset();
     /* Very sparse: sparse without timing. */
     assert_int_equal(spti_choose_path(512, 512, 512 * 512 / 100, 32), SPTI_PATH_SPARSE);
@@ -114,6 +116,7 @@ static void test_choice_cached_and_stable(void **state) {
     spti_csr_ws_release(NULL);
     free(X), free(Y), free(Yr);
     spt_csr_destroy(W);
+    assert_status(spt_set_dispatch_mode(SPT_DISPATCH_THRESHOLD), SPT_OK);
 }
 
 static void test_dense_path_nomem(void **state) {
@@ -173,10 +176,20 @@ static void test_gemm_int_max(void **state) {
 /* A fixed mode overrides the timed choice; AUTO gives it back. */
 static void test_dispatch_mode(void **state) {
     (void)state;
-    assert_int_equal(spt_get_dispatch_mode(), SPT_DISPATCH_AUTO);
-    assert_status(spt_set_dispatch_mode(3), SPT_ERR_INVALID);
+    assert_int_equal(spt_get_dispatch_mode(), SPT_DISPATCH_THRESHOLD);
+    assert_status(spt_set_dispatch_mode(4), SPT_ERR_INVALID);
     assert_status(spt_set_dispatch_mode(-1), SPT_ERR_INVALID);
-    assert_int_equal(spt_get_dispatch_mode(), SPT_DISPATCH_AUTO);
+    assert_int_equal(spt_get_dispatch_mode(), SPT_DISPATCH_THRESHOLD);
+    /* The default rule: dense from the threshold density up, deterministic. */
+    assert_true(spt_get_dispatch_threshold() == 0.4);
+    assert_int_equal(spti_choose_path(100, 100, 3999, 32), SPTI_PATH_SPARSE);
+    assert_int_equal(spti_choose_path(100, 100, 4000, 32), SPTI_PATH_DENSE);
+    assert_status(spt_set_dispatch_threshold(0.0), SPT_ERR_INVALID);
+    assert_status(spt_set_dispatch_threshold(1.5), SPT_ERR_INVALID);
+    assert_status(spt_set_dispatch_threshold(NAN), SPT_ERR_INVALID);
+    assert_status(spt_set_dispatch_threshold(0.5), SPT_OK);
+    assert_int_equal(spti_choose_path(100, 100, 4000, 32), SPTI_PATH_SPARSE);
+    assert_status(spt_set_dispatch_threshold(0.4), SPT_OK);
     assert_status(spt_set_dispatch_mode(SPT_DISPATCH_DENSE), SPT_OK);
     assert_int_equal(spti_choose_path(64, 64, 64 * 64 / 2, 32), SPTI_PATH_DENSE);
     assert_int_equal(spti_choose_path(64, 64, 1, 32), SPTI_PATH_DENSE);
@@ -191,7 +204,7 @@ static void test_dispatch_mode(void **state) {
     assert_status(spt_set_dispatch_mode(SPT_DISPATCH_DENSE), SPT_OK);
     assert_int_equal(spti_csr_forward(W, X, 5, NULL, Y, &ws), SPT_OK);
     assert_int_equal(ws.path, SPTI_PATH_SPARSE);
-    assert_status(spt_set_dispatch_mode(SPT_DISPATCH_AUTO), SPT_OK);
+    assert_status(spt_set_dispatch_mode(SPT_DISPATCH_THRESHOLD), SPT_OK);
     spti_csr_ws_release(&ws);
     spt_csr_destroy(W);
     free(X);

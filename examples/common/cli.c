@@ -122,6 +122,10 @@ static const flag FLAGS[] = {
      NULL, 0},
     {"seed", K_INT, F(seed), EX_BOTH, "N", "seed of initialisation, masks, shuffling and dropout", NO_KEY, NULL, 0},
     {"threads", K_INT, F(threads), EX_BOTH, "N", "threads (0 = all cores)", NO_KEY, NULL, 0},
+    {"dispatch", K_CHOICE, F(dispatch), EX_BOTH, "P",
+     "path of sparse layers: threshold (dense at density >= 0.4; reproducible) | timed (measure both) | sparse | "
+     "dense",
+     NO_KEY, "threshold|timed|sparse|dense", 0},
     {"eval-batch", K_INT, F(eval_batch), EX_BOTH, "N", "examples per forward pass when evaluating", NO_KEY, NULL, 1},
 
     SECTION("Output"),

@@ -57,6 +57,7 @@ typedef struct ex_opts {
     double weight_decay;
     int optimizer;           /* spt_optimizer_kind */
     int64_t seed, threads, eval_batch;
+    int dispatch; /* spt_dispatch_mode */
     int augment;             /* -1 = default of the program and data */
     /* output */
     const char *log, *checkpoint, *resume;

@@ -121,6 +121,7 @@ int ex_setup(const ex_opts *o, ex_run *x) {
     if (o->threads > INT_MAX) return ex_usage_error(o, "--threads %lld: too many", (long long)o->threads);
     if ((rc = spt_set_num_threads((int)o->threads)) != SPT_OK)
         return lib_error(o, rc, "--threads %lld", (long long)o->threads);
+    if ((rc = spt_set_dispatch_mode(o->dispatch)) != SPT_OK) return lib_error(o, rc, "--dispatch");
     if ((rc = spt_method_config_create(o->method, &x->cfg)) != SPT_OK) return lib_error(o, rc, "--method");
     if ((st = ex_apply_method_flags(o, x->cfg)) >= 0) return st;
     if ((rc = spt_method_config_rounds(x->cfg, &x->rounds)) != SPT_OK)

@@ -128,21 +128,29 @@ SPT_API int spt_bottomk(const float *score, int64_t n, int64_t k, uint64_t seed,
 /** How the products of a sparse layer choose between the sparse kernels
  * and OpenBLAS over a transient dense copy of the weight. */
 typedef enum spt_dispatch_mode {
+    /** Dense when the layer's density is at least the threshold set by
+     * spt_set_dispatch_threshold() (default 0.4: where the two paths cross
+     * on the development machine, see docs/performance.md), sparse below.
+     * Deterministic: the default, so that one seed gives the same run bit
+     * for bit in every process. */
+    SPT_DISPATCH_THRESHOLD = 0,
     /** Time both paths once per shape class in this process and use the
-     * faster (the default). Layers at density <= 1/64 always run sparse.
-     * The two paths round differently, so two processes whose timings fall
-     * on different sides of the margin can differ in the last bits. */
-    SPT_DISPATCH_AUTO = 0,
-    /** Always the sparse kernels: bit-for-bit reproducible across processes. */
-    SPT_DISPATCH_SPARSE = 1,
+     * faster (layers at density <= 1/64 always run sparse). Adapts to the
+     * machine, but the two paths round differently, so two processes whose
+     * timings fall on different sides of the margin can differ in the last
+     * bits. */
+    SPT_DISPATCH_TIMED = 1,
+    /** Always the sparse kernels. */
+    SPT_DISPATCH_SPARSE = 2,
     /** Always dense OpenBLAS (the "dense twin", for comparisons). */
-    SPT_DISPATCH_DENSE = 2
+    SPT_DISPATCH_DENSE = 3
 } spt_dispatch_mode;
 
 /**
- * Set how sparse layers choose their path (see #spt_dispatch_mode). Takes
- * effect for layers that decide after the call: set it before building a
- * trainer. Global state: not thread-safe against concurrent library calls.
+ * Set how sparse layers choose their path (see #spt_dispatch_mode). A layer
+ * decides at its first product and again only when its nonzero count or
+ * batch changes, so set the mode before building a trainer.
+ * Global state: not thread-safe against concurrent library calls.
  *
  * @param mode an #spt_dispatch_mode value.
  * @return #SPT_OK; #SPT_ERR_INVALID for another value.
@@ -154,6 +162,22 @@ SPT_API int spt_set_dispatch_mode(int mode);
  * @return the mode.
  */
 SPT_API int spt_get_dispatch_mode(void);
+
+/**
+ * Set the density at and above which #SPT_DISPATCH_THRESHOLD runs a sparse
+ * layer on dense OpenBLAS. Global state: not thread-safe against concurrent
+ * library calls.
+ *
+ * @param density in (0, 1]; 1 keeps every layer below full density sparse.
+ * @return #SPT_OK; #SPT_ERR_INVALID for a value outside (0, 1] or NaN.
+ */
+SPT_API int spt_set_dispatch_threshold(double density);
+
+/**
+ * The current threshold of #SPT_DISPATCH_THRESHOLD. Thread-safe.
+ * @return the density.
+ */
+SPT_API double spt_get_dispatch_threshold(void);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
-/* Choice between the sparse kernels and OpenBLAS over a dense copy of W,
- * from timings of both on this machine, and the two paths themselves. */
+/* Choice between the sparse kernels and OpenBLAS over a dense copy of W
+ * (a density threshold by default, or timings of both on this machine), and
+ * the two paths themselves. */
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -100,10 +101,11 @@ static spti_path calibrate(int64_t out, int64_t in, int64_t nnz, int64_t N) {
     return path;
 }
 
-static int g_mode = SPT_DISPATCH_AUTO;
+static int g_mode = SPT_DISPATCH_THRESHOLD;
+static double g_threshold = 0.4; /* measured crossover, docs/performance.md */
 
 int spt_set_dispatch_mode(int mode) {
-    if (mode < SPT_DISPATCH_AUTO || mode > SPT_DISPATCH_DENSE)
+    if (mode < SPT_DISPATCH_THRESHOLD || mode > SPT_DISPATCH_DENSE)
         return spti_fail(SPT_ERR_INVALID, "%s: unknown mode %d", __func__, mode);
     g_mode = mode;
     return SPT_OK;
@@ -111,9 +113,24 @@ int spt_set_dispatch_mode(int mode) {
 
 int spt_get_dispatch_mode(void) { return g_mode; }
 
+int spt_set_dispatch_threshold(double density) {
+    if (!(density > 0.0 && density <= 1.0))
+        return spti_fail(SPT_ERR_INVALID, "%s: density %g is outside (0, 1]", __func__, density);
+    g_threshold = density;
+    return SPT_OK;
+}
+
+double spt_get_dispatch_threshold(void) { return g_threshold; }
+
 spti_path spti_choose_path(int64_t out, int64_t in, int64_t nnz, int64_t N) {
-    if (g_mode == SPT_DISPATCH_SPARSE) return SPTI_PATH_SPARSE;
-    if (g_mode == SPT_DISPATCH_DENSE) return SPTI_PATH_DENSE;
+    switch (g_mode) {
+    case SPT_DISPATCH_SPARSE: return SPTI_PATH_SPARSE;
+    case SPT_DISPATCH_DENSE: return SPTI_PATH_DENSE;
+    case SPT_DISPATCH_THRESHOLD:
+        if (out <= 0 || in <= 0) return SPTI_PATH_SPARSE;
+        return (double)nnz >= g_threshold * (double)out * (double)in ? SPTI_PATH_DENSE : SPTI_PATH_SPARSE;
+    default: break; /* SPT_DISPATCH_TIMED */
+    }
     if (out <= 0 || in <= 0 || N <= 0 || nnz * 64 <= out * in) return SPTI_PATH_SPARSE;
     const double density = (double)nnz / ((double)out * (double)in);
     const decision key = {log2_bucket((double)out), log2_bucket((double)in), log2_bucket((double)N),
