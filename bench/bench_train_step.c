@@ -13,8 +13,9 @@
  * weight decay 5e-4, constant lr 0.01.
  *
  * Times are per step: median, 10th and 90th percentile over --steps timed
- * steps after --warmup untimed ones (the warm-up also absorbs the kernel
- * dispatcher's one-off timing of each new shape class). The clock is the
+ * steps after --warmup untimed ones (the warm-up also absorbs first-use
+ * allocations and, in the timed dispatch mode, the dispatcher's one-off
+ * timing of each new shape class). The clock is the
  * wall clock, or with --clock cpu the process' CPU time (with --threads 1:
  * the step's own work, even on a machine other programs keep busy).
  *

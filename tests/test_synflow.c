@@ -2,7 +2,8 @@
  * linear layers (R is linear in each |w|, so a unit difference is the
  * exact derivative), exact targets globally and per layer, no layer
  * collapse where global magnitude pruning would empty a layer, values and
- * signs kept, conv + flatten chains, invalid uses. */
+ * signs kept, conv + flatten chains, a residual block with a projection
+ * shortcut, invalid uses. */
 #include "test_prune_util.h"
 
 /* R = 1^T |W_L| ... |W_1| 1 over a chain of 2-D weights, in double. */
@@ -193,6 +194,75 @@ static void test_layerwise_targets(void **state) {
     for (int l = 0; l < 3; l++) spti_param_destroy(w[l]);
 }
 
+/* Per-channel flow of a 4-D conv or 2-D linear weight: out[o] = sum over
+ * (i, k) of |W[o, i, k]| in[i], entry `at` of it bumped by `bump`. */
+static void conv_flow(const spti_param *p, const double *in, int64_t at, double bump, double *out) {
+    int64_t cin = p->ndim == 4 ? p->shape[1] : p->cols, kk = p->cols / cin;
+    for (int64_t o = 0; o < p->rows; o++) {
+        out[o] = 0.0;
+        for (int64_t j = 0; j < p->cols; j++) {
+            int64_t i = o * p->cols + j;
+            out[o] += (fabs((double)p->value[i]) + (i == at ? bump : 0.0)) * in[j / kk];
+        }
+    }
+}
+
+/* R of stem -> [conv1 -> conv2] + shortcut -> fc (a residual block with a
+ * projection shortcut, summed before fc), weight `layer` entry `at` bumped. */
+static double brute_block(spti_param *const *w, int layer, int64_t at, double bump) {
+    double ones[3] = {1.0, 1.0, 1.0}, stem[4], h1[6], h2[6], sc[6], out[5], r = 0.0;
+    conv_flow(w[0], ones, layer == 0 ? at : -1, bump, stem);
+    conv_flow(w[1], stem, layer == 1 ? at : -1, bump, h1);
+    conv_flow(w[2], h1, layer == 2 ? at : -1, bump, h2);
+    conv_flow(w[3], stem, layer == 3 ? at : -1, bump, sc);
+    for (int c = 0; c < 6; c++) h2[c] += sc[c];
+    conv_flow(w[4], h2, layer == 4 ? at : -1, bump, out);
+    for (int o = 0; o < 5; o++) r += out[o];
+    return r;
+}
+
+/* A residual block with a projection shortcut in model order (stem, conv1,
+ * conv2, shortcut, fc): the shortcut reads the block's input and is added
+ * to conv2's output, fc reads the sum; scores against the brute-force R,
+ * fc's scores sum to 1 (every path ends there), and the two branches
+ * share the flow: conv2 + shortcut = conv1 + shortcut = 1. */
+static void test_projection_block(void **state) {
+    (void)state;
+    const int64_t shapes[5][4] = {{4, 3, 3, 3}, {6, 4, 3, 3}, {6, 6, 3, 3}, {6, 4, 1, 1}, {5, 6, 0, 0}};
+    spti_param *w[5];
+    uint8_t *active[5];
+    spti_rng r;
+    spti_rng_seed(&r, 21);
+    for (int l = 0; l < 5; l++) {
+        assert_int_equal(spti_param_create("w", l == 4 ? 2 : 4, shapes[l], true, &w[l]), SPT_OK);
+        active[l] = malloc((size_t)w[l]->n);
+        for (int64_t i = 0; i < w[l]->n; i++) {
+            w[l]->value[i] = spti_rng_normal(&r);
+            active[l][i] = 1;
+        }
+    }
+    float **score = spti_prune_buffers(w, 5);
+    assert_int_equal(spti_synflow_scores(w, 5, active, score), SPT_OK);
+    const double R = brute_block(w, -1, 0, 0.0);
+    double sum[5] = {0};
+    for (int l = 0; l < 5; l++)
+        for (int64_t i = 0; i < w[l]->n; i++) {
+            double want = fabs((double)w[l]->value[i]) * (brute_block(w, l, i, 1.0) - R) / R;
+            assert_true(fabs(score[l][i] - want) <= 1e-5 * want + 1e-9);
+            sum[l] += score[l][i];
+        }
+    assert_true(fabs(sum[4] - 1.0) < 1e-5);
+    assert_true(fabs(sum[0] - 1.0) < 1e-5);
+    assert_true(fabs(sum[2] + sum[3] - 1.0) < 1e-5);
+    assert_true(fabs(sum[1] + sum[3] - 1.0) < 1e-5);
+    assert_true(sum[3] > 0.0 && sum[3] < 1.0);
+    spti_prune_buffers_free(score, 5);
+    for (int l = 0; l < 5; l++) {
+        free(active[l]);
+        spti_param_destroy(w[l]);
+    }
+}
+
 static void test_invalid_and_nomem(void **state) {
     (void)state;
     spti_param *bias = NULL;
@@ -231,7 +301,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scores_brute_force), cmocka_unit_test(test_conv_flatten),
         cmocka_unit_test(test_no_layer_collapse),  cmocka_unit_test(test_layerwise_targets),
-        cmocka_unit_test(test_invalid_and_nomem),
+        cmocka_unit_test(test_projection_block), cmocka_unit_test(test_invalid_and_nomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,6 +59,27 @@ def get_num_threads():
     return _clib.spt_get_num_threads()
 
 
+_DISPATCH = {"threshold": 0, "timed": 1, "sparse": 2, "dense": 3}
+
+
+def set_dispatch(mode, threshold=None):
+    """How sparse layers choose between the sparse kernels and dense OpenBLAS:
+    "threshold" (default; dense from ``threshold`` density up, reproducible),
+    "timed", "sparse" or "dense". Global: set it before building a Trainer."""
+    from .errors import check
+    if mode not in _DISPATCH:
+        raise ValueError("mode must be one of %s" % ", ".join(_DISPATCH))
+    if threshold is not None:
+        check(_clib.spt_set_dispatch_threshold(float(threshold)))
+    check(_clib.spt_set_dispatch_mode(_DISPATCH[mode]))
+
+
+def get_dispatch():
+    """(mode, threshold) as set by :func:`set_dispatch`."""
+    names = {v: k for k, v in _DISPATCH.items()}
+    return names[_clib.spt_get_dispatch_mode()], _clib.spt_get_dispatch_threshold()
+
+
 def simd_name():
     """The SIMD path the kernels use: "avx512", "avx2" or "generic"."""
     return _clib.spt_simd_name().decode()

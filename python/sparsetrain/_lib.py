@@ -119,6 +119,10 @@ DECLARATIONS = {
     "spt_csr_sddmm": (_i, [CsrP, _fp, _i64, _fp, _i64, _i64, _fp, _i64, _i]),
     "spt_topk": (_i, [_fp, _i64, _i64, _u64, _i64p]),
     "spt_bottomk": (_i, [_fp, _i64, _i64, _u64, _i64p]),
+    "spt_set_dispatch_mode": (_i, [_i]),
+    "spt_get_dispatch_mode": (_i, []),
+    "spt_set_dispatch_threshold": (_i, [_d]),
+    "spt_get_dispatch_threshold": (_d, []),
     # ---- data.h
     "spt_dataset_load_cifar10": (_i, [_s, _i, _i64, _out(DatasetP)]),
     "spt_dataset_load_cifar10_files": (_i, [_sp, _i, _i64, _out(DatasetP)]),

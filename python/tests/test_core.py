@@ -46,6 +46,17 @@ class TestCore(unittest.TestCase):
         self.assertIsInstance(errors.error_for(2, "x"), ValueError)
         self.assertIsNone(errors.check(0))
 
+    def test_dispatch(self):
+        self.assertEqual(spt.get_dispatch(), ("threshold", 0.4))
+        spt.set_dispatch("sparse")
+        self.assertEqual(spt.get_dispatch()[0], "sparse")
+        with self.assertRaises(spt.InvalidError):
+            spt.set_dispatch("threshold", threshold=1.5)
+        with self.assertRaises(ValueError):
+            spt.set_dispatch("fastest")
+        spt.set_dispatch("threshold", threshold=0.4)
+        self.assertEqual(spt.get_dispatch(), ("threshold", 0.4))
+
     def test_threads(self):
         n = spt.get_num_threads()
         self.assertGreaterEqual(n, 1)

@@ -80,9 +80,9 @@ int spti_prune_select_layerwise(spti_prune_layer *L, int n, const int64_t *keep,
  * threshold over all remaining candidates. Unranked layers keep all. */
 int spti_prune_select_global(spti_prune_layer *L, int n, const uint8_t *ranked, int64_t total, uint64_t seed);
 
-/* Give each weight the kept set of its layer: a layer that keeps all its
- * candidates is left alone (except that `sparse` turns a MASKED one
- * SPARSE); otherwise it becomes SPARSE when `sparse` is true, when it is
+/* Give each weight the kept set of its layer (L[l].pos: a subset of the
+ * weight's active positions): a layer that keeps all its active entries is
+ * left alone (except that `sparse` turns a MASKED one SPARSE); otherwise it becomes SPARSE when `sparse` is true, when it is
  * already SPARSE or when its density falls to SPTI_PRUNE_SPARSE_DENSITY or
  * below, else MASKED. *changed (may be NULL)
  * receives the number of layers changed. On failure (out of memory) the
@@ -145,7 +145,8 @@ uint64_t spti_prune_get_u64(const uint8_t *b);
 int spti_grasp_hg(spti_param *const *weights, int n, spti_grad_source *src, int64_t batches, float **g, float **hg);
 
 /* SynFlow scores of the active entries (synflow.c): |w| * dR/dw with
- * R = 1^T (prod |W_l|) 1 over the weight list read as a chain, pruned
+ * R = 1^T (prod |W_l|) 1 over the weight list read as a chain with the
+ * projection shortcuts of residual blocks added in (see synflow.c), pruned
  * entries counting as 0 (active[l]: rows*cols flags, 1 = active), divided
  * by R. score[l]: rows*cols. */
 int spti_synflow_scores(spti_param *const *weights, int n, uint8_t *const *active, float **score);

@@ -194,11 +194,19 @@ done:
 
 /* ---- apply ---------------------------------------------------------------------------------- */
 
+/* Active entries of a weight: p->n counts the stored ones (all of a DENSE
+ * weight, the nonzeros of a SPARSE one). */
+static int64_t active_count(const spti_param *p) { return p->kind == SPTI_PARAM_MASKED ? p->mask_nnz : p->n; }
+
 int spti_prune_apply(spti_param **weights, const spti_prune_layer *L, int n, bool sparse, int *changed) {
     int count = 0, rc = SPT_OK;
     for (int l = 0; l < n && rc == SPT_OK; l++) {
         spti_param *p = weights[l];
-        if (L[l].keep == L[l].n && !(sparse && p->kind == SPTI_PARAM_MASKED)) continue;
+        /* Untouched only when the kept set is every active entry of the
+         * weight, not merely every candidate: a method may offer a subset
+         * (SynFlow's candidates are the survivors of its earlier
+         * iterations, the weight itself still DENSE). */
+        if (L[l].keep == active_count(p) && !(sparse && p->kind == SPTI_PARAM_MASKED)) continue;
         int64_t cells = p->rows * p->cols;
         bool to_sparse = sparse || p->kind == SPTI_PARAM_SPARSE ||
                          (double)L[l].keep <= SPTI_PRUNE_SPARSE_DENSITY * (double)cells;
