@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The training runs behind docs/results.md, one after the other, each
+# resumable: a run whose checkpoint exists continues from it (an interrupted
+# session loses at most one epoch). Results (per-epoch CSV and the final JSON
+# line) go to OUT; checkpoints to CKPT.
+#
+#   bench/results/run-cifar10.sh BUILD_DIR CIFAR_DIR OUT CKPT [mlp|resnet|all]
+#
+# CIFAR_DIR holds the standard binary CIFAR-10 (data_batch_1..5.bin,
+# test_batch.bin). Never commit it.
+set -euo pipefail
+build=$1 data=$2 out=$3 ckpt=$4 which=${5:-all}
+mkdir -p "$out" "$ckpt"
+
+# MLP 3072-4000-1000-4000-10 (the SET paper's CIFAR-10 MLP), fixed budget.
+MLP_COMMON=(--data "$data" --widths 4000,1000,4000 --epochs 20 --batch 128 --optimizer sgd --lr 0.01
+            --momentum 0.9 --weight-decay 0.0005 --lr-schedule cosine --dropout 0.3 --seed 1 --threads 2)
+# ResNet-20 (He et al.), fixed budget; first conv dense (as in the RigL paper).
+RES_COMMON=(--data "$data" --depth 20 --width 1 --epochs 30 --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9
+            --weight-decay 0.0005 --lr-schedule cosine --warmup 200 --augment --seed 1 --threads 2)
+
+run() { # name program args...
+    local name=$1 prog=$2
+    shift 2
+    if [ -f "$out/$name.json" ]; then echo "== $name: done"; return; fi
+    local resume=()
+    [ -f "$ckpt/$name.ckpt" ] && resume=(--resume "$ckpt/$name.ckpt")
+    echo "== $name: $prog $* ${resume[*]}"
+    "$build/examples/$prog" "$@" "${resume[@]}" --log "$out/$name.csv" --checkpoint "$ckpt/$name.ckpt" \
+        > "$out/$name.out"
+    tail -n 1 "$out/$name.out" > "$out/$name.json"
+}
+
+if [ "$which" = mlp ] || [ "$which" = all ]; then
+    run mlp-dense spt-train-mlp "${MLP_COMMON[@]}" --method dense
+    for s in 0.9 0.95 0.98; do
+        for m in rigl set snfs static; do
+            run "mlp-$m-$s" spt-train-mlp "${MLP_COMMON[@]}" --method "$m" --sparsity "$s" --distribution erk
+        done
+    done
+    run mlp-gmp-0.9 spt-train-mlp "${MLP_COMMON[@]}" --method gmp --sparsity 0.9
+    run mlp-snip-0.9 spt-train-mlp "${MLP_COMMON[@]}" --method snip --sparsity 0.9
+fi
+if [ "$which" = resnet ] || [ "$which" = all ]; then
+    run resnet20-dense spt-train-resnet "${RES_COMMON[@]}" --method dense
+    for m in rigl static; do
+        run "resnet20-$m-0.9" spt-train-resnet "${RES_COMMON[@]}" --method "$m" --sparsity 0.9 --distribution erk \
+            --dense-first
+    done
+fi
