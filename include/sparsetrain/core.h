@@ -109,13 +109,16 @@ SPT_API int spt_version_number(void);
 
 /** Set the number of threads.
  * The library's own kernels run on OpenMP with this many threads (default:
- * the number of cores). Dense products run in OpenBLAS, whose pool is sized
- * by the same call when OpenBLAS exposes openblas_set_num_threads (Debian's
- * does). The two pools never run at the same time: every library call runs
- * its OpenMP regions and its OpenBLAS calls one after the other, so setting
- * both to the core count uses every core without oversubscribing them.
- * Do not also raise OMP_NUM_THREADS / OPENBLAS_NUM_THREADS above the core
- * count.
+ * the number of cores). Dense products run in OpenBLAS, whose thread count
+ * is set by the same call (openblas_set_num_threads). The build links the
+ * OpenMP build of OpenBLAS when it is installed (Debian:
+ * libopenblas-openmp-dev), so both run on one OpenMP thread pool; library
+ * calls run their own regions and OpenBLAS calls one after the other, so
+ * setting the count to the number of cores uses every core without
+ * oversubscribing them. With the pthreads build of OpenBLAS its idle
+ * workers spin next to the OpenMP ones and dense products slow down (see
+ * docs/performance.md). Do not also raise OMP_NUM_THREADS /
+ * OPENBLAS_NUM_THREADS above the core count.
  * Global state: not thread-safe against concurrent library calls.
  * @param n number of threads, >= 1; 0 means "all cores" (the default).
  * @return #SPT_OK, or #SPT_ERR_INVALID for n < 0. */
