@@ -1,5 +1,6 @@
 /* End-of-run summary: a table on stdout, then one JSON line (see example.h). */
 #include <math.h>
+#include <sys/resource.h>
 
 #include "example.h"
 
@@ -93,6 +94,9 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     json_num("examples_per_second", r->examples_per_second, "%.1f");
     printf(",\"threads\":%d,\"seed\":%lld", spt_get_num_threads(), (long long)o->seed);
     json_str("simd", spt_simd_name(), false);
+    /* Peak resident memory of the whole process (kB on Linux). */
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) printf(",\"max_rss_kb\":%ld", (long)ru.ru_maxrss);
     printf("}\n");
     fflush(stdout);
     return -1;
