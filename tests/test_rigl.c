@@ -350,12 +350,90 @@ static void test_drop_by_magnitude(void **state) {
     assert_status(spti_drop_by_magnitude(v, N, -1, 5, idx), SPT_ERR_SIZE);
 }
 
+/* A layer large enough for growth's sampled threshold (>= 1024 cells); the
+ * second round gives the kept weights the largest gradients, so the first
+ * gather comes up short and the threshold is lowered. */
+static void test_rigl_large_layer(void **state) {
+    for (int round = 0; round < 2; round++) {
+        spti_param *w = dst_weight("w", 64, 96, 21 + (uint64_t)round);
+        double d = 0.3;
+        spti_method *m = make_rigl(&w, 1, &d, 2, SPT_DROP_CONSTANT, 1000);
+        assert_int_equal(m->ops->init(m, &w, 1, NULL), SPT_OK);
+        dst_fill_slots(w);
+        assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
+        assert_true(w->want_dense_grad);
+        dst_fill_dense_grad(w, 40 + (uint64_t)round);
+        if (round == 1) {
+            int64_t *pos = malloc((size_t)w->n * sizeof(int64_t));
+            int64_t n = spti_param_active_positions(w, pos);
+            float *mag = malloc((size_t)n * sizeof(float));
+            int64_t *ord = malloc((size_t)n * sizeof(int64_t));
+            for (int64_t j = 0; j < n; j++) mag[j] = fabsf(w->value[j]);
+            dst_argsort(mag, ord, n);
+            for (int64_t j = n / 2; j < n; j++) w->dense_grad[pos[ord[j]]] += 100.0f; /* kept: above the median */
+            free(mag);
+            free(ord);
+            free(pos);
+        }
+        float *grad = malloc((size_t)(w->rows * w->cols) * sizeof(float));
+        memcpy(grad, w->dense_grad, (size_t)(w->rows * w->cols) * sizeof(float));
+        dst_snap before = dst_snapshot(w);
+        bool skip = false;
+        assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
+        assert_true(skip);
+        dst_snap after = dst_snapshot(w);
+        check_update(&before, &after, grad, (int64_t)floor(0.3 * (double)dst_count_active(&before)));
+        dst_snap_free(&before);
+        dst_snap_free(&after);
+        free(grad);
+        spti_param_destroy(w);
+        spti_method_destroy(m);
+    }
+}
+
+/* The threshold selection with heavy ties: every key above the threshold,
+ * the right number of tied ones, reproducible, and the seed matters. */
+static void test_select_largest_ties(void **state) {
+    enum { N = 5000 };
+    static float key[N];
+    static int64_t a[N], b[N], c[N];
+    for (int i = 0; i < N; i++) key[i] = (float)(i % 7) - 2.0f; /* values -2 .. 4, ~714 each */
+    int64_t ks[] = {0, 1, 500, 714, 715, 2000, N - 1, N};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int64_t k = ks[t];
+        assert_int_equal(spti_select_largest(key, N, k, 9, a), SPT_OK);
+        assert_int_equal(spti_select_largest(key, N, k, 9, b), SPT_OK);
+        assert_int_equal(spti_select_largest(key, N, k, 10, c), SPT_OK);
+        if (k > 0) assert_memory_equal(a, b, (size_t)k * sizeof(int64_t));
+        float key_sorted[N];
+        for (int i = 0; i < N; i++) key_sorted[i] = -key[i];
+        int64_t ref[N];
+        dst_argsort(key_sorted, ref, N);
+        float v = k > 0 ? key[ref[k - 1]] : INFINITY; /* the k-th largest value */
+        int64_t n_gt = 0;
+        for (int i = 0; i < N; i++) n_gt += key[i] > v;
+        int64_t got_gt = 0;
+        for (int64_t j = 0; j < k; j++) {
+            if (j > 0) assert_true(a[j] > a[j - 1]);
+            assert_true(key[a[j]] >= v);
+            got_gt += key[a[j]] > v;
+        }
+        assert_int_equal(got_gt, n_gt);
+        if (k == 500 || k == 2000) assert_true(memcmp(a, c, (size_t)k * sizeof(int64_t)) != 0);
+    }
+    assert_status(spti_select_largest(key, N, N + 1, 1, a), SPT_ERR_SIZE);
+    assert_status(spti_select_largest(key, N, -1, 1, a), SPT_ERR_SIZE);
+    float x[5] = {3.0f, 1.0f, 3.0f, 2.0f, 3.0f};
+    assert_true(spti_nth_largest(x, 5, 3) == 2.0f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rigl_many_steps),  cmocka_unit_test(test_rigl_regrow_keeps_value),
         cmocka_unit_test(test_rigl_schedule),    cmocka_unit_test(test_rigl_ties),
         cmocka_unit_test(test_rigl_save_load),   cmocka_unit_test(test_rigl_missing_dense_grad),
         cmocka_unit_test(test_rigl_nomem),       cmocka_unit_test(test_drop_by_magnitude),
+        cmocka_unit_test(test_rigl_large_layer), cmocka_unit_test(test_select_largest_ties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,14 +69,26 @@ int spti_gz_expect_end(spti_gz *g) {
     return SPT_OK;
 }
 
+/* Deflate's densest code spends 2 bits on a 258-byte match: no gzip file
+ * inflates to more than 1032 times its own size. */
+enum { DEFLATE_MAX_RATIO = 1032 };
+
 int spti_gz_check_plain_size(spti_gz *g, int64_t bytes) {
     struct stat st;
-    if (!gzdirect(g->gz) || stat(g->path, &st) != 0) return SPT_OK;
-    if ((int64_t)st.st_size < bytes)
+    if (stat(g->path, &st) != 0 || !S_ISREG(st.st_mode)) return SPT_OK;
+    int64_t size = (int64_t)st.st_size, most;
+    if (!gzdirect(g->gz)) {
+        if (spti_mul_i64(size, DEFLATE_MAX_RATIO, &most) && bytes > most)
+            return spti_fail(SPT_ERR_FORMAT,
+                             "%s: %s: truncated: the header needs %lld bytes, more than %lld compressed bytes can hold",
+                             g->fn, g->path, (long long)bytes, (long long)size);
+        return SPT_OK;
+    }
+    if (size < bytes)
         return spti_fail(SPT_ERR_FORMAT, "%s: %s: truncated: %lld bytes, the header needs %lld", g->fn, g->path,
-                         (long long)st.st_size, (long long)bytes);
-    if ((int64_t)st.st_size > bytes)
+                         (long long)size, (long long)bytes);
+    if (size > bytes)
         return spti_fail(SPT_ERR_FORMAT, "%s: %s: trailing data: %lld bytes, the header needs %lld", g->fn, g->path,
-                         (long long)st.st_size, (long long)bytes);
+                         (long long)size, (long long)bytes);
     return SPT_OK;
 }

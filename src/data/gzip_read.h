@@ -22,10 +22,11 @@ void spti_gz_close(spti_gz *g);
  * SPT_ERR_FORMAT if the data ends first ("truncated in <what>") or is
  * corrupt gzip; SPT_ERR_IO on a read error. */
 int spti_gz_read(spti_gz *g, void *buf, int64_t n, const char *what);
-/* For a plain (not compressed) file, after the first read: SPT_ERR_FORMAT
- * unless the file is exactly `bytes` long. Lets a header that promises more
- * data than the file holds fail before anything is allocated for it. A
- * compressed file passes (its length shows only when read). */
+/* After the first read, for a regular file: SPT_ERR_FORMAT unless a plain
+ * file is exactly `bytes` long, or if a compressed file is too small to
+ * inflate to `bytes` (deflate's 1032:1 limit; its exact length shows only
+ * when read). Lets a header that promises more data than the file holds
+ * fail before anything is allocated for it. Other files (pipes) pass. */
 int spti_gz_check_plain_size(spti_gz *g, int64_t bytes);
 /* SPT_ERR_FORMAT unless the data has ended (trailing bytes). */
 int spti_gz_expect_end(spti_gz *g);

@@ -65,8 +65,31 @@ static void decode(const spti_conv_geom *g, int64_t N, int64_t col, int64_t xbas
     t->w = w;
 }
 
+/* The taps of the nonzeros [k0, k1) of a row of W, at most BATCH of them,
+ * into ts (forward and dW: the output side is the task's channel); returns
+ * how many. */
+static int decode_row(const spti_conv_geom *g, int64_t N, const spt_csr *W, int64_t k0, int64_t k1, tap *ts) {
+    int nt = 0;
+    for (int64_t k = k0; k < k1 && nt < BATCH; k++) decode(g, N, W->col_idx[k], 0, 0, W->values[k], &ts[nt++]);
+    return nt;
+}
+
 /* Output columns per chunk. */
 static int64_t chunk_cols(int64_t N) { return N >= CHUNK ? 1 : CHUNK / N; }
+
+/* End of the chunk of output columns that starts at a. */
+static int64_t chunk_end(const spti_conv_geom *g, int64_t a, int64_t cw) {
+    return a + cw < g->w_out ? a + cw : g->w_out;
+}
+
+/* The columns [*lo, *hi) of chunk [a, b) of output row oh where tap t is
+ * valid; false when there are none. */
+static bool tap_span(const tap *t, int64_t oh, int64_t a, int64_t b, int64_t *lo, int64_t *hi) {
+    if (oh < t->olo || oh >= t->ohi) return false;
+    *lo = a > t->wlo ? a : t->wlo;
+    *hi = b < t->whi ? b : t->whi;
+    return *lo < *hi;
+}
 
 /* For each output row oh and chunk [a, b) of its columns, for each tap of
  * ts[0..nt) valid there: dst[...] += w * src[...], where "out" is the output
@@ -78,12 +101,11 @@ static void apply_taps(const spti_conv_geom *g, int64_t N, const tap *ts, int nt
     const int64_t s = g->stride, cw = chunk_cols(N), in_row = s * g->w * N, out_row = g->w_out * N;
     for (int64_t oh = 0; oh < g->h_out; oh++)
         for (int64_t a = 0; a < g->w_out; a += cw) {
-            const int64_t b = a + cw < g->w_out ? a + cw : g->w_out;
+            const int64_t b = chunk_end(g, a, cw);
             for (int q = 0; q < nt; q++) {
                 const tap *t = &ts[q];
-                if (oh < t->olo || oh >= t->ohi) continue;
-                const int64_t lo = a > t->wlo ? a : t->wlo, hi = b < t->whi ? b : t->whi;
-                if (lo >= hi) continue;
+                int64_t lo, hi;
+                if (!tap_span(t, oh, a, b, &lo, &hi)) continue;
                 const int64_t in_at = t->xoff + oh * in_row + lo * s * N, out_at = t->yoff + oh * out_row + lo * N;
                 const float *from = to_in ? src + out_at : src + in_at;
                 float *into = to_in ? dst + in_at : dst + out_at;
@@ -109,9 +131,7 @@ void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float
         const float b = bias ? bias[co] : 0.0f;
         for (int64_t e = 0; e < chan_out; e++) yc[e] = b;
         for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += BATCH) {
-            int nt = 0;
-            for (int64_t k = k0; k < W->row_ptr[co + 1] && nt < BATCH; k++)
-                decode(g, N, W->col_idx[k], 0, 0, W->values[k], &ts[nt++]);
+            const int nt = decode_row(g, N, W, k0, W->row_ptr[co + 1], ts);
             apply_taps(g, N, ts, nt, x, yc, false, axpy);
         }
     }
@@ -156,19 +176,15 @@ void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float 
         double acc[BATCH];
         const float *dyc = dy + co * chan_out;
         for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += BATCH) {
-            int nt = 0;
-            for (int64_t k = k0; k < W->row_ptr[co + 1] && nt < BATCH; k++) {
-                decode(g, N, W->col_idx[k], 0, 0, 0.0f, &ts[nt]);
-                acc[nt++] = 0.0;
-            }
+            const int nt = decode_row(g, N, W, k0, W->row_ptr[co + 1], ts);
+            for (int q = 0; q < nt; q++) acc[q] = 0.0;
             for (int64_t oh = 0; oh < g->h_out; oh++)
                 for (int64_t a = 0; a < g->w_out; a += cw) {
-                    const int64_t b = a + cw < g->w_out ? a + cw : g->w_out;
+                    const int64_t b = chunk_end(g, a, cw);
                     for (int q = 0; q < nt; q++) {
                         const tap *t = &ts[q];
-                        if (oh < t->olo || oh >= t->ohi) continue;
-                        const int64_t lo = a > t->wlo ? a : t->wlo, hi = b < t->whi ? b : t->whi;
-                        if (lo >= hi) continue;
+                        int64_t lo, hi;
+                        if (!tap_span(t, oh, a, b, &lo, &hi)) continue;
                         const float *xr = x + (t->xoff + oh * in_row + lo * s * N), *dr = dyc + (oh * out_row + lo * N);
                         if (s == 1)
                             acc[q] += dot(dr, 0, xr, 0, 1, (hi - lo) * N);

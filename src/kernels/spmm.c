@@ -44,6 +44,18 @@ static int thread_count(void) {
 #endif
 }
 
+/* This thread's part [*lo, *hi) of a balanced split (spti_split_point) of
+ * the n rows or columns whose nonzeros start at ptr; inside a parallel
+ * region. */
+static void thread_part(const int64_t *ptr, int64_t n, int64_t *lo, int64_t *hi) {
+    const int p = thread_count(), t = thread_id();
+    *lo = spti_split_point(ptr, n, p, t);
+    *hi = spti_split_point(ptr, n, p, t + 1);
+}
+
+/* End of the batch window [n0, n0 + win) clipped to N. */
+static int64_t window_end(int64_t n0, int64_t win, int64_t N) { return n0 + win < N ? n0 + win : N; }
+
 typedef void (*rows_fn)(const spt_csr *, const float *, int64_t, const float *, float *, int64_t, int64_t, int64_t,
                         int64_t);
 typedef void (*cols_fn)(const spt_csr *, const float *, const float *, int64_t, float *, bool, int64_t, int64_t,
@@ -57,10 +69,9 @@ void spti_spmm(const spt_csr *W, const float *X, int64_t N, const float *bias, f
     const int64_t win = window_for(N);
 #pragma omp parallel num_threads(threads_for(W->nnz, N))
     {
-        const int p = thread_count(), t = thread_id();
-        const int64_t r0 = spti_split_point(W->row_ptr, W->rows, p, t);
-        const int64_t r1 = spti_split_point(W->row_ptr, W->rows, p, t + 1);
-        for (int64_t n0 = 0; n0 < N; n0 += win) f(W, X, N, bias, Y, r0, r1, n0, n0 + win < N ? n0 + win : N);
+        int64_t r0, r1;
+        thread_part(W->row_ptr, W->rows, &r0, &r1);
+        for (int64_t n0 = 0; n0 < N; n0 += win) f(W, X, N, bias, Y, r0, r1, n0, window_end(n0, win, N));
     }
 }
 
@@ -70,10 +81,9 @@ void spti_spmm_t_vals(const spt_csr *W, const float *wt, const float *dY, int64_
     const int64_t win = window_for(N);
 #pragma omp parallel num_threads(threads_for(W->nnz, N))
     {
-        const int p = thread_count(), t = thread_id();
-        const int64_t c0 = spti_split_point(W->col_ptr, W->cols, p, t);
-        const int64_t c1 = spti_split_point(W->col_ptr, W->cols, p, t + 1);
-        for (int64_t n0 = 0; n0 < N; n0 += win) f(W, wt, dY, N, dX, accumulate, c0, c1, n0, n0 + win < N ? n0 + win : N);
+        int64_t c0, c1;
+        thread_part(W->col_ptr, W->cols, &c0, &c1);
+        for (int64_t n0 = 0; n0 < N; n0 += win) f(W, wt, dY, N, dX, accumulate, c0, c1, n0, window_end(n0, win, N));
     }
 }
 
@@ -100,12 +110,11 @@ void spti_sddmm(const spt_csr *W, const float *dY, const float *X, int64_t N, fl
     }
 #pragma omp parallel num_threads(threads_for(W->nnz, N))
     {
-        const int p = thread_count(), t = thread_id();
-        const int64_t r0 = spti_split_point(W->row_ptr, W->rows, p, t);
-        const int64_t r1 = spti_split_point(W->row_ptr, W->rows, p, t + 1);
+        int64_t r0, r1;
+        thread_part(W->row_ptr, W->rows, &r0, &r1);
         /* Later windows add their part of each dot product to the first's. */
         for (int64_t n0 = 0; n0 < N; n0 += win)
-            f(W, dY, X, N, dW, accumulate || n0 > 0, r0, r1, n0, n0 + win < N ? n0 + win : N);
+            f(W, dY, X, N, dW, accumulate || n0 > 0, r0, r1, n0, window_end(n0, win, N));
     }
 }
 

@@ -66,6 +66,10 @@ int spti_model_finalize(spti_model *m);
  * BN gamma 1 and beta 0. Draws in parameter order. */
 int spti_model_init_params(spti_model *m);
 void spti_model_destroy(spti_model *m);
+/* End of a builder: when rc (the appends' status) is SPT_OK, finalize the
+ * model, initialise its parameters and hand it to *out; on any failure
+ * destroy m. Returns the status (model_build.c). */
+int spti_model_build_finish(spti_model *m, int rc, spti_model **out);
 
 /* Builders (model_mlp.c, model_resnet.c); arguments as the public
  * spt_model_create_mlp / spt_model_create_resnet, already non-NULL. */

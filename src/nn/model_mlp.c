@@ -35,12 +35,5 @@ int spti_model_create_mlp(const int64_t *widths, int n_widths, uint64_t seed, sp
         rc = spti_dropout_create(name, h, 0.0f, &L);
         if (rc == SPT_OK) rc = spti_model_append(m, L);
     }
-    if (rc == SPT_OK) rc = spti_model_finalize(m);
-    if (rc == SPT_OK) rc = spti_model_init_params(m);
-    if (rc != SPT_OK) {
-        spti_model_destroy(m);
-        return rc;
-    }
-    *out = m;
-    return SPT_OK;
+    return spti_model_build_finish(m, rc, out);
 }

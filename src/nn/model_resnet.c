@@ -60,12 +60,5 @@ int spti_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t b
         rc = spti_linear_create("fc", cur.c, classes, true, &L);
         rc = append_new(m, rc, L);
     }
-    if (rc == SPT_OK) rc = spti_model_finalize(m);
-    if (rc == SPT_OK) rc = spti_model_init_params(m);
-    if (rc != SPT_OK) {
-        spti_model_destroy(m);
-        return rc;
-    }
-    *out = m;
-    return SPT_OK;
+    return spti_model_build_finish(m, rc, out);
 }

@@ -4,11 +4,9 @@
  *
  * Candidates for growth are the positions not kept: the inactive ones and
  * the k just dropped, ranked row by row in increasing position; no
- * rows x cols mask is built. Growth by score pre-selects with a histogram
- * of |score| over 2^15 order buckets (two passes over the score) and runs
- * the exact seeded top-k (spti_topk) only on the candidates of the buckets
- * that can hold the k largest. Random growth samples k candidate ranks into
- * a bit set and maps them to positions.
+ * rows x cols mask is built. Growth by score is spti_grow_by_score
+ * (grow_by_score.c: one pass over the score, exact top k); random growth
+ * samples k candidate ranks into a bit set and maps them to positions.
  */
 #include "methods.h"
 
@@ -19,79 +17,6 @@ static int64_t kept_columns(const spt_csr *m, const uint8_t *dropped, int64_t r,
     for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++)
         if (!dropped[j]) kc[nk++] = m->col_idx[j];
     return nk;
-}
-
-/* The smallest |x| of bucket `edge` >= 1 (spti_abs_bucket with NaN at 0). */
-static float bucket_floor(uint32_t edge) {
-    uint32_t u = (edge - 1u) << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* grown[0..k): the k candidates of largest |score|, increasing.
- * Pass 1: histogram of every cell's bucket, minus the kept cells'. Pass 2:
- * the candidates at or above the edge bucket (|score| >= its floor; all of
- * them when the edge is bucket 0, NaN's), found with a per-row kept mask. */
-static int grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *score, int64_t k, uint64_t seed,
-                         int64_t *grown) {
-    const int64_t rows = m->rows, cols = m->cols, cells = rows * cols;
-    /* One private histogram per thread over a slice of the cells, summed into hist[0..). */
-    const int nt = cells >= (1 << 20) ? spti_num_threads() : 1;
-    int64_t *hist = spti_calloc_or_fail((int64_t)nt * SPTI_ABS_BUCKETS, sizeof(int64_t), "growth histogram");
-    if (!hist) return SPT_ERR_NOMEM;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; t++) {
-        int64_t *h = hist + (int64_t)t * SPTI_ABS_BUCKETS;
-        for (int64_t i = cells * t / nt; i < cells * (t + 1) / nt; i++) h[spti_abs_bucket(score[i], 0)]++;
-    }
-    for (int t = 1; t < nt; t++)
-        for (int64_t b = 0; b < SPTI_ABS_BUCKETS; b++) hist[b] += hist[(int64_t)t * SPTI_ABS_BUCKETS + b];
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++)
-            if (!dropped[j]) hist[spti_abs_bucket(score[r * cols + m->col_idx[j]], 0)]--;
-    int64_t above = 0;
-    uint32_t edge = SPTI_ABS_BUCKETS - 1;
-    for (;; edge--) {
-        above += hist[edge];
-        if (above >= k || edge == 0) break;
-    }
-    spti_free(hist);
-    float *cand = spti_alloc(above, sizeof(float));
-    int64_t *cand_pos = spti_alloc(above, sizeof(int64_t));
-    int64_t *pick = spti_alloc(k, sizeof(int64_t));
-    uint8_t *kept = spti_calloc(cols, 1);
-    int rc = SPT_OK;
-    if (!cand || !cand_pos || !pick || !kept) {
-        rc = spti_fail(SPT_ERR_NOMEM, "drop/grow: out of memory for %lld growth candidates", (long long)above);
-        goto done;
-    }
-    const float floor_abs = edge > 0 ? bucket_floor(edge) : 0.0f;
-    int64_t n = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *s = score + r * cols; /* row r of the rows x cols score */
-        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = !dropped[j];
-        for (int64_t c = 0; c < cols; c++)
-            if ((edge == 0 || fabsf(s[c]) >= floor_abs) && !kept[c] && n < above) {
-                cand[n] = fabsf(s[c]);
-                cand_pos[n++] = r * cols + c;
-            }
-        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = 0;
-    }
-    if (n != above) {
-        rc = spti_fail(SPT_ERR_INTERNAL, "drop/grow: %lld growth candidates, %lld counted", (long long)n,
-                       (long long)above);
-        goto done;
-    }
-    rc = spti_topk(cand, n, k, seed, pick);
-    if (rc == SPT_OK)
-        for (int64_t j = 0; j < k; j++) grown[j] = cand_pos[pick[j]];
-done:
-    spti_free(cand);
-    spti_free(cand_pos);
-    spti_free(pick);
-    spti_free(kept);
-    return rc;
 }
 
 /* grown[0..k): k candidates chosen uniformly at random, increasing. The
@@ -149,7 +74,7 @@ int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
     if (rc != SPT_OK) goto done;
     for (int64_t j = 0; j < k; j++) dropped[drop[j]] = 1;
     /* Grow among the cells - (nnz - k) positions not kept (>= k of them). */
-    if (score) rc = grow_by_score(m, dropped, score, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
+    if (score) rc = spti_grow_by_score(m, dropped, score, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
     else rc = grow_at_random(m, dropped, cells - nnz + k, k, rng, grown);
     if (rc != SPT_OK) goto done;
     /* Merge kept (CSR order = increasing position) with grown (increasing). */

@@ -61,18 +61,10 @@ static int gmp_init(spti_method *m, spti_param **weights, int n, spti_grad_sourc
     return SPT_OK; /* training starts dense */
 }
 
-/* Magnitudes of the candidates, in the storage order of each form. */
-static void magnitude_scores(spti_param *const *w, spti_prune_layer *L, int n) {
-    for (int l = 0; l < n; l++) {
-        const spti_param *p = w[l];
-        for (int64_t j = 0; j < L[l].n; j++)
-            L[l].score[j] = fabsf(p->value[p->kind == SPTI_PARAM_SPARSE ? j : L[l].pos[j]]);
-    }
-}
-
-/* Keep count of a group of `size` weights with `active` left, final
- * `final`, at step t of the cubic. */
-static int64_t gmp_keep(const gmp_state *st, int64_t size, int64_t active, int64_t final, int64_t t) {
+/* Keep count (spti_prune_keep_fn) of a group of `size` weights with
+ * `active` left, final `final`, at step t of the cubic; ctx: the state. */
+static int64_t gmp_keep(const void *ctx, int64_t t, int64_t size, int64_t active, int64_t final) {
+    const gmp_state *st = ctx;
     if (t >= st->t_last) return final;
     double s_f = 1.0 - (double)final / (double)size;
     double s_i = st->s_initial < s_f ? st->s_initial : s_f;
@@ -83,34 +75,9 @@ static int64_t gmp_keep(const gmp_state *st, int64_t size, int64_t active, int64
 static int gmp_after_step(spti_method *m, int64_t step) {
     gmp_state *st = m->state;
     if (step < st->t0 || step > st->t_last || (step - st->t0) % st->dt != 0) return SPT_OK;
-    const int n = m->n_weights;
-    const spti_prune_plan *pl = &st->plan;
-    spti_prune_layer *L;
-    SPTI_TRY(spti_prune_layers_create(m->weights, n, &L));
-    magnitude_scores(m->weights, L, n);
-    uint64_t seed = spti_prune_seed(st->seed, step, 0);
-    int rc;
-    if (pl->global) {
-        int64_t active = 0;
-        for (int l = 0; l < n; l++)
-            if (pl->ranked[l]) active += L[l].n;
-        rc = spti_prune_select_global(L, n, pl->ranked, gmp_keep(st, pl->pool, active, pl->pool_final, step), seed);
-    } else {
-        int64_t *keep = spti_alloc(n, sizeof(int64_t));
-        if (!keep) {
-            spti_prune_layers_destroy(L, n);
-            return spti_fail(SPT_ERR_NOMEM, "gmp: out of memory");
-        }
-        for (int l = 0; l < n; l++)
-            keep[l] = pl->ranked[l] ? gmp_keep(st, pl->size[l], L[l].n, pl->final[l], step) : L[l].n;
-        rc = spti_prune_select_layerwise(L, n, keep, seed);
-        spti_free(keep);
-    }
-    int changed = 0;
-    if (rc == SPT_OK) rc = spti_prune_apply(m->weights, L, n, step >= st->t_last, &changed);
     /* (at t_last, sparse = true also turns layers pruned earlier SPARSE) */
-    spti_prune_layers_destroy(L, n);
-    if (changed) m->topology_updates++;
+    int rc = spti_prune_by_magnitude(m, &st->plan, gmp_keep, st, step, spti_prune_seed(st->seed, step, 0),
+                                     step >= st->t_last);
     if (rc == SPT_OK) {
         st->events++;
         st->last_event = step;
@@ -141,9 +108,7 @@ static int gmp_load(spti_method *m, const uint8_t *buf, int64_t len) {
     if (len != GMP_STATE_BYTES)
         return spti_fail(SPT_ERR_FORMAT, "gmp load: state of %lld bytes, expected %d", (long long)len, GMP_STATE_BYTES);
     if (memcmp(buf, "SPGM", 4) != 0) return spti_fail(SPT_ERR_FORMAT, "gmp load: not a GMP state");
-    uint32_t version = (uint32_t)(spti_prune_get_u64(buf + 4) & 0xffffffffu);
-    if (version > GMP_VERSION) return spti_fail(SPT_ERR_VERSION, "gmp load: state version %u is newer", version);
-    if (version != GMP_VERSION) return spti_fail(SPT_ERR_FORMAT, "gmp load: bad state version %u", version);
+    SPTI_TRY(spti_prune_check_version("gmp", buf + 4, GMP_VERSION));
     if (spti_prune_get_u64(buf + 8) != (uint64_t)m->n_weights)
         return spti_fail(SPT_ERR_FORMAT, "gmp load: state is for %llu layers, the method has %d",
                          (unsigned long long)spti_prune_get_u64(buf + 8), m->n_weights);
@@ -216,12 +181,7 @@ int spti_gmp_create(const spt_method_config *cfg, spti_param **weights, int n_we
     }
     st->s_initial = cfg->value[SPT_MP_INITIAL_SPARSITY];
     st->last_event = -1;
-    m->ops = &GMP_OPS;
-    m->weights = weights;
-    m->n_weights = n_weights;
-    m->state = st;
-    spti_rng_seed(&m->rng, (uint64_t)cfg->value[SPT_MP_SEED]);
-    st->seed = spti_rng_u64(&m->rng);
+    st->seed = spti_prune_method_init(m, &GMP_OPS, cfg, weights, n_weights, st);
     *out = m;
     return SPT_OK;
 }

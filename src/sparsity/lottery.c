@@ -84,8 +84,10 @@ static int lt_after_step(spti_method *m, int64_t step) {
     return SPT_OK;
 }
 
-/* Survivors of a group of `size` weights after round r. */
-static int64_t lt_keep(const lottery_state *st, int64_t size, int64_t active, int64_t final, int64_t r) {
+/* Survivors (spti_prune_keep_fn) of a group of `size` weights after round
+ * r; ctx: the state. */
+static int64_t lt_keep(const void *ctx, int64_t r, int64_t size, int64_t active, int64_t final) {
+    const lottery_state *st = ctx;
     if (r >= st->rounds) return final;
     return spti_prune_count(size, pow(1.0 - st->rate, (double)r), active, final);
 }
@@ -117,38 +119,8 @@ static int lt_end_round(spti_method *m, int64_t step) {
     if (!st->rewind)
         return spti_fail(SPT_ERR_STATE, "lottery: the round ended before the rewind step %lld was reached",
                          (long long)st->rewind_step);
-    const int n = m->n_weights;
     const int64_t r = st->done + 1;
-    const spti_prune_plan *pl = &st->plan;
-    spti_prune_layer *L;
-    SPTI_TRY(spti_prune_layers_create(m->weights, n, &L));
-    for (int l = 0; l < n; l++) {
-        const spti_param *p = m->weights[l];
-        for (int64_t j = 0; j < L[l].n; j++)
-            L[l].score[j] = fabsf(p->value[p->kind == SPTI_PARAM_SPARSE ? j : L[l].pos[j]]);
-    }
-    uint64_t seed = spti_prune_seed(st->seed, r, 0);
-    int rc;
-    if (pl->global) {
-        int64_t active = 0;
-        for (int l = 0; l < n; l++)
-            if (pl->ranked[l]) active += L[l].n;
-        rc = spti_prune_select_global(L, n, pl->ranked, lt_keep(st, pl->pool, active, pl->pool_final, r), seed);
-    } else {
-        int64_t *keep = spti_alloc(n, sizeof(int64_t));
-        if (!keep) {
-            spti_prune_layers_destroy(L, n);
-            return spti_fail(SPT_ERR_NOMEM, "lottery: out of memory");
-        }
-        for (int l = 0; l < n; l++)
-            keep[l] = pl->ranked[l] ? lt_keep(st, pl->size[l], L[l].n, pl->final[l], r) : L[l].n;
-        rc = spti_prune_select_layerwise(L, n, keep, seed);
-        spti_free(keep);
-    }
-    int changed = 0;
-    if (rc == SPT_OK) rc = spti_prune_apply(m->weights, L, n, r >= st->rounds, &changed);
-    spti_prune_layers_destroy(L, n);
-    if (changed) m->topology_updates++;
+    int rc = spti_prune_by_magnitude(m, &st->plan, lt_keep, st, r, spti_prune_seed(st->seed, r, 0), r >= st->rounds);
     if (rc != SPT_OK) return rc;
     rewind_weights(m);
     st->done = r;
@@ -215,9 +187,7 @@ static int lt_load(spti_method *m, const uint8_t *buf, int64_t len) {
     lottery_state *st = m->state;
     if (len < LT_HEADER_BYTES || memcmp(buf, "SPLT", 4) != 0)
         return spti_fail(SPT_ERR_FORMAT, "lottery load: not a lottery state");
-    uint32_t version = (uint32_t)(spti_prune_get_u64(buf + 4) & 0xffffffffu);
-    if (version > LT_VERSION) return spti_fail(SPT_ERR_VERSION, "lottery load: state version %u is newer", version);
-    if (version != LT_VERSION) return spti_fail(SPT_ERR_FORMAT, "lottery load: bad state version %u", version);
+    SPTI_TRY(spti_prune_check_version("lottery", buf + 4, LT_VERSION));
     if (spti_prune_get_u64(buf + 8) != (uint64_t)m->n_weights)
         return spti_fail(SPT_ERR_FORMAT, "lottery load: state is for another number of layers");
     int64_t rounds = (int64_t)spti_prune_get_u64(buf + 16), done = (int64_t)spti_prune_get_u64(buf + 24);
@@ -298,12 +268,7 @@ int spti_lottery_create(const spt_method_config *cfg, spti_param **weights, int 
     st->rounds = rounds;
     st->rate = rate;
     st->rewind_step = (int64_t)cfg->value[SPT_MP_REWIND_STEP];
-    m->ops = &LOTTERY_OPS;
-    m->weights = weights;
-    m->n_weights = n_weights;
-    m->state = st;
-    spti_rng_seed(&m->rng, (uint64_t)cfg->value[SPT_MP_SEED]);
-    st->seed = spti_rng_u64(&m->rng);
+    st->seed = spti_prune_method_init(m, &LOTTERY_OPS, cfg, weights, n_weights, st);
     *out = m;
     return SPT_OK;
 }

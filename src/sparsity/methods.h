@@ -72,10 +72,28 @@ void spti_sample_bits(spti_rng *rng, int64_t n, int64_t k, uint64_t *bits);
 
 /* ---- drop and grow (drop_by_magnitude.c, drop_grow.c) -------------------------- */
 
+/* The k largest of key[0..n) (no NaN), as increasing indices into
+ * idx[0..k): every key above the k-th largest value v, then among the keys
+ * equal to v the ones spti_topk picks by its seeded hash of their rank
+ * among the tied keys in index order. The result depends only on the keys,
+ * k and seed. Expected O(n) time; workspace 2^16 counts plus the keys of
+ * the threshold's 16-bit bucket and the ties (select_largest.c). */
+int spti_select_largest(const float *key, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
+/* The r-th largest (0-based) of a[0..n) (no NaN, 0 <= r < n), reordering a.
+ * Expected O(n). */
+float spti_nth_largest(float *a, int64_t n, int64_t r);
+/* Growth by score (grow_by_score.c): the k positions of largest |score|
+ * (score rows x cols; NaN lowest) among those not kept (kept = active and
+ * not dropped[j], j the CSR entry), increasing, into grown[0..k). Ties: the
+ * seeded tie-break of spti_select_largest among the tied candidates. One
+ * pass over the score (rarely more); O(candidates near the top k) memory. */
+int spti_grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *score, int64_t k, uint64_t seed,
+                       int64_t *grown);
+
 /* The k entries of values[0..n) with the smallest |value| (NaN counts as
  * largest), as increasing indices into idx[0..k). Ties: seeded, deterministic
- * (spti_bottomk). Expected O(n) time; workspace O(n / 2^7 + k') where k' is
- * k plus the entries sharing the threshold's 16-bit bucket. */
+ * (spti_select_largest on -|value|). Expected O(n) time; workspace n floats
+ * plus spti_select_largest's. */
 int spti_drop_by_magnitude(const float *values, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
 
 /* The new pattern of a SPARSE weight after one drop/grow update with k:
@@ -89,17 +107,6 @@ int spti_drop_by_magnitude(const float *values, int64_t n, int64_t k, uint64_t s
  * O(rows * cols) time, O(k + nnz) memory beyond the score. */
 int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score, spti_rng *rng, uint64_t seed,
                              int64_t *new_pos);
-
-/* Order buckets of |x| for the histogram pre-selection: the top 16 bits of
- * |x| plus one (1 .. 0x7f81 for finite and infinite values); NaN goes to
- * `nan_bucket`. Monotone in |x|. */
-enum { SPTI_ABS_BUCKETS = 0x8000 + 2 };
-static inline uint32_t spti_abs_bucket(float x, uint32_t nan_bucket) {
-    if (isnan(x)) return nan_bucket;
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return ((u & 0x7fffffffu) >> 16) + 1u;
-}
 
 /* ---- shared state of the four topology methods (dst_method.c) ---------------- */
 

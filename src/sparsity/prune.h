@@ -2,8 +2,9 @@
  * Shared machinery of the pruning methods (GMP, lottery tickets, SNIP,
  * GraSP, SynFlow): the pruning plan (what each layer, or the global pool,
  * must keep at the end), the exact selection of the top-scoring weights per
- * layer or over all layers, applying the selection to the parameters, and
- * small helpers for seeds and checkpoints.
+ * layer or over all layers, applying the selection to the parameters, a
+ * whole magnitude-pruning event, and small helpers for seeds, construction
+ * and checkpoints.
  *
  * Form of a pruned layer. A layer being pruned from dense stays MASKED
  * (values and slots kept, pruned entries held at 0) while it is dense enough
@@ -89,6 +90,29 @@ int spti_prune_select_global(spti_prune_layer *L, int n, const uint8_t *ranked, 
  * layers before the failing one are already pruned, each consistent. */
 int spti_prune_apply(spti_param **weights, const spti_prune_layer *L, int n, bool sparse, int *changed);
 
+/* ---- selection by the plan ------------------------------------------------------ */
+
+/* Count a group keeps at the caller's point `at` of its schedule (a step, a
+ * round, an iteration; ctx is the caller's): the group is the global pool
+ * or one layer, of `size` weights with `active` candidates left, keeping
+ * `final` at the end. */
+typedef int64_t (*spti_prune_keep_fn)(const void *ctx, int64_t at, int64_t size, int64_t active, int64_t final);
+
+/* Select in L (scores filled) as the plan says: global, the pool keeps
+ * keep(pool, candidates of the ranked layers, pool_final) by one ranking;
+ * layer-wise, each ranked layer keeps keep(size, its candidates, final)
+ * and the others every candidate. `who` names the method in errors. */
+int spti_prune_select_plan(const spti_prune_plan *pl, spti_prune_layer *L, int n, spti_prune_keep_fn keep,
+                           const void *ctx, int64_t at, uint64_t seed, const char *who);
+
+/* One magnitude-pruning event of m (GMP, lottery tickets;
+ * prune_by_magnitude.c): score every active entry of m's weights by |w|,
+ * select by the plan and `keep` (spti_prune_select_plan), apply
+ * (spti_prune_apply with `sparse`) and count one topology update on m when
+ * a layer changed. */
+int spti_prune_by_magnitude(spti_method *m, const spti_prune_plan *pl, spti_prune_keep_fn keep, const void *ctx,
+                            int64_t at, uint64_t seed, bool sparse);
+
 /* ---- prune at initialisation (prune_at_init.c): SNIP, GraSP, SynFlow ---------- */
 
 typedef struct spti_pai {
@@ -122,6 +146,12 @@ int spti_pai_load(spti_method *m, const uint8_t *buf, int64_t len);
 /* Seed of a selection: a hash of a base seed and two counters. */
 uint64_t spti_prune_seed(uint64_t base, int64_t a, int64_t b);
 
+/* Wire a newly allocated method m of `ops` over the weights (borrowed) to
+ * its state, seed m->rng from SPT_MP_SEED and return the tie-break seed
+ * drawn from it (the pruning methods' common constructor tail). */
+uint64_t spti_prune_method_init(spti_method *m, const spti_method_ops *ops, const spt_method_config *cfg,
+                                spti_param **weights, int n_weights, void *state);
+
 /* Whether every weight is DENSE (prune-at-init methods need it). */
 int spti_prune_check_dense(const char *who, spti_param *const *weights, int n);
 
@@ -137,6 +167,9 @@ void spti_prune_buffers_free(float **b, int n);
 /* Little-endian checkpoint fields. */
 void spti_prune_put_u64(uint8_t *b, uint64_t v);
 uint64_t spti_prune_get_u64(const uint8_t *b);
+/* The u32 state version at b against `current`: a newer one is
+ * SPT_ERR_VERSION, any other mismatch SPT_ERR_FORMAT ("<who> load: ..."). */
+int spti_prune_check_version(const char *who, const uint8_t *b, uint32_t current);
 
 /* GraSP's Hessian-gradient product over the weights (grasp.c): g = the
  * summed gradient of `batches` batches, hg = H g by a forward difference

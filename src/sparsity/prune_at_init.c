@@ -37,12 +37,7 @@ int spti_pai_create(const spti_method_ops *ops, const spt_method_config *cfg, sp
     }
     st->batches = (int64_t)cfg->value[SPT_MP_SCORE_BATCHES];
     st->iters = (int64_t)cfg->value[SPT_MP_SYNFLOW_ITERS];
-    m->ops = ops;
-    m->weights = weights;
-    m->n_weights = n_weights;
-    m->state = st;
-    spti_rng_seed(&m->rng, (uint64_t)cfg->value[SPT_MP_SEED]);
-    st->seed = spti_rng_u64(&m->rng);
+    st->seed = spti_prune_method_init(m, ops, cfg, weights, n_weights, st);
     *out = m;
     return SPT_OK;
 }
@@ -65,34 +60,17 @@ int spti_pai_check_init(spti_method *m, spti_param **weights, int n) {
     return spti_prune_check_dense(m->ops->name, weights, n);
 }
 
+/* Keep count (spti_prune_keep_fn) at exponent *ctx of the final density. */
+static int64_t pai_keep(const void *ctx, int64_t iteration, int64_t size, int64_t active, int64_t final) {
+    (void)iteration;
+    const double e = *(const double *)ctx;
+    if (e >= 1.0) return final;
+    return spti_prune_count(size, pow((double)final / (double)size, e), active, final);
+}
+
 int spti_pai_select(spti_method *m, spti_prune_layer *L, double e, int64_t iteration) {
-    const spti_prune_plan *pl = &pai(m)->plan;
-    const int n = m->n_weights;
-    const bool last = e >= 1.0;
-    uint64_t seed = spti_prune_seed(pai(m)->seed, iteration, 0);
-    if (pl->global) {
-        int64_t active = 0;
-        for (int l = 0; l < n; l++)
-            if (pl->ranked[l]) active += L[l].n;
-        int64_t k = last ? pl->pool_final
-                         : spti_prune_count(pl->pool, pow((double)pl->pool_final / (double)pl->pool, e), active,
-                                            pl->pool_final);
-        return spti_prune_select_global(L, n, pl->ranked, k, seed);
-    }
-    int64_t *keep = spti_alloc(n, sizeof(int64_t));
-    if (!keep) return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", m->ops->name);
-    for (int l = 0; l < n; l++) {
-        if (!pl->ranked[l]) {
-            keep[l] = L[l].n;
-            continue;
-        }
-        keep[l] = last ? pl->final[l]
-                       : spti_prune_count(pl->size[l], pow((double)pl->final[l] / (double)pl->size[l], e), L[l].n,
-                                          pl->final[l]);
-    }
-    int rc = spti_prune_select_layerwise(L, n, keep, seed);
-    spti_free(keep);
-    return rc;
+    return spti_prune_select_plan(&pai(m)->plan, L, m->n_weights, pai_keep, &e, iteration,
+                                  spti_prune_seed(pai(m)->seed, iteration, 0), m->ops->name);
 }
 
 int spti_pai_finish(spti_method *m, const spti_prune_layer *L) {
@@ -130,9 +108,7 @@ int spti_pai_load(spti_method *m, const uint8_t *buf, int64_t len) {
     const char *who = m->ops->name;
     if (len != PAI_STATE_BYTES || memcmp(buf, "SPPI", 4) != 0)
         return spti_fail(SPT_ERR_FORMAT, "%s load: not a pruning-at-init state", who);
-    uint32_t version = (uint32_t)(spti_prune_get_u64(buf + 4) & 0xffffffffu);
-    if (version > PAI_VERSION) return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer", who, version);
-    if (version != PAI_VERSION) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", who, version);
+    SPTI_TRY(spti_prune_check_version(who, buf + 4, PAI_VERSION));
     char name[9] = {0};
     memcpy(name, buf + 8, 8);
     if (strncmp(name, who, 8) != 0)

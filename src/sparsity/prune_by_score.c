@@ -1,7 +1,7 @@
 /*
  * Keep the top-scoring weights: the pruning plan, exact per-layer and
- * global selection (spti_topk, seeded tie-break), and applying the kept
- * sets to the parameters (prune.h).
+ * global selection (spti_topk, seeded tie-break), selection by the plan,
+ * and applying the kept sets to the parameters (prune.h).
  */
 #include <math.h>
 #include <string.h>
@@ -192,6 +192,22 @@ done:
     return rc;
 }
 
+int spti_prune_select_plan(const spti_prune_plan *pl, spti_prune_layer *L, int n, spti_prune_keep_fn keep,
+                           const void *ctx, int64_t at, uint64_t seed, const char *who) {
+    if (pl->global) {
+        int64_t active = 0;
+        for (int l = 0; l < n; l++)
+            if (pl->ranked[l]) active += L[l].n;
+        return spti_prune_select_global(L, n, pl->ranked, keep(ctx, at, pl->pool, active, pl->pool_final), seed);
+    }
+    int64_t *k = spti_alloc(n, sizeof(int64_t));
+    if (!k) return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", who);
+    for (int l = 0; l < n; l++) k[l] = pl->ranked[l] ? keep(ctx, at, pl->size[l], L[l].n, pl->final[l]) : L[l].n;
+    int rc = spti_prune_select_layerwise(L, n, k, seed);
+    spti_free(k);
+    return rc;
+}
+
 /* ---- apply ---------------------------------------------------------------------------------- */
 
 /* Active entries of a weight: p->n counts the stored ones (all of a DENSE
@@ -229,6 +245,16 @@ uint64_t spti_prune_seed(uint64_t base, int64_t a, int64_t b) {
     uint64_t h = mix64(base ^ 0x6a09e667f3bcc909ULL);
     h = mix64(h ^ (uint64_t)a);
     return mix64(h ^ ((uint64_t)b << 1 | 1));
+}
+
+uint64_t spti_prune_method_init(spti_method *m, const spti_method_ops *ops, const spt_method_config *cfg,
+                                spti_param **weights, int n_weights, void *state) {
+    m->ops = ops;
+    m->weights = weights;
+    m->n_weights = n_weights;
+    m->state = state;
+    spti_rng_seed(&m->rng, (uint64_t)cfg->value[SPT_MP_SEED]);
+    return spti_rng_u64(&m->rng);
 }
 
 int spti_prune_check_dense(const char *who, spti_param *const *weights, int n) {
@@ -286,4 +312,12 @@ uint64_t spti_prune_get_u64(const uint8_t *b) {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
     return v;
+}
+
+int spti_prune_check_version(const char *who, const uint8_t *b, uint32_t current) {
+    uint32_t version = 0;
+    for (int i = 0; i < 4; i++) version |= (uint32_t)b[i] << (8 * i);
+    if (version > current) return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer", who, version);
+    if (version != current) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", who, version);
+    return SPT_OK;
 }

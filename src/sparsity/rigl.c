@@ -17,14 +17,22 @@
  * update steps. It is freed right after the update (reallocated by the next
  * update's backward), so between updates the layer holds only its nonzeros
  * and the model's per-step gradient zeroing never touches a dense buffer.
- * The selection itself needs O(k + nnz) extra memory and O(rows * cols) time.
+ * A layer whose k is 0 at this step gets no dense gradient at all.
+ * The selection needs O(k + nnz) extra memory (the growth candidates near
+ * the top k, spti_grow_by_score) and one pass over each rows x cols gradient
+ * (rarely two). Cost (MLP 3072-4000-1000-4000-10 at density 0.1, one thread,
+ * docs/performance.md "RigL update cost"): the hooks take ~75 ms of the
+ * ~155 ms an update step adds; the rest is the dense dY.X^T itself (~40 ms
+ * net of the sparse dW it replaces) and writing it into fresh memory.
  */
 #include "methods.h"
 
 static int rigl_begin_step(spti_method *m, int64_t step) {
     bool update = spti_dst_is_update(m, step);
+    /* A layer that moves no weight (k == 0) needs no dense gradient. */
     for (int l = 0; l < m->n_weights; l++)
-        if (spti_dst_is_sparse(m, l)) m->weights[l]->want_dense_grad = update;
+        if (spti_dst_is_sparse(m, l))
+            m->weights[l]->want_dense_grad = update && spti_dst_drop_count(m, step, m->weights[l]->n) > 0;
     return SPT_OK;
 }
 

@@ -50,11 +50,8 @@ int spt_csr_from_masked(const spt_masked *m, spt_csr **out) {
 int spt_csr_to_dense(const spt_csr *m, float *dense, int64_t n) {
     SPTI_CHECK_NULL(m);
     SPTI_CHECK_NULL(dense);
-    int64_t cells = m->rows * m->cols;
-    if (n < cells)
-        return spti_fail(SPT_ERR_SIZE, "%s: dense holds %lld floats, the matrix has %lld", __func__, (long long)n,
-                         (long long)cells);
-    memset(dense, 0, (size_t)cells * sizeof(float));
+    SPTI_TRY(spti_dense_fits(__func__, m->rows, m->cols, n));
+    memset(dense, 0, (size_t)(m->rows * m->cols) * sizeof(float));
     for (int64_t r = 0; r < m->rows; r++)
         for (int64_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) dense[r * m->cols + m->col_idx[k]] = m->values[k];
     return SPT_OK;

@@ -65,13 +65,18 @@ int64_t spt_masked_nnz(const spt_masked *m) { return m ? m->nnz : -1; }
 const float *spt_masked_values(const spt_masked *m) { return m ? m->values : NULL; }
 const uint8_t *spt_masked_mask(const spt_masked *m) { return m ? m->mask : NULL; }
 
+int spti_dense_fits(const char *func, int64_t rows, int64_t cols, int64_t n) {
+    const int64_t cells = rows * cols;
+    if (n < cells)
+        return spti_fail(SPT_ERR_SIZE, "%s: dense holds %lld floats, the matrix has %lld", func, (long long)n,
+                         (long long)cells);
+    return SPT_OK;
+}
+
 int spt_masked_to_dense(const spt_masked *m, float *dense, int64_t n) {
     SPTI_CHECK_NULL(m);
     SPTI_CHECK_NULL(dense);
-    int64_t cells = m->rows * m->cols;
-    if (n < cells)
-        return spti_fail(SPT_ERR_SIZE, "%s: dense holds %lld floats, the matrix has %lld", __func__, (long long)n,
-                         (long long)cells);
-    memcpy(dense, m->values, (size_t)cells * sizeof(float));
+    SPTI_TRY(spti_dense_fits(__func__, m->rows, m->cols, n));
+    memcpy(dense, m->values, (size_t)(m->rows * m->cols) * sizeof(float));
     return SPT_OK;
 }

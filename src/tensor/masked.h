@@ -17,4 +17,8 @@ struct spt_masked {
  * (rows, cols >= 0, product checked). Sets the error message on failure. */
 int spti_masked_alloc(int64_t rows, int64_t cols, spt_masked **out);
 
+/* SPT_OK when a dense buffer of n floats holds a rows x cols matrix, else
+ * SPT_ERR_SIZE with the message prefixed by func (the to_dense converters). */
+int spti_dense_fits(const char *func, int64_t rows, int64_t cols, int64_t n);
+
 #endif

@@ -187,11 +187,14 @@ int spti_trainer_reserve_batch(spti_trainer *t, int64_t floats, int64_t n) {
     return SPT_OK;
 }
 
-int spti_trainer_check_data(const spti_trainer *t, const spt_dataset *ds, const char *func) {
+int spti_trainer_check_data(const spti_trainer *t, const spt_dataset *ds, int64_t bs, const char *func,
+                            int64_t *floats) {
     int64_t need = spti_shape_size(t->model->in_shape);
     if (ds->feat != need)
         return spti_fail(SPT_ERR_SIZE, "%s: examples of %lld x %lld x %lld = %lld values do not fit the model's input of %lld",
                          func, (long long)ds->c, (long long)ds->h, (long long)ds->w, (long long)ds->feat,
                          (long long)need);
+    if (!spti_mul_i64(bs, ds->feat, floats))
+        return spti_fail(SPT_ERR_SIZE, "%s: a batch of %lld examples overflows", func, (long long)bs);
     return SPT_OK;
 }

@@ -75,8 +75,10 @@ int spti_trainer_run_init(spti_trainer *t, spti_grad_source *src);
 /* Grow the batch buffers to hold `floats` inputs and `n` labels. */
 int spti_trainer_reserve_batch(spti_trainer *t, int64_t floats, int64_t n);
 
-/* Check that a dataset's examples fit the model's input (SPT_ERR_SIZE). */
-int spti_trainer_check_data(const spti_trainer *t, const spt_dataset *ds, const char *func);
+/* Check that a dataset's examples fit the model's input and that a batch
+ * of bs of them can be addressed (SPT_ERR_SIZE); *floats = bs * features. */
+int spti_trainer_check_data(const spti_trainer *t, const spt_dataset *ds, int64_t bs, const char *func,
+                            int64_t *floats);
 
 /* FLOPs per example of one step as it will run now: 2 f_S plus each weight
  * layer's gradient cost (dense when the method asked for dense_grad). */

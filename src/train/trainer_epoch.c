@@ -10,9 +10,7 @@ int spt_trainer_train_epoch(spt_trainer *t, spt_batcher *b, spt_progress_fn prog
     int64_t bs, floats;
     const spt_dataset *ds;
     spti_batcher_info(b, &bs, &ds);
-    SPTI_TRY(spti_trainer_check_data(t, ds, __func__));
-    if (!spti_mul_i64(bs, ds->feat, &floats))
-        return spti_fail(SPT_ERR_SIZE, "%s: a batch of %lld examples overflows", __func__, (long long)bs);
+    SPTI_TRY(spti_trainer_check_data(t, ds, bs, __func__, &floats));
     if (spti_trainer_reserve_batch(t, floats, bs) != SPT_OK)
         return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for a batch of %lld", __func__, (long long)bs);
     SPTI_TRY(spt_trainer_prepare(t, b));

@@ -6,11 +6,9 @@ int spt_trainer_evaluate(spt_trainer *t, const spt_dataset *ds, int64_t batch, d
     SPTI_CHECK_NULL(t);
     SPTI_CHECK_NULL(ds);
     if (batch < 1) return spti_fail(SPT_ERR_SIZE, "%s: batch (%lld) must be >= 1", __func__, (long long)batch);
-    SPTI_TRY(spti_trainer_check_data(t, ds, __func__));
     const int64_t n = ds->n, bs = batch < n ? batch : n;
     int64_t floats;
-    if (!spti_mul_i64(bs, ds->feat, &floats))
-        return spti_fail(SPT_ERR_SIZE, "%s: a batch of %lld examples overflows", __func__, (long long)bs);
+    SPTI_TRY(spti_trainer_check_data(t, ds, bs, __func__, &floats));
     int64_t *idx = spti_alloc(bs, sizeof *idx);
     float *x = spti_alloc(floats, sizeof *x);
     int32_t *y = spti_alloc(bs, sizeof *y);

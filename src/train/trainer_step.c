@@ -88,9 +88,7 @@ int spt_trainer_prepare(spt_trainer *t, spt_batcher *b) {
     int64_t bs, floats;
     const spt_dataset *ds;
     spti_batcher_info(b, &bs, &ds);
-    SPTI_TRY(spti_trainer_check_data(t, ds, __func__));
-    if (!spti_mul_i64(bs, ds->feat, &floats))
-        return spti_fail(SPT_ERR_SIZE, "%s: a batch of %lld examples overflows", __func__, (long long)bs);
+    SPTI_TRY(spti_trainer_check_data(t, ds, bs, __func__, &floats));
     SPTI_TRY(spti_trainer_prefix(__func__, spti_trainer_reserve_batch(t, floats, bs)));
     int64_t epoch, pos;
     uint64_t seed;
