@@ -186,7 +186,7 @@ static void test_idx_gzip_every_flip(void **state) {
 
 /* Regression (found by fuzz_idx): a gzip IDX header whose dimensions need
  * far more bytes than the compressed file can inflate to used to allocate
- * the whole dataset before the data ran out (an 80-byte input asked for
+ * the whole dataset before the data ran out (a 40-byte input asked for
  * 2^57 bytes). It is refused before any allocation now. */
 static void test_idx_gzip_lying_header(void **state) {
     (void)state;
