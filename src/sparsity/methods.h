@@ -33,8 +33,7 @@ int spti_rigl_create(const spt_method_config *cfg, spti_param **weights, int n_w
                      spti_method **out);
 int spti_snfs_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
                      spti_method **out);
-/* Written alongside (pruning methods); the factory reports them as
- * unsupported until their files land. */
+/* The pruning methods (gmp.c, lottery.c, snip.c, grasp.c, synflow.c). */
 int spti_gmp_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
                     spti_method **out);
 int spti_lottery_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
