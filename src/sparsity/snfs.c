@@ -11,8 +11,9 @@
  *  - The optimizer step is not skipped: the gradient is applied on the old
  *    pattern first and the topology moves in after_step (as the RigL
  *    reference code does for its SET/SNFS baselines).
- *  - Per-layer nnz stays fixed: the paper's redistribution of nonzeros
- *    across layers by mean momentum magnitude is not implemented.
+ *  - Per-layer nnz stays fixed, as in RigL's SNFS baseline; the paper's
+ *    redistribution of nonzeros across layers by mean momentum magnitude
+ *    is left out (docs/methods.md lists this deviation).
  * Memory: SNFS is dense by design. Each sparse layer keeps M (rows x cols
  * floats) for the whole run, plus dense_grad (rows x cols) filled every
  * step; M is part of the method's checkpoint state.
