@@ -1,7 +1,11 @@
 /* RigL: drop the k smallest |w|, grow the k largest |dense_grad| among the
  * positions not kept, skip the optimizer on update steps; checked against a
- * naive reference on small layers driven through the hooks. Also the shared
- * drop selection (spti_drop_by_magnitude). */
+ * naive reference on small layers driven through the hooks, and through a
+ * real linear layer's backward, which streams the gradient into the growth
+ * collector (same choices as the full dense_grad path, ties included).
+ * Also the shared drop selection (spti_drop_by_magnitude). */
+#include "nn/layers.h"
+#include "sparsity/grow_collector.h"
 #include "test_dst_util.h"
 
 enum { ROWS = 12, COLS = 25, CELLS = ROWS * COLS };
@@ -427,6 +431,167 @@ static void test_select_largest_ties(void **state) {
     assert_true(spti_nth_largest(x, 5, 3) == 2.0f);
 }
 
+/* A linear layer out x in whose weight has the values of dst_weight, made
+ * SPARSE by a RigL method (density d, seed); x[in x N], dy[out x N]. */
+static spti_layer *rigl_linear(int64_t in, int64_t out, double d, double seed, uint64_t wseed, spti_method **m) {
+    spti_layer *L = NULL;
+    assert_int_equal(spti_linear_create("fc", in, out, true, &L), SPT_OK);
+    spti_param *w = L->params[0], *src = dst_weight("w", out, in, wseed);
+    memcpy(w->value, src->value, (size_t)(out * in) * sizeof(float));
+    spti_param_destroy(src);
+    *m = make_rigl(&L->params[0], 1, &d, seed, SPT_DROP_CONSTANT, 1000);
+    assert_int_equal((*m)->ops->init(*m, &L->params[0], 1, NULL), SPT_OK);
+    assert_int_equal(w->kind, SPTI_PARAM_SPARSE);
+    dst_fill_slots(w);
+    return L;
+}
+
+static void fill(float *v, int64_t n, uint64_t seed, bool ints) {
+    spti_rng rng;
+    spti_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = ints ? (float)spti_rng_below(&rng, 3) - 1.0f : spti_rng_uniform(&rng) * 2.0f - 1.0f;
+}
+
+/* The full path: backward with want_dense_grad only; returns a copy of
+ * dense_grad (checked against a naive dY . X^T) and leaves none behind. */
+static float *full_dense_grad(spti_layer *L, const float *x, const float *dy, int64_t N) {
+    spti_param *w = L->params[0];
+    const int64_t rows = w->rows, cols = w->cols;
+    w->want_dense_grad = true;
+    assert_int_equal(L->ops->backward(L, x, NULL, dy, NULL, N), SPT_OK);
+    float *g = malloc((size_t)(rows * cols) * sizeof(float));
+    memcpy(g, w->dense_grad, (size_t)(rows * cols) * sizeof(float));
+    for (int64_t r = 0; r < rows; r += 7)
+        for (int64_t c = 0; c < cols; c += 5) {
+            double ref = 0.0;
+            for (int64_t e = 0; e < N; e++) ref += (double)dy[r * N + e] * (double)x[c * N + e];
+            assert_true(fabs(ref - (double)g[r * cols + c]) <= 1e-4 * (1.0 + fabs(ref)));
+        }
+    w->want_dense_grad = false;
+    spti_free(w->dense_grad);
+    w->dense_grad = NULL;
+    memset(w->grad, 0, (size_t)w->n * sizeof(float));
+    memset(L->params[1]->grad, 0, (size_t)L->params[1]->n * sizeof(float));
+    return g;
+}
+
+/* One RigL update through the layer's streaming backward at step 10. */
+static void streamed_update(spti_method *m, spti_layer *L, const float *x, const float *dy, int64_t N) {
+    spti_param *w = L->params[0];
+    assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
+    assert_true(w->want_dense_grad && w->want_grow_k > 0);
+    assert_int_equal(L->ops->backward(L, x, NULL, dy, NULL, N), SPT_OK);
+    assert_null(w->dense_grad); /* streamed: no rows x cols buffer */
+    assert_non_null(w->grow);
+    assert_true(w->grow->filled);
+    assert_int_equal(w->grow->nonfinite, -1);
+    bool skip = false;
+    assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
+    assert_true(skip);
+    assert_null(w->grow);
+    assert_int_equal(w->want_grow_k, 0);
+}
+
+/* Small layer: the streamed update against the naive reference, and the
+ * gradient of the active entries equal to the full path's. */
+static void test_rigl_streamed_linear(void **state) {
+    enum { IN = COLS, OUT = ROWS, N = 7 };
+    spti_method *m = NULL;
+    spti_layer *L = rigl_linear(IN, OUT, 0.3, 3, 50, &m);
+    spti_param *w = L->params[0];
+    float x[IN * N], dy[OUT * N];
+    fill(x, IN * N, 1, false);
+    fill(dy, OUT * N, 2, false);
+    float *g = full_dense_grad(L, x, dy, N);
+    int64_t pos[CELLS], n = spti_param_active_positions(w, pos);
+    dst_snap before = dst_snapshot(w);
+    assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
+    assert_int_equal(L->ops->backward(L, x, NULL, dy, NULL, N), SPT_OK);
+    for (int64_t j = 0; j < n; j++) assert_true(w->grad[j] == g[pos[j]]); /* same products */
+    bool skip = false;
+    assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
+    dst_snap after = dst_snapshot(w);
+    check_update(&before, &after, g, (int64_t)floor(0.3 * (double)n));
+    /* A non-finite input shows in the collector (the trainer refuses the step). */
+    x[3 * N + 2] = NAN;
+    assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
+    assert_int_equal(L->ops->backward(L, x, NULL, dy, NULL, N), SPT_OK);
+    assert_true(w->grow->filled && w->grow->nonfinite >= 0 && w->grow->nonfinite % IN == 3);
+    dst_snap_free(&before);
+    dst_snap_free(&after);
+    free(g);
+    spti_layer_destroy(L);
+    spti_method_destroy(m);
+}
+
+/* Large enough for several row blocks (streamed out of order) and buffer
+ * compactions; integer inputs make most gradient values tie. The streamed
+ * update equals the full dense_grad path's exactly. */
+static void test_rigl_streamed_equals_full(void **state) {
+    enum { IN = 4096, OUT = 600, N = 8 };
+    for (int round = 0; round < 2; round++) {
+        const bool ints = round == 0;
+        float *x = malloc((size_t)IN * N * sizeof(float)), *dy = malloc((size_t)OUT * N * sizeof(float));
+        fill(x, IN * N, 11 + (uint64_t)round, ints);
+        fill(dy, OUT * N, 12 + (uint64_t)round, ints);
+        for (int64_t i = 300 * N; i < 520 * N; i++) dy[i] *= 3.0f; /* a later block streams first */
+        spti_method *ma = NULL, *mb = NULL;
+        spti_layer *La = rigl_linear(IN, OUT, 0.2, 7, 60, &ma), *Lb = rigl_linear(IN, OUT, 0.2, 7, 60, &mb);
+        assert_true(spti_grad_block_rows(IN) < OUT / 2);
+        /* a: the full path (the hooks with dense_grad filled by backward). */
+        float *g = full_dense_grad(La, x, dy, N);
+        assert_int_equal(ma->ops->begin_step(ma, 10), SPT_OK);
+        La->params[0]->want_grow_k = 0;
+        assert_int_equal(La->ops->backward(La, x, NULL, dy, NULL, N), SPT_OK);
+        assert_memory_equal(La->params[0]->dense_grad, g, (size_t)IN * OUT * sizeof(float));
+        bool skip = false;
+        assert_int_equal(ma->ops->after_backward(ma, 10, &skip), SPT_OK);
+        /* b: streamed. */
+        streamed_update(mb, Lb, x, dy, N);
+        dst_snap sa = dst_snapshot(La->params[0]), sb = dst_snapshot(Lb->params[0]);
+        assert_true(dst_snap_equal(&sa, &sb));
+        dst_snap_free(&sa);
+        dst_snap_free(&sb);
+        free(g);
+        free(x);
+        free(dy);
+        spti_layer_destroy(La);
+        spti_layer_destroy(Lb);
+        spti_method_destroy(ma);
+        spti_method_destroy(mb);
+    }
+}
+
+/* Out of memory inside the streaming backward: an error, no gradient
+ * changed, nothing leaked. */
+static void test_rigl_streamed_nomem(void **state) {
+    enum { IN = COLS, OUT = ROWS, N = 5 };
+    float x[IN * N], dy[OUT * N];
+    fill(x, IN * N, 3, false);
+    fill(dy, OUT * N, 4, false);
+    for (long fail = 0;; fail++) {
+        spt_test_alloc_install();
+        spti_method *m = NULL;
+        spti_layer *L = rigl_linear(IN, OUT, 0.3, 3, 51, &m);
+        spti_param *w = L->params[0];
+        assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
+        spt_test_alloc_fail_at(fail);
+        int rc = L->ops->backward(L, x, NULL, dy, NULL, N);
+        spt_test_alloc_fail_at(-1);
+        if (rc != SPT_OK) {
+            assert_int_equal(rc, SPT_ERR_NOMEM);
+            for (int64_t j = 0; j < w->n; j++) assert_true(w->grad[j] == 0.0f);
+            for (int64_t j = 0; j < OUT; j++) assert_true(L->params[1]->grad[j] == 0.0f);
+        }
+        spti_layer_destroy(L);
+        spti_method_destroy(m);
+        assert_int_equal(spt_test_alloc_live(), 0);
+        spt_test_alloc_uninstall();
+        if (rc == SPT_OK) break;
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rigl_many_steps),  cmocka_unit_test(test_rigl_regrow_keeps_value),
@@ -434,6 +599,8 @@ int main(void) {
         cmocka_unit_test(test_rigl_save_load),   cmocka_unit_test(test_rigl_missing_dense_grad),
         cmocka_unit_test(test_rigl_nomem),       cmocka_unit_test(test_drop_by_magnitude),
         cmocka_unit_test(test_rigl_large_layer), cmocka_unit_test(test_select_largest_ties),
+        cmocka_unit_test(test_rigl_streamed_linear), cmocka_unit_test(test_rigl_streamed_equals_full),
+        cmocka_unit_test(test_rigl_streamed_nomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,8 +192,11 @@ static void swap_in(spti_param *dst, spti_param *fresh) {
     *dst = *fresh;
     dst->want_dense_grad = old.want_dense_grad; /* per-step request of the method */
     dst->dense_grad = old.dense_grad;           /* scratch buffer, rows x cols either way */
+    dst->want_grow_k = old.want_grow_k;
+    dst->grow = old.grow;                       /* growth collector (scratch) */
     *fresh = old;
     fresh->dense_grad = NULL;
+    fresh->grow = NULL;
 }
 
 /* Methods that train at a fixed form (dynamic sparse training, static

@@ -28,6 +28,10 @@
  * When weight->want_dense_grad is set, backward also writes (overwrites)
  * weight->dense_grad (rows x cols, allocated on first use, kept) with the
  * full dense gradient dL/dW of this call, inactive positions included.
+ * A linear layer whose SPARSE weight has want_grow_k > 0 instead streams
+ * that gradient in row blocks into weight->grow (sparsity/grow_collector.h:
+ * the want_grow_k best growth candidates, the gradient at the active
+ * entries, the first non-finite entry) and leaves dense_grad alone.
  * Weights are created DENSE and zero: initialise them with spti_init_*.
  * Biases are DENSE, zero, no_weight_decay. Backward adds into grads, writes
  * dx (skipped when dx is NULL), and needs x and dy of the last forward; when
@@ -75,7 +79,8 @@ int spti_conv2d_set_path(spti_layer *L, spti_conv_path path);
 /* Allocate p->dense_grad (rows x cols) if absent. */
 int spti_weight_ensure_dense_grad(spti_param *p);
 /* The weight gradient through OpenBLAS, for dY[rows x ncols] and
- * X[cols x ncols]: with want_dense_grad, dense_grad = dY . X^T and grad +=
+ * X[cols x ncols]: with want_dense_grad, dense_grad = dY . X^T (computed in
+ * the row blocks of spti_grad_block_rows) and grad +=
  * its active entries (any form; dense_grad must be allocated); otherwise,
  * for a DENSE or MASKED weight, grad += dY . X^T with inactive entries left
  * at 0. SPT_ERR_SIZE from the cblas wrapper only. */

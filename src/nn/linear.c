@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "../sparsity/grow_collector.h"
 
 typedef struct linear_state {
     int64_t in, out;
@@ -41,7 +42,13 @@ static void add_dense_grad(spti_param *p, const float *g) {
 
 int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_t ncols) {
     if (p->want_dense_grad) {
-        SPTI_TRY(spti_gemm_dw(dy, p->rows, X, p->cols, ncols, p->dense_grad, false));
+        /* In the row blocks of the streaming path (grow_collector.c), so
+         * both paths give bit-identical gradients (and growth choices). */
+        const int64_t B = spti_grad_block_rows(p->cols);
+        for (int64_t r0 = 0; r0 < p->rows; r0 += B) {
+            const int64_t nb = p->rows - r0 < B ? p->rows - r0 : B;
+            SPTI_TRY(spti_gemm_dw(dy + r0 * ncols, nb, X, p->cols, ncols, p->dense_grad + r0 * p->cols, false));
+        }
         add_dense_grad(p, p->dense_grad);
         return SPT_OK;
     }
@@ -91,11 +98,17 @@ static int linear_backward(spti_layer *L, const float *x, const float *y, const 
     const linear_state *st = L->state;
     if (N < 0 || N > INT32_MAX) return spti_fail(SPT_ERR_SIZE, "linear %s: batch size %lld", L->name, (long long)N);
     spti_param *W = L->params[0];
-    const bool want_dense = W->want_dense_grad;
+    /* A SPARSE weight asked for growth candidates streams its dense
+     * gradient in row blocks (no rows x cols buffer); otherwise the
+     * dense_grad request is served in full. */
+    const bool stream = W->kind == SPTI_PARAM_SPARSE && W->want_grow_k > 0;
+    const bool want_dense = W->want_dense_grad && !stream;
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
     /* The weight gradient is the last call that may fail (its dense
      * scratch); the bias and dX below cannot. */
-    if (want_dense || W->kind != SPTI_PARAM_SPARSE)
+    if (stream)
+        SPTI_TRY(spti_weight_grad_stream(W, dy, x, N));
+    else if (want_dense || W->kind != SPTI_PARAM_SPARSE)
         SPTI_TRY(spti_weight_grad_gemm(W, dy, x, N));
     else
         SPTI_TRY(spti_csr_backward(W->csr, x, dy, N, NULL, false, W->grad, true, &W->ws));

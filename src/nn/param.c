@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "param.h"
+#include "../sparsity/grow_collector.h"
 
 int spti_param_create(const char *name, int ndim, const int64_t *shape, bool is_weight, spti_param **out) {
     *out = NULL;
@@ -41,6 +42,7 @@ void spti_param_destroy(spti_param *p) {
     spti_free(p->mask);
     for (int i = 0; i < SPTI_MAX_SLOTS; i++) spti_free(p->slot[i]);
     spti_free(p->dense_grad);
+    spti_grow_collector_destroy(p->grow);
     spti_csr_ws_release(&p->ws);
     spti_free(p);
 }

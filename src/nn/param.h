@@ -44,6 +44,13 @@ typedef struct spti_param {
     bool is_weight;         /* a weight matrix/kernel a sparsity method may act on (not bias, not BN) */
     bool want_dense_grad;   /* set by a method before backward: also fill dense_grad */
     float *dense_grad;      /* rows*cols full gradient dL/dW, only when want_dense_grad */
+    /* Set by a method before backward (RigL): > 0 asks a SPARSE linear
+     * layer to stream its dense gradient into `grow` (the want_grow_k best
+     * growth candidates, sparsity/grow_collector.h) instead of filling
+     * dense_grad. Layers that cannot stream fill dense_grad as asked by
+     * want_dense_grad. `grow` is owned (freed with the param). */
+    int64_t want_grow_k;
+    struct spti_grow_collector *grow;
     bool no_weight_decay;   /* biases and BatchNorm parameters */
 } spti_param;
 

@@ -5,7 +5,9 @@
  * Candidates for growth are the positions not kept: the inactive ones and
  * the k just dropped, ranked row by row in increasing position; no
  * rows x cols mask is built. Growth by score is spti_grow_by_score
- * (grow_by_score.c: one pass over the score, exact top k); random growth
+ * (grow_by_score.c: one pass over the score, exact top k) or, with the
+ * same result, spti_grow_by_collector over the candidates a backward
+ * streamed (grow_collector.h); random growth
  * samples k candidate ranks into a bit set and maps them to positions.
  */
 #include "methods.h"
@@ -52,8 +54,8 @@ static int grow_at_random(const spt_csr *m, const uint8_t *dropped, int64_t n_ca
     return SPT_OK;
 }
 
-int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score, spti_rng *rng, uint64_t seed,
-                             int64_t *new_pos) {
+int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
+                             const struct spti_grow_collector *grow, spti_rng *rng, uint64_t seed, int64_t *new_pos) {
     if (p->kind != SPTI_PARAM_SPARSE)
         return spti_fail(SPT_ERR_STATE, "%s: %s is not sparse", __func__, p->name);
     const spt_csr *m = p->csr;
@@ -75,6 +77,7 @@ int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
     for (int64_t j = 0; j < k; j++) dropped[drop[j]] = 1;
     /* Grow among the cells - (nnz - k) positions not kept (>= k of them). */
     if (score) rc = spti_grow_by_score(m, dropped, score, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
+    else if (grow) rc = spti_grow_by_collector(m, dropped, grow, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
     else rc = grow_at_random(m, dropped, cells - nnz + k, k, rng, grown);
     if (rc != SPT_OK) goto done;
     /* Merge kept (CSR order = increasing position) with grown (increasing). */

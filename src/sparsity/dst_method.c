@@ -12,6 +12,7 @@
  *   then, with flag bit 0, for each layer with planned nnz < rows*cols its
  *   rows*cols f32 momentum (row-major).
  */
+#include "grow_collector.h"
 #include "method_config.h"
 #include "methods.h"
 
@@ -123,7 +124,8 @@ int spti_dst_update(spti_method *m, int64_t step, float *const *scores) {
         int64_t k = spti_dst_drop_count(m, step, p->n);
         if (k == 0) continue;
         const float *score = scores ? scores[l] : NULL;
-        if (scores && !score) {
+        const struct spti_grow_collector *grow = scores && !score && p->grow && p->grow->filled ? p->grow : NULL;
+        if (scores && !score && !grow) {
             rc = spti_fail(SPT_ERR_STATE, "%s: no growth score for %s at step %lld", m->ops->name, p->name,
                            (long long)step);
             break;
@@ -135,7 +137,7 @@ int spti_dst_update(spti_method *m, int64_t step, float *const *scores) {
         uint64_t seed = spti_dst_seed(m, step, l);
         spti_rng rng;
         spti_rng_seed(&rng, seed);
-        rc = spti_drop_grow_positions(p, k, score, &rng, seed, pos[l]);
+        rc = spti_drop_grow_positions(p, k, score, grow, &rng, seed, pos[l]);
     }
     /* Then move every layer. A repattern failure (out of memory) leaves the
      * layers before it updated and the rest unchanged, each one consistent. */

@@ -12,6 +12,7 @@
  * of all candidates, and its ties are resolved among the same tied cells
  * whatever t was. NaN scores rank below every number (key -1).
  */
+#include "grow_collector.h"
 #include "methods.h"
 
 enum { MAX_SAMPLES = 1 << 16, MAX_THREADS = 64 };
@@ -162,5 +163,68 @@ int spti_grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *sc
     spti_free(pick);
     spti_free(key);
     spti_free(pos);
+    return rc;
+}
+
+int spti_grow_by_collector(const spt_csr *m, const uint8_t *dropped, const spti_grow_collector *c, int64_t k,
+                           uint64_t seed, int64_t *grown) {
+    if (k == 0) return SPT_OK;
+    if (!c->filled || c->k != k || c->nnz < m->nnz)
+        return spti_fail(SPT_ERR_STATE, "drop/grow: growth candidates collected for k = %lld, not %lld",
+                         (long long)c->k, (long long)k);
+    /* The inactive candidates (>= their k-th largest, increasing position)
+     * merged with the k dropped entries: a list holding every candidate
+     * with key >= the k-th largest of all, in position order, as gather()
+     * builds it from the full matrix. */
+    const int64_t n = c->n + k, B = c->block_rows, nblk = (m->rows + B - 1) / B;
+    float *key = spti_alloc(n, sizeof(float)), *ckey = spti_alloc(c->n, sizeof(float));
+    int64_t *pos = spti_alloc(n, sizeof(int64_t)), *pick = spti_alloc(k, sizeof(int64_t));
+    int64_t *cpos = spti_alloc(c->n, sizeof(int64_t)), *start = spti_calloc(nblk + 1, sizeof(int64_t));
+    if (!key || !pos || !pick || !ckey || !cpos || !start) {
+        spti_free(key);
+        spti_free(pos);
+        spti_free(pick);
+        spti_free(ckey);
+        spti_free(cpos);
+        spti_free(start);
+        return spti_fail(SPT_ERR_NOMEM, "drop/grow: out of memory for growth candidates");
+    }
+    /* The collector's list is in streaming (block) order: a stable counting
+     * sort by row block puts it in position order. */
+    for (int64_t i = 0; i < c->n; i++) start[c->pos[i] / m->cols / B + 1]++;
+    for (int64_t b = 0; b < nblk; b++) start[b + 1] += start[b];
+    for (int64_t i = 0; i < c->n; i++) {
+        int64_t d = start[c->pos[i] / m->cols / B]++;
+        ckey[d] = c->key[i];
+        cpos[d] = c->pos[i];
+    }
+    spti_free(start);
+    int64_t out = 0, i = 0;
+    for (int64_t r = 0; r < m->rows; r++)
+        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) {
+            if (!dropped[j]) continue;
+            const int64_t p = r * m->cols + m->col_idx[j];
+            for (; i < c->n && cpos[i] < p; i++, out++) {
+                key[out] = ckey[i];
+                pos[out] = cpos[i];
+            }
+            const float a = fabsf(c->active[j]);
+            key[out] = isnan(a) ? -1.0f : a;
+            pos[out++] = p;
+        }
+    for (; i < c->n; i++, out++) {
+        key[out] = ckey[i];
+        pos[out] = cpos[i];
+    }
+    spti_free(ckey);
+    spti_free(cpos);
+    int rc = out == n ? spti_select_largest(key, n, k, seed, pick)
+                      : spti_fail(SPT_ERR_INTERNAL, "drop/grow: %lld dropped entries, %lld expected",
+                                  (long long)(out - c->n), (long long)k);
+    if (rc == SPT_OK)
+        for (int64_t j = 0; j < k; j++) grown[j] = pos[pick[j]];
+    spti_free(key);
+    spti_free(pos);
+    spti_free(pick);
     return rc;
 }

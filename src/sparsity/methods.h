@@ -6,8 +6,10 @@
  * Every dynamic method keeps its layers truly sparse: a sparsified weight is
  * a SPARSE param (CSR, only its nonzeros exist). Dense rows x cols memory
  * appears only where a method needs a dense score:
- *   RigL  dense_grad on update steps only (filled by backward, freed again
- *         right after the update: between updates nothing dense remains);
+ *   RigL  on update steps only: linear layers stream their dense gradient
+ *         in row blocks into a growth collector (O(k + nnz), no rows x cols
+ *         buffer), conv layers fill dense_grad; both are freed right after
+ *         the update: between updates nothing dense remains;
  *   SNFS  dense_grad every step plus one rows x cols momentum buffer per
  *         sparse layer, for the whole run (the method is dense by design).
  */
@@ -20,6 +22,8 @@
 #include <string.h>
 
 #include "method.h"
+
+struct spti_grow_collector;
 
 /* ---- constructors (method_factory.c dispatches on the config) ---------------
  * Each builds a method for the config's knobs over `weights` (borrowed, the
@@ -88,6 +92,14 @@ float spti_nth_largest(float *a, int64_t n, int64_t r);
  * pass over the score (rarely more); O(candidates near the top k) memory. */
 int spti_grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *score, int64_t k, uint64_t seed,
                        int64_t *grown);
+/* The same selection from a collector a backward has filled
+ * (grow_collector.h, for the same k and pattern): equal to
+ * spti_grow_by_score over the dense gradient the collector streamed, ties
+ * included. O(k + candidates) memory, no pass over rows x cols.
+ * SPT_ERR_STATE if the collector is not filled or was made for another k. */
+struct spti_grow_collector;
+int spti_grow_by_collector(const spt_csr *m, const uint8_t *dropped, const struct spti_grow_collector *c, int64_t k,
+                           uint64_t seed, int64_t *grown);
 
 /* The k entries of values[0..n) with the smallest |value| (NaN counts as
  * largest), as increasing indices into idx[0..k). Ties: seeded, deterministic
@@ -99,13 +111,15 @@ int spti_drop_by_magnitude(const float *values, int64_t n, int64_t k, uint64_t s
  *   kept  = its active positions minus the k smallest |w| (spti_drop_by_magnitude)
  *   grown = k positions NOT in kept (inactive ones, and the k just dropped):
  *           the k largest |score[pos]| when score != NULL (rows x cols, e.g.
- *           the dense gradient), else k chosen uniformly at random from rng.
+ *           the dense gradient), else the k largest |g| of the dense
+ *           gradient a backward streamed into grow when grow != NULL
+ *           (the same choice), else k chosen uniformly at random from rng.
  * Writes the nnz sorted positions kept U grown to new_pos[nnz] (nnz unchanged).
  * A dropped position chosen again is in both patterns, so
  * spti_param_repattern keeps its value and optimizer slots. Ties use `seed`.
  * O(rows * cols) time, O(k + nnz) memory beyond the score. */
-int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score, spti_rng *rng, uint64_t seed,
-                             int64_t *new_pos);
+int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
+                             const struct spti_grow_collector *grow, spti_rng *rng, uint64_t seed, int64_t *new_pos);
 
 /* ---- shared state of the four topology methods (dst_method.c) ---------------- */
 
@@ -139,7 +153,8 @@ uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer);
 /* Whether weight l is a SPARSE layer the method moves. */
 bool spti_dst_is_sparse(const spti_method *m, int layer);
 /* One drop/grow update of every sparse layer at `step`, growing by
- * |scores[l]| (rows*cols; scores == NULL: at random). New positions for all
+ * |scores[l]| (rows*cols; scores == NULL: at random; scores[l] == NULL: by
+ * the layer's filled growth collector, weights[l]->grow). New positions for all
  * layers are computed first, then every layer is repatterned. Adds 1 to
  * m->topology_updates when any layer changed. */
 int spti_dst_update(spti_method *m, int64_t step, float *const *scores);

@@ -1,38 +1,51 @@
 /*
  * RigL (Evci et al. 2020, Algorithm 1). On an update step t
  * (spt_drop_is_update_step(delta_t, T_end, t)):
- *   begin_step      sets want_dense_grad on every sparse weight, so the
- *                   backward fills dense_grad (rows x cols, the full dL/dW of
- *                   this mini-batch, inactive positions included);
- *   after_backward  per sparse layer, k = floor(f(t) * nnz): drop the k
- *                   active weights of smallest |w|, grow the k positions of
- *                   largest |dense_grad| among those not kept (inactive ones
- *                   and the k just dropped), repattern to kept U grown (a
- *                   re-grown dropped weight keeps its value and optimizer
- *                   slots; new ones start at 0 with zeroed slots), and skip
- *                   the optimizer step.
+ *   begin_step      asks every sparse weight whose k = floor(f(t) * nnz) is
+ *                   > 0 for the dense gradient dL/dW of this mini-batch:
+ *                   want_grow_k = k (a SPARSE linear layer streams it in row
+ *                   blocks into the weight's growth collector,
+ *                   grow_collector.h: no rows x cols buffer) and
+ *                   want_dense_grad (layers that cannot stream, e.g. conv,
+ *                   fill dense_grad, rows x cols, as before);
+ *   after_backward  per sparse layer: drop the k active weights of smallest
+ *                   |w|, grow the k positions of largest |g| among those not
+ *                   kept (inactive ones and the k just dropped), from the
+ *                   collector or from dense_grad (the same positions, ties
+ *                   included: both paths compute g in the same row blocks
+ *                   and select with the same seeded tie-break), repattern to
+ *                   kept U grown (a re-grown dropped weight keeps its value
+ *                   and optimizer slots; new ones start at 0 with zeroed
+ *                   slots), and skip the optimizer step.
  * Other steps change nothing and do not skip.
  *
- * Memory: dense_grad is rows x cols floats per sparse layer, needed only on
- * update steps. It is freed right after the update (reallocated by the next
- * update's backward), so between updates the layer holds only its nonzeros
- * and the model's per-step gradient zeroing never touches a dense buffer.
- * A layer whose k is 0 at this step gets no dense gradient at all.
- * The selection needs O(k + nnz) extra memory (the growth candidates near
- * the top k, spti_grow_by_score) and one pass over each rows x cols gradient
- * (rarely two). Cost (MLP 3072-4000-1000-4000-10 at density 0.1, one thread,
- * docs/performance.md "RigL update cost"): the hooks take ~75 ms of the
- * ~155 ms an update step adds; the rest is the dense dY.X^T itself (~40 ms
- * net of the sparse dW it replaces) and writing it into fresh memory.
+ * Memory: the collector holds O(k + nnz) floats plus one ~1 MiB block; a
+ * dense_grad (conv layers) is rows x cols. Both are freed right after the
+ * update, so between updates a layer holds only its nonzeros. A layer whose
+ * k is 0 at this step asks for nothing.
+ * Cost (MLP 3072-4000-1000-4000-10, density 0.1, batch 128, one thread,
+ * docs/performance.md "RigL update cost", `spt-bench-train-step --model mlp
+ * --density 0.1 --rigl-delta-t 10 --steps 20 --warmup 3 --threads 1 --clock
+ * cpu`): with the full rows x cols gradient (written to fresh memory, ~80 MB
+ * of page faults, a finite check and a gather pass over it) an update
+ * added ~160-167 ms (4.2-4.4 ordinary steps) on a loaded machine;
+ * streaming adds ~123-138 ms (3.6-4.0 steps), most of it the blocked dense
+ * product itself (~45 ms) and the drop/grow hooks (~60 ms).
  */
+#include "grow_collector.h"
 #include "methods.h"
 
 static int rigl_begin_step(spti_method *m, int64_t step) {
     bool update = spti_dst_is_update(m, step);
     /* A layer that moves no weight (k == 0) needs no dense gradient. */
-    for (int l = 0; l < m->n_weights; l++)
-        if (spti_dst_is_sparse(m, l))
-            m->weights[l]->want_dense_grad = update && spti_dst_drop_count(m, step, m->weights[l]->n) > 0;
+    for (int l = 0; l < m->n_weights; l++) {
+        spti_param *p = m->weights[l];
+        if (!spti_dst_is_sparse(m, l)) continue;
+        const int64_t k = update ? spti_dst_drop_count(m, step, p->n) : 0;
+        p->want_dense_grad = k > 0;
+        p->want_grow_k = k;
+        if (p->grow) p->grow->filled = false; /* only this step's backward counts */
+    }
     return SPT_OK;
 }
 
@@ -44,15 +57,19 @@ static int rigl_after_backward(spti_method *m, int64_t step, bool *skip_optimize
     float **scores = spti_calloc(m->n_weights, sizeof(float *));
     if (!scores) return spti_fail(SPT_ERR_NOMEM, "rigl: out of memory");
     for (int l = 0; l < m->n_weights; l++)
-        if (spti_dst_is_sparse(m, l)) scores[l] = m->weights[l]->dense_grad; /* NULL: begin_step was not called */
+        if (spti_dst_is_sparse(m, l)) /* NULL: streamed into the collector, or begin_step was not called */
+            scores[l] = m->weights[l]->dense_grad;
     int rc = spti_dst_update(m, step, scores);
     spti_free(scores);
     for (int l = 0; l < m->n_weights; l++) {
         spti_param *p = m->weights[l];
         if (!spti_dst_is_sparse(m, l)) continue;
         p->want_dense_grad = false;
+        p->want_grow_k = 0;
         spti_free(p->dense_grad);
         p->dense_grad = NULL;
+        spti_grow_collector_destroy(p->grow);
+        p->grow = NULL;
     }
     return rc;
 }

@@ -4,6 +4,7 @@
 
 #include "../data/dataset.h"
 #include "trainer.h"
+#include "../sparsity/grow_collector.h"
 
 int spti_trainer_lr_at(const spti_trainer *t, int64_t step, double *lr) {
     if (!t->sched) {
@@ -105,6 +106,9 @@ int spt_trainer_prepare(spt_trainer *t, spt_batcher *b) {
 static int check_dense_grads(const spti_trainer *t) {
     for (int i = 0; i < t->n_weights; i++) {
         const spti_param *p = t->weights[i];
+        if (p->want_grow_k > 0 && p->grow && p->grow->filled && p->grow->nonfinite >= 0) /* streamed */
+            return spti_fail(SPT_ERR_NONFINITE, "trainer: dense gradient of %s is not finite (entry %lld)", p->name,
+                             (long long)p->grow->nonfinite);
         if (!p->want_dense_grad || !p->dense_grad) continue;
         int64_t n = p->rows * p->cols;
         for (int64_t k = 0; k < n; k++)

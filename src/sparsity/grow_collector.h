@@ -1,0 +1,77 @@
+/*
+ * Streaming growth candidates (RigL without a rows x cols dense gradient).
+ *
+ * On a RigL update step a SPARSE linear layer computes its dense gradient
+ * dY . X^T in blocks of spti_grad_block_rows(cols) rows into a small
+ * scratch, and hands each block, still in cache, to the param's collector.
+ * The blocks are streamed from the largest dY rows down (the threshold
+ * rises early); within a block positions increase. The collector keeps
+ * every inactive position whose |g| may still be among the k largest of
+ * the inactive ones: a candidate buffer of ~4k entries with a running
+ * threshold t, the lower edge of the 16-bit key bucket holding the k-th
+ * largest buffered key (an incremental histogram; raised after each block,
+ * the buffer compacted to the keys >= t when full). t never exceeds the
+ * k-th largest, so every key at or above the final threshold stays, ties
+ * included. It also keeps
+ * the gradient at the active positions (CSR order) and the first
+ * non-finite entry. Growth (spti_grow_by_collector) then merges the
+ * inactive candidates with the dropped active positions and selects
+ * exactly as spti_grow_by_score does over the full matrix: the result is
+ * the same positions, ties included.
+ */
+#ifndef SPTI_GROW_COLLECTOR_H
+#define SPTI_GROW_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../nn/param.h"
+
+typedef struct spti_grow_collector {
+    int64_t k;          /* the growth count it collects for (> 0) */
+    float t;            /* running threshold: keys below it are out (-inf at start) */
+    float *key;         /* candidates: |g| (NaN as -1), increasing position inside each block */
+    int64_t *pos;       /* their positions row*cols + col */
+    int64_t n, cap;
+    float *active;      /* nnz: the dense gradient at the active entries, CSR order */
+    int64_t nnz;
+    float *block;       /* block_rows x cols scratch of the blocked product */
+    uint8_t *kept;      /* cols zero bytes: marks of one row's active columns */
+    float *bscore;      /* per row block: its largest squared dY row norm */
+    int64_t *order;     /* row blocks in the order they are streamed */
+    int32_t *idx;       /* cols: the columns of one row passing the threshold */
+    uint32_t *hist;     /* 2^16 bucket counts of the compaction */
+    int64_t block_rows; /* rows per block: candidates are sorted by block, then position */
+    int64_t nonfinite;  /* first non-finite position seen, -1 none */
+    bool filled;        /* a backward has streamed this whole weight since begin */
+    bool simd;          /* the AVX-512 row pass may run */
+} spti_grow_collector;
+
+/* Rows per block of the blocked weight-gradient product for a matrix of
+ * `cols` columns. The full dense_grad path uses the same blocks, so both
+ * paths see bit-identical gradients. */
+int64_t spti_grad_block_rows(int64_t cols);
+
+/* Make *c ready to collect the k (> 0) best growth candidates of the
+ * SPARSE weight p over one backward: (re)allocated as needed, emptied,
+ * filled = false. SPT_ERR_NOMEM leaves *c usable (or NULL). */
+int spti_grow_collector_begin(spti_grow_collector **c, const spti_param *p, int64_t k);
+/* Feed rows [r0, r0 + nb) of p's dense gradient, g[nb x cols] row-major
+ * (rows streamed in increasing order over one backward). SPT_ERR_NOMEM only
+ * when heavy ties at the threshold outgrow the buffer. */
+int spti_grow_collector_feed(spti_grow_collector *c, const spt_csr *m, int64_t r0, int64_t nb, const float *g);
+/* The row pass of feed, AVX-512 (grow_row_avx512.c; spti_simd_level() >= 2,
+ * t > -1): the columns q < cols with |s[q]| >= t and !kept[q], increasing,
+ * into idx; *nonfinite = whether s holds inf or NaN. Returns their number. */
+int64_t spti_grow_row_pass_avx512(const float *s, int64_t cols, float t, const uint8_t *kept, int32_t *idx,
+                                  bool *nonfinite);
+/* Free (NULL accepted). */
+void spti_grow_collector_destroy(spti_grow_collector *c);
+
+/* The weight gradient of a SPARSE weight p with p->want_grow_k > 0 for
+ * dY[rows x ncols], X[cols x ncols]: the dense dY . X^T in row blocks, each
+ * fed to p->grow; then grad += its active entries. No rows x cols buffer.
+ * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE) grad is unchanged. */
+int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols);
+
+#endif
