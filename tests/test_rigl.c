@@ -530,11 +530,15 @@ static void test_rigl_streamed_linear(void **state) {
  * update equals the full dense_grad path's exactly. */
 static void test_rigl_streamed_equals_full(void **state) {
     enum { IN = 4096, OUT = 600, N = 8 };
-    for (int round = 0; round < 2; round++) {
-        const bool ints = round == 0;
+    const int threads_before = spt_get_num_threads();
+    /* Rounds 0-1 on one thread, 2-3 on two, 4-5 on three (with OpenMP
+     * OpenBLAS, one lane per thread: the 3 blocks split across lanes). */
+    for (int round = 0; round < 6; round++) {
+        const bool ints = round % 2 == 0;
+        assert_int_equal(spt_set_num_threads(1 + round / 2), SPT_OK);
         float *x = malloc((size_t)IN * N * sizeof(float)), *dy = malloc((size_t)OUT * N * sizeof(float));
-        fill(x, IN * N, 11 + (uint64_t)round, ints);
-        fill(dy, OUT * N, 12 + (uint64_t)round, ints);
+        fill(x, IN * N, 11 + (uint64_t)(round % 2), ints);
+        fill(dy, OUT * N, 12 + (uint64_t)(round % 2), ints);
         for (int64_t i = 300 * N; i < 520 * N; i++) dy[i] *= 3.0f; /* a later block streams first */
         spti_method *ma = NULL, *mb = NULL;
         spti_layer *La = rigl_linear(IN, OUT, 0.2, 7, 60, &ma), *Lb = rigl_linear(IN, OUT, 0.2, 7, 60, &mb);
@@ -561,6 +565,7 @@ static void test_rigl_streamed_equals_full(void **state) {
         spti_method_destroy(ma);
         spti_method_destroy(mb);
     }
+    assert_int_equal(spt_set_num_threads(threads_before), SPT_OK);
 }
 
 /* Out of memory inside the streaming backward: an error, no gradient

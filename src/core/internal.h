@@ -78,6 +78,11 @@ void spti_rng_split(spti_rng *r, spti_rng *child);
 /* ---- threads and CPU ------------------------------------------------------- */
 
 int spti_num_threads(void);
+/* Whether OpenBLAS is its OpenMP build: a BLAS call made inside one of our
+ * OpenMP parallel regions then runs on the calling thread alone, so threads
+ * may each run their own product. (The pthreads build would contend for its
+ * own pool.) */
+bool spti_blas_nests_in_openmp(void);
 /* 0 generic, 1 avx2+fma, 2 avx512f (after spt_set_simd_level's cap). */
 int spti_simd_level(void);
 

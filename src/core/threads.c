@@ -8,6 +8,7 @@
 /* Declared here rather than through cblas.h: Debian can point cblas.h at
  * another BLAS's header, but we always link OpenBLAS. */
 void openblas_set_num_threads(int num_threads);
+int openblas_get_parallel(void); /* 0 sequential, 1 pthreads, 2 OpenMP */
 
 static int g_threads = 0; /* 0: not set yet -> all cores */
 
@@ -31,4 +32,12 @@ int spt_get_num_threads(void) { return spti_num_threads(); }
 int spti_num_threads(void) {
     if (g_threads <= 0) g_threads = cores();
     return g_threads;
+}
+
+bool spti_blas_nests_in_openmp(void) {
+#ifdef _OPENMP
+    return openblas_get_parallel() == 2;
+#else
+    return false;
+#endif
 }

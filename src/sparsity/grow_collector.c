@@ -1,6 +1,10 @@
 /* The streaming growth collector (grow_collector.h) and the blocked weight
  * gradient that feeds it. */
 #include <float.h>
+#include <stdio.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "grow_collector.h"
 #include "methods.h"
@@ -13,22 +17,27 @@ int64_t spti_grad_block_rows(int64_t cols) {
     return b < 32 ? 32 : b > 512 ? 512 : b;
 }
 
+static void lane_free(spti_grow_lane *l) {
+    spti_free(l->key);
+    spti_free(l->pos);
+    spti_free(l->hist);
+    spti_free(l->block);
+    spti_free(l->kept);
+    spti_free(l->idx);
+}
+
 void spti_grow_collector_destroy(spti_grow_collector *c) {
     if (!c) return;
-    spti_free(c->key);
-    spti_free(c->pos);
+    for (int i = 0; i < c->n_lanes; i++) lane_free(&c->lane[i]);
+    spti_free(c->lane);
     spti_free(c->active);
-    spti_free(c->block);
-    spti_free(c->kept);
     spti_free(c->bscore);
     spti_free(c->order);
-    spti_free(c->idx);
-    spti_free(c->hist);
     spti_free(c);
 }
 
 /* Candidate buffers of cap entries (contents dropped). */
-static int set_cap(spti_grow_collector *c, int64_t cap) {
+static int set_cap(spti_grow_lane *l, int64_t cap) {
     float *key = spti_alloc(cap, sizeof(float));
     int64_t *pos = spti_alloc(cap, sizeof(int64_t));
     if (!key || !pos) {
@@ -36,28 +45,54 @@ static int set_cap(spti_grow_collector *c, int64_t cap) {
         spti_free(pos);
         return spti_fail(SPT_ERR_NOMEM, "growth collector: out of memory for %lld candidates", (long long)cap);
     }
-    spti_free(c->key);
-    spti_free(c->pos);
-    c->key = key;
-    c->pos = pos;
-    c->cap = cap;
+    spti_free(l->key);
+    spti_free(l->pos);
+    l->key = key;
+    l->pos = pos;
+    l->cap = cap;
     return SPT_OK;
 }
 
-int spti_grow_collector_begin(spti_grow_collector **cp, const spti_param *p, int64_t k) {
-    if (p->kind != SPTI_PARAM_SPARSE || k < 1)
+static int lane_alloc(spti_grow_lane *l, int64_t cap, int64_t block, int64_t cols) {
+    if (l->cap < cap || !l->key) SPTI_TRY(set_cap(l, cap));
+    if (!l->block) {
+        l->block = spti_alloc_or_fail(block, sizeof(float), "gradient block");
+        l->kept = spti_calloc_or_fail(cols, 1, "growth collector");
+        l->idx = spti_alloc_or_fail(cols, sizeof(int32_t), "growth collector");
+        l->hist = spti_alloc_or_fail(65536, sizeof(uint32_t), "growth collector");
+        if (!l->block || !l->kept || !l->idx || !l->hist) return SPT_ERR_NOMEM;
+    }
+    l->t = -INFINITY;
+    l->n = 0;
+    l->nonfinite = -1;
+    l->rc = SPT_OK;
+    l->err[0] = '\0';
+    memset(l->hist, 0, (size_t)65536 * sizeof(uint32_t));
+    return SPT_OK;
+}
+
+int spti_grow_collector_begin(spti_grow_collector **cp, const spti_param *p, int64_t k, int n_lanes) {
+    if (p->kind != SPTI_PARAM_SPARSE || k < 1 || n_lanes < 1)
         return spti_fail(SPT_ERR_STATE, "growth collector: %s is not sparse or k (%lld) < 1", p->name, (long long)k);
     bool fresh = *cp == NULL;
     spti_grow_collector *c = fresh ? spti_calloc(1, sizeof *c) : *cp;
     if (!c) return spti_fail(SPT_ERR_NOMEM, "growth collector: out of memory");
-    const int64_t nnz = p->csr->nnz, bl = spti_grad_block_rows(p->cols) * p->cols;
-    /* 4k (+ slack) candidates: a compaction keeps ~k of them, so each one
-     * pays for >= 3k pushes. Never more than there are inactive cells + 1. */
+    const int64_t nnz = p->csr->nnz, B = spti_grad_block_rows(p->cols), nblk = (p->rows + B - 1) / B;
+    /* 4k (+ slack) candidates per lane: a compaction keeps ~k of them, so
+     * each one pays for >= 3k pushes. Never more than there are inactive
+     * cells + 1. */
     int64_t cap = 4 * k + 1024, inactive = p->rows * p->cols - nnz;
     if (cap > inactive + 1) cap = inactive + 1;
     if (cap < k) cap = k;
     int rc = SPT_OK;
-    if (c->cap < cap || !c->key) rc = set_cap(c, cap);
+    if (c->n_lanes != n_lanes) {
+        for (int i = 0; i < c->n_lanes; i++) lane_free(&c->lane[i]);
+        spti_free(c->lane);
+        c->n_lanes = 0;
+        if (!(c->lane = spti_calloc_or_fail(n_lanes, sizeof(spti_grow_lane), "growth collector"))) rc = SPT_ERR_NOMEM;
+        else c->n_lanes = n_lanes;
+    }
+    for (int i = 0; i < c->n_lanes && rc == SPT_OK; i++) rc = lane_alloc(&c->lane[i], cap, B * p->cols, p->cols);
     if (rc == SPT_OK && (c->nnz < nnz || !c->active)) {
         float *a = spti_alloc_or_fail(nnz > 0 ? nnz : 1, sizeof(float), "growth collector");
         if (a) {
@@ -68,15 +103,10 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spti_param *p, int
             rc = SPT_ERR_NOMEM;
         }
     }
-    if (rc == SPT_OK && !c->block) {
-        const int64_t nblk = (p->rows + spti_grad_block_rows(p->cols) - 1) / spti_grad_block_rows(p->cols);
-        c->block = spti_alloc_or_fail(bl, sizeof(float), "gradient block");
-        c->kept = spti_calloc_or_fail(p->cols, 1, "growth collector");
+    if (rc == SPT_OK && !c->bscore) {
         c->bscore = spti_alloc_or_fail(nblk, sizeof(float), "growth collector");
         c->order = spti_alloc_or_fail(nblk, sizeof(int64_t), "growth collector");
-        c->idx = spti_alloc_or_fail(p->cols, sizeof(int32_t), "growth collector");
-        c->hist = spti_alloc_or_fail(65536, sizeof(uint32_t), "growth collector");
-        if (!c->block || !c->kept || !c->bscore || !c->order || !c->idx || !c->hist) rc = SPT_ERR_NOMEM;
+        if (!c->bscore || !c->order) rc = SPT_ERR_NOMEM;
     }
     if (rc != SPT_OK) {
         if (fresh) spti_grow_collector_destroy(c);
@@ -85,11 +115,12 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spti_param *p, int
     c->k = k;
     c->nnz = nnz;
     c->t = -INFINITY;
+    c->key = NULL;
+    c->pos = NULL;
     c->n = 0;
     c->nonfinite = -1;
     c->filled = false;
     c->simd = spti_simd_level() >= 2;
-    memset(c->hist, 0, (size_t)65536 * sizeof(uint32_t));
     *cp = c;
     return SPT_OK;
 }
@@ -114,50 +145,56 @@ static float bucket_floor(uint32_t b) {
 
 /* Raise t to the lower edge of the 16-bit bucket holding the k-th largest
  * buffered key (hist counts the buffer by bucket): every key >= the k-th
- * largest of all stays >= t, ties included. No pass over the buffer. */
-static void raise_t(spti_grow_collector *c) {
-    if (c->n < c->k) return;
+ * largest of all stays >= t, ties included (the buffer is a subset of all
+ * keys, so its k-th largest is no larger). No pass over the buffer. */
+static void raise_t(spti_grow_lane *l, int64_t k) {
+    if (l->n < k) return;
     int64_t above = 0;
     uint32_t b = 65535;
     for (; b > 0; b--) {
-        above += c->hist[b];
-        if (above >= c->k) break;
+        above += l->hist[b];
+        if (above >= k) break;
     }
     const float v = bucket_floor(b);
-    if (v > c->t) c->t = v;
+    if (v > l->t) l->t = v;
 }
 
-/* Buffer full: raise t, keep the keys >= t (in order), drop the buckets
- * below t from the histogram. If that keeps it more than half full, double
- * it. */
-static int compact(spti_grow_collector *c) {
-    raise_t(c);
-    const float v = c->t;
-    const uint32_t b = v == -INFINITY ? 0 : bucket(v);
-    memset(c->hist, 0, (size_t)b * sizeof(uint32_t));
-    int64_t m = 0;
-    for (int64_t i = 0; i < c->n; i++)
-        if (c->key[i] >= v) {
-            c->key[m] = c->key[i];
-            c->pos[m++] = c->pos[i];
-        }
-    c->n = m;
-    if (2 * m <= c->cap) return SPT_OK;
-    spti_grow_collector keep = *c;
-    c->key = NULL;
-    c->pos = NULL;
-    int rc = set_cap(c, 2 * c->cap);
+/* Grow the buffer to at least cap entries, keeping its contents. */
+static int grow_cap(spti_grow_lane *l, int64_t cap) {
+    spti_grow_lane keep = *l;
+    l->key = NULL;
+    l->pos = NULL;
+    int rc = set_cap(l, cap);
     if (rc != SPT_OK) {
-        c->key = keep.key;
-        c->pos = keep.pos;
-        c->cap = keep.cap;
+        l->key = keep.key;
+        l->pos = keep.pos;
+        l->cap = keep.cap;
         return rc;
     }
-    memcpy(c->key, keep.key, (size_t)m * sizeof(float));
-    memcpy(c->pos, keep.pos, (size_t)m * sizeof(int64_t));
+    memcpy(l->key, keep.key, (size_t)l->n * sizeof(float));
+    memcpy(l->pos, keep.pos, (size_t)l->n * sizeof(int64_t));
     spti_free(keep.key);
     spti_free(keep.pos);
     return SPT_OK;
+}
+
+/* Buffer full: raise t, keep the keys >= t (in order), drop the buckets
+ * below t from the histogram (t is a bucket's lower edge, so hist still
+ * counts exactly the buffer). If that keeps it more than half full, double
+ * it. */
+static int compact(spti_grow_lane *l, int64_t k) {
+    raise_t(l, k);
+    const float v = l->t;
+    const uint32_t b = v == -INFINITY ? 0 : bucket(v);
+    memset(l->hist, 0, (size_t)b * sizeof(uint32_t));
+    int64_t m = 0;
+    for (int64_t i = 0; i < l->n; i++)
+        if (l->key[i] >= v) {
+            l->key[m] = l->key[i];
+            l->pos[m++] = l->pos[i];
+        }
+    l->n = m;
+    return 2 * m <= l->cap ? SPT_OK : grow_cap(l, 2 * l->cap);
 }
 
 /* Whether row s[0..cols) holds a non-finite value: x * 0 is NaN exactly
@@ -193,9 +230,13 @@ static int64_t row_pass(const float *s, int64_t cols, float t, const uint8_t *ke
     return n;
 }
 
-int spti_grow_collector_feed(spti_grow_collector *c, const spt_csr *m, int64_t r0, int64_t nb, const float *g) {
-    const int64_t cols = m->cols;
-    uint8_t *kept = c->kept;
+/* Feed rows [r0, r0 + nb) of p's dense gradient, g[nb x cols] row-major,
+ * to lane l (positions increase inside the block). Writes c->active for
+ * these rows only, so lanes never share a write. SPT_ERR_NOMEM only when
+ * heavy ties at the threshold outgrow the buffer. */
+static int feed(spti_grow_collector *c, spti_grow_lane *l, const spt_csr *m, int64_t r0, int64_t nb, const float *g) {
+    const int64_t cols = m->cols, k = c->k;
+    uint8_t *kept = l->kept;
     int rc = SPT_OK;
     for (int64_t r = r0; r < r0 + nb && rc == SPT_OK; r++) {
         const float *s = g + (r - r0) * cols; /* row r of the dense gradient */
@@ -205,29 +246,29 @@ int spti_grow_collector_feed(spti_grow_collector *c, const spt_csr *m, int64_t r
         }
         bool bad;
         int64_t n;
-        if (c->simd && c->t > -1.0f) {
-            n = spti_grow_row_pass_avx512(s, cols, c->t, kept, c->idx, &bad);
+        if (c->simd && l->t > -1.0f) {
+            n = spti_grow_row_pass_avx512(s, cols, l->t, kept, l->idx, &bad);
         } else {
             bad = row_nonfinite(s, cols);
-            n = row_pass(s, cols, c->t, kept, c->idx);
+            n = row_pass(s, cols, l->t, kept, l->idx);
         }
-        if (bad && c->nonfinite < 0)
+        if (bad && l->nonfinite < 0)
             for (int64_t q = 0; q < cols; q++)
                 if (!isfinite(s[q])) {
-                    c->nonfinite = r * cols + q;
+                    l->nonfinite = r * cols + q;
                     break;
                 }
         for (int64_t i = 0; i < n; i++) {
-            float key = fabsf(s[c->idx[i]]);
+            float key = fabsf(s[l->idx[i]]);
             if (key != key) key = -1.0f; /* NaN ranks below every number */
-            if (!(key >= c->t)) continue; /* t rose inside the row */
-            if (c->n == c->cap) {
-                if ((rc = compact(c)) != SPT_OK) break;
-                if (!(key >= c->t)) continue;
+            if (!(key >= l->t)) continue; /* t rose inside the row */
+            if (l->n == l->cap) {
+                if ((rc = compact(l, k)) != SPT_OK) break;
+                if (!(key >= l->t)) continue;
             }
-            c->key[c->n] = key;
-            c->hist[bucket(key)]++;
-            c->pos[c->n++] = r * cols + c->idx[i];
+            l->key[l->n] = key;
+            l->hist[bucket(key)]++;
+            l->pos[l->n++] = r * cols + l->idx[i];
         }
         for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = 0;
     }
@@ -258,24 +299,77 @@ static void block_order(const float *dy, int64_t rows, int64_t ncols, int64_t B,
     }
 }
 
+/* Lane L's share: blocks order[L], order[L + lanes], ... (deterministic for
+ * a given lane count). */
+static void stream_lane(spti_grow_collector *c, int L, const spti_param *p, const float *dy, const float *X,
+                        int64_t ncols, int64_t B, int64_t nblk) {
+    spti_grow_lane *l = &c->lane[L];
+    for (int64_t i = L; i < nblk && l->rc == SPT_OK; i += c->n_lanes) {
+        const int64_t r0 = c->order[i] * B, nb = p->rows - r0 < B ? p->rows - r0 : B;
+        /* block[nb x cols] = dY[r0 .. r0+nb) . X^T */
+        l->rc = spti_gemm_dw(dy + r0 * ncols, nb, X, p->cols, ncols, l->block, false);
+        if (l->rc == SPT_OK) l->rc = feed(c, l, p->csr, r0, nb, l->block);
+        raise_t(l, c->k); /* fewer pushes in the next block */
+    }
+    if (l->rc != SPT_OK) snprintf(l->err, sizeof l->err, "%s", spt_last_error());
+}
+
+/* Lanes 1.. appended to lane 0 (in lane order, so each block's candidates
+ * stay together and in position order), their histograms added, t the
+ * largest lane threshold (each is at most the k-th largest of all keys). */
+static int merge_lanes(spti_grow_collector *c) {
+    spti_grow_lane *l0 = &c->lane[0];
+    int64_t total = 0;
+    for (int i = 0; i < c->n_lanes; i++) total += c->lane[i].n;
+    if (total > l0->cap) SPTI_TRY(grow_cap(l0, total));
+    for (int i = 1; i < c->n_lanes; i++) {
+        const spti_grow_lane *li = &c->lane[i];
+        memcpy(l0->key + l0->n, li->key, (size_t)li->n * sizeof(float));
+        memcpy(l0->pos + l0->n, li->pos, (size_t)li->n * sizeof(int64_t));
+        l0->n += li->n;
+        for (int b = 0; b < 65536; b++) l0->hist[b] += li->hist[b];
+        if (li->t > l0->t) l0->t = li->t;
+    }
+    return SPT_OK;
+}
+
 int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols) {
     const spt_csr *m = p->csr;
-    SPTI_TRY(spti_grow_collector_begin(&p->grow, p, p->want_grow_k));
-    spti_grow_collector *c = p->grow;
     const int64_t B = spti_grad_block_rows(p->cols), nblk = (p->rows + B - 1) / B;
+    int lanes = spti_blas_nests_in_openmp() ? spti_num_threads() : 1;
+    if (lanes > nblk) lanes = (int)nblk;
+    if (lanes < 1) lanes = 1;
+    SPTI_TRY(spti_grow_collector_begin(&p->grow, p, p->want_grow_k, lanes));
+    spti_grow_collector *c = p->grow;
     /* Blocks visited from the largest dY rows down, so the threshold rises
      * early and later blocks are mostly rejected by one vectorised pass per
      * row. Each block is the same product as in the full path. */
     block_order(dy, p->rows, ncols, B, c->bscore, c->order);
-    for (int64_t i = 0; i < nblk; i++) {
-        const int64_t r0 = c->order[i] * B, nb = p->rows - r0 < B ? p->rows - r0 : B;
-        /* block[nb x cols] = dY[r0 .. r0+nb) . X^T */
-        SPTI_TRY(spti_gemm_dw(dy + r0 * ncols, nb, X, p->cols, ncols, c->block, false));
-        SPTI_TRY(spti_grow_collector_feed(c, m, r0, nb, c->block));
-        raise_t(c); /* fewer pushes in the next block */
+    if (lanes == 1) {
+        stream_lane(c, 0, p, dy, X, ncols, B, nblk);
+    } else {
+#pragma omp parallel num_threads(lanes)
+        {
+#ifdef _OPENMP
+            /* The runtime may give fewer threads than asked: every lane runs. */
+            for (int L = omp_get_thread_num(); L < lanes; L += omp_get_num_threads())
+                stream_lane(c, L, p, dy, X, ncols, B, nblk);
+#endif
+        }
     }
+    for (int i = 0; i < lanes; i++) {
+        const spti_grow_lane *l = &c->lane[i];
+        if (l->rc != SPT_OK) return spti_fail(l->rc, "%s", l->err);
+        if (l->nonfinite >= 0 && (c->nonfinite < 0 || l->nonfinite < c->nonfinite)) c->nonfinite = l->nonfinite;
+    }
+    SPTI_TRY(merge_lanes(c));
+    spti_grow_lane *l0 = &c->lane[0];
     /* Down to ~k candidates before the selection (a histogram pass). */
-    if (c->n > c->k + c->k / 8 + 1024) SPTI_TRY(compact(c));
+    if (l0->n > c->k + c->k / 8 + 1024) SPTI_TRY(compact(l0, c->k));
+    c->key = l0->key;
+    c->pos = l0->pos;
+    c->n = l0->n;
+    c->t = l0->t;
     for (int64_t j = 0; j < m->nnz; j++) p->grad[j] += c->active[j];
     c->block_rows = B;
     c->filled = true;

@@ -27,22 +27,39 @@
 
 #include "../nn/param.h"
 
+/* One streaming lane: the state of one thread's share of the row blocks
+ * (the collector has one lane per thread that streams). */
+typedef struct spti_grow_lane {
+    float t;           /* running threshold: keys below it are out (-inf at start) */
+    float *key;        /* candidates: |g| (NaN as -1), increasing position inside each block */
+    int64_t *pos;      /* their positions row*cols + col */
+    int64_t n, cap;
+    uint32_t *hist;    /* 2^16 bucket counts of the buffered keys */
+    float *block;      /* block_rows x cols scratch of the blocked product */
+    uint8_t *kept;     /* cols zero bytes: marks of one row's active columns */
+    int32_t *idx;      /* cols: the columns of one row passing the threshold */
+    int64_t nonfinite; /* first non-finite position this lane saw, -1 none */
+    int rc;            /* status of this lane's share */
+    char err[256];     /* its message (spt_last_error is per thread) */
+} spti_grow_lane;
+
 typedef struct spti_grow_collector {
     int64_t k;          /* the growth count it collects for (> 0) */
-    float t;            /* running threshold: keys below it are out (-inf at start) */
-    float *key;         /* candidates: |g| (NaN as -1), increasing position inside each block */
-    int64_t *pos;       /* their positions row*cols + col */
-    int64_t n, cap;
+    /* The merged candidates after a backward (lane 0's buffers): every
+     * inactive position whose key >= t, grouped by row block, increasing
+     * position inside a block. */
+    float t;
+    float *key;
+    int64_t *pos;
+    int64_t n;
     float *active;      /* nnz: the dense gradient at the active entries, CSR order */
     int64_t nnz;
-    float *block;       /* block_rows x cols scratch of the blocked product */
-    uint8_t *kept;      /* cols zero bytes: marks of one row's active columns */
     float *bscore;      /* per row block: its largest squared dY row norm */
     int64_t *order;     /* row blocks in the order they are streamed */
-    int32_t *idx;       /* cols: the columns of one row passing the threshold */
-    uint32_t *hist;     /* 2^16 bucket counts of the compaction */
+    spti_grow_lane *lane;
+    int n_lanes;
     int64_t block_rows; /* rows per block: candidates are sorted by block, then position */
-    int64_t nonfinite;  /* first non-finite position seen, -1 none */
+    int64_t nonfinite;  /* a non-finite position of the gradient, -1 none */
     bool filled;        /* a backward has streamed this whole weight since begin */
     bool simd;          /* the AVX-512 row pass may run */
 } spti_grow_collector;
@@ -53,13 +70,10 @@ typedef struct spti_grow_collector {
 int64_t spti_grad_block_rows(int64_t cols);
 
 /* Make *c ready to collect the k (> 0) best growth candidates of the
- * SPARSE weight p over one backward: (re)allocated as needed, emptied,
- * filled = false. SPT_ERR_NOMEM leaves *c usable (or NULL). */
-int spti_grow_collector_begin(spti_grow_collector **c, const spti_param *p, int64_t k);
-/* Feed rows [r0, r0 + nb) of p's dense gradient, g[nb x cols] row-major
- * (rows streamed in increasing order over one backward). SPT_ERR_NOMEM only
- * when heavy ties at the threshold outgrow the buffer. */
-int spti_grow_collector_feed(spti_grow_collector *c, const spt_csr *m, int64_t r0, int64_t nb, const float *g);
+ * SPARSE weight p over one backward streamed by n_lanes (>= 1) threads:
+ * (re)allocated as needed, emptied, filled = false. SPT_ERR_NOMEM leaves
+ * *c usable (or NULL). */
+int spti_grow_collector_begin(spti_grow_collector **c, const spti_param *p, int64_t k, int n_lanes);
 /* The row pass of feed, AVX-512 (grow_row_avx512.c; spti_simd_level() >= 2,
  * t > -1): the columns q < cols with |s[q]| >= t and !kept[q], increasing,
  * into idx; *nonfinite = whether s holds inf or NaN. Returns their number. */
@@ -71,6 +85,12 @@ void spti_grow_collector_destroy(spti_grow_collector *c);
 /* The weight gradient of a SPARSE weight p with p->want_grow_k > 0 for
  * dY[rows x ncols], X[cols x ncols]: the dense dY . X^T in row blocks, each
  * fed to p->grow; then grad += its active entries. No rows x cols buffer.
+ * With the OpenMP OpenBLAS and more than one thread, each thread streams
+ * its own share of the blocks (one single-threaded product per block, the
+ * same product as the full path's, so the same gradients) into its own
+ * lane; the lanes are then merged. The merged list differs with the thread
+ * count only in candidates below the final k-th largest key, which the
+ * selection never takes: growth is the same for any thread count.
  * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE) grad is unchanged. */
 int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols);
 
