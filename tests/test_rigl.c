@@ -527,21 +527,33 @@ static void test_rigl_streamed_linear(void **state) {
 
 /* Large enough for several row blocks (streamed out of order) and buffer
  * compactions; integer inputs make most gradient values tie. The streamed
- * update equals the full dense_grad path's exactly. */
+ * update equals the full dense_grad path's exactly, on 1, 2 and 3 threads
+ * (with the OpenMP OpenBLAS, one lane per thread). Case 0 streams from a
+ * sampled starting threshold, case 1 without one (large k). Case 2 makes the rows
+ * the sampled starting threshold looks at (grow_collector.c: evenly spaced)
+ * far larger than the rest, so the guess is too high and the collector
+ * must stream again without it. */
 static void test_rigl_streamed_equals_full(void **state) {
     enum { IN = 4096, OUT = 600, N = 8 };
     const int threads_before = spt_get_num_threads();
-    /* Rounds 0-1 on one thread, 2-3 on two, 4-5 on three (with OpenMP
-     * OpenBLAS, one lane per thread: the 3 blocks split across lanes). */
-    for (int round = 0; round < 6; round++) {
-        const bool ints = round % 2 == 0;
-        assert_int_equal(spt_set_num_threads(1 + round / 2), SPT_OK);
+    for (int round = 0; round < 9; round++) {
+        const int kind = round % 3;
+        assert_int_equal(spt_set_num_threads(1 + round / 3), SPT_OK);
         float *x = malloc((size_t)IN * N * sizeof(float)), *dy = malloc((size_t)OUT * N * sizeof(float));
-        fill(x, IN * N, 11 + (uint64_t)(round % 2), ints);
-        fill(dy, OUT * N, 12 + (uint64_t)(round % 2), ints);
-        for (int64_t i = 300 * N; i < 520 * N; i++) dy[i] *= 3.0f; /* a later block streams first */
+        fill(x, IN * N, 11 + (uint64_t)kind, kind == 0);
+        fill(dy, OUT * N, 12 + (uint64_t)kind, kind == 0);
+        if (kind < 2) {
+            for (int64_t i = 300 * N; i < 520 * N; i++) dy[i] *= 3.0f; /* a later block streams first */
+        } else {
+            const int64_t S = 65536 / IN; /* the sample's rows */
+            for (int64_t r = 0; r < OUT; r++)
+                for (int64_t e = 0; e < N; e++) dy[r * N + e] *= 1e-3f;
+            for (int64_t i = 0; i < S; i++)
+                for (int64_t e = 0; e < N; e++) dy[((2 * i + 1) * OUT / (2 * S)) * N + e] *= 1e6f;
+        }
+        const double density = kind == 1 ? 0.2 : 0.05; /* 0.2: k too large for a starting guess */
         spti_method *ma = NULL, *mb = NULL;
-        spti_layer *La = rigl_linear(IN, OUT, 0.2, 7, 60, &ma), *Lb = rigl_linear(IN, OUT, 0.2, 7, 60, &mb);
+        spti_layer *La = rigl_linear(IN, OUT, density, 7, 60, &ma), *Lb = rigl_linear(IN, OUT, density, 7, 60, &mb);
         assert_true(spti_grad_block_rows(IN) < OUT / 2);
         /* a: the full path (the hooks with dense_grad filled by backward). */
         float *g = full_dense_grad(La, x, dy, N);

@@ -150,6 +150,8 @@ typedef void (*spt_free_fn)(void *ptr, void *user);
  * NULL; `free_fn(ptr, user)` releases it. Pass both NULL to restore the
  * defaults. Set it before creating any handle and do not change it while
  * handles exist (memory must be freed by the allocator that made it).
+ * The library calls the two functions from its worker (OpenMP) threads too,
+ * concurrently: they must be thread-safe, as malloc and free are.
  * Global state: not thread-safe.
  * @param alloc_fn allocation function, or NULL (with free_fn NULL) for malloc.
  * @param free_fn release function, or NULL (with alloc_fn NULL) for free.

@@ -12,6 +12,9 @@
  *   then, with flag bit 0, for each layer with planned nnz < rows*cols its
  *   rows*cols f32 momentum (row-major).
  */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "grow_collector.h"
 #include "method_config.h"
 #include "methods.h"
@@ -112,44 +115,86 @@ uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
 
 bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }
 
+/* One layer's new positions (pos[l] allocated here). */
+static int layer_positions(spti_method *m, int64_t step, float *const *scores, int l, int64_t **pos) {
+    const spti_param *p = m->weights[l];
+    const int64_t k = spti_dst_drop_count(m, step, p->n);
+    const float *score = scores ? scores[l] : NULL;
+    const struct spti_grow_collector *grow = scores && !score && p->grow && p->grow->filled ? p->grow : NULL;
+    if (scores && !score && !grow)
+        return spti_fail(SPT_ERR_STATE, "%s: no growth score for %s at step %lld", m->ops->name, p->name,
+                         (long long)step);
+    if (!(*pos = spti_alloc(p->n, sizeof(int64_t))))
+        return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
+    const uint64_t seed = spti_dst_seed(m, step, l);
+    spti_rng rng;
+    spti_rng_seed(&rng, seed);
+    return spti_drop_grow_positions(p, k, score, grow, &rng, seed, *pos);
+}
+
+/* The layers are independent: each thread takes whole layers (largest
+ * first, so the big layer does not come last), the rest of the kernels
+ * inside run on the calling thread. Every layer's result depends only on
+ * its own seed, so the update is the same for any thread count. The first
+ * failing layer (in layer order) gives the status and message. */
+typedef struct layer_job {
+    int layer;
+    int64_t cost;
+    int rc;
+    char err[256];
+} layer_job;
+
+static int by_cost_desc(const void *a, const void *b) {
+    const layer_job *x = a, *y = b;
+    return x->cost != y->cost ? (x->cost < y->cost ? 1 : -1) : x->layer - y->layer;
+}
+
+static void run_job(layer_job *j, int rc) {
+    j->rc = rc;
+    if (rc != SPT_OK) snprintf(j->err, sizeof j->err, "%s", spt_last_error());
+}
+
+static int first_failure(const layer_job *jobs, int n) {
+    int at = -1;
+    for (int i = 0; i < n; i++)
+        if (jobs[i].rc != SPT_OK && (at < 0 || jobs[i].layer < jobs[at].layer)) at = i;
+    return at < 0 ? SPT_OK : spti_fail(jobs[at].rc, "%s", jobs[at].err);
+}
+
 int spti_dst_update(spti_method *m, int64_t step, float *const *scores) {
     const int n = m->n_weights;
     int64_t **pos = spti_calloc(n, sizeof(int64_t *));
-    if (!pos) return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", m->ops->name);
-    int rc = SPT_OK;
-    /* All new patterns first: a failure here changes nothing. */
-    for (int l = 0; l < n && rc == SPT_OK; l++) {
-        const spti_param *p = m->weights[l];
-        if (!spti_dst_is_sparse(m, l)) continue;
-        int64_t k = spti_dst_drop_count(m, step, p->n);
-        if (k == 0) continue;
-        const float *score = scores ? scores[l] : NULL;
-        const struct spti_grow_collector *grow = scores && !score && p->grow && p->grow->filled ? p->grow : NULL;
-        if (scores && !score && !grow) {
-            rc = spti_fail(SPT_ERR_STATE, "%s: no growth score for %s at step %lld", m->ops->name, p->name,
-                           (long long)step);
-            break;
-        }
-        if (!(pos[l] = spti_alloc(p->n, sizeof(int64_t)))) {
-            rc = spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
-            break;
-        }
-        uint64_t seed = spti_dst_seed(m, step, l);
-        spti_rng rng;
-        spti_rng_seed(&rng, seed);
-        rc = spti_drop_grow_positions(p, k, score, grow, &rng, seed, pos[l]);
+    layer_job *jobs = spti_calloc(n, sizeof(layer_job));
+    if (!pos || !jobs) {
+        spti_free(pos);
+        spti_free(jobs);
+        return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", m->ops->name);
     }
-    /* Then move every layer. A repattern failure (out of memory) leaves the
-     * layers before it updated and the rest unchanged, each one consistent. */
-    bool changed = false;
-    for (int l = 0; l < n && rc == SPT_OK; l++)
-        if (pos[l]) {
-            rc = spti_param_repattern(m->weights[l], pos[l], m->weights[l]->n);
-            changed |= rc == SPT_OK;
+    int n_jobs = 0;
+    for (int l = 0; l < n; l++)
+        if (spti_dst_is_sparse(m, l) && spti_dst_drop_count(m, step, m->weights[l]->n) > 0)
+            jobs[n_jobs++] = (layer_job){.layer = l, .cost = m->weights[l]->rows * m->weights[l]->cols};
+    qsort(jobs, (size_t)n_jobs, sizeof *jobs, by_cost_desc);
+    /* All new patterns first: a failure here changes nothing. */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(spti_num_threads()) if (n_jobs > 1)
+    for (int i = 0; i < n_jobs; i++) run_job(&jobs[i], layer_positions(m, step, scores, jobs[i].layer, &pos[jobs[i].layer]));
+    int rc = first_failure(jobs, n_jobs);
+    /* Then move every layer. A repattern failure (out of memory) leaves
+     * each layer either on its new pattern or unchanged, consistent. */
+    if (rc == SPT_OK) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(spti_num_threads()) if (n_jobs > 1)
+        for (int i = 0; i < n_jobs; i++) {
+            spti_param *p = m->weights[jobs[i].layer];
+            run_job(&jobs[i], spti_param_repattern(p, pos[jobs[i].layer], p->n));
         }
+        bool changed = false;
+        for (int i = 0; i < n_jobs; i++) changed |= jobs[i].rc == SPT_OK;
+        if (changed) m->topology_updates++;
+        rc = first_failure(jobs, n_jobs);
+    }
     for (int l = 0; l < n; l++) spti_free(pos[l]);
     spti_free(pos);
-    if (changed) m->topology_updates++;
+    spti_free(jobs);
     if (rc == SPT_OK) {
         dst(m)->updates++;
         dst(m)->last_update = step;

@@ -333,18 +333,66 @@ static int merge_lanes(spti_grow_collector *c) {
     return SPT_OK;
 }
 
-int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols) {
+/* A starting threshold from a sample: the gradient of ~2^16 cells in rows
+ * spread evenly over the matrix (a small product), and the key that about
+ * 2k of all inactive cells should reach at that rate. Lanes then push only
+ * keys >= it from the first block on, instead of everything until their
+ * buffers hold k. It is a guess: the caller checks that at least k keys
+ * reached it (then every key >= the k-th largest did, and the result is
+ * exact) and streams again without it otherwise. -inf when no guess helps. */
+static float sample_threshold(const spti_grow_collector *c, const spti_param *p, const float *dy, const float *X,
+                              int64_t ncols, int64_t B) {
     const spt_csr *m = p->csr;
-    const int64_t B = spti_grad_block_rows(p->cols), nblk = (p->rows + B - 1) / B;
-    int lanes = spti_blas_nests_in_openmp() ? spti_num_threads() : 1;
-    if (lanes > nblk) lanes = (int)nblk;
-    if (lanes < 1) lanes = 1;
-    SPTI_TRY(spti_grow_collector_begin(&p->grow, p, p->want_grow_k, lanes));
-    spti_grow_collector *c = p->grow;
-    /* Blocks visited from the largest dY rows down, so the threshold rises
-     * early and later blocks are mostly rejected by one vectorised pass per
-     * row. Each block is the same product as in the full path. */
-    block_order(dy, p->rows, ncols, B, c->bscore, c->order);
+    const int64_t rows = p->rows, cols = p->cols, inactive = rows * cols - m->nnz;
+    int64_t S = 65536 / cols;
+    S = S < 8 ? 8 : S;
+    S = S > B ? B : S;
+    if (S >= rows || inactive < 16 * c->k) return -INFINITY; /* small matrix or large k: nothing to gain */
+    float *dys = spti_alloc(S * ncols, sizeof(float)), *g = spti_alloc(S * cols, sizeof(float));
+    float *keys = spti_alloc(S * cols, sizeof(float));
+    uint8_t *kept = spti_calloc(cols, 1);
+    float t0 = -INFINITY;
+    if (!dys || !g || !keys || !kept) goto done; /* no guess; the stream itself reports a real shortage */
+    for (int64_t i = 0; i < S; i++) {
+        const int64_t r = (2 * i + 1) * rows / (2 * S);
+        memcpy(dys + i * ncols, dy + r * ncols, (size_t)ncols * sizeof(float));
+    }
+    if (spti_gemm_dw(dys, S, X, cols, ncols, g, false) != SPT_OK) goto done; /* g[S x cols] */
+    int64_t n = 0;
+    for (int64_t i = 0; i < S; i++) {
+        const int64_t r = (2 * i + 1) * rows / (2 * S);
+        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = 1;
+        for (int64_t q = 0; q < cols; q++) {
+            const float a = fabsf(g[i * cols + q]);
+            if (!kept[q] && a == a) keys[n++] = a;
+        }
+        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = 0;
+    }
+    const int64_t rank = (int64_t)((double)(2 * c->k) * (double)n / (double)inactive);
+    if (rank < n - 1) {
+        const float v = spti_nth_largest(keys, n, rank);
+        if (v > 0.0f && isfinite(v)) t0 = v;
+    }
+done:
+    spti_free(dys);
+    spti_free(g);
+    spti_free(keys);
+    spti_free(kept);
+    return t0;
+}
+
+/* Stream every block into the lanes, each starting at threshold t0. */
+static void stream_all(spti_grow_collector *c, const spti_param *p, const float *dy, const float *X, int64_t ncols,
+                       int64_t B, int64_t nblk, float t0) {
+    const int lanes = c->n_lanes;
+    for (int i = 0; i < lanes; i++) {
+        spti_grow_lane *l = &c->lane[i];
+        l->t = t0;
+        l->n = 0;
+        l->nonfinite = -1;
+        l->rc = SPT_OK;
+        memset(l->hist, 0, (size_t)65536 * sizeof(uint32_t));
+    }
     if (lanes == 1) {
         stream_lane(c, 0, p, dy, X, ncols, B, nblk);
     } else {
@@ -357,6 +405,26 @@ int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int6
 #endif
         }
     }
+}
+
+int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols) {
+    const spt_csr *m = p->csr;
+    const int64_t B = spti_grad_block_rows(p->cols), nblk = (p->rows + B - 1) / B;
+    int lanes = spti_blas_nests_in_openmp() ? spti_num_threads() : 1;
+    if (lanes > nblk) lanes = (int)nblk;
+    if (lanes < 1) lanes = 1;
+    SPTI_TRY(spti_grow_collector_begin(&p->grow, p, p->want_grow_k, lanes));
+    spti_grow_collector *c = p->grow;
+    /* Blocks visited from the largest dY rows down, so the threshold rises
+     * early and later blocks are mostly rejected by one vectorised pass per
+     * row. Each block is the same product as in the full path. */
+    block_order(dy, p->rows, ncols, B, c->bscore, c->order);
+    const float t0 = sample_threshold(c, p, dy, X, ncols, B);
+    stream_all(c, p, dy, X, ncols, B, nblk, t0);
+    int64_t reached = 0;
+    for (int i = 0; i < lanes; i++) reached += c->lane[i].rc == SPT_OK ? c->lane[i].n : 0;
+    if (t0 > -INFINITY && reached < c->k) /* the guess was too high: stream again without it */
+        stream_all(c, p, dy, X, ncols, B, nblk, -INFINITY);
     for (int i = 0; i < lanes; i++) {
         const spti_grow_lane *l = &c->lane[i];
         if (l->rc != SPT_OK) return spti_fail(l->rc, "%s", l->err);

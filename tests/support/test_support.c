@@ -1,17 +1,19 @@
 #include "test_support.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
-static long live, count, fail_at = -1;
+/* Atomic: the library may allocate from its worker threads. */
+static atomic_long live, count, fail_at = -1;
 
 static void *counting_alloc(size_t size, void *user) {
     (void)user;
-    if (fail_at == 0) {
-        fail_at = -1;
-        return NULL;
+    /* Take one ticket: exactly the allocation that finds fail_at == 0 fails. */
+    long f = atomic_load(&fail_at);
+    while (f >= 0 && !atomic_compare_exchange_weak(&fail_at, &f, f - 1)) {
     }
-    if (fail_at > 0) fail_at--;
+    if (f == 0) return NULL;
     void *p = malloc(size);
     if (p) {
         live++;
