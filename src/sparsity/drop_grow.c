@@ -77,19 +77,35 @@ int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
     for (int64_t j = 0; j < k; j++) dropped[drop[j]] = 1;
     /* Grow among the cells - (nnz - k) positions not kept (>= k of them). */
     if (score) rc = spti_grow_by_score(m, dropped, score, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
-    else if (grow) rc = spti_grow_by_collector(m, dropped, grow, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
+    else if (grow) rc = spti_grow_by_collector(m, drop, grow, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
     else rc = grow_at_random(m, dropped, cells - nnz + k, k, rng, grown);
     if (rc != SPT_OK) goto done;
-    /* Merge kept (CSR order = increasing position) with grown (increasing). */
-    int64_t out = 0, g = 0;
+    /* Kept positions (CSR order = increasing), then merged with grown
+     * (increasing). Both loops are branch-free: a third of the entries may
+     * be dropped, at random places. */
+    int64_t *kept = spti_alloc(nnz - k + 1, sizeof(int64_t)); /* + a scratch slot */
+    if (!kept) {
+        rc = spti_fail(SPT_ERR_NOMEM, "%s: out of memory", __func__);
+        goto done;
+    }
+    int64_t nk = 0;
     for (int64_t r = 0; r < m->rows; r++)
         for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) {
-            if (dropped[j]) continue;
-            int64_t pos = r * m->cols + m->col_idx[j];
-            while (g < k && grown[g] < pos) new_pos[out++] = grown[g++];
-            new_pos[out++] = pos;
+            kept[nk < nnz - k ? nk : nnz - k] = r * m->cols + m->col_idx[j]; /* dropped ones: overwritten */
+            nk += !dropped[j];
         }
-    while (g < k) new_pos[out++] = grown[g++];
+    int64_t out = 0, a = 0, g = 0;
+    if (nk == nnz - k) {
+        while (a < nk && g < k) {
+            const int64_t take_g = grown[g] < kept[a];
+            new_pos[out++] = take_g ? grown[g] : kept[a];
+            g += take_g;
+            a += 1 - take_g;
+        }
+        while (a < nk) new_pos[out++] = kept[a++];
+        while (g < k) new_pos[out++] = grown[g++];
+    }
+    spti_free(kept);
     if (out != nnz) rc = spti_fail(SPT_ERR_INTERNAL, "%s: new pattern has %lld of %lld entries", __func__,
                                    (long long)out, (long long)nnz);
 done:

@@ -166,7 +166,7 @@ int spti_grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *sc
     return rc;
 }
 
-int spti_grow_by_collector(const spt_csr *m, const uint8_t *dropped, const spti_grow_collector *c, int64_t k,
+int spti_grow_by_collector(const spt_csr *m, const int64_t *drop, const spti_grow_collector *c, int64_t k,
                            uint64_t seed, int64_t *grown) {
     if (k == 0) return SPT_OK;
     if (!c->filled || c->k != k || c->nnz < m->nnz)
@@ -199,22 +199,28 @@ int spti_grow_by_collector(const spt_csr *m, const uint8_t *dropped, const spti_
         cpos[d] = c->pos[i];
     }
     spti_free(start);
-    int64_t out = 0, i = 0;
-    for (int64_t r = 0; r < m->rows; r++)
-        for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) {
-            if (!dropped[j]) continue;
-            const int64_t p = r * m->cols + m->col_idx[j];
-            for (; i < c->n && cpos[i] < p; i++, out++) {
-                key[out] = ckey[i];
-                pos[out] = cpos[i];
-            }
-            const float a = fabsf(c->active[j]);
-            key[out] = isnan(a) ? -1.0f : a;
-            pos[out++] = p;
+    /* The dropped entries (drop[] increasing in CSR order, so in position
+     * order) merged with the candidates, branch-free. */
+    int64_t out = 0, i = 0, d = 0, r = 0, dpos = 0;
+    float dkey = 0.0f;
+    const int64_t cn = c->n;
+    while (d < k || i < cn) {
+        if (d < k) { /* position and key of dropped entry d */
+            while (m->row_ptr[r + 1] <= drop[d]) r++;
+            dpos = r * m->cols + m->col_idx[drop[d]];
+            const float a = fabsf(c->active[drop[d]]);
+            dkey = isnan(a) ? -1.0f : a;
         }
-    for (; i < c->n; i++, out++) {
-        key[out] = ckey[i];
-        pos[out] = cpos[i];
+        /* Candidates before it (all of them once the drops are used up). */
+        for (; i < cn && (d == k || cpos[i] < dpos); i++, out++) {
+            key[out] = ckey[i];
+            pos[out] = cpos[i];
+        }
+        if (d < k) {
+            key[out] = dkey;
+            pos[out++] = dpos;
+            d++;
+        }
     }
     spti_free(ckey);
     spti_free(cpos);

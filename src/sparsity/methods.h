@@ -95,10 +95,11 @@ int spti_grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *sc
 /* The same selection from a collector a backward has filled
  * (grow_collector.h, for the same k and pattern): equal to
  * spti_grow_by_score over the dense gradient the collector streamed, ties
- * included. O(k + candidates) memory, no pass over rows x cols.
+ * included; drop[0..k) are the dropped entries' CSR indices, increasing.
+ * O(k + candidates) memory, no pass over rows x cols.
  * SPT_ERR_STATE if the collector is not filled or was made for another k. */
 struct spti_grow_collector;
-int spti_grow_by_collector(const spt_csr *m, const uint8_t *dropped, const struct spti_grow_collector *c, int64_t k,
+int spti_grow_by_collector(const spt_csr *m, const int64_t *drop, const struct spti_grow_collector *c, int64_t k,
                            uint64_t seed, int64_t *grown);
 
 /* The k entries of values[0..n) with the smallest |value| (NaN counts as

@@ -55,13 +55,20 @@ int spti_select_largest(const float *key, int64_t n, int64_t k, uint64_t seed, i
         for (int64_t i = 0; i < n; i++) idx[i] = i;
         return SPT_OK;
     }
-    int64_t *hist = spti_calloc_or_fail(BUCKETS, sizeof(int64_t), "selection histogram");
+    /* 32-bit counts (a 256 KiB table that stays in L2) unless n needs more. */
+    const bool wide = n > (int64_t)UINT32_MAX;
+    void *hist = spti_calloc_or_fail(BUCKETS, wide ? sizeof(int64_t) : sizeof(uint32_t), "selection histogram");
     if (!hist) return SPT_ERR_NOMEM;
-    for (int64_t i = 0; i < n; i++) hist[order_code(key[i]) >> 16]++;
+    int64_t *h64 = hist;
+    uint32_t *h32 = hist;
+    if (wide)
+        for (int64_t i = 0; i < n; i++) h64[order_code(key[i]) >> 16]++;
+    else
+        for (int64_t i = 0; i < n; i++) h32[order_code(key[i]) >> 16]++;
     int64_t above = 0; /* keys in buckets above the edge */
     uint32_t edge = BUCKETS - 1;
-    while (above + hist[edge] < k) above += hist[edge--];
-    const int64_t in_edge = hist[edge];
+    while (above + (wide ? h64[edge] : (int64_t)h32[edge]) < k) above += wide ? h64[edge--] : (int64_t)h32[edge--];
+    const int64_t in_edge = wide ? h64[edge] : (int64_t)h32[edge];
     spti_free(hist);
 
     float *tmp = spti_alloc_or_fail(in_edge, sizeof(float), "selection bucket");
@@ -82,7 +89,7 @@ int spti_select_largest(const float *key, int64_t n, int64_t k, uint64_t seed, i
     int64_t *pick = NULL;
     float *zero = NULL;
     if (want < n_eq) {
-        pick = spti_alloc(want, sizeof(int64_t));
+        pick = spti_alloc(want + 1, sizeof(int64_t)); /* + a sentinel that matches no tie rank */
         zero = spti_calloc(n_eq, sizeof(float));
         if (!pick || !zero) {
             spti_free(pick);
@@ -95,17 +102,24 @@ int spti_select_largest(const float *key, int64_t n, int64_t k, uint64_t seed, i
             spti_free(pick);
             return rc;
         }
+        pick[want] = -1;
     }
-    int64_t out = 0, tie = 0, p = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (key[i] > v) {
-            idx[out++] = i;
-        } else if (key[i] == v) {
-            if (!pick || (p < want && pick[p] == tie)) {
-                idx[out++] = i;
-                p += pick != NULL;
-            }
-            tie++;
+    /* Branch-free: which keys pass is data-dependent (a third of them in a
+     * RigL drop), so a branch per key would be mispredicted at random. */
+    int64_t out = 0;
+    if (!pick) {
+        for (int64_t i = 0; i < n; i++) {
+            idx[out] = i;
+            out += key[i] >= v;
+        }
+    } else {
+        int64_t tie = 0, p = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t eq = key[i] == v, take_eq = eq & (pick[p] == tie);
+            idx[out] = i;
+            out += (key[i] > v) | take_eq;
+            p += take_eq;
+            tie += eq;
         }
     }
     spti_free(pick);
