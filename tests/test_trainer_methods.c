@@ -127,6 +127,16 @@ static void test_rigl_updates_on_schedule(void **state) {
     double ss, ms;
     assert_status(spt_trainer_times(t, &ss, &ms), SPT_OK);
     assert_true(ms > 0.0);
+    /* The update steps' own time: counted for exactly the steps that changed
+     * the topology, and part of the steps' time. */
+    double us;
+    int64_t n_us, n_steps;
+    assert_status(spt_trainer_update_times(t, &us, &n_us, &n_steps), SPT_OK);
+    assert_int_equal(n_us, updates);
+    assert_int_equal(n_steps, STEPS);
+    assert_true(us > 0.0 && us <= ss);
+    assert_status(spt_trainer_update_times(NULL, &us, NULL, NULL), SPT_ERR_NULL);
+    assert_status(spt_trainer_update_times(t, NULL, NULL, NULL), SPT_OK);
     spt_trainer_destroy(t);
     spt_optimizer_destroy(o);
     spt_model_destroy(m);

@@ -34,6 +34,9 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     int rc = spt_trainer_sparsity(tr, &sparsity, &nnz, &dense);
     if (rc == SPT_OK) rc = spt_trainer_flops(tr, &f_dense, &f_sparse, &f_train, &f_measured);
     if (rc == SPT_OK) rc = spt_trainer_times(tr, &step_s, &method_s);
+    double upd_s = 0;
+    int64_t upd_n = 0, timed_n = 0;
+    if (rc == SPT_OK) rc = spt_trainer_update_times(tr, &upd_s, &upd_n, &timed_n);
     if (rc == SPT_OK) rc = spt_trainer_last_update(tr, NULL, &updates);
     if (rc == SPT_OK) rc = spt_trainer_num_weight_layers(tr, &layers);
     if (rc == SPT_OK) rc = spt_model_num_params(model, &params_dense, &params_nnz);
@@ -52,6 +55,12 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
 
     const char *method = spt_method_name(r->method);
     double share = step_s > 0 ? method_s / step_s : 0;
+    /* What the update steps cost beyond an ordinary step (this process),
+     * as a share of the whole run's time (steps, data, evaluation). */
+    const double ordinary = timed_n > upd_n ? (step_s - upd_s) / (double)(timed_n - upd_n) : 0.0;
+    double extra = upd_s - (double)upd_n * ordinary;
+    extra = extra > 0 ? extra : 0.0;
+    const double extra_share = r->seconds > 0 ? extra / r->seconds : 0.0;
     printf("%-24s %s\n", "model", r->model);
     printf("%-24s %s\n", "method", method);
     printf("%-24s %.4f\n", "sparsity", sparsity);
@@ -68,6 +77,8 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
            (long long)updates);
     printf("%-24s %.2f s (steps %.2f s, mask updates %.3f s = %.1f%%), %.0f examples/s\n", "time", r->seconds,
            step_s, method_s, 100 * share, r->examples_per_second);
+    printf("%-24s %lld update steps, %.3f s beyond ordinary steps = %.2f%% of the run\n", "topology updates",
+           (long long)upd_n, extra, 100 * extra_share);
 
     /* The last stdout line: one JSON object. */
     putchar('{');
@@ -91,6 +102,10 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     json_num("step_seconds", step_s, "%.3f");
     json_num("mask_update_seconds", method_s, "%.4f");
     json_num("mask_update_share", share, "%.5f");
+    printf(",\"update_steps\":%lld", (long long)upd_n);
+    json_num("update_step_seconds", upd_s, "%.4f");
+    json_num("update_extra_seconds", extra, "%.4f");
+    json_num("update_extra_share", extra_share, "%.5f");
     json_num("examples_per_second", r->examples_per_second, "%.1f");
     printf(",\"threads\":%d,\"seed\":%lld", spt_get_num_threads(), (long long)o->seed);
     json_str("simd", spt_simd_name(), false);

@@ -278,6 +278,27 @@ SPT_API int spt_trainer_flops(const spt_trainer *t, double *forward_dense, doubl
 SPT_API int spt_trainer_times(const spt_trainer *t, double *step_seconds, double *method_seconds);
 
 /**
+ * What the topology updates cost, from the steps this trainer object has
+ * run (counters start at 0 on create and on spt_trainer_load(); they are not
+ * saved in checkpoints). An update step (one that changed which weights are
+ * active: RigL/SET/SNFS every delta_t steps, GMP pruning steps...) costs
+ * more than an ordinary one (RigL: the dense weight gradient, drop and
+ * grow); its extra cost is
+ *     update_step_seconds - update_steps * (step_seconds - update_step_seconds)
+ *                                        / (steps - update_steps)
+ * with step_seconds from spt_trainer_times() (same process). Any output
+ * may be NULL.
+ * @param t                    the trainer.
+ * @param update_step_seconds  receives the time inside spt_trainer_step() of
+ *                             the steps that changed the topology.
+ * @param update_steps         receives their number.
+ * @param steps                receives the number of steps timed (all).
+ * @return SPT_OK or SPT_ERR_NULL (t).
+ */
+SPT_API int spt_trainer_update_times(const spt_trainer *t, double *update_step_seconds, int64_t *update_steps,
+                                     int64_t *steps);
+
+/**
  * Whether the last successful step changed the topology (which weights are
  * active), and how many steps did so far.
  * @param t        the trainer.

@@ -152,6 +152,12 @@ class Trainer(Handle):
         errors.check(lib.spt_trainer_times(self.ptr, ctypes.byref(a), ctypes.byref(b)))
         return a.value, b.value
 
+    def update_times(self):
+        """(seconds in the steps that changed the topology, their number, steps timed)."""
+        a, u, n = c_double(), c_int64(), c_int64()
+        errors.check(lib.spt_trainer_update_times(self.ptr, ctypes.byref(a), ctypes.byref(u), ctypes.byref(n)))
+        return a.value, u.value, n.value
+
     def last_update(self):
         """(whether the last step changed the topology, how many steps did)."""
         u, c = c_int(), c_int64()

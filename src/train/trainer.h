@@ -41,6 +41,10 @@ struct spt_trainer {
     spti_rng rng;               /* the trainer's stream (the model's dropout stream is split from it) */
     /* statistics */
     double step_seconds, method_seconds;
+    /* This process only (not in checkpoints): steps timed, and the time and
+     * number of those that changed the topology. */
+    double update_step_seconds;
+    int64_t timed_steps, timed_update_steps;
     double train_flops_sum;     /* sum over completed steps of that step's FLOPs per example */
     bool last_update;           /* the last completed step changed the topology */
     int64_t update_steps;       /* completed steps that changed the topology */

@@ -63,6 +63,15 @@ int spt_trainer_times(const spt_trainer *t, double *step_seconds, double *method
     return SPT_OK;
 }
 
+int spt_trainer_update_times(const spt_trainer *t, double *update_step_seconds, int64_t *update_steps,
+                             int64_t *steps) {
+    SPTI_CHECK_NULL(t);
+    if (update_step_seconds) *update_step_seconds = t->update_step_seconds;
+    if (update_steps) *update_steps = t->timed_update_steps;
+    if (steps) *steps = t->timed_steps;
+    return SPT_OK;
+}
+
 int spt_trainer_last_update(const spt_trainer *t, int *updated, int64_t *count) {
     SPTI_CHECK_NULL(t);
     if (updated) *updated = t->last_update ? 1 : 0;

@@ -181,7 +181,16 @@ int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int6
     double lr;
     SPTI_TRY(spti_trainer_prefix(__func__, spti_trainer_lr_at(t, t->step, &lr)));
     double t0 = spti_now_seconds();
+    const int64_t step_before = t->step;
     int rc = run_step(t, x, labels, n, lr, loss, correct);
-    t->step_seconds += spti_now_seconds() - t0;
+    const double dt = spti_now_seconds() - t0;
+    t->step_seconds += dt;
+    if (t->step != step_before) { /* a completed step */
+        t->timed_steps++;
+        if (t->last_update) {
+            t->timed_update_steps++;
+            t->update_step_seconds += dt;
+        }
+    }
     return spti_trainer_prefix(__func__, rc);
 }
