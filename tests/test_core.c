@@ -98,6 +98,36 @@ static void test_allocator(void **state) {
     spt_test_alloc_uninstall();
 }
 
+/* The bulk keep mask of dropout is exactly n calls of spti_rng_uniform >= p
+ * (same bytes, same final state), also at rates on the 2^-24 grid where
+ * the float test and the integer test could disagree by one. */
+static void test_rng_keep_mask(void **state) {
+    (void)state;
+    const float rates[] = {0.0f, 0.3f, 0.5f, 0.9f, 1.0f / 16777216.0f, 3.0f / 16777216.0f, 0.99999994f, 0.1f};
+    enum { N = 5000 };
+    uint8_t mask[N];
+    for (size_t r = 0; r < sizeof rates / sizeof rates[0]; r++) {
+        spti_rng a, b;
+        spti_rng_seed(&a, 7 + r);
+        spti_rng_seed(&b, 7 + r);
+        spti_rng_keep_mask(&a, rates[r], N, mask);
+        int64_t kept = 0;
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(mask[i], spti_rng_uniform(&b) >= rates[r]);
+            kept += mask[i];
+        }
+        assert_memory_equal(a.s, b.s, sizeof a.s);
+        if (rates[r] == 0.3f) assert_true(kept > 0.65 * N && kept < 0.75 * N);
+    }
+    /* Values on the grid: uniform == p exactly is kept (>=). */
+    spti_rng c, d;
+    spti_rng_seed(&c, 99);
+    spti_rng_seed(&d, 99);
+    const float u0 = spti_rng_uniform(&d);
+    spti_rng_keep_mask(&c, u0, 1, mask);
+    assert_int_equal(mask[0], 1);
+}
+
 static void test_rng(void **state) {
     (void)state;
     spti_rng a, b;
@@ -125,7 +155,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_strings), cmocka_unit_test(test_last_error), cmocka_unit_test(test_version),
         cmocka_unit_test(test_threads),        cmocka_unit_test(test_simd),       cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_allocator),      cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_allocator),      cmocka_unit_test(test_rng), cmocka_unit_test(test_rng_keep_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

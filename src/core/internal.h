@@ -70,6 +70,10 @@ uint64_t spti_rng_u64(spti_rng *r);
 uint64_t spti_rng_below(spti_rng *r, uint64_t n);
 /* Uniform float in [0, 1) with 24 random bits. */
 float spti_rng_uniform(spti_rng *r);
+/* keep[i] = (spti_rng_uniform(r) >= p) for i = 0..n-1, the same draws in
+ * the same order (so the same bytes and final state), without a call per
+ * draw. p in [0, 1). */
+void spti_rng_keep_mask(spti_rng *r, float p, int64_t n, uint8_t *keep);
 /* Standard normal (Box-Muller, no cached second value: state fully explicit). */
 float spti_rng_normal(spti_rng *r);
 /* Independent child stream derived from r (advances r once). */

@@ -40,6 +40,29 @@ uint64_t spti_rng_below(spti_rng *r, uint64_t n) {
     return x % n;
 }
 
+void spti_rng_keep_mask(spti_rng *r, float p, int64_t n, uint8_t *keep) {
+    /* spti_rng_uniform(r) >= p  <=>  v * 2^-24 >= p  <=>  v >= ceil(p 2^24)
+     * for the 24-bit integer v (both products are exact), so the integer
+     * test gives the same bytes; the state stays in registers. */
+    const uint64_t need = (uint64_t)ceil((double)p * 16777216.0);
+    uint64_t s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t v = (rotl(s1 * 5, 7) * 9) >> 40;
+        const uint64_t t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = rotl(s3, 45);
+        keep[i] = v >= need;
+    }
+    r->s[0] = s0;
+    r->s[1] = s1;
+    r->s[2] = s2;
+    r->s[3] = s3;
+}
+
 float spti_rng_uniform(spti_rng *r) { return (float)(spti_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
 
 float spti_rng_normal(spti_rng *r) {

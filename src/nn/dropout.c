@@ -25,11 +25,12 @@ static int dropout_forward(spti_layer *L, const float *x, float *y, int64_t N, c
     SPTI_TRY(spti_buf_grow(&buf, &s->keep_cap, n, 1, "dropout mask"));
     s->keep = buf;
     const float p = s->p, scale = 1.0f / (1.0f - p);
-    for (int64_t i = 0; i < n; i++) {
-        uint8_t k = spti_rng_uniform(ctx->rng) >= p;
-        s->keep[i] = k;
-        y[i] = k ? x[i] * scale : 0.0f;
-    }
+    /* The draws are one sequential stream (serial, in index order); applying
+     * the mask is elementwise (parallel, vectorised select). */
+    spti_rng_keep_mask(ctx->rng, p, n, s->keep);
+    const uint8_t *keep = s->keep;
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (n >= (1 << 16))
+    for (int64_t i = 0; i < n; i++) y[i] = keep[i] ? x[i] * scale : 0.0f;
     s->last_masked = true;
     return SPT_OK;
 }
@@ -45,7 +46,9 @@ static int dropout_backward(spti_layer *L, const float *x, const float *y, const
     if (n > s->keep_cap)
         return spti_fail(SPT_ERR_STATE, "dropout %s: backward batch larger than the forward batch", L->name);
     const float scale = 1.0f / (1.0f - s->p);
-    for (int64_t i = 0; i < n; i++) dx[i] = s->keep[i] ? dy[i] * scale : 0.0f;
+    const uint8_t *keep = s->keep;
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (n >= (1 << 16))
+    for (int64_t i = 0; i < n; i++) dx[i] = keep[i] ? dy[i] * scale : 0.0f;
     return SPT_OK;
 }
 
