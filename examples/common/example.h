@@ -105,6 +105,7 @@ typedef struct ex_result {
     int64_t epochs, steps, rounds, batch;
     double seconds;          /* wall clock of the training loop, evaluation included */
     double examples_per_second;
+    long rss_before_model_kb; /* peak RSS once the data is loaded, before the model exists (-1 unknown) */
 } ex_result;
 
 /* Print the per-layer table and totals, then as the last stdout line one

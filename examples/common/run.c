@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "checkpoint_glue.h"
@@ -144,6 +145,10 @@ int ex_train(const ex_opts *o, ex_run *x, ex_model_builder build, const spt_data
     char desc[512] = "";
     ex_result res = {.model = desc, .method = o->method, .rounds = x->rounds, .batch = o->batch};
     int rc, st;
+    /* Peak memory so far: the data sets. The end-of-run peak less this is
+     * what the model and its training state took. */
+    struct rusage ru;
+    res.rss_before_model_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? (long)ru.ru_maxrss : -1;
 
     /* Mini-batches: a new shuffle every epoch, the short last batch kept. */
     int64_t n_train = 0, batches = 0;

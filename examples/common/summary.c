@@ -112,6 +112,7 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     /* Peak resident memory of the whole process (kB on Linux). */
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) printf(",\"max_rss_kb\":%ld", (long)ru.ru_maxrss);
+    if (r->rss_before_model_kb >= 0) printf(",\"rss_before_model_kb\":%ld", r->rss_before_model_kb);
     printf("}\n");
     fflush(stdout);
     return -1;
