@@ -4,9 +4,12 @@ bench/results/run-cifar10.sh (OUT/<run>.json: the programs' last stdout line;
 OUT/<run>.csv: one row per epoch).
 
     python3 bench/results/tables.py OUT DOCS_DIR
+    python3 bench/results/tables.py --timing TIMING_OUT
 
-prints the tables and writes DOCS_DIR/results-data/*.dat for
-bench/results/plots.gp. Standard library only.
+The first prints the accuracy tables and writes DOCS_DIR/results-data/*.dat
+for bench/results/plots.gp; the second prints the time-per-epoch and
+peak-memory tables from the outputs of bench/results/time-cifar10.sh
+(TIMING_OUT/time-<model>-<method>-<sparsity>.json). Standard library only.
 """
 import csv
 import json
@@ -78,7 +81,53 @@ def write_dat(runs, docs):
                     f.write("%s %s\n" % (r["epoch"], r["test_acc"]))
 
 
+def timing_table(runs, model):
+    sel = {k: j for k, (j, _) in runs.items() if k.startswith("time-%s-" % model)}
+    dense = sel.get("time-%s-dense" % model)
+    if not sel or not dense:
+        return ""
+    d_epoch = dense["seconds"] / dense["epochs"]
+    lines = ["| run | sparsity | s/epoch | of which steps | speedup vs dense | nnz | update steps "
+             "| their extra cost | share of the run |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for k, j in sorted(sel.items(), key=lambda kv: (kv[1]["sparsity"], kv[1]["method"])):
+        e = j["seconds"] / j["epochs"]
+        upd = j.get("update_steps", 0)
+        extra = "%.2f s" % j["update_extra_seconds"] if upd else "-"
+        share = "%.2f%%" % (100 * j["update_extra_share"]) if upd else "-"
+        lines.append("| %s | %.4f | %.2f | %.2f | %.2fx | %d | %d | %s | %s |" % (
+            k[len("time-"):], j["sparsity"], e, j["step_seconds"] / j["epochs"], d_epoch / e, j["nnz"], upd,
+            extra, share))
+    return "\n".join(lines)
+
+
+def memory_table(runs, model):
+    sel = {k: j for k, (j, _) in runs.items()
+           if k.startswith("time-%s-" % model) and (j["method"] in ("dense", "static"))}
+    if not sel:
+        return ""
+    lines = ["| run | sparsity | nnz | peak RSS (MB) | before the model (MB) | model + training state (MB) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for k, j in sorted(sel.items(), key=lambda kv: kv[1]["sparsity"]):
+        before = j.get("rss_before_model_kb")
+        lines.append("| %s | %.4f | %d | %.0f | %s | %s |" % (
+            k[len("time-"):], j["sparsity"], j["nnz"], j["max_rss_kb"] / 1024,
+            "%.0f" % (before / 1024) if before else "-",
+            "%.0f" % ((j["max_rss_kb"] - before) / 1024) if before else "-"))
+    return "\n".join(lines)
+
+
 def main():
+    if sys.argv[1] == "--timing":
+        runs = load(sys.argv[2])
+        for model, title in (("mlp", "MLP 3072-4000-1000-4000-10"), ("resnet20", "ResNet-20")):
+            t = timing_table(runs, model)
+            if t:
+                print("### Time per epoch, %s\n\n%s\n" % (title, t))
+        t = memory_table(runs, "mlp")
+        if t:
+            print("### Peak memory, MLP\n\n%s\n" % t)
+        return
     out, docs = sys.argv[1], sys.argv[2]
     runs = load(out)
     for prefix, title in (("mlp-", "MLP 3072-4000-1000-4000-10"), ("resnet20-", "ResNet-20")):

@@ -23,14 +23,12 @@
  * dense_grad (conv layers) is rows x cols. Both are freed right after the
  * update, so between updates a layer holds only its nonzeros. A layer whose
  * k is 0 at this step asks for nothing.
- * Cost (MLP 3072-4000-1000-4000-10, density 0.1, batch 128, one thread,
- * docs/performance.md "RigL update cost", `spt-bench-train-step --model mlp
- * --density 0.1 --rigl-delta-t 10 --steps 20 --warmup 3 --threads 1 --clock
- * cpu`): with the full rows x cols gradient (written to fresh memory, ~80 MB
- * of page faults, a finite check and a gather pass over it) an update
- * added ~160-167 ms (4.2-4.4 ordinary steps) on a loaded machine;
- * streaming adds ~123-138 ms (3.6-4.0 steps), most of it the blocked dense
- * product itself (~45 ms) and the drop/grow hooks (~60 ms).
+ * Cost: docs/performance.md "RigL update cost". The blocked dense product
+ * (one lane per thread, grow_collector.c) is most of it; the drop/grow of
+ * the layers runs in parallel across layers (dst_method.c). Per update, MLP
+ * 3072-4000-1000-4000-10, density 0.05-0.1, two threads: ~50-70 ms, 4-6
+ * ordinary steps; in a real run with delta_t = 100 about 1.3-1.5% of the
+ * run's time (docs/results.md).
  */
 #include "grow_collector.h"
 #include "methods.h"
