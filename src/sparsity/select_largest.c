@@ -106,17 +106,17 @@ int spti_select_largest(const float *key, int64_t n, int64_t k, uint64_t seed, i
     }
     /* Branch-free: which keys pass is data-dependent (a third of them in a
      * RigL drop), so a branch per key would be mispredicted at random. */
-    int64_t out = 0;
+    int64_t out = 0, junk;
     if (!pick) {
         for (int64_t i = 0; i < n; i++) {
-            idx[out] = i;
+            *(out < k ? idx + out : &junk) = i; /* the slot after the last pick is not the caller's */
             out += key[i] >= v;
         }
     } else {
         int64_t tie = 0, p = 0;
         for (int64_t i = 0; i < n; i++) {
             const int64_t eq = key[i] == v, take_eq = eq & (pick[p] == tie);
-            idx[out] = i;
+            *(out < k ? idx + out : &junk) = i;
             out += (key[i] > v) | take_eq;
             p += take_eq;
             tie += eq;
