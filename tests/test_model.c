@@ -101,6 +101,9 @@ static void test_mlp_init_statistics(void **state) {
     spt_model *m;
     assert_int_equal(spt_model_create_mlp(widths, 3, 7, &m), SPT_OK);
     spti_param *w = m->params[0];
+    assert_true(w->init_pending); /* written when first needed */
+    spti_model_materialize(m);
+    assert_false(w->init_pending);
     double s = 0, q = 0;
     for (int64_t i = 0; i < w->n; i++) {
         s += w->value[i];

@@ -11,7 +11,38 @@ static spt_model *small_mlp(void) {
     const int64_t widths[3] = {5, 4, 3};
     spt_model *m;
     assert_int_equal(spt_model_create_mlp(widths, 3, 7, &m), SPT_OK);
+    spti_model_materialize(m); /* the tests below copy p->value directly */
     return m;
+}
+
+/* A new model's weight inits are pending (param.h): sparsifying a weight
+ * writes exactly the dense init's values at its active entries, later
+ * weights draw as if every draw had been made, and the public getters
+ * write a pending init before reading it. */
+static void test_pending_init(void **state) {
+    (void)state;
+    const int64_t widths[3] = {50, 40, 3};
+    spt_model *a, *b, *c;
+    assert_int_equal(spt_model_create_mlp(widths, 3, 11, &a), SPT_OK);
+    assert_int_equal(spt_model_create_mlp(widths, 3, 11, &b), SPT_OK);
+    assert_int_equal(spt_model_create_mlp(widths, 3, 11, &c), SPT_OK);
+    spti_model_materialize(a);
+    spti_param *pa = a->params[0], *pb = b->params[0];
+    assert_true(pb->init_pending && !pa->init_pending);
+    const int64_t pos[6] = {0, 7, 49, 50, 1000, 1999};
+    assert_int_equal(spti_param_sparsify(pb, pos, 6), SPT_OK);
+    assert_false(pb->init_pending);
+    for (int k = 0; k < 6; k++) assert_true(pb->value[k] == pa->value[pos[k]]);
+    spti_model_materialize(b);
+    for (int64_t i = 2; i < a->n_params; i++)
+        assert_memory_equal(b->params[i]->value, a->params[i]->value, (size_t)a->params[i]->n * sizeof(float));
+    float *dense = malloc(2000 * sizeof(float));
+    assert_int_equal(spt_model_layer_weight_dense(c, 0, dense, 2000), SPT_OK);
+    assert_memory_equal(dense, pa->value, 2000 * sizeof(float));
+    free(dense);
+    spt_model_destroy(a);
+    spt_model_destroy(b);
+    spt_model_destroy(c);
 }
 
 /* Check that the CSR copy of leaf i holds exactly the entries `active` of
@@ -144,7 +175,7 @@ static void test_resnet_conv_weight(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dense_weight),      cmocka_unit_test(test_masked_and_sparse_weight),
+        cmocka_unit_test(test_pending_init), cmocka_unit_test(test_dense_weight),      cmocka_unit_test(test_masked_and_sparse_weight),
         cmocka_unit_test(test_skipped_buffers),   cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_resnet_conv_weight),
     };

@@ -30,23 +30,26 @@ int spt_set_allocator(spt_alloc_fn alloc_fn, spt_free_fn free_fn, void *user) {
 }
 
 /* Layout: [raw ... pad][void* raw][aligned payload ...] */
-void *spti_alloc(int64_t n, size_t elem) {
+static void *alloc_aligned(int64_t n, size_t elem, bool zero) {
     int64_t bytes;
     if (n < 0 || elem > (size_t)INT64_MAX || !spti_mul_i64(n, (int64_t)elem, &bytes)) return NULL;
     if ((uint64_t)bytes > (uint64_t)PTRDIFF_MAX - 2 * ALIGN) return NULL;
     size_t total = (size_t)bytes + ALIGN + sizeof(void *);
-    unsigned char *raw = g_alloc(total, g_user);
+    /* With the default allocator, zeroed memory comes from calloc: large
+     * blocks are fresh zero pages that take no memory until written, so a
+     * dense buffer that is only ever partly touched (a weight that becomes
+     * sparse before training) does not count in the peak RSS. */
+    unsigned char *raw = zero && g_alloc == default_alloc ? calloc(1, total) : g_alloc(total, g_user);
     if (raw == NULL) return NULL;
     uintptr_t p = ((uintptr_t)raw + sizeof(void *) + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
     ((void **)p)[-1] = raw;
+    if (zero && g_alloc != default_alloc) memset((void *)p, 0, (size_t)bytes);
     return (void *)p;
 }
 
-void *spti_calloc(int64_t n, size_t elem) {
-    void *p = spti_alloc(n, elem);
-    if (p != NULL) memset(p, 0, (size_t)n * elem);
-    return p;
-}
+void *spti_alloc(int64_t n, size_t elem) { return alloc_aligned(n, elem, false); }
+
+void *spti_calloc(int64_t n, size_t elem) { return alloc_aligned(n, elem, true); }
 
 void spti_free(void *p) {
     if (p == NULL) return;

@@ -91,13 +91,22 @@ static bool ends_with(const char *s, const char *suffix) {
     return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
 }
 
+void spti_model_materialize(spti_model *m) {
+    for (int64_t i = 0; i < m->n_params; i++) spti_param_materialize(m->params[i]);
+}
+
 int spti_model_init_params(spti_model *m) {
     for (int64_t i = 0; i < m->n_params; i++) {
         spti_param *p = m->params[i];
         if (p->kind != SPTI_PARAM_DENSE)
             return spti_fail(SPT_ERR_STATE, "model: parameter %s is not dense at initialisation", p->name);
         if (p->is_weight) {
-            SPTI_TRY(spti_init_kaiming(p, &m->rng, false)); /* N(0, 2 / fan_in) */
+            /* N(0, 2 / fan_in), written when first needed (spti_param_materialize,
+             * or only the active entries by spti_param_sparsify); the model's
+             * stream moves past the draws now, as if they had been made. */
+            p->init_rng = m->rng;
+            p->init_pending = true;
+            for (int64_t k = 0; k < 2 * p->n; k++) (void)spti_rng_u64(&m->rng); /* spti_rng_normal takes 2 */
         } else if (ends_with(p->name, ".weight")) {
             for (int64_t k = 0; k < p->n; k++) p->value[k] = 1.0f; /* BatchNorm gamma */
         } else {
@@ -157,6 +166,7 @@ int spti_model_reserve(spti_model *m, int64_t N) {
 }
 
 int spti_model_forward(spti_model *m, const float *x, int64_t N, bool training, const float **logits) {
+    spti_model_materialize(m);
     SPTI_TRY(spti_model_reserve(m, N));
     spti_fwd_ctx ctx = {training, &m->rng};
     m->last_N = 0;

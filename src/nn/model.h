@@ -65,6 +65,10 @@ int spti_model_finalize(spti_model *m);
  * Kaiming normal (std sqrt(2 / fan_in), fan_in = in * kh * kw), biases 0,
  * BN gamma 1 and beta 0. Draws in parameter order. */
 int spti_model_init_params(spti_model *m);
+/* Write every pending weight init (param.h, init_pending). Called before
+ * anything reads or writes a weight's dense values: the public model
+ * functions, trainer creation. */
+void spti_model_materialize(spti_model *m);
 void spti_model_destroy(spti_model *m);
 /* End of a builder: when rc (the appends' status) is SPT_OK, finalize the
  * model, initialise its parameters and hand it to *out; on any failure

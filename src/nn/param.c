@@ -1,7 +1,9 @@
 /* Lifecycle and form changes of a trainable parameter (see param.h). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "layers.h"
 #include "param.h"
 #include "../sparsity/grow_collector.h"
 
@@ -69,6 +71,24 @@ static int check_positions(const spti_param *p, const int64_t *pos, int64_t nnz)
     return SPT_OK;
 }
 
+void spti_param_materialize(spti_param *p) {
+    if (!p->init_pending) return;
+    p->init_pending = false;
+    spti_init_kaiming(p, &p->init_rng, false);
+}
+
+/* The pending dense init's values at pos[0..nnz) only (the same draws,
+ * in index order, as spti_init_kaiming over the dense weight). */
+static void pending_init_at(spti_param *p, const int64_t *pos, int64_t nnz, float *values) {
+    const float std = (float)sqrt(2.0 / (double)p->cols);
+    int64_t k = 0;
+    for (int64_t i = 0; i < p->n && k < nnz; i++) {
+        const float z = std * spti_rng_normal(&p->init_rng);
+        if (i == pos[k]) values[k++] = z;
+    }
+    p->init_pending = false;
+}
+
 int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
     if (p->kind == SPTI_PARAM_SPARSE) return spti_param_repattern(p, pos, nnz);
     SPTI_TRY(check_positions(p, pos, nnz));
@@ -87,11 +107,13 @@ int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
         for (int s = 0; s < SPTI_MAX_SLOTS; s++) spti_free(slots[s]);
         return spti_fail(SPT_ERR_NOMEM, "param %s: out of memory sparsifying", p->name);
     }
+    const bool pending = p->init_pending;
+    if (pending) pending_init_at(p, pos, nnz, m->values);
     for (int64_t k = 0; k < nnz; k++) {
         int64_t r = pos[k] / p->cols;
         m->row_ptr[r + 1]++;
         m->col_idx[k] = (int32_t)(pos[k] % p->cols);
-        m->values[k] = p->value[pos[k]];
+        if (!pending) m->values[k] = p->value[pos[k]];
         for (int s = 0; s < SPTI_MAX_SLOTS; s++)
             if (slots[s]) slots[s][k] = p->slot[s][pos[k]];
     }
@@ -118,6 +140,7 @@ int spti_param_mask(spti_param *p, const int64_t *pos, int64_t nnz) {
         return spti_fail(SPT_ERR_STATE, "param %s: a sparse parameter cannot be masked", p->name);
     SPTI_TRY(check_positions(p, pos, nnz));
     if (!p->mask && !(p->mask = spti_alloc_or_fail(p->n, 1, "parameter mask"))) return SPT_ERR_NOMEM;
+    spti_param_materialize(p);
     memset(p->mask, 0, (size_t)p->n);
     for (int64_t k = 0; k < nnz; k++) p->mask[pos[k]] = 1;
     for (int64_t i = 0; i < p->n; i++)

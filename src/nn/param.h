@@ -42,6 +42,12 @@ typedef struct spti_param {
     float *slot[SPTI_MAX_SLOTS]; /* optimizer state, n each; NULL until the optimizer allocates */
     int n_slots;
     bool is_weight;         /* a weight matrix/kernel a sparsity method may act on (not bias, not BN) */
+    /* Kaiming init not yet written (DENSE only): the draws start at
+     * init_rng. Written by spti_param_materialize, or, for the active
+     * entries only, by spti_param_sparsify, so that a weight that becomes
+     * sparse never touches its dense memory. */
+    bool init_pending;
+    spti_rng init_rng;
     bool want_dense_grad;   /* set by a method before backward: also fill dense_grad */
     float *dense_grad;      /* rows*cols full gradient dL/dW, only when want_dense_grad */
     /* Set by a method before backward (RigL): > 0 asks a SPARSE linear
@@ -68,6 +74,8 @@ int spti_param_ensure_slots(spti_param *p, int n_slots);
  * `nnz` sorted, distinct linear positions `pos` (row*cols + col) with their
  * current values and optimizer slots. grad is reallocated (zeroed). */
 int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz);
+/* Write a pending dense init (see init_pending); no-op otherwise. */
+void spti_param_materialize(spti_param *p);
 
 /* Convert a DENSE parameter to MASKED with the given active positions
  * (sorted, distinct); inactive values and slots are set to 0. For a MASKED

@@ -96,12 +96,21 @@ static int trainer_alloc(spti_model *model, const spti_optimizer *opt, const spt
 static int trainer_start(spti_trainer *t, bool needs_data) {
     spti_method *m = t->method;
     if (m && needs_data) t->init_pending = true;
+    /* The topology methods only sparsify at init, which writes a weight's
+     * pending dense init at its active entries alone (param.h): a weight that
+     * starts sparse never occupies its dense size. Everything else sees
+     * written weights. */
+    const int k = t->method_kind;
+    const bool sparsifies_only = k == SPT_METHOD_STATIC || k == SPT_METHOD_SET || k == SPT_METHOD_RIGL ||
+                                 k == SPT_METHOD_SNFS;
+    if (!(m && !needs_data && sparsifies_only)) spti_model_materialize(t->model);
     if (m && !needs_data && m->ops->init) {
         double t0 = spti_now_seconds();
         int rc = m->ops->init(m, m->weights, m->n_weights, NULL);
         t->method_seconds += spti_now_seconds() - t0;
         if (rc != SPT_OK) return rc;
     }
+    spti_model_materialize(t->model);
     spti_rng_split(&t->rng, &t->model->rng);
     return SPT_OK;
 }
