@@ -16,7 +16,7 @@ mkdir -p "$out" "$ckpt"
 MLP_COMMON=(--data "$data" --widths 4000,1000,4000 --epochs 20 --batch 128 --optimizer sgd --lr 0.01
             --momentum 0.9 --weight-decay 0.0005 --lr-schedule cosine --dropout 0.3 --seed 1 --threads 2)
 # ResNet-20 (He et al.), fixed budget; first conv dense (as in the RigL paper).
-RES_COMMON=(--data "$data" --depth 20 --width 1 --epochs 8  --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9
+RES_COMMON=(--data "$data" --depth 20 --width 1 --epochs 8 --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9
             --weight-decay 0.0005 --lr-schedule cosine --warmup 200 --augment --seed 1 --threads 2)
 
 run() { # name program args...
