@@ -175,8 +175,9 @@ static void test_resnet_conv_weight(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pending_init), cmocka_unit_test(test_dense_weight),      cmocka_unit_test(test_masked_and_sparse_weight),
-        cmocka_unit_test(test_skipped_buffers),   cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_pending_init),    cmocka_unit_test(test_dense_weight),
+        cmocka_unit_test(test_masked_and_sparse_weight), cmocka_unit_test(test_skipped_buffers),
+        cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_resnet_conv_weight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,6 +76,8 @@ float spti_rng_uniform(spti_rng *r);
 void spti_rng_keep_mask(spti_rng *r, float p, int64_t n, uint8_t *keep);
 /* Standard normal (Box-Muller, no cached second value: state fully explicit). */
 float spti_rng_normal(spti_rng *r);
+/* Advance r as n calls of spti_rng_normal would, without computing them. */
+void spti_rng_skip_normals(spti_rng *r, int64_t n);
 /* Independent child stream derived from r (advances r once). */
 void spti_rng_split(spti_rng *r, spti_rng *child);
 

@@ -71,4 +71,8 @@ float spti_rng_normal(spti_rng *r) {
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
+void spti_rng_skip_normals(spti_rng *r, int64_t n) {
+    for (int64_t i = 0; i < 2 * n; i++) (void)spti_rng_u64(r); /* spti_rng_normal draws 2 */
+}
+
 void spti_rng_split(spti_rng *r, spti_rng *child) { spti_rng_seed(child, spti_rng_u64(r)); }

@@ -56,6 +56,15 @@ int spti_init_kaiming(spti_param *p, spti_rng *rng, bool sparse_aware) {
     return SPT_OK;
 }
 
+void spti_init_kaiming_at(const spti_param *p, spti_rng *rng, const int64_t *pos, int64_t nnz, float *values) {
+    const float std = (float)sqrt(2.0 / (double)p->cols); /* as kaiming_entry for a dense weight */
+    int64_t k = 0;
+    for (int64_t i = 0; i < p->n && k < nnz; i++) {
+        const float z = std * spti_rng_normal(rng);
+        if (i == pos[k]) values[k++] = z;
+    }
+}
+
 typedef struct uniform_ctx {
     float *value;
     spti_rng *rng;

@@ -92,7 +92,9 @@ static bool ends_with(const char *s, const char *suffix) {
 }
 
 void spti_model_materialize(spti_model *m) {
+    if (!m->init_pending) return;
     for (int64_t i = 0; i < m->n_params; i++) spti_param_materialize(m->params[i]);
+    m->init_pending = false;
 }
 
 int spti_model_init_params(spti_model *m) {
@@ -106,7 +108,8 @@ int spti_model_init_params(spti_model *m) {
              * stream moves past the draws now, as if they had been made. */
             p->init_rng = m->rng;
             p->init_pending = true;
-            for (int64_t k = 0; k < 2 * p->n; k++) (void)spti_rng_u64(&m->rng); /* spti_rng_normal takes 2 */
+            m->init_pending = true;
+            spti_rng_skip_normals(&m->rng, p->n);
         } else if (ends_with(p->name, ".weight")) {
             for (int64_t k = 0; k < p->n; k++) p->value[k] = 1.0f; /* BatchNorm gamma */
         } else {

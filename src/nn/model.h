@@ -48,6 +48,7 @@ struct spt_model {
     bool last_training;
     uint64_t seed;
     spti_rng rng;            /* initialisation, then dropout */
+    bool init_pending;       /* some weight may still have a pending init (spti_model_materialize) */
 };
 typedef struct spt_model spti_model;
 

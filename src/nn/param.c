@@ -1,5 +1,4 @@
 /* Lifecycle and form changes of a trainable parameter (see param.h). */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,18 +76,6 @@ void spti_param_materialize(spti_param *p) {
     spti_init_kaiming(p, &p->init_rng, false);
 }
 
-/* The pending dense init's values at pos[0..nnz) only (the same draws,
- * in index order, as spti_init_kaiming over the dense weight). */
-static void pending_init_at(spti_param *p, const int64_t *pos, int64_t nnz, float *values) {
-    const float std = (float)sqrt(2.0 / (double)p->cols);
-    int64_t k = 0;
-    for (int64_t i = 0; i < p->n && k < nnz; i++) {
-        const float z = std * spti_rng_normal(&p->init_rng);
-        if (i == pos[k]) values[k++] = z;
-    }
-    p->init_pending = false;
-}
-
 int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
     if (p->kind == SPTI_PARAM_SPARSE) return spti_param_repattern(p, pos, nnz);
     SPTI_TRY(check_positions(p, pos, nnz));
@@ -108,7 +95,10 @@ int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
         return spti_fail(SPT_ERR_NOMEM, "param %s: out of memory sparsifying", p->name);
     }
     const bool pending = p->init_pending;
-    if (pending) pending_init_at(p, pos, nnz, m->values);
+    if (pending) { /* only the active entries of the pending init: the dense array stays untouched */
+        spti_init_kaiming_at(p, &p->init_rng, pos, nnz, m->values);
+        p->init_pending = false;
+    }
     for (int64_t k = 0; k < nnz; k++) {
         int64_t r = pos[k] / p->cols;
         m->row_ptr[r + 1]++;

@@ -62,13 +62,7 @@ static int lane_alloc(spti_grow_lane *l, int64_t cap, int64_t block, int64_t col
         l->hist = spti_alloc_or_fail(65536, sizeof(uint32_t), "growth collector");
         if (!l->block || !l->kept || !l->idx || !l->hist) return SPT_ERR_NOMEM;
     }
-    l->t = -INFINITY;
-    l->n = 0;
-    l->nonfinite = -1;
-    l->rc = SPT_OK;
-    l->err[0] = '\0';
-    memset(l->hist, 0, (size_t)65536 * sizeof(uint32_t));
-    return SPT_OK;
+    return SPT_OK; /* the counters are reset by stream_all */
 }
 
 int spti_grow_collector_begin(spti_grow_collector **cp, const spti_param *p, int64_t k, int n_lanes) {
@@ -391,6 +385,7 @@ static void stream_all(spti_grow_collector *c, const spti_param *p, const float 
         l->n = 0;
         l->nonfinite = -1;
         l->rc = SPT_OK;
+        l->err[0] = '\0';
         memset(l->hist, 0, (size_t)65536 * sizeof(uint32_t));
     }
     if (lanes == 1) {
