@@ -4,7 +4,7 @@
 # session loses at most one epoch). Results (per-epoch CSV and the final JSON
 # line) go to OUT; checkpoints to CKPT.
 #
-#   bench/results/run-cifar10.sh BUILD_DIR CIFAR_DIR OUT CKPT [mlp|resnet|all]
+#   [RES_EPOCHS=E] bench/results/run-cifar10.sh BUILD_DIR CIFAR_DIR OUT CKPT [mlp|resnet|all]
 #
 # CIFAR_DIR holds the standard binary CIFAR-10 (data_batch_1..5.bin,
 # test_batch.bin). Never commit it.
@@ -16,7 +16,11 @@ mkdir -p "$out" "$ckpt"
 MLP_COMMON=(--data "$data" --widths 4000,1000,4000 --epochs 20 --batch 128 --optimizer sgd --lr 0.01
             --momentum 0.9 --weight-decay 0.0005 --lr-schedule cosine --dropout 0.3 --seed 1 --threads 2)
 # ResNet-20 (He et al.), fixed budget; first conv dense (as in the RigL paper).
-RES_COMMON=(--data "$data" --depth 20 --width 1 --epochs 8 --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9
+# RES_EPOCHS sets the budget (default 12); the runs are named
+# resnet20-<E>ep-* so that several budgets sit side by side in OUT.
+RES_EPOCHS=${RES_EPOCHS:-12}
+res="resnet20-${RES_EPOCHS}ep"
+RES_COMMON=(--data "$data" --depth 20 --width 1 --epochs "$RES_EPOCHS" --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9
             --weight-decay 0.0005 --lr-schedule cosine --warmup 200 --augment --seed 1 --threads 2)
 
 run() { # name program args...
@@ -42,9 +46,9 @@ if [ "$which" = mlp ] || [ "$which" = all ]; then
     run mlp-snip-0.9 spt-train-mlp "${MLP_COMMON[@]}" --method snip --sparsity 0.9
 fi
 if [ "$which" = resnet ] || [ "$which" = all ]; then
-    run resnet20-dense spt-train-resnet "${RES_COMMON[@]}" --method dense
-    for m in rigl static; do
-        run "resnet20-$m-0.9" spt-train-resnet "${RES_COMMON[@]}" --method "$m" --sparsity 0.9 --distribution erk \
-            --dense-first
-    done
+    # RigL first: the run whose result matters most when a session is cut short.
+    run "$res-rigl-0.9" spt-train-resnet "${RES_COMMON[@]}" --method rigl --sparsity 0.9 --distribution erk --dense-first
+    run "$res-dense" spt-train-resnet "${RES_COMMON[@]}" --method dense
+    run "$res-static-0.9" spt-train-resnet "${RES_COMMON[@]}" --method static --sparsity 0.9 --distribution erk \
+        --dense-first
 fi

@@ -128,7 +128,11 @@ def main():
         return
     out, docs = sys.argv[1], sys.argv[2]
     runs = load(out)
-    for prefix, title in (("mlp-", "MLP 3072-4000-1000-4000-10"), ("resnet20-", "ResNet-20")):
+    # ResNet-20 runs are named resnet20-<E>ep-*: one table per budget.
+    budgets = sorted({k.split("-")[1] for k in runs if k.startswith("resnet20-")}, key=lambda b: int(b[:-2]))
+    sections = [("mlp-", "MLP 3072-4000-1000-4000-10")]
+    sections += [("resnet20-%s-" % b, "ResNet-20, %s epochs" % b[:-2]) for b in budgets]
+    for prefix, title in sections:
         t = table(runs, prefix)
         if t:
             print("### %s\n\n%s\n" % (title, t))
