@@ -20,7 +20,7 @@ MLP_COMMON=(--data "$data" --widths 4000,1000,4000 --epochs 20 --batch 128 --opt
 # resnet20-<E>ep-* so that several budgets sit side by side in OUT.
 RES_EPOCHS=${RES_EPOCHS:-12}
 res="resnet20-${RES_EPOCHS}ep"
-RES_COMMON=(--data "$data" --depth 20 --width 1 --epochs "$RES_EPOCHS" --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9
+RES_COMMON=(--data "$data" --depth 20 --width 1 --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9
             --weight-decay 0.0005 --lr-schedule cosine --warmup 200 --augment --seed 1 --threads 2)
 
 run() { # name program args...
@@ -47,8 +47,12 @@ if [ "$which" = mlp ] || [ "$which" = all ]; then
 fi
 if [ "$which" = resnet ] || [ "$which" = all ]; then
     # RigL first: the run whose result matters most when a session is cut short.
-    run "$res-rigl-0.9" spt-train-resnet "${RES_COMMON[@]}" --method rigl --sparsity 0.9 --distribution erk --dense-first
-    run "$res-dense" spt-train-resnet "${RES_COMMON[@]}" --method dense
-    run "$res-static-0.9" spt-train-resnet "${RES_COMMON[@]}" --method static --sparsity 0.9 --distribution erk \
+    run "$res-rigl-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method rigl --sparsity 0.9 --distribution erk --dense-first
+    run "$res-dense" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method dense
+    run "$res-static-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method static --sparsity 0.9 --distribution erk \
         --dense-first
+    # The RigL paper's "RigL 2x": twice the budget (the schedules, T_end
+    # included, stretch with it), compared with dense at 1x.
+    run "$res-rigl2x-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs $((2 * RES_EPOCHS)) --method rigl \
+        --sparsity 0.9 --distribution erk --dense-first
 fi
