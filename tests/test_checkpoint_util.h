@@ -199,7 +199,7 @@ static inline void ck_assert_same_trainer(const spti_trainer *a, const spti_trai
     spti_optimizer_encode(&a->opt, oa);
     spti_optimizer_encode(&b->opt, ob);
     assert_memory_equal(oa, ob, sizeof oa);
-    assert_int_equal(a->method_kind, b->method_kind);
+    assert_int_equal(a->method ? a->method->ops->id : -1, b->method ? b->method->ops->id : -1);
     assert_int_equal(a->step, b->step);
     assert_int_equal(a->round, b->round);
     assert_int_equal(a->round_start, b->round_start);

@@ -238,26 +238,26 @@ static void test_invalid(void **state) {
     spti_param *w[1] = {pr_weight("a", 8, 10, 1.0f, 41)};
     spti_method *m = (spti_method *)1;
     spt_method_config *c = gmp_config(0.5, SPT_DISTRIBUTION_UNIFORM, 0, 10, 5, 1);
-    assert_status(spti_gmp_create(c, w, 1, 100, &m), SPT_ERR_INVALID); /* end before start */
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, w, 1, 100, &m), SPT_ERR_INVALID); /* end before start */
     assert_null(m);
     spt_method_config_destroy(c);
     c = gmp_config(0.5, SPT_DISTRIBUTION_UNIFORM, 0, 10, 100, 1);
-    assert_status(spti_gmp_create(c, w, 1, 100, &m), SPT_ERR_INVALID); /* ends after the run */
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, w, 1, 100, &m), SPT_ERR_INVALID); /* ends after the run */
     spt_method_config_destroy(c);
     c = pr_config(SPT_METHOD_GMP, 0.5, SPT_DISTRIBUTION_UNIFORM, 0);
-    assert_status(spti_gmp_create(c, w, 1, 0, &m), SPT_ERR_INVALID); /* default window, no run length */
-    assert_status(spti_gmp_create(c, w, 1, -1, &m), SPT_ERR_SIZE);
-    assert_status(spti_gmp_create(c, w, 0, 100, &m), SPT_ERR_SIZE);
-    assert_status(spti_gmp_create(c, NULL, 1, 100, &m), SPT_ERR_NULL);
-    assert_status(spti_gmp_create(NULL, w, 1, 100, &m), SPT_ERR_NULL);
-    assert_status(spti_gmp_create(c, w, 1, 100, NULL), SPT_ERR_NULL);
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, w, 1, 0, &m), SPT_ERR_INVALID); /* default window, no run length */
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, w, 1, -1, &m), SPT_ERR_SIZE);
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, w, 0, 100, &m), SPT_ERR_SIZE);
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, NULL, 1, 100, &m), SPT_ERR_NULL);
+    assert_status(spti_method_gmp.create(&spti_method_gmp, NULL, w, 1, 100, &m), SPT_ERR_NULL);
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, w, 1, 100, NULL), SPT_ERR_NULL);
     spti_param *bias = NULL;
     assert_int_equal(spti_param_create("bias", 1, (int64_t[]){5}, false, &bias), SPT_OK);
-    assert_status(spti_gmp_create(c, &bias, 1, 100, &m), SPT_ERR_INVALID);
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, &bias, 1, 100, &m), SPT_ERR_INVALID);
     /* a window shorter than one interval: pruned at its start and its end */
     spt_method_config_destroy(c);
     c = gmp_config(0.5, SPT_DISTRIBUTION_UNIFORM, 0, 10, 15, 100);
-    assert_status(spti_gmp_create(c, w, 1, 100, &m), SPT_OK);
+    assert_status(spti_method_gmp.create(&spti_method_gmp, c, w, 1, 100, &m), SPT_OK);
     for (int64_t t = 0; t < 15; t++) assert_int_equal(m->ops->after_step(m, t), SPT_OK);
     assert_int_equal(pr_active(w[0]), 80);
     assert_int_equal(m->ops->after_step(m, 15), SPT_OK);
@@ -279,10 +279,10 @@ static void test_nomem(void **state) {
             spti_param *w[2] = {pr_weight("a", 8, 10, 1.0f, 51), pr_weight("b", 6, 8, 1.0f, 52)};
             spt_method_config *c = gmp_config(0.6, SPT_DISTRIBUTION_ERK, phase, 0, 4, 2);
             spti_method *m = NULL;
-            if (phase == 1) assert_int_equal(spti_gmp_create(c, w, 2, 10, &m), SPT_OK);
+            if (phase == 1) assert_int_equal(spti_method_gmp.create(&spti_method_gmp, c, w, 2, 10, &m), SPT_OK);
             spt_test_alloc_fail_at(fail);
             int rc = SPT_OK;
-            if (phase == 0) rc = spti_gmp_create(c, w, 2, 10, &m);
+            if (phase == 0) rc = spti_method_gmp.create(&spti_method_gmp, c, w, 2, 10, &m);
             for (int64_t t = 0; t < 5 && rc == SPT_OK && phase == 1; t++) rc = m->ops->after_step(m, t);
             spt_test_alloc_fail_at(-1);
             if (rc != SPT_OK) assert_int_equal(rc, SPT_ERR_NOMEM);

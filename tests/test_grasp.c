@@ -180,7 +180,7 @@ static void test_failures(void **state) {
     spt_method_config *c = pr_config(SPT_METHOD_GRASP, 0.5, SPT_DISTRIBUTION_UNIFORM, 1);
     assert_int_equal(spt_method_config_set(c, SPT_MP_SCORE_BATCHES, 2), SPT_OK);
     spti_method *m = NULL;
-    assert_int_equal(spti_grasp_create(c, w, 2, 100, &m), SPT_OK);
+    assert_int_equal(spti_method_grasp.create(&spti_method_grasp, c, w, 2, 100, &m), SPT_OK);
     spti_grad_source no_reset = {quad_compute, s, NULL};
     s->use_reset = true; /* batches 0, 1, then batch 2 and "3" (missing) without the reset */
     assert_status(m->ops->init(m, w, 2, &no_reset), SPT_ERR_STATE);
@@ -221,7 +221,7 @@ static void test_nomem(void **state) {
         spti_grad_source gs = {quad_compute, s, quad_reset};
         spti_method *m = NULL;
         spt_test_alloc_fail_at(fail);
-        int rc = spti_grasp_create(c, w, 2, 10, &m);
+        int rc = spti_method_grasp.create(&spti_method_grasp, c, w, 2, 10, &m);
         if (rc == SPT_OK) rc = m->ops->init(m, w, 2, &gs);
         spt_test_alloc_fail_at(-1);
         if (rc != SPT_OK) assert_int_equal(rc, SPT_ERR_NOMEM);

@@ -183,16 +183,16 @@ static void test_invalid(void **state) {
     spti_method *m = NULL;
     spt_method_config *c = pr_config(SPT_METHOD_LOTTERY, 0.99, SPT_DISTRIBUTION_UNIFORM, 0);
     assert_int_equal(spt_method_config_set(c, SPT_MP_LOTTERY_RATE, 0.001), SPT_OK);
-    assert_status(spti_lottery_create(c, w, 1, 100, &m), SPT_ERR_INVALID); /* > 1000 rounds */
+    assert_status(spti_method_lottery.create(&spti_method_lottery, c, w, 1, 100, &m), SPT_ERR_INVALID); /* > 1000 rounds */
     assert_int_equal(spt_method_config_set(c, SPT_MP_LOTTERY_RATE, 0.2), SPT_OK);
     assert_int_equal(spt_method_config_set(c, SPT_MP_REWIND_STEP, 100), SPT_OK);
-    assert_status(spti_lottery_create(c, w, 1, 100, &m), SPT_ERR_INVALID);
+    assert_status(spti_method_lottery.create(&spti_method_lottery, c, w, 1, 100, &m), SPT_ERR_INVALID);
     assert_int_equal(spt_method_config_set(c, SPT_MP_REWIND_STEP, 0), SPT_OK);
-    assert_status(spti_lottery_create(c, w, 0, 100, &m), SPT_ERR_SIZE);
-    assert_status(spti_lottery_create(c, w, 1, -5, &m), SPT_ERR_SIZE);
-    assert_status(spti_lottery_create(NULL, w, 1, 100, &m), SPT_ERR_NULL);
+    assert_status(spti_method_lottery.create(&spti_method_lottery, c, w, 0, 100, &m), SPT_ERR_SIZE);
+    assert_status(spti_method_lottery.create(&spti_method_lottery, c, w, 1, -5, &m), SPT_ERR_SIZE);
+    assert_status(spti_method_lottery.create(&spti_method_lottery, NULL, w, 1, 100, &m), SPT_ERR_NULL);
     assert_int_equal(spt_method_config_set(c, SPT_MP_LOTTERY_RATE, 1.0), SPT_ERR_INVALID);
-    assert_status(spti_lottery_create(c, w, 1, 100, &m), SPT_OK);
+    assert_status(spti_method_lottery.create(&spti_method_lottery, c, w, 1, 100, &m), SPT_OK);
     assert_status(m->ops->init(m, w, 2, NULL), SPT_ERR_SIZE);
     spti_method_destroy(m);
     spt_method_config_destroy(c);
@@ -208,7 +208,7 @@ static void test_nomem(void **state) {
         spt_method_config *c = pr_config(SPT_METHOD_LOTTERY, 0.5, SPT_DISTRIBUTION_UNIFORM, 1);
         spti_method *m = NULL;
         spt_test_alloc_fail_at(fail);
-        int rc = spti_lottery_create(c, w, 2, 10, &m);
+        int rc = spti_method_lottery.create(&spti_method_lottery, c, w, 2, 10, &m);
         if (rc == SPT_OK) rc = m->ops->init(m, w, 2, NULL);
         for (int k = 0; k < 4 && rc == SPT_OK; k++) rc = m->ops->end_round(m, k);
         int64_t len = 0;

@@ -123,7 +123,7 @@ static void test_failures(void **state) {
     spt_method_config *c = pr_config(SPT_METHOD_SNIP, 0.5, SPT_DISTRIBUTION_UNIFORM, 1);
     assert_int_equal(spt_method_config_set(c, SPT_MP_SCORE_BATCHES, 2), SPT_OK);
     spti_method *m = NULL;
-    assert_int_equal(spti_snip_create(c, w, 2, 10, &m), SPT_OK);
+    assert_int_equal(spti_method_snip.create(&spti_method_snip, c, w, 2, 10, &m), SPT_OK);
     test_source src;
     source_init(&src, w, 2);
     spti_grad_source gs = {test_compute, &src, NULL};
@@ -151,17 +151,17 @@ static void test_failures(void **state) {
     assert_status(m->ops->save(m, buf, 47, &len), SPT_ERR_SIZE);
     assert_status(m->ops->save(m, buf, 64, &len), SPT_OK);
     spti_method *m2 = NULL, *g2 = NULL;
-    assert_int_equal(spti_snip_create(c, w, 2, 10, &m2), SPT_OK);
+    assert_int_equal(spti_method_snip.create(&spti_method_snip, c, w, 2, 10, &m2), SPT_OK);
     assert_status(m2->ops->load(m2, buf, len), SPT_OK);
     assert_status(m2->ops->save(m2, buf2, 64, &len), SPT_OK);
     assert_memory_equal(buf, buf2, 48);
     assert_status(m2->ops->init(m2, w, 2, &gs), SPT_ERR_STATE); /* loaded as done */
-    assert_int_equal(spti_grasp_create(c, w, 2, 10, &g2), SPT_OK);
+    assert_int_equal(spti_method_grasp.create(&spti_method_grasp, c, w, 2, 10, &g2), SPT_OK);
     assert_status(g2->ops->load(g2, buf, len), SPT_ERR_FORMAT); /* another method's state */
     assert_status(m2->ops->load(m2, buf, len - 1), SPT_ERR_FORMAT);
     /* weights already sparse */
     spti_method *m3 = NULL;
-    assert_int_equal(spti_snip_create(c, w, 2, 10, &m3), SPT_OK);
+    assert_int_equal(spti_method_snip.create(&spti_method_snip, c, w, 2, 10, &m3), SPT_OK);
     assert_status(m3->ops->init(m3, w, 2, &gs), SPT_ERR_STATE);
     spti_method_destroy(m);
     spti_method_destroy(m2);
@@ -186,7 +186,7 @@ static void test_nomem(void **state) {
         spti_grad_source gs = {test_compute, &src, NULL};
         spti_method *m = NULL;
         spt_test_alloc_fail_at(fail);
-        int rc = spti_snip_create(c, w, 2, 10, &m);
+        int rc = spti_method_snip.create(&spti_method_snip, c, w, 2, 10, &m);
         if (rc == SPT_OK) rc = m->ops->init(m, w, 2, &gs);
         spt_test_alloc_fail_at(-1);
         if (rc != SPT_OK) assert_int_equal(rc, SPT_ERR_NOMEM);

@@ -156,7 +156,7 @@ static void test_layerwise_targets(void **state) {
     spt_method_config *c = pr_config(SPT_METHOD_SYNFLOW, 0.7, SPT_DISTRIBUTION_UNIFORM, 0);
     assert_int_equal(spt_method_config_set(c, SPT_MP_SYNFLOW_ITERS, 1), SPT_OK);
     spti_method *m = NULL;
-    assert_int_equal(spti_synflow_create(c, w, 3, 10, &m), SPT_OK);
+    assert_int_equal(spti_method_synflow.create(&spti_method_synflow, c, w, 3, 10, &m), SPT_OK);
     /* one iteration: the top scores of the dense network */
     uint8_t *active[3];
     float **score = spti_prune_buffers(w, 3);
@@ -184,7 +184,7 @@ static void test_layerwise_targets(void **state) {
     uint8_t buf[48], buf2[48];
     assert_status(m->ops->save(m, buf, 48, &len), SPT_OK);
     spti_method *m2 = NULL;
-    assert_int_equal(spti_synflow_create(c, w, 3, 10, &m2), SPT_OK);
+    assert_int_equal(spti_method_synflow.create(&spti_method_synflow, c, w, 3, 10, &m2), SPT_OK);
     assert_status(m2->ops->load(m2, buf, len), SPT_OK);
     assert_status(m2->ops->save(m2, buf2, 48, &len), SPT_OK);
     assert_memory_equal(buf, buf2, 48);
@@ -269,10 +269,10 @@ static void test_invalid_and_nomem(void **state) {
     assert_int_equal(spti_param_create("bias", 1, (int64_t[]){5}, false, &bias), SPT_OK);
     spt_method_config *c = pr_config(SPT_METHOD_SYNFLOW, 0.5, SPT_DISTRIBUTION_ERK, 1);
     spti_method *m = NULL;
-    assert_status(spti_synflow_create(c, &bias, 1, 10, &m), SPT_ERR_INVALID);
+    assert_status(spti_method_synflow.create(&spti_method_synflow, c, &bias, 1, 10, &m), SPT_ERR_INVALID);
     assert_null(m);
-    assert_status(spti_synflow_create(c, NULL, 1, 10, &m), SPT_ERR_NULL);
-    assert_status(spti_synflow_create(c, &bias, 0, 10, &m), SPT_ERR_SIZE);
+    assert_status(spti_method_synflow.create(&spti_method_synflow, c, NULL, 1, 10, &m), SPT_ERR_NULL);
+    assert_status(spti_method_synflow.create(&spti_method_synflow, c, &bias, 0, 10, &m), SPT_ERR_SIZE);
     spti_param_destroy(bias);
     spt_method_config_destroy(c);
     bool ok = false;
@@ -283,7 +283,7 @@ static void test_invalid_and_nomem(void **state) {
         assert_int_equal(spt_method_config_set(c, SPT_MP_SYNFLOW_ITERS, 3), SPT_OK);
         m = NULL;
         spt_test_alloc_fail_at(fail);
-        int rc = spti_synflow_create(c, w, 2, 10, &m);
+        int rc = spti_method_synflow.create(&spti_method_synflow, c, w, 2, 10, &m);
         if (rc == SPT_OK) rc = m->ops->init(m, w, 2, NULL);
         spt_test_alloc_fail_at(-1);
         if (rc != SPT_OK) assert_int_equal(rc, SPT_ERR_NOMEM);

@@ -179,7 +179,6 @@ static void test_gmp_flops_follow_schedule(void **state) {
     assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_FREQ, 2), SPT_OK);
     spt_method_config_destroy(t->cfg);
     t->cfg = cfg; /* owned by the trainer from here */
-    t->method_kind = SPT_METHOD_GMP;
     double tr, fd;
     assert_status(spt_trainer_flops(t, &fd, NULL, &tr, NULL), SPT_OK);
     const int32_t ndim[3] = {2, 2, 2};

@@ -114,6 +114,20 @@ SPT_API int spt_method_config_method(const spt_method_config *cfg, int *method);
 SPT_API int spt_method_config_set_densities(spt_method_config *cfg, const double *densities, int64_t n);
 
 /**
+ * Number of methods: the #spt_method values are 0 .. count - 1 (dense
+ * training included). Thread-safe.
+ * @return the number of methods this library knows.
+ */
+SPT_API int spt_method_count(void);
+
+/**
+ * One line saying what a method does, with its paper. Thread-safe.
+ * @param method an #spt_method value.
+ * @return static text; NULL for an unknown value.
+ */
+SPT_API const char *spt_method_summary(int method);
+
+/**
  * Name of a method. Thread-safe.
  * @param method an #spt_method value.
  * @return "dense", "static", "set", "snfs", "rigl", "gmp", "lottery",

@@ -202,6 +202,8 @@ DECLARATIONS = {
     "spt_method_config_get": (_i, [MethodConfigP, _i, _dp]),
     "spt_method_config_method": (_i, [MethodConfigP, _ip]),
     "spt_method_config_set_densities": (_i, [MethodConfigP, _dp, _i64]),
+    "spt_method_count": (_i, []),
+    "spt_method_summary": (_s, [_i]),
     "spt_method_name": (_s, [_i]),
     "spt_method_from_name": (_i, [_s, _ip]),
     "spt_method_config_rounds": (_i, [MethodConfigP, _i64p]),

@@ -237,7 +237,7 @@ static int check_params(const spti_model *m) {
 int spti_checkpoint_encode(const spti_trainer *t, const spt_batcher *b, uint8_t **out, int64_t *len) {
     *out = NULL;
     *len = 0;
-    if (t->method_kind == SPTI_TRAINER_CUSTOM_METHOD)
+    if (t->method && !t->cfg)
         return spti_fail(SPT_ERR_UNSUPPORTED, "checkpoint: the trainer runs a caller's method object, which a "
                                               "checkpoint cannot rebuild");
     SPTI_TRY(check_params(t->model));

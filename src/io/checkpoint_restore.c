@@ -199,15 +199,10 @@ static void swap_in(spti_param *dst, spti_param *fresh) {
     fresh->grow = NULL;
 }
 
-/* Methods that train at a fixed form (dynamic sparse training, static
- * sparsity) keep every weight in the form their initialisation gave it. */
-static bool keeps_form(int method_kind) {
-    return method_kind == SPT_METHOD_STATIC || method_kind == SPT_METHOD_SET || method_kind == SPT_METHOD_SNFS ||
-           method_kind == SPT_METHOD_RIGL;
-}
-
-static int restore_params(const spti_ckpt_view *v, spti_model *m, int method_kind) {
-    if (keeps_form(method_kind))
+/* A method that trains at a fixed form (dynamic sparse training, static
+ * sparsity) keeps every weight in the form its initialisation gave it. */
+static int restore_params(const spti_ckpt_view *v, spti_model *m, const spti_method *method) {
+    if (spti_method_has(method, SPTI_METHOD_KEEPS_FORM))
         for (int64_t i = 0; i < v->n_params; i++)
             if ((int)m->params[i]->kind != v->params[i].kind)
                 return BAD("parameter %lld (%s) has form %d in the file, the method keeps it in form %d",
@@ -270,7 +265,7 @@ static int rebuild(const spti_ckpt_view *v, const spti_ckpt_arch *a, spti_model 
     spt_method_config_destroy(cfg);
     if (rc != SPT_OK) return rc;
     spti_trainer *t = *to;
-    rc = restore_params(v, *mo, t->method_kind);
+    rc = restore_params(v, *mo, t->method);
     if (rc == SPT_OK && t->method)
         rc = spti_trainer_prefix("section METH", t->method->ops->load(t->method, v->state, v->state_len));
     else if (rc == SPT_OK && v->state_len != 0)
@@ -287,7 +282,8 @@ int spti_checkpoint_restore(const spti_ckpt_view *v, int64_t max_dense, spti_mod
     *trainer_out = NULL;
     if (b && !v->has_batcher)
         return spti_fail(SPT_ERR_STATE, "a batcher was given but the checkpoint holds no batcher state");
-    if (v->init_pending && (v->method == SPTI_CKPT_NO_METHOD || !spti_method_needs_data(v->method)))
+    const spti_method_ops *ops = spti_method_find(v->method); /* NULL: no method */
+    if (v->init_pending && !(ops && (ops->flags & SPTI_METHOD_NEEDS_DATA)))
         return BAD("section TRNR: initialisation pending for a method that has none");
     spti_ckpt_arch a;
     SPTI_TRY(arch_of_view(v, &a));

@@ -23,8 +23,8 @@ enum { STATE_VERSION = 1, HEADER_BYTES = 80, LAYER_BYTES = 24 };
 
 static spti_dst *dst(const spti_method *m) { return m->state; }
 
-int spti_dst_create(const spti_method_ops *ops, int method, const spt_method_config *cfg, spti_param **weights,
-                    int n_weights, int64_t total_steps, spti_method **out) {
+int spti_dst_create(const spti_method_ops *ops, const spt_method_config *cfg, spti_param **weights, int n_weights,
+                    int64_t total_steps, spti_method **out) {
     *out = NULL;
     if (total_steps < 0)
         return spti_fail(SPT_ERR_SIZE, "%s: total_steps (%lld) must be >= 0", ops->name, (long long)total_steps);
@@ -39,14 +39,13 @@ int spti_dst_create(const spti_method_ops *ops, int method, const spt_method_con
         spti_free(nnz);
         return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", ops->name);
     }
-    int rc = spti_topology_plan(cfg, weights, n_weights, nnz);
+    int rc = spti_topology_plan(cfg, weights, n_weights, nnz, NULL);
     if (rc != SPT_OK) {
         spti_free(m);
         spti_free(st);
         spti_free(nnz);
         return rc;
     }
-    st->method = method;
     st->nnz = nnz;
     st->sparse_init = cfg->value[SPT_MP_SPARSE_INIT] != 0.0;
     st->delta_t = (int64_t)cfg->value[SPT_MP_DELTA_T];
@@ -251,7 +250,7 @@ int spti_dst_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len)
                          (long long)need);
     memcpy(buf, "SPTM", 4);
     put_u32(buf + 4, STATE_VERSION);
-    put_u32(buf + 8, (uint32_t)st->method);
+    put_u32(buf + 8, (uint32_t)m->ops->id);
     put_u32(buf + 12, (uint32_t)m->n_weights);
     for (int i = 0; i < 4; i++) put_u64(buf + 16 + 8 * i, m->rng.s[i]);
     put_u64(buf + 48, (uint64_t)m->topology_updates);
@@ -289,14 +288,14 @@ int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len) {
         return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer than %d", name, version, STATE_VERSION);
     if (version < 1) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", name, version);
     uint32_t method = get_u32(buf + 8), layers = get_u32(buf + 12), flags = get_u32(buf + 72);
-    if ((int)method != st->method)
+    if ((int)method != m->ops->id)
         return spti_fail(SPT_ERR_FORMAT, "%s load: the state belongs to method %u (%s)", name, method,
                          spt_method_name((int)method) ? spt_method_name((int)method) : "unknown");
     if ((int64_t)layers != m->n_weights)
         return spti_fail(SPT_ERR_FORMAT, "%s load: state for %u weight layers, the model has %d", name, layers,
                          m->n_weights);
     bool momentum = (flags & 1u) != 0;
-    if ((flags & ~1u) != 0 || get_u32(buf + 76) != 0 || (momentum && st->method != SPT_METHOD_SNFS))
+    if ((flags & ~1u) != 0 || get_u32(buf + 76) != 0 || (momentum && !st->has_momentum))
         return spti_fail(SPT_ERR_FORMAT, "%s load: bad flags", name);
     int64_t need = state_bytes(m, momentum);
     if (need < 0 || len != need)

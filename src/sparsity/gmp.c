@@ -123,15 +123,6 @@ static int gmp_load(spti_method *m, const uint8_t *buf, int64_t len) {
     return SPT_OK;
 }
 
-static const spti_method_ops GMP_OPS = {
-    .name = "gmp",
-    .init = gmp_init,
-    .after_step = gmp_after_step,
-    .save = gmp_save,
-    .load = gmp_load,
-    .destroy = gmp_destroy,
-};
-
 /* Pruning window from the config (see the file comment). */
 static int gmp_window(const spt_method_config *cfg, int64_t total_steps, gmp_state *st) {
     double start = cfg->value[SPT_MP_PRUNE_START], end = cfg->value[SPT_MP_PRUNE_END];
@@ -158,8 +149,8 @@ static int gmp_window(const spt_method_config *cfg, int64_t total_steps, gmp_sta
     return spti_gmp_check("gmp", t0, n, dt, &st->t_last);
 }
 
-int spti_gmp_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                    spti_method **out) {
+static int gmp_create(const spti_method_ops *ops, const spt_method_config *cfg, spti_param **weights,
+                      int n_weights, int64_t total_steps, spti_method **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(cfg);
@@ -181,7 +172,62 @@ int spti_gmp_create(const spt_method_config *cfg, spti_param **weights, int n_we
     }
     st->s_initial = cfg->value[SPT_MP_INITIAL_SPARSITY];
     st->last_event = -1;
-    st->seed = spti_prune_method_init(m, &GMP_OPS, cfg, weights, n_weights, st);
+    st->seed = spti_prune_method_init(m, ops, cfg, weights, n_weights, st);
     *out = m;
     return SPT_OK;
 }
+
+/* spt_flops_train_gmp over the configured window for the whole run, each
+ * layer from the initial sparsity (kept-dense layers: density 1) to its
+ * planned density. */
+static int gmp_flops(const spti_flops_query *q, double *out) {
+    if (!q->cfg)
+        return spti_fail(SPT_ERR_INVALID, "gmp follows a density schedule: use spt_flops_train_schedule or "
+                                          "spt_flops_train_gmp");
+    const int L = q->n_weights;
+    if (L == 0) {
+        *out = 0.0;
+        return SPT_OK;
+    }
+    gmp_state w;
+    SPTI_TRY(gmp_window(q->cfg, q->total_steps, &w));
+    int32_t *ndim = spti_alloc(L, sizeof *ndim);
+    int64_t *shape = spti_calloc(4 * (int64_t)L, sizeof *shape), *nnz = spti_alloc(L, sizeof *nnz);
+    double *final = spti_alloc(L, sizeof *final), *initial = spti_alloc(L, sizeof *initial);
+    int rc = ndim && shape && nnz && final && initial ? SPT_OK : spti_fail(SPT_ERR_NOMEM, "gmp flops: out of memory");
+    if (rc == SPT_OK) rc = spti_topology_plan(q->cfg, q->weights, L, nnz, final);
+    if (rc == SPT_OK) {
+        for (int l = 0; l < L; l++) {
+            const spti_param *p = q->weights[l];
+            ndim[l] = p->ndim;
+            for (int d = 0; d < p->ndim; d++) shape[4 * l + d] = p->shape[d];
+            const bool kept = final[l] >= 1.0;
+            initial[l] = kept ? 1.0 : 1.0 - q->cfg->value[SPT_MP_INITIAL_SPARSITY];
+        }
+        rc = spt_flops_train_gmp(L, ndim, shape, q->out_hw, initial, final, w.t0, w.n_int, w.dt, q->total_steps, out);
+    }
+    spti_free(ndim);
+    spti_free(shape);
+    spti_free(nnz);
+    spti_free(final);
+    spti_free(initial);
+    return rc;
+}
+
+static const int GMP_KEYS[] = {SPT_MP_SPARSITY,    SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST,
+                               SPT_MP_PRUNE_START, SPT_MP_PRUNE_END,    SPT_MP_PRUNE_FREQ,  SPT_MP_INITIAL_SPARSITY,
+                               SPT_MP_GLOBAL,      SPT_MP_SEED,         -1};
+
+const spti_method_ops spti_method_gmp = {
+    .id = SPT_METHOD_GMP,
+    .name = "gmp",
+    .summary = "Zhu & Gupta 2017: gradual magnitude pruning from dense",
+    .keys = GMP_KEYS,
+    .create = gmp_create,
+    .train_flops = gmp_flops,
+    .init = gmp_init,
+    .after_step = gmp_after_step,
+    .save = gmp_save,
+    .load = gmp_load,
+    .destroy = gmp_destroy,
+};

@@ -87,15 +87,20 @@ static int grasp_init(spti_method *m, spti_param **weights, int n, spti_grad_sou
     return rc;
 }
 
-static const spti_method_ops GRASP_OPS = {
+static const int GRASP_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_GLOBAL, SPT_MP_SEED, SPT_MP_SCORE_BATCHES, -1};
+/* The prune-at-init papers rank all layers together. */
+static const spti_key_value GRASP_DEFAULTS[] = {{SPT_MP_GLOBAL, 1.0}, {-1, 0}};
+
+const spti_method_ops spti_method_grasp = {
+    .id = SPT_METHOD_GRASP,
     .name = "grasp",
+    .summary = "Wang et al. 2020: prune at initialisation by gradient flow",
+    .flags = SPTI_METHOD_NEEDS_DATA,
+    .keys = GRASP_KEYS,
+    .defaults = GRASP_DEFAULTS,
+    .create = spti_pai_create,
     .init = grasp_init,
     .save = spti_pai_save,
     .load = spti_pai_load,
     .destroy = spti_pai_destroy,
 };
-
-int spti_grasp_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                      spti_method **out) {
-    return spti_pai_create(&GRASP_OPS, cfg, weights, n_weights, total_steps, out);
-}

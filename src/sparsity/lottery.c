@@ -217,18 +217,47 @@ static int lt_load(spti_method *m, const uint8_t *buf, int64_t len) {
     return SPT_OK;
 }
 
-static const spti_method_ops LOTTERY_OPS = {
-    .name = "lottery",
-    .init = lt_init,
-    .after_step = lt_after_step,
-    .save = lt_save,
-    .load = lt_load,
-    .destroy = lt_destroy,
-    .end_round = lt_end_round,
-};
+/* Pruning rounds R and rate p of a configuration (see the file comment). */
+static int lottery_plan(const spt_method_config *cfg, int64_t *rounds, double *rate) {
+    const double S = cfg->value[SPT_MP_SPARSITY];
+    *rate = cfg->value[SPT_MP_LOTTERY_RATE];
+    if (cfg->was_set[SPT_MP_LOTTERY_ROUNDS]) {
+        *rounds = (int64_t)cfg->value[SPT_MP_LOTTERY_ROUNDS];
+        if (!cfg->was_set[SPT_MP_LOTTERY_RATE]) *rate = 1.0 - pow(1.0 - S, 1.0 / (double)*rounds);
+        return SPT_OK;
+    }
+    /* Fewest rounds whose survivors fall to 1 - S (a relative slack
+     * absorbs pow's rounding when S is an exact power). */
+    int64_t r = 1;
+    while (pow(1.0 - *rate, (double)r) > (1.0 - S) * (1.0 + 1e-9) && r <= LT_MAX_ROUNDS) r++;
+    if (r > LT_MAX_ROUNDS)
+        return spti_fail(SPT_ERR_INVALID, "lottery: sparsity %g needs more than %d rounds at rate %g", S, LT_MAX_ROUNDS,
+                         *rate);
+    *rounds = r;
+    return SPT_OK;
+}
 
-int spti_lottery_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                        spti_method **out) {
+/* R pruning rounds, each followed by retraining, after a first round. */
+static int lottery_rounds(const spt_method_config *cfg, int64_t *rounds) {
+    double rate;
+    int64_t r;
+    SPTI_TRY(lottery_plan(cfg, &r, &rate));
+    *rounds = r + 1;
+    return SPT_OK;
+}
+
+/* Every round's cost depends on when it is called: the current sparse
+ * forward, 3 f_S. A schedule needs spt_flops_train_schedule. */
+static int lottery_flops(const spti_flops_query *q, double *out) {
+    if (!q->cfg)
+        return spti_fail(SPT_ERR_INVALID, "lottery follows a density schedule: use spt_flops_train_schedule or "
+                                          "spt_flops_train_gmp");
+    *out = 3.0 * q->f_sparse;
+    return SPT_OK;
+}
+
+static int lottery_create(const spti_method_ops *ops, const spt_method_config *cfg, spti_param **weights,
+                          int n_weights, int64_t total_steps, spti_method **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(cfg);
@@ -237,21 +266,9 @@ int spti_lottery_create(const spt_method_config *cfg, spti_param **weights, int 
     if (total_steps > 0 && cfg->value[SPT_MP_REWIND_STEP] >= (double)total_steps)
         return spti_fail(SPT_ERR_INVALID, "lottery: rewind step %.0f is not inside the run of %lld steps",
                          cfg->value[SPT_MP_REWIND_STEP], (long long)total_steps);
-    const double S = cfg->value[SPT_MP_SPARSITY];
-    double rate = cfg->value[SPT_MP_LOTTERY_RATE];
+    double rate;
     int64_t rounds;
-    if (cfg->was_set[SPT_MP_LOTTERY_ROUNDS]) {
-        rounds = (int64_t)cfg->value[SPT_MP_LOTTERY_ROUNDS];
-        if (!cfg->was_set[SPT_MP_LOTTERY_RATE]) rate = 1.0 - pow(1.0 - S, 1.0 / (double)rounds);
-    } else {
-        /* Fewest rounds whose survivors fall to 1 - S (a relative slack
-         * absorbs pow's rounding when S is an exact power). */
-        rounds = 1;
-        while (pow(1.0 - rate, (double)rounds) > (1.0 - S) * (1.0 + 1e-9) && rounds <= LT_MAX_ROUNDS) rounds++;
-        if (rounds > LT_MAX_ROUNDS)
-            return spti_fail(SPT_ERR_INVALID, "lottery: sparsity %g needs more than %d rounds at rate %g", S,
-                             LT_MAX_ROUNDS, rate);
-    }
+    SPTI_TRY(lottery_plan(cfg, &rounds, &rate));
     lottery_state *st = spti_calloc(1, sizeof *st);
     spti_method *m = spti_calloc(1, sizeof *m);
     if (!st || !m) {
@@ -268,7 +285,28 @@ int spti_lottery_create(const spt_method_config *cfg, spti_param **weights, int 
     st->rounds = rounds;
     st->rate = rate;
     st->rewind_step = (int64_t)cfg->value[SPT_MP_REWIND_STEP];
-    st->seed = spti_prune_method_init(m, &LOTTERY_OPS, cfg, weights, n_weights, st);
+    st->seed = spti_prune_method_init(m, ops, cfg, weights, n_weights, st);
     *out = m;
     return SPT_OK;
 }
+
+static const int LOTTERY_KEYS[] = {SPT_MP_SPARSITY,       SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST,
+                                   SPT_MP_DENSE_LAST,     SPT_MP_GLOBAL,       SPT_MP_LOTTERY_ROUNDS,
+                                   SPT_MP_LOTTERY_RATE,   SPT_MP_REWIND_STEP,  SPT_MP_SEED,
+                                   -1};
+
+const spti_method_ops spti_method_lottery = {
+    .id = SPT_METHOD_LOTTERY,
+    .name = "lottery",
+    .summary = "Frankle & Carbin 2019: iterative magnitude pruning with rewinding",
+    .keys = LOTTERY_KEYS,
+    .create = lottery_create,
+    .rounds = lottery_rounds,
+    .train_flops = lottery_flops,
+    .init = lt_init,
+    .after_step = lt_after_step,
+    .save = lt_save,
+    .load = lt_load,
+    .destroy = lt_destroy,
+    .end_round = lt_end_round,
+};

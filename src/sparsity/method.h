@@ -44,8 +44,65 @@ typedef struct spti_grad_source {
     int (*reset)(void *ctx);
 } spti_grad_source;
 
+/* What the FLOP hook of a method may read (method ops `train_flops`). From
+ * the public spt_flops_train() only f_dense, f_sparse and delta_t are set
+ * (cfg and weights NULL); the trainer sets everything. */
+typedef struct spti_flops_query {
+    double f_dense, f_sparse;       /* forward FLOPs per example: dense, and as the model is now */
+    int64_t delta_t;                /* steps between topology updates */
+    const spt_method_config *cfg;   /* the run's configuration, or NULL */
+    spti_param *const *weights;     /* the model's weights, model order (cfg != NULL) */
+    const int64_t *out_hw;          /* output positions per example of each weight (cfg != NULL) */
+    int n_weights;
+    int64_t total_steps;            /* the run's length (cfg != NULL) */
+} spti_flops_query;
+
+/* A key of the configuration with a value (a method's default overrides). */
+typedef struct spti_key_value {
+    int key; /* spt_method_param, -1 ends a list */
+    double value;
+} spti_key_value;
+
+/* Properties of a method, read by code outside sparsity/ (which never
+ * names a method). */
+enum {
+    /* init scores weights on data (a spti_grad_source): the trainer defers
+     * it to spt_trainer_prepare() or the first step (SNIP, GraSP, SynFlow). */
+    SPTI_METHOD_NEEDS_DATA = 1u << 0,
+    /* init only sparsifies: it reads no weight value, so a weight's pending
+     * dense initialisation may be written at its active entries alone
+     * (param.h init_pending), and a weight that starts sparse never
+     * occupies its dense size. */
+    SPTI_METHOD_INIT_SPARSIFIES = 1u << 1,
+    /* Every weight keeps the form (dense or sparse) init gave it for the
+     * whole run: a checkpoint whose forms differ is refused. */
+    SPTI_METHOD_KEEPS_FORM = 1u << 2,
+};
+
+/* A method: its identity and properties, then the hooks of its objects.
+ * Everything the rest of the library needs to know about a method is
+ * here; one `const spti_method_ops` per method file, listed once in the
+ * registry (method_registry.c). */
 typedef struct spti_method_ops {
-    const char *name; /* "rigl", "set", ... */
+    /* ---- the method ---- */
+    int id;                        /* spt_method value (pinned; checkpoints record it) */
+    const char *name;              /* "rigl", "set", ... (spt_method_name) */
+    const char *summary;           /* one line: what it does, the paper */
+    unsigned flags;                /* SPTI_METHOD_* */
+    const int *keys;               /* the spt_method_param keys it reads, -1 ends; NULL: none */
+    const spti_key_value *defaults; /* defaults that differ from the keys' own, -1 ends; NULL: none */
+    /* Build an object for a run of total_steps steps over `weights`
+     * (borrowed, the model's weight params in model order). *out = NULL on
+     * failure. NULL for dense training (no object). */
+    int (*create)(const struct spti_method_ops *ops, const spt_method_config *cfg, spti_param **weights,
+                  int n_weights, int64_t total_steps, spti_method **out);
+    /* Training rounds the configuration runs (>= 1). NULL: 1. */
+    int (*rounds)(const spt_method_config *cfg, int64_t *rounds);
+    /* Training FLOPs per example and step, averaged over the run (RigL
+     * paper conventions, sparsity.h section 5). NULL: 3 f_sparse. */
+    int (*train_flops)(const spti_flops_query *q, double *out);
+
+    /* ---- hooks of an object (per-step ones may be NULL) ---- */
     int (*init)(spti_method *m, spti_param **weights, int n, spti_grad_source *grads);
     int (*begin_step)(spti_method *m, int64_t step);
     int (*after_backward)(spti_method *m, int64_t step, bool *skip_optimizer);
@@ -74,15 +131,26 @@ struct spti_method {
     int64_t topology_updates;
 };
 
+/* ---- the registry (method_registry.c) ---- */
+
+/* The method with spt_method value `id`, or NULL for an unknown value
+ * (dense training included: it has an entry whose create is NULL). */
+const spti_method_ops *spti_method_find(int id);
+
 /* Build the method a configuration names, for a run of `total_steps`
  * optimizer steps (used to resolve T_end and pruning windows given as
- * fractions). Returns *out = NULL for SPT_METHOD_DENSE (nothing to do).
+ * fractions). Returns *out = NULL for dense training (nothing to do).
  * The method borrows `weights` (the model's is_weight params, model order)
- * for its whole life. Defined in method_factory.c. */
-struct spt_method_config;
-int spti_method_create(const struct spt_method_config *cfg, spti_param **weights, int n_weights,
-                       int64_t total_steps, spti_method **out);
+ * for its whole life. */
+int spti_method_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
+                       spti_method **out);
 /* Free a method (NULL accepted). */
 void spti_method_destroy(spti_method *m);
+/* Training FLOPs of a method (its train_flops hook, or 3 f_sparse). */
+int spti_method_train_flops(const spti_method_ops *ops, const spti_flops_query *q, double *out);
+/* Whether a method object (NULL: dense) has a property SPTI_METHOD_*. */
+static inline bool spti_method_has(const spti_method *m, unsigned flag) {
+    return m && (m->ops->flags & flag) != 0;
+}
 
 #endif

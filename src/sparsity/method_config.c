@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "method.h"
 #include "method_config.h"
 
 typedef struct {
@@ -37,34 +38,16 @@ static const key_info KEYS[SPT_MP_COUNT_] = {
     [SPT_MP_SPARSE_INIT] = {0, 0, 1, false, false, true, "sparse_init"},
 };
 
-static const char *NAMES[] = {"dense", "static", "set", "snfs", "rigl", "gmp", "lottery", "snip", "grasp", "synflow"};
-enum { N_METHODS = sizeof NAMES / sizeof NAMES[0] };
-
-const char *spt_method_name(int method) { return method >= 0 && method < N_METHODS ? NAMES[method] : NULL; }
-
-int spt_method_from_name(const char *name, int *method) {
-    SPTI_CHECK_NULL(name);
-    SPTI_CHECK_NULL(method);
-    for (int i = 0; i < N_METHODS; i++)
-        if (strcmp(name, NAMES[i]) == 0) {
-            *method = i;
-            return SPT_OK;
-        }
-    return spti_fail(SPT_ERR_INVALID, "%s: unknown method \"%s\"", __func__, name);
-}
-
 int spt_method_config_create(int method, spt_method_config **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
-    if (method < 0 || method >= N_METHODS) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, method);
+    const spti_method_ops *ops = spti_method_find(method);
+    if (!ops) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, method);
     spt_method_config *c = spti_calloc(1, sizeof *c);
     if (!c) return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", __func__);
     c->method = method;
     for (int k = 0; k < SPT_MP_COUNT_; k++) c->value[k] = KEYS[k].def;
-    if (method == SPT_METHOD_DENSE) c->value[SPT_MP_SPARSITY] = 0.0;
-    /* The prune-at-init papers rank all layers together. */
-    if (method == SPT_METHOD_SNIP || method == SPT_METHOD_GRASP || method == SPT_METHOD_SYNFLOW)
-        c->value[SPT_MP_GLOBAL] = 1.0;
+    for (const spti_key_value *d = ops->defaults; d && d->key >= 0; d++) c->value[d->key] = d->value;
     *out = c;
     return SPT_OK;
 }

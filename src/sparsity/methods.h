@@ -25,29 +25,9 @@
 
 struct spti_grow_collector;
 
-/* ---- constructors (method_factory.c dispatches on the config) ---------------
- * Each builds a method for the config's knobs over `weights` (borrowed, the
- * model's weight params in model order) for a run of total_steps steps.
- * *out is NULL on failure. */
-int spti_static_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                       spti_method **out);
-int spti_set_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                    spti_method **out);
-int spti_rigl_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                     spti_method **out);
-int spti_snfs_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                     spti_method **out);
-/* The pruning methods (gmp.c, lottery.c, snip.c, grasp.c, synflow.c). */
-int spti_gmp_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                    spti_method **out);
-int spti_lottery_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                        spti_method **out);
-int spti_snip_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                     spti_method **out);
-int spti_grasp_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                      spti_method **out);
-int spti_synflow_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                        spti_method **out);
+/* ---- the methods (one file each; listed in method_registry.c) -------------- */
+extern const spti_method_ops spti_method_static, spti_method_set, spti_method_rigl, spti_method_snfs,
+    spti_method_gmp, spti_method_lottery, spti_method_snip, spti_method_grasp, spti_method_synflow;
 
 /* ---- initial topology (topology_init.c) ------------------------------------- */
 
@@ -56,8 +36,11 @@ int spti_synflow_create(const spt_method_config *cfg, spti_param **weights, int 
  * the allocator (SPT_MP_DISTRIBUTION at SPT_MP_SPARSITY). SPT_MP_DENSE_FIRST
  * / SPT_MP_DENSE_LAST keep the first / last weight at density 1 (also over
  * explicit densities). Weights must be 2-D or 4-D (SPT_ERR_INVALID).
- * nnz_out[n_weights]; a layer with nnz_out == rows*cols stays DENSE. */
-int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights, int n_weights, int64_t *nnz_out);
+ * nnz_out[n_weights]; a layer with nnz_out == rows*cols stays DENSE.
+ * density_out[n_weights] (may be NULL): the densities before rounding (1
+ * for kept layers). */
+int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights, int n_weights, int64_t *nnz_out,
+                       double *density_out);
 
 /* Give each weight exactly nnz[l] active positions, chosen uniformly at
  * random (one child stream of rng per layer, split in model order, so the
@@ -125,14 +108,14 @@ int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
 /* ---- shared state of the four topology methods (dst_method.c) ---------------- */
 
 typedef struct spti_dst {
-    int method;             /* SPT_METHOD_STATIC, _SET, _RIGL or _SNFS */
     int64_t *nnz;           /* per layer target; == rows*cols: kept DENSE */
     bool sparse_init;
     int64_t delta_t, t_end; /* topology updates at spt_drop_is_update_step(delta_t, t_end, t) */
     double alpha;
     int schedule;           /* spt_drop_schedule */
     float beta;             /* SNFS momentum decay */
-    float **momentum;       /* SNFS: rows*cols per sparse layer (NULL otherwise), or NULL */
+    bool has_momentum;      /* the method keeps `momentum` (SNFS) */
+    float **momentum;       /* rows*cols per sparse layer (NULL otherwise), or NULL */
     int64_t updates;        /* update steps performed */
     int64_t last_update;    /* step of the last one, -1 before any */
 } spti_dst;
@@ -140,8 +123,8 @@ typedef struct spti_dst {
 /* Allocate a method of `ops` with the config's knobs (validated: total_steps
  * >= 0, weights non-NULL and 2-D/4-D, the allocation reachable). m->rng is
  * seeded with SPT_MP_SEED. */
-int spti_dst_create(const spti_method_ops *ops, int method, const spt_method_config *cfg, spti_param **weights,
-                    int n_weights, int64_t total_steps, spti_method **out);
+int spti_dst_create(const spti_method_ops *ops, const spt_method_config *cfg, spti_param **weights, int n_weights,
+                    int64_t total_steps, spti_method **out);
 void spti_dst_destroy(spti_method *m);
 /* init hook shared by all four: spti_topology_init with the planned nnz. */
 int spti_dst_init(spti_method *m, spti_param **weights, int n, spti_grad_source *grads);

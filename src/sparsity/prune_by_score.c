@@ -35,7 +35,7 @@ int spti_prune_plan_create(const spt_method_config *cfg, spti_param *const *weig
         return spti_fail(SPT_ERR_NOMEM, "prune plan: out of memory");
     }
     /* Validates the weights (non-NULL, 2-D/4-D) and the reachability of S. */
-    int rc = spti_topology_plan(cfg, weights, n, p.final);
+    int rc = spti_topology_plan(cfg, weights, n, p.final, NULL);
     if (rc != SPT_OK) {
         spti_prune_plan_free(&p);
         return rc;

@@ -74,8 +74,26 @@ static int rigl_after_backward(spti_method *m, int64_t step, bool *skip_optimize
 
 static int rigl_after_step(spti_method *m, int64_t step) { return SPT_OK; }
 
-static const spti_method_ops RIGL_OPS = {
+/* (3 f_S delta_t + 2 f_S + f_D) / (delta_t + 1): an update step adds the
+ * dense gradient (f_D) to the sparse forward and input gradient (2 f_S). */
+static int rigl_flops(const spti_flops_query *q, double *out) {
+    if (q->delta_t < 1)
+        return spti_fail(SPT_ERR_INVALID, "rigl flops: delta_t (%lld) must be >= 1", (long long)q->delta_t);
+    const double dt = (double)q->delta_t;
+    *out = (3.0 * q->f_sparse * dt + 2.0 * q->f_sparse + q->f_dense) / (dt + 1.0);
+    return SPT_OK;
+}
+
+static const int RIGL_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, -1};
+
+const spti_method_ops spti_method_rigl = {
+    .id = SPT_METHOD_RIGL,
     .name = "rigl",
+    .summary = "Evci et al. 2020: drop by magnitude, grow by gradient",
+    .flags = SPTI_METHOD_INIT_SPARSIFIES | SPTI_METHOD_KEEPS_FORM,
+    .keys = RIGL_KEYS,
+    .create = spti_dst_create,
+    .train_flops = rigl_flops,
     .init = spti_dst_init,
     .begin_step = rigl_begin_step,
     .after_backward = rigl_after_backward,
@@ -83,10 +101,4 @@ static const spti_method_ops RIGL_OPS = {
     .save = spti_dst_save,
     .load = spti_dst_load,
     .destroy = spti_dst_destroy,
-    .end_round = NULL,
 };
-
-int spti_rigl_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                     spti_method **out) {
-    return spti_dst_create(&RIGL_OPS, SPT_METHOD_RIGL, cfg, weights, n_weights, total_steps, out);
-}

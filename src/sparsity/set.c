@@ -29,8 +29,15 @@ static int set_after_step(spti_method *m, int64_t step) {
     return spti_dst_update(m, step, NULL);
 }
 
-static const spti_method_ops SET_OPS = {
+static const int SET_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, -1};
+
+const spti_method_ops spti_method_set = {
+    .id = SPT_METHOD_SET,
     .name = "set",
+    .summary = "Mocanu et al. 2018: drop by magnitude, grow at random",
+    .flags = SPTI_METHOD_INIT_SPARSIFIES | SPTI_METHOD_KEEPS_FORM,
+    .keys = SET_KEYS,
+    .create = spti_dst_create,
     .init = spti_dst_init,
     .begin_step = set_begin_step,
     .after_backward = set_after_backward,
@@ -38,10 +45,4 @@ static const spti_method_ops SET_OPS = {
     .save = spti_dst_save,
     .load = spti_dst_load,
     .destroy = spti_dst_destroy,
-    .end_round = NULL,
 };
-
-int spti_set_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                    spti_method **out) {
-    return spti_dst_create(&SET_OPS, SPT_METHOD_SET, cfg, weights, n_weights, total_steps, out);
-}

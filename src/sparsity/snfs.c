@@ -78,8 +78,29 @@ static int snfs_after_step(spti_method *m, int64_t step) {
     return spti_dst_update(m, step, st->momentum);
 }
 
-static const spti_method_ops SNFS_OPS = {
+/* The dense gradient every step: 2 f_S + f_D. */
+static int snfs_flops(const spti_flops_query *q, double *out) {
+    *out = 2.0 * q->f_sparse + q->f_dense;
+    return SPT_OK;
+}
+
+static int snfs_create(const spti_method_ops *ops, const spt_method_config *cfg, spti_param **weights, int n_weights,
+                       int64_t total_steps, spti_method **out) {
+    SPTI_TRY(spti_dst_create(ops, cfg, weights, n_weights, total_steps, out));
+    ((spti_dst *)(*out)->state)->has_momentum = true;
+    return SPT_OK;
+}
+
+static const int SNFS_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, SPT_MP_SNFS_MOMENTUM, -1};
+
+const spti_method_ops spti_method_snfs = {
+    .id = SPT_METHOD_SNFS,
     .name = "snfs",
+    .summary = "Dettmers & Zettlemoyer 2019: grow by the momentum of dense gradients",
+    .flags = SPTI_METHOD_INIT_SPARSIFIES | SPTI_METHOD_KEEPS_FORM,
+    .keys = SNFS_KEYS,
+    .create = snfs_create,
+    .train_flops = snfs_flops,
     .init = snfs_init,
     .begin_step = snfs_begin_step,
     .after_backward = snfs_after_backward,
@@ -87,10 +108,4 @@ static const spti_method_ops SNFS_OPS = {
     .save = spti_dst_save,
     .load = spti_dst_load,
     .destroy = spti_dst_destroy,
-    .end_round = NULL,
 };
-
-int spti_snfs_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                     spti_method **out) {
-    return spti_dst_create(&SNFS_OPS, SPT_METHOD_SNFS, cfg, weights, n_weights, total_steps, out);
-}

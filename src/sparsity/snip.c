@@ -37,15 +37,20 @@ static int snip_init(spti_method *m, spti_param **weights, int n, spti_grad_sour
     return rc;
 }
 
-static const spti_method_ops SNIP_OPS = {
+static const int SNIP_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_GLOBAL, SPT_MP_SEED, SPT_MP_SCORE_BATCHES, -1};
+/* The prune-at-init papers rank all layers together. */
+static const spti_key_value SNIP_DEFAULTS[] = {{SPT_MP_GLOBAL, 1.0}, {-1, 0}};
+
+const spti_method_ops spti_method_snip = {
+    .id = SPT_METHOD_SNIP,
     .name = "snip",
+    .summary = "Lee et al. 2019: prune at initialisation by |w * g|",
+    .flags = SPTI_METHOD_NEEDS_DATA,
+    .keys = SNIP_KEYS,
+    .defaults = SNIP_DEFAULTS,
+    .create = spti_pai_create,
     .init = snip_init,
     .save = spti_pai_save,
     .load = spti_pai_load,
     .destroy = spti_pai_destroy,
 };
-
-int spti_snip_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                     spti_method **out) {
-    return spti_pai_create(&SNIP_OPS, cfg, weights, n_weights, total_steps, out);
-}

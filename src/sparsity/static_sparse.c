@@ -15,8 +15,15 @@ static int static_after_backward(spti_method *m, int64_t step, bool *skip_optimi
 
 static int static_after_step(spti_method *m, int64_t step) { return SPT_OK; }
 
-static const spti_method_ops STATIC_OPS = {
+static const int STATIC_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, -1};
+
+const spti_method_ops spti_method_static = {
+    .id = SPT_METHOD_STATIC,
     .name = "static",
+    .summary = "a fixed random sparse topology",
+    .flags = SPTI_METHOD_INIT_SPARSIFIES | SPTI_METHOD_KEEPS_FORM,
+    .keys = STATIC_KEYS,
+    .create = spti_dst_create,
     .init = spti_dst_init,
     .begin_step = static_begin_step,
     .after_backward = static_after_backward,
@@ -24,10 +31,4 @@ static const spti_method_ops STATIC_OPS = {
     .save = spti_dst_save,
     .load = spti_dst_load,
     .destroy = spti_dst_destroy,
-    .end_round = NULL,
 };
-
-int spti_static_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                       spti_method **out) {
-    return spti_dst_create(&STATIC_OPS, SPT_METHOD_STATIC, cfg, weights, n_weights, total_steps, out);
-}

@@ -244,15 +244,20 @@ static int synflow_init(spti_method *m, spti_param **weights, int n, spti_grad_s
     return rc;
 }
 
-static const spti_method_ops SYNFLOW_OPS = {
+static const int SYNFLOW_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_GLOBAL, SPT_MP_SEED, SPT_MP_SYNFLOW_ITERS, -1};
+/* The prune-at-init papers rank all layers together. */
+static const spti_key_value SYNFLOW_DEFAULTS[] = {{SPT_MP_GLOBAL, 1.0}, {-1, 0}};
+
+const spti_method_ops spti_method_synflow = {
+    .id = SPT_METHOD_SYNFLOW,
     .name = "synflow",
+    .summary = "Tanaka et al. 2020: data-free iterative synaptic flow",
+    .flags = SPTI_METHOD_NEEDS_DATA,
+    .keys = SYNFLOW_KEYS,
+    .defaults = SYNFLOW_DEFAULTS,
+    .create = spti_pai_create,
     .init = synflow_init,
     .save = spti_pai_save,
     .load = spti_pai_load,
     .destroy = spti_pai_destroy,
 };
-
-int spti_synflow_create(const spt_method_config *cfg, spti_param **weights, int n_weights, int64_t total_steps,
-                        spti_method **out) {
-    return spti_pai_create(&SYNFLOW_OPS, cfg, weights, n_weights, total_steps, out);
-}

@@ -4,11 +4,14 @@
  * where they go (a uniform random subset per layer), then the conversion to
  * SPARSE and the optional sparse-aware re-initialisation.
  */
+#include <string.h>
+
 #include "../nn/layers.h"
 #include "method_config.h"
 #include "methods.h"
 
-int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights, int n_weights, int64_t *nnz_out) {
+int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights, int n_weights, int64_t *nnz_out,
+                       double *density_out) {
     if (n_weights < 1) return spti_fail(SPT_ERR_SIZE, "%s: the model has no weight layers to sparsify", __func__);
     if (cfg->n_densities > 0 && cfg->n_densities != n_weights)
         return spti_fail(SPT_ERR_SIZE, "%s: the configuration gives %lld densities but the model has %d weight layers",
@@ -49,6 +52,7 @@ done:
     spti_free(ndim);
     spti_free(shape);
     spti_free(keep);
+    if (rc == SPT_OK && density_out) memcpy(density_out, density, (size_t)n_weights * sizeof *density);
     spti_free(density);
     return rc;
 }

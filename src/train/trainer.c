@@ -23,10 +23,6 @@ int spti_trainer_prefix(const char *func, int rc) {
     return spti_fail(rc, "%s: %s", func, msg);
 }
 
-bool spti_method_needs_data(int method_kind) {
-    return method_kind == SPT_METHOD_SNIP || method_kind == SPT_METHOD_GRASP || method_kind == SPT_METHOD_SYNFLOW;
-}
-
 int spti_trainer_collect_weights(const spti_model *m, spti_param ***out, int *n) {
     int count = 0;
     for (int64_t i = 0; i < m->n_params; i++)
@@ -79,7 +75,6 @@ static int trainer_alloc(spti_model *model, const spti_optimizer *opt, const spt
     t->opt.step = 0;
     t->total_steps = total_steps;
     t->seed = seed;
-    t->method_kind = SPT_METHOD_DENSE;
     spti_rng_seed(&t->rng, seed);
     int rc = schedule ? copy_schedule(schedule, total_steps, &t->sched) : SPT_OK;
     if (rc == SPT_OK) rc = spti_trainer_collect_weights(model, &t->weights, &t->n_weights);
@@ -96,14 +91,11 @@ static int trainer_alloc(spti_model *model, const spti_optimizer *opt, const spt
 static int trainer_start(spti_trainer *t, bool needs_data) {
     spti_method *m = t->method;
     if (m && needs_data) t->init_pending = true;
-    /* The topology methods only sparsify at init, which writes a weight's
-     * pending dense init at its active entries alone (param.h): a weight that
-     * starts sparse never occupies its dense size. Everything else sees
-     * written weights. */
-    const int k = t->method_kind;
-    const bool sparsifies_only = k == SPT_METHOD_STATIC || k == SPT_METHOD_SET || k == SPT_METHOD_RIGL ||
-                                 k == SPT_METHOD_SNFS;
-    if (!(m && !needs_data && sparsifies_only)) spti_model_materialize(t->model);
+    /* A method whose init only sparsifies writes a weight's pending dense
+     * init at its active entries alone (param.h): a weight that starts
+     * sparse never occupies its dense size. Everything else sees written
+     * weights. */
+    if (!(!needs_data && spti_method_has(m, SPTI_METHOD_INIT_SPARSIFIES))) spti_model_materialize(t->model);
     if (m && !needs_data && m->ops->init) {
         double t0 = spti_now_seconds();
         int rc = m->ops->init(m, m->weights, m->n_weights, NULL);
@@ -135,12 +127,11 @@ int spt_trainer_create(spt_model *model, const spt_optimizer *opt, const spt_lr_
     if (method) {
         rc = spti_method_config_clone(method, &t->cfg);
         if (rc == SPT_OK) {
-            t->method_kind = t->cfg->method;
             t->owns_method = true;
             rc = spti_method_create(t->cfg, t->weights, t->n_weights, total_steps, &t->method);
         }
     }
-    if (rc == SPT_OK) rc = trainer_start(t, spti_method_needs_data(t->method_kind));
+    if (rc == SPT_OK) rc = trainer_start(t, spti_method_has(t->method, SPTI_METHOD_NEEDS_DATA));
     if (rc != SPT_OK) {
         spt_trainer_destroy(t);
         return rc;
@@ -157,7 +148,6 @@ int spti_trainer_create_with_method(spti_model *model, const spti_optimizer *opt
     SPTI_TRY(trainer_alloc(model, opt, schedule, total_steps, seed, &t));
     t->method = method;
     t->owns_method = false;
-    if (method) t->method_kind = SPTI_TRAINER_CUSTOM_METHOD;
     int rc = trainer_start(t, needs_data);
     if (rc != SPT_OK) {
         spt_trainer_destroy(t);

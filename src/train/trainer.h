@@ -19,15 +19,11 @@
 #include "../sparsity/method.h"
 #include "../sparsity/method_config.h"
 
-/* Method kind of a trainer built around a caller's method object. */
-enum { SPTI_TRAINER_CUSTOM_METHOD = -1 };
-
 struct spt_trainer {
     spti_model *model;          /* borrowed */
     spti_optimizer opt;         /* copy of the caller's settings; owns the step count */
     spti_lr_schedule *sched;    /* owned copy, or NULL: opt.lr every step */
-    spt_method_config *cfg;     /* owned copy, or NULL (dense, or a custom method) */
-    int method_kind;            /* spt_method value, or SPTI_TRAINER_CUSTOM_METHOD */
+    spt_method_config *cfg;     /* owned copy, or NULL (dense, or a caller's method object) */
     spti_method *method;        /* NULL for dense training */
     bool owns_method;           /* destroy it with the trainer (false: the caller's) */
     bool init_pending;          /* init waits for data (SNIP, GraSP, SynFlow) */
@@ -66,9 +62,6 @@ int spti_trainer_create_with_method(spti_model *model, const spti_optimizer *opt
 
 /* The model's is_weight params in model order into a new array. */
 int spti_trainer_collect_weights(const spti_model *m, spti_param ***out, int *n);
-
-/* Whether a method scores weights on data at initialisation. */
-bool spti_method_needs_data(int method_kind);
 
 /* Learning rate of step `step` of the run (schedule origin: round_start). */
 int spti_trainer_lr_at(const spti_trainer *t, int64_t step, double *lr);
