@@ -20,5 +20,6 @@
 #include "sparsetrain/method.h"
 #include "sparsetrain/train.h"
 #include "sparsetrain/checkpoint.h"
+#include "sparsetrain/user_method.h"
 
 #endif

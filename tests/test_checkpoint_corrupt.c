@@ -184,7 +184,7 @@ static void test_huge_declared_model_refused(void **state) {
     spt_model *m = NULL;
     spt_trainer *t = NULL;
     spt_test_alloc_install();
-    assert_int_equal(spti_checkpoint_restore(&v, spti_checkpoint_dense_limit(len), &m, &t, NULL), SPT_ERR_FORMAT);
+    assert_int_equal(spti_checkpoint_restore(&v, NULL, spti_checkpoint_dense_limit(len), &m, &t, NULL), SPT_ERR_FORMAT);
     assert_int_equal(spt_test_alloc_live(), 0);
     spt_test_alloc_uninstall();
     assert_null(m);
@@ -206,15 +206,15 @@ static void test_form_checks(void **state) {
     spt_model *m = NULL;
     spt_trainer *t = NULL;
     v.params[1].kind = SPTI_PARAM_MASKED;
-    assert_int_equal(spti_checkpoint_restore(&v, INT64_MAX, &m, &t, NULL), SPT_ERR_FORMAT);
+    assert_int_equal(spti_checkpoint_restore(&v, NULL, INT64_MAX, &m, &t, NULL), SPT_ERR_FORMAT);
     assert_non_null(strstr(spt_last_error(), "must be dense"));
     v.params[1].kind = SPTI_PARAM_DENSE;
     v.params[0].kind = SPTI_PARAM_DENSE;
-    assert_int_equal(spti_checkpoint_restore(&v, INT64_MAX, &m, &t, NULL), SPT_ERR_FORMAT);
+    assert_int_equal(spti_checkpoint_restore(&v, NULL, INT64_MAX, &m, &t, NULL), SPT_ERR_FORMAT);
     assert_null(m);
     assert_null(t);
     v.params[0].kind = SPTI_PARAM_SPARSE;
-    assert_int_equal(spti_checkpoint_restore(&v, INT64_MAX, &m, &t, NULL), SPT_OK);
+    assert_int_equal(spti_checkpoint_restore(&v, NULL, INT64_MAX, &m, &t, NULL), SPT_OK);
     spt_trainer_destroy(t);
     spt_model_destroy(m);
     spti_checkpoint_view_free(&v);

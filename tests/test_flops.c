@@ -86,7 +86,7 @@ static void test_train_invalid(void **state) {
     assert_status(spt_flops_train(SPT_METHOD_GMP, F_D, F_S, 100, &f), SPT_ERR_INVALID);
     assert_non_null(strstr(spt_last_error(), "spt_flops_train_schedule"));
     assert_status(spt_flops_train(SPT_METHOD_LOTTERY, F_D, F_S, 100, &f), SPT_ERR_INVALID);
-    assert_status(spt_flops_train(10, F_D, F_S, 100, &f), SPT_ERR_INVALID);
+    assert_status(spt_flops_train(spt_method_count(), F_D, F_S, 100, &f), SPT_ERR_INVALID);
     assert_status(spt_flops_train(-1, F_D, F_S, 100, &f), SPT_ERR_INVALID);
     assert_status(spt_flops_train(SPT_METHOD_RIGL, F_D, F_S, 0, &f), SPT_ERR_INVALID);
     assert_status(spt_flops_train(SPT_METHOD_STATIC, F_S, F_D, 100, &f), SPT_ERR_INVALID);

@@ -54,20 +54,24 @@ static void test_domains(void **state) {
     assert_status(spt_method_config_set(NULL, SPT_MP_T_END, 5000), SPT_ERR_NULL);
     assert_status(spt_method_config_get(c, SPT_MP_T_END, NULL), SPT_ERR_NULL);
     spt_method_config_destroy(c);
-    assert_status(spt_method_config_create(10, &c), SPT_ERR_INVALID);
+    assert_status(spt_method_config_create(spt_method_count(), &c), SPT_ERR_INVALID);
+    assert_null(c);
+    /* A user method needs its criteria: spt_method_config_create_user. */
+    assert_status(spt_method_config_create(SPT_METHOD_USER, &c), SPT_ERR_INVALID);
     assert_null(c);
     assert_status(spt_method_config_create(SPT_METHOD_SET, NULL), SPT_ERR_NULL);
 }
 
 static void test_names(void **state) {
     (void)state;
-    for (int m = SPT_METHOD_DENSE; m <= SPT_METHOD_SYNFLOW; m++) {
+    assert_int_equal(spt_method_count(), SPT_METHOD_USER + 1);
+    for (int m = SPT_METHOD_DENSE; m < spt_method_count(); m++) {
         int back = -1;
         assert_non_null(spt_method_name(m));
         assert_status(spt_method_from_name(spt_method_name(m), &back), SPT_OK);
         assert_int_equal(back, m);
     }
-    assert_null(spt_method_name(10));
+    assert_null(spt_method_name(spt_method_count()));
     assert_null(spt_method_name(-1));
     int m;
     assert_status(spt_method_from_name("rigl2", &m), SPT_ERR_INVALID);

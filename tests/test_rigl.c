@@ -3,7 +3,7 @@
  * naive reference on small layers driven through the hooks, and through a
  * real linear layer's backward, which streams the gradient into the growth
  * collector (same choices as the full dense_grad path, ties included).
- * Also the shared drop selection (spti_drop_by_magnitude). */
+ * Also the shared drop selection (spti_drop_smallest). */
 #include "nn/layers.h"
 #include "sparsity/grow_collector.h"
 #include "test_dst_util.h"
@@ -339,7 +339,7 @@ static void test_drop_by_magnitude(void **state) {
     int64_t ks[] = {0, 1, 17, 1000, N - 1, N};
     for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
         int64_t k = ks[t];
-        assert_int_equal(spti_drop_by_magnitude(v, N, k, 5, idx), SPT_OK);
+        assert_int_equal(spti_drop_smallest(v, true, N, k, 5, idx), SPT_OK);
         float key[N];
         for (int i = 0; i < N; i++) key[i] = fabsf(v[i]);
         dst_argsort(key, ref, N);
@@ -350,8 +350,8 @@ static void test_drop_by_magnitude(void **state) {
         }
         for (int64_t j = 0; j < k; j++) assert_true(chosen[idx[j]]);
     }
-    assert_status(spti_drop_by_magnitude(v, N, N + 1, 5, idx), SPT_ERR_SIZE);
-    assert_status(spti_drop_by_magnitude(v, N, -1, 5, idx), SPT_ERR_SIZE);
+    assert_status(spti_drop_smallest(v, true, N, N + 1, 5, idx), SPT_ERR_SIZE);
+    assert_status(spti_drop_smallest(v, true, N, -1, 5, idx), SPT_ERR_SIZE);
 }
 
 /* A layer large enough for growth's sampled threshold (>= 1024 cells); the

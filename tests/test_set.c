@@ -80,7 +80,7 @@ static void test_set_uniform(void **state) {
     spti_method *m = make_set(&w, 0.2, 2);
     const int64_t nnz = w->n, k = 6, trials = 4000;
     int64_t drop[6], pos[CELLS], newp[CELLS];
-    assert_int_equal(spti_drop_by_magnitude(w->value, nnz, k, 9, drop), SPT_OK);
+    assert_int_equal(spti_drop_smallest(w->value, true, nnz, k, 9, drop), SPT_OK);
     int64_t n_act = spti_param_active_positions(w, pos);
     uint8_t kept[CELLS] = {0};
     for (int64_t j = 0, d = 0; j < n_act; j++) {
@@ -91,7 +91,7 @@ static void test_set_uniform(void **state) {
     for (int64_t t = 0; t < trials; t++) {
         spti_rng rng;
         spti_rng_seed(&rng, 100 + (uint64_t)t);
-        assert_int_equal(spti_drop_grow_positions(w, k, NULL, NULL, &rng, 9, newp), SPT_OK);
+        assert_int_equal(spti_drop_grow_positions(w, k, NULL, NULL, NULL, &rng, 9, newp), SPT_OK);
         for (int64_t j = 0; j < nnz; j++) count[newp[j]]++;
     }
     const int64_t cand = CELLS - (nnz - k);

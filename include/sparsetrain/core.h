@@ -81,7 +81,8 @@ typedef enum spt_status {
     SPT_ERR_NONFINITE = 9,   /**< NaN or Inf appeared in a loss, gradient or weight */
     SPT_ERR_STATE = 10,      /**< the call is not valid in the handle's current state */
     SPT_ERR_UNSUPPORTED = 11, /**< a valid request this build or machine cannot do */
-    SPT_ERR_INTERNAL = 12    /**< a broken invariant inside the library (a bug: please report) */
+    SPT_ERR_INTERNAL = 12,   /**< a broken invariant inside the library (a bug: please report) */
+    SPT_ERR_CALLBACK = 13    /**< a caller's callback reported failure */
 } spt_status;
 
 /** Static, never-NULL English text for a status code (also for unknown codes).

@@ -95,7 +95,8 @@ typedef enum spt_method {
     SPT_METHOD_LOTTERY = 6, /**< Frankle & Carbin 2019: iterative magnitude pruning with rewinding. */
     SPT_METHOD_SNIP = 7,    /**< Lee et al. 2019: prune at initialisation by |w * g|. */
     SPT_METHOD_GRASP = 8,   /**< Wang et al. 2020: prune at initialisation by gradient flow. */
-    SPT_METHOD_SYNFLOW = 9  /**< Tanaka et al. 2020: data-free iterative synaptic flow. */
+    SPT_METHOD_SYNFLOW = 9, /**< Tanaka et al. 2020: data-free iterative synaptic flow. */
+    SPT_METHOD_USER = 10    /**< Your own drop and grow criteria (user_method.h); made by spt_method_config_create_user() only. */
 } spt_method;
 
 /* ==== 2-3. sparsity allocation (layer lists: see the file comment) =============== */

@@ -35,9 +35,18 @@ OptimizerP = _opaque("spt_optimizer")
 ScheduleP = _opaque("spt_lr_schedule")
 MethodConfigP = _opaque("spt_method_config")
 TrainerP = _opaque("spt_trainer")
+UserMethodP = _opaque("spt_user_method")
 
 #: int (*)(void *user, int64_t step, int64_t batch_index, int64_t batches, double loss, double accuracy)
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, c_int64, c_double, c_double)
+#: int (*)(void *user, int64_t layer, int64_t step, int64_t rows, int64_t cols, int64_t nnz,
+#:        const int64_t *row_ptr, const int32_t *col_idx, const float *values, uint64_t seed, float *score)
+DROP_SCORE_FN = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, c_int64, c_int64, c_int64, POINTER(c_int64),
+                          POINTER(c_int32), POINTER(c_float), c_uint64, POINTER(c_float))
+#: int (*)(void *user, int64_t layer, int64_t step, int64_t rows, int64_t cols, int64_t nnz, const int64_t *row_ptr,
+#:        const int32_t *col_idx, const float *values, const float *dense_grad, uint64_t seed, float *score)
+GROW_SCORE_FN = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, c_int64, c_int64, c_int64, POINTER(c_int64),
+                          POINTER(c_int32), POINTER(c_float), POINTER(c_float), c_uint64, POINTER(c_float))
 #: void *(*)(size_t size, void *user)
 ALLOC_FN = CFUNCTYPE(c_void_p, c_size_t, c_void_p)
 #: void (*)(void *ptr, void *user)
@@ -228,6 +237,14 @@ DECLARATIONS = {
     # ---- checkpoint.h
     "spt_trainer_save": (_i, [TrainerP, BatcherP, _s]),
     "spt_trainer_load": (_i, [_s, _out(ModelP), _out(TrainerP), BatcherP]),
+    # ---- user_method.h
+    "spt_user_method_create": (_i, [_s, _out(UserMethodP)]),
+    "spt_user_method_destroy": (None, [UserMethodP]),
+    "spt_user_method_set_drop": (_i, [UserMethodP, DROP_SCORE_FN, c_void_p]),
+    "spt_user_method_set_grow": (_i, [UserMethodP, _i, GROW_SCORE_FN, c_void_p]),
+    "spt_user_method_set_update": (_i, [UserMethodP, _i]),
+    "spt_method_config_create_user": (_i, [UserMethodP, _out(MethodConfigP)]),
+    "spt_trainer_load_user": (_i, [_s, UserMethodP, _out(ModelP), _out(TrainerP), BatcherP]),
 }
 
 

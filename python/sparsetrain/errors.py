@@ -20,6 +20,7 @@ ERR_NONFINITE = 9
 ERR_STATE = 10
 ERR_UNSUPPORTED = 11
 ERR_INTERNAL = 12
+ERR_CALLBACK = 13
 
 
 class Error(Exception):
@@ -86,6 +87,10 @@ class InternalError(Error):
     """A broken invariant inside the library (SPT_ERR_INTERNAL): a bug."""
 
 
+class CallbackError(Error):
+    """A callback of the caller's reported failure (SPT_ERR_CALLBACK)."""
+
+
 _BY_STATUS = {
     ERR_NULL: NullError,
     ERR_INVALID: InvalidError,
@@ -99,6 +104,7 @@ _BY_STATUS = {
     ERR_STATE: StateError,
     ERR_UNSUPPORTED: UnsupportedError,
     ERR_INTERNAL: InternalError,
+    ERR_CALLBACK: CallbackError,
 }
 
 

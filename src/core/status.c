@@ -22,6 +22,7 @@ const char *spt_status_string(int status) {
     case SPT_ERR_STATE: return "call not valid in the current state";
     case SPT_ERR_UNSUPPORTED: return "unsupported";
     case SPT_ERR_INTERNAL: return "internal error";
+    case SPT_ERR_CALLBACK: return "a callback reported failure";
     default: return "unknown status code";
     }
 }

@@ -158,11 +158,13 @@ int spti_checkpoint_parse(const uint8_t *buf, int64_t len, spti_ckpt_view *v);
 void spti_checkpoint_view_free(spti_ckpt_view *v);
 
 /* Build a model and a trainer from a parsed view and move the batcher (if
- * given) to the saved position. `max_dense` bounds the model's dense size
- * (sum of rows*cols over the parameters) before anything is built. On
- * failure nothing is returned and the batcher is unchanged. */
-int spti_checkpoint_restore(const spti_ckpt_view *v, int64_t max_dense, spti_model **model_out,
-                            spti_trainer **trainer_out, spt_batcher *b);
+ * given) to the saved position. `user`: the criteria of a run that trains
+ * a user method (NULL otherwise; SPT_ERR_STATE when it does not fit the
+ * file). `max_dense` bounds the model's dense size (sum of rows*cols over
+ * the parameters) before anything is built. On failure nothing is
+ * returned and the batcher is unchanged. */
+int spti_checkpoint_restore(const spti_ckpt_view *v, const spt_user_method *user, int64_t max_dense,
+                            spti_model **model_out, spti_trainer **trainer_out, spt_batcher *b);
 
 /* The whole read path over an image in memory: parse, restore, and on
  * failure a message naming `name` ("<what>: <name>: <problem>"). The

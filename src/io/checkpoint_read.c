@@ -27,11 +27,11 @@ int64_t spti_checkpoint_dense_limit(int64_t len) {
     return extra;
 }
 
-static int load_image(const char *func, const uint8_t *buf, int64_t len, const char *name, spti_model **mo,
-                      spti_trainer **to, spt_batcher *b) {
+static int load_image(const char *func, const uint8_t *buf, int64_t len, const char *name,
+                      const spt_user_method *user, spti_model **mo, spti_trainer **to, spt_batcher *b) {
     spti_ckpt_view v;
     int rc = spti_checkpoint_parse(buf, len, &v);
-    if (rc == SPT_OK) rc = spti_checkpoint_restore(&v, spti_checkpoint_dense_limit(len), mo, to, b);
+    if (rc == SPT_OK) rc = spti_checkpoint_restore(&v, user, spti_checkpoint_dense_limit(len), mo, to, b);
     spti_checkpoint_view_free(&v);
     return rc == SPT_OK ? SPT_OK : name_fail(func, name, rc);
 }
@@ -44,7 +44,7 @@ int spti_checkpoint_load_buffer(const uint8_t *buf, int64_t len, const char *nam
     *trainer_out = NULL;
     SPTI_CHECK_NULL(buf);
     if (len < 0) return spti_fail(SPT_ERR_SIZE, "%s: len (%lld) must be >= 0", __func__, (long long)len);
-    return load_image(__func__, buf, len, name ? name : "(memory)", model_out, trainer_out, b);
+    return load_image(__func__, buf, len, name ? name : "(memory)", NULL, model_out, trainer_out, b);
 }
 
 /* The whole file into a new buffer. */
@@ -77,7 +77,8 @@ static int read_file(const char *func, const char *path, uint8_t **out, int64_t 
     return SPT_OK;
 }
 
-int spt_trainer_load(const char *path, spt_model **model_out, spt_trainer **trainer_out, spt_batcher *batcher) {
+static int load_file(const char *func, const char *path, const spt_user_method *user, spt_model **model_out,
+                     spt_trainer **trainer_out, spt_batcher *batcher) {
     if (model_out) *model_out = NULL;
     if (trainer_out) *trainer_out = NULL;
     SPTI_CHECK_NULL(path);
@@ -85,8 +86,20 @@ int spt_trainer_load(const char *path, spt_model **model_out, spt_trainer **trai
     SPTI_CHECK_NULL(trainer_out);
     uint8_t *buf;
     int64_t len;
-    SPTI_TRY(read_file(__func__, path, &buf, &len));
-    int rc = load_image(__func__, buf, len, path, model_out, trainer_out, batcher);
+    SPTI_TRY(read_file(func, path, &buf, &len));
+    int rc = load_image(func, buf, len, path, user, model_out, trainer_out, batcher);
     spti_free(buf);
     return rc;
+}
+
+int spt_trainer_load(const char *path, spt_model **model_out, spt_trainer **trainer_out, spt_batcher *batcher) {
+    return load_file(__func__, path, NULL, model_out, trainer_out, batcher);
+}
+
+int spt_trainer_load_user(const char *path, const spt_user_method *u, spt_model **model_out,
+                          spt_trainer **trainer_out, spt_batcher *batcher) {
+    if (model_out) *model_out = NULL;
+    if (trainer_out) *trainer_out = NULL;
+    SPTI_CHECK_NULL(u);
+    return load_file(__func__, path, u, model_out, trainer_out, batcher);
 }

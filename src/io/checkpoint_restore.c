@@ -82,11 +82,21 @@ static int build_schedule(const spti_ckpt_view *v, spt_lr_schedule **out) {
     return SPT_OK;
 }
 
-static int build_config(const spti_ckpt_view *v, spt_method_config **out) {
+static int build_config(const spti_ckpt_view *v, const spt_user_method *user, spt_method_config **out) {
     *out = NULL;
-    if (v->method == SPTI_CKPT_NO_METHOD) return SPT_OK;
+    if (v->method == SPTI_CKPT_NO_METHOD) {
+        if (user) return spti_fail(SPT_ERR_STATE, "the saved run trains no user method (it is dense)");
+        return SPT_OK;
+    }
+    const spti_method_ops *ops = spti_method_find(v->method);
+    const bool user_run = ops && (ops->flags & SPTI_METHOD_USER_RULES);
+    if (user_run && !user)
+        return spti_fail(SPT_ERR_STATE, "the saved run trains a user method: load it with spt_trainer_load_user");
+    if (!user_run && user)
+        return spti_fail(SPT_ERR_STATE, "the saved run trains method %s, not a user method",
+                         ops ? ops->name : "(unknown)");
     spt_method_config *c;
-    SPTI_TRY(spt_method_config_create(v->method, &c));
+    SPTI_TRY(user ? spt_method_config_create_user(user, &c) : spt_method_config_create(v->method, &c));
     int rc = SPT_OK;
     for (int64_t k = 0; k < v->n_keys && rc == SPT_OK; k++) {
         double value;
@@ -250,14 +260,15 @@ static void restore_scalars(const spti_ckpt_view *v, const spti_optimizer *opt, 
 }
 
 /* Everything from the model on; the model and trainer are ours to destroy. */
-static int rebuild(const spti_ckpt_view *v, const spti_ckpt_arch *a, spti_model **mo, spti_trainer **to) {
+static int rebuild(const spti_ckpt_view *v, const spt_user_method *user, const spti_ckpt_arch *a, spti_model **mo,
+                   spti_trainer **to) {
     spti_optimizer opt;
     int rc = spti_optimizer_decode(v->opt, SPTI_OPTIMIZER_STATE_BYTES, &opt);
     if (rc != SPT_OK) return spti_trainer_prefix("section OPTM", rc == SPT_ERR_VERSION ? rc : SPT_ERR_FORMAT);
     spt_lr_schedule *sched = NULL;
     spt_method_config *cfg = NULL;
     rc = build_schedule(v, &sched);
-    if (rc == SPT_OK) rc = build_config(v, &cfg);
+    if (rc == SPT_OK) rc = build_config(v, user, &cfg);
     if (rc == SPT_OK) rc = spti_ckpt_arch_build(a, mo);
     if (rc == SPT_OK) rc = check_model(v, *mo);
     if (rc == SPT_OK) rc = spt_trainer_create(*mo, &opt, sched, cfg, v->total_steps, v->seed, to);
@@ -276,8 +287,8 @@ static int rebuild(const spti_ckpt_view *v, const spti_ckpt_arch *a, spti_model 
     return SPT_OK;
 }
 
-int spti_checkpoint_restore(const spti_ckpt_view *v, int64_t max_dense, spti_model **model_out,
-                            spti_trainer **trainer_out, spt_batcher *b) {
+int spti_checkpoint_restore(const spti_ckpt_view *v, const spt_user_method *user, int64_t max_dense,
+                            spti_model **model_out, spti_trainer **trainer_out, spt_batcher *b) {
     *model_out = NULL;
     *trainer_out = NULL;
     if (b && !v->has_batcher)
@@ -290,7 +301,7 @@ int spti_checkpoint_restore(const spti_ckpt_view *v, int64_t max_dense, spti_mod
     spti_model *m = NULL;
     spti_trainer *t = NULL;
     int rc = check_sizes(v, &a, max_dense);
-    if (rc == SPT_OK) rc = rebuild(v, &a, &m, &t);
+    if (rc == SPT_OK) rc = rebuild(v, user, &a, &m, &t);
     if (rc == SPT_OK && b) {
         rc = spt_batcher_set_state(b, v->epoch, v->position, v->batcher_seed);
         if (rc != SPT_OK)

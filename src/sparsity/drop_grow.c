@@ -54,7 +54,7 @@ static int grow_at_random(const spt_csr *m, const uint8_t *dropped, int64_t n_ca
     return SPT_OK;
 }
 
-int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
+int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *drop_score, const float *score,
                              const struct spti_grow_collector *grow, spti_rng *rng, uint64_t seed, int64_t *new_pos) {
     if (p->kind != SPTI_PARAM_SPARSE)
         return spti_fail(SPT_ERR_STATE, "%s: %s is not sparse", __func__, p->name);
@@ -72,7 +72,8 @@ int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
         goto done;
     }
     /* Drop: seed and seed^1 keep the two selections' tie orders unrelated. */
-    rc = spti_drop_by_magnitude(p->value, nnz, k, seed, drop);
+    rc = drop_score ? spti_drop_smallest(drop_score, false, nnz, k, seed, drop)
+                    : spti_drop_smallest(p->value, true, nnz, k, seed, drop);
     if (rc != SPT_OK) goto done;
     for (int64_t j = 0; j < k; j++) dropped[drop[j]] = 1;
     /* Grow among the cells - (nnz - k) positions not kept (>= k of them). */

@@ -72,6 +72,7 @@ void spti_dst_destroy(spti_method *m) {
             for (int l = 0; l < m->n_weights; l++) spti_free(st->momentum[l]);
         spti_free(st->momentum);
         spti_free(st->nnz);
+        spti_free(st->rules);
         spti_free(st);
     }
     spti_free(m);
@@ -115,7 +116,8 @@ uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
 bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }
 
 /* One layer's new positions (pos[l] allocated here). */
-static int layer_positions(spti_method *m, int64_t step, float *const *scores, int l, int64_t **pos) {
+static int layer_positions(spti_method *m, int64_t step, const float *const *drop, float *const *scores, int l,
+                           int64_t **pos) {
     const spti_param *p = m->weights[l];
     const int64_t k = spti_dst_drop_count(m, step, p->n);
     const float *score = scores ? scores[l] : NULL;
@@ -128,7 +130,7 @@ static int layer_positions(spti_method *m, int64_t step, float *const *scores, i
     const uint64_t seed = spti_dst_seed(m, step, l);
     spti_rng rng;
     spti_rng_seed(&rng, seed);
-    return spti_drop_grow_positions(p, k, score, grow, &rng, seed, *pos);
+    return spti_drop_grow_positions(p, k, drop ? drop[l] : NULL, score, grow, &rng, seed, *pos);
 }
 
 /* The layers are independent: each thread takes whole layers (largest
@@ -160,7 +162,7 @@ static int first_failure(const layer_job *jobs, int n) {
     return at < 0 ? SPT_OK : spti_fail(jobs[at].rc, "%s", jobs[at].err);
 }
 
-int spti_dst_update(spti_method *m, int64_t step, float *const *scores) {
+int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, float *const *scores) {
     const int n = m->n_weights;
     int64_t **pos = spti_calloc(n, sizeof(int64_t *));
     layer_job *jobs = spti_calloc(n, sizeof(layer_job));
@@ -176,7 +178,7 @@ int spti_dst_update(spti_method *m, int64_t step, float *const *scores) {
     qsort(jobs, (size_t)n_jobs, sizeof *jobs, by_cost_desc);
     /* All new patterns first: a failure here changes nothing. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(spti_num_threads()) if (n_jobs > 1)
-    for (int i = 0; i < n_jobs; i++) run_job(&jobs[i], layer_positions(m, step, scores, jobs[i].layer, &pos[jobs[i].layer]));
+    for (int i = 0; i < n_jobs; i++) run_job(&jobs[i], layer_positions(m, step, drop, scores, jobs[i].layer, &pos[jobs[i].layer]));
     int rc = first_failure(jobs, n_jobs);
     /* Then move every layer. A repattern failure (out of memory) leaves
      * each layer either on its new pattern or unchanged, consistent. */
@@ -199,6 +201,32 @@ int spti_dst_update(spti_method *m, int64_t step, float *const *scores) {
         dst(m)->last_update = step;
     }
     return rc;
+}
+
+void spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
+    const bool update = spti_dst_is_update(m, step);
+    /* A layer that moves no weight (k == 0) needs no dense gradient. */
+    for (int l = 0; l < m->n_weights; l++) {
+        spti_param *p = m->weights[l];
+        if (!spti_dst_is_sparse(m, l)) continue;
+        const int64_t k = update ? spti_dst_drop_count(m, step, p->n) : 0;
+        p->want_dense_grad = k > 0;
+        p->want_grow_k = stream ? k : 0;
+        if (p->grow) p->grow->filled = false; /* only this step's backward counts */
+    }
+}
+
+void spti_dst_release_gradients(spti_method *m) {
+    for (int l = 0; l < m->n_weights; l++) {
+        spti_param *p = m->weights[l];
+        if (!spti_dst_is_sparse(m, l)) continue;
+        p->want_dense_grad = false;
+        p->want_grow_k = 0;
+        spti_free(p->dense_grad);
+        p->dense_grad = NULL;
+        spti_grow_collector_destroy(p->grow);
+        p->grow = NULL;
+    }
 }
 
 /* ---- checkpoint ------------------------------------------------------------- */

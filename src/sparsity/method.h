@@ -77,6 +77,9 @@ enum {
     /* Every weight keeps the form (dense or sparse) init gave it for the
      * whole run: a checkpoint whose forms differ is refused. */
     SPTI_METHOD_KEEPS_FORM = 1u << 2,
+    /* Built from a caller's criteria (spt_method_config_create_user), not
+     * by spt_method_config_create. */
+    SPTI_METHOD_USER_RULES = 1u << 3,
 };
 
 /* A method: its identity and properties, then the hooks of its objects.

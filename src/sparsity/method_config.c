@@ -38,22 +38,31 @@ static const key_info KEYS[SPT_MP_COUNT_] = {
     [SPT_MP_SPARSE_INIT] = {0, 0, 1, false, false, true, "sparse_init"},
 };
 
-int spt_method_config_create(int method, spt_method_config **out) {
-    SPTI_CHECK_NULL(out);
+int spti_method_config_new(const spti_method_ops *ops, spt_method_config **out) {
     *out = NULL;
-    const spti_method_ops *ops = spti_method_find(method);
-    if (!ops) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, method);
     spt_method_config *c = spti_calloc(1, sizeof *c);
-    if (!c) return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", __func__);
-    c->method = method;
+    if (!c) return spti_fail(SPT_ERR_NOMEM, "method config: out of memory");
+    c->method = ops->id;
     for (int k = 0; k < SPT_MP_COUNT_; k++) c->value[k] = KEYS[k].def;
     for (const spti_key_value *d = ops->defaults; d && d->key >= 0; d++) c->value[d->key] = d->value;
     *out = c;
     return SPT_OK;
 }
 
+int spt_method_config_create(int method, spt_method_config **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    const spti_method_ops *ops = spti_method_find(method);
+    if (!ops) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, method);
+    if (ops->flags & SPTI_METHOD_USER_RULES)
+        return spti_fail(SPT_ERR_INVALID, "%s: method \"%s\" needs its criteria: use spt_method_config_create_user",
+                         __func__, ops->name);
+    return spti_method_config_new(ops, out);
+}
+
 void spt_method_config_destroy(spt_method_config *cfg) {
     if (!cfg) return;
+    spti_free(cfg->user);
     spti_free(cfg->densities);
     spti_free(cfg);
 }
@@ -117,10 +126,16 @@ int spti_method_config_clone(const spt_method_config *cfg, spt_method_config **o
     if (!c) return spti_fail(SPT_ERR_NOMEM, "method config: out of memory");
     *c = *cfg;
     c->densities = NULL;
+    c->user = NULL;
+    if (cfg->user && !(c->user = spti_alloc(1, sizeof *c->user))) {
+        spti_free(c);
+        return spti_fail(SPT_ERR_NOMEM, "method config: out of memory");
+    }
+    if (cfg->user) *c->user = *cfg->user;
     if (cfg->n_densities > 0) {
         c->densities = spti_alloc(cfg->n_densities, sizeof(double));
         if (!c->densities) {
-            spti_free(c);
+            spt_method_config_destroy(c);
             return spti_fail(SPT_ERR_NOMEM, "method config: out of memory");
         }
         memcpy(c->densities, cfg->densities, (size_t)cfg->n_densities * sizeof(double));

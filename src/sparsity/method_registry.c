@@ -37,6 +37,7 @@ static const spti_method_ops *const METHODS[] = {
     [SPT_METHOD_SNIP] = &spti_method_snip,
     [SPT_METHOD_GRASP] = &spti_method_grasp,
     [SPT_METHOD_SYNFLOW] = &spti_method_synflow,
+    [SPT_METHOD_USER] = &spti_method_user,
 };
 enum { N_METHODS = sizeof METHODS / sizeof METHODS[0] };
 

@@ -27,7 +27,7 @@ struct spti_grow_collector;
 
 /* ---- the methods (one file each; listed in method_registry.c) -------------- */
 extern const spti_method_ops spti_method_static, spti_method_set, spti_method_rigl, spti_method_snfs,
-    spti_method_gmp, spti_method_lottery, spti_method_snip, spti_method_grasp, spti_method_synflow;
+    spti_method_gmp, spti_method_lottery, spti_method_snip, spti_method_grasp, spti_method_synflow, spti_method_user;
 
 /* ---- initial topology (topology_init.c) ------------------------------------- */
 
@@ -85,14 +85,15 @@ struct spti_grow_collector;
 int spti_grow_by_collector(const spt_csr *m, const int64_t *drop, const struct spti_grow_collector *c, int64_t k,
                            uint64_t seed, int64_t *grown);
 
-/* The k entries of values[0..n) with the smallest |value| (NaN counts as
- * largest), as increasing indices into idx[0..k). Ties: seeded, deterministic
- * (spti_select_largest on -|value|). Expected O(n) time; workspace n floats
- * plus spti_select_largest's. */
-int spti_drop_by_magnitude(const float *values, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
+/* The k entries of x[0..n) with the smallest |x| (absolute) or x (NaN
+ * counts as largest), as increasing indices into idx[0..k). Ties: seeded,
+ * deterministic (spti_select_largest on -|x| or -x). Expected O(n) time;
+ * workspace n floats plus spti_select_largest's. */
+int spti_drop_smallest(const float *x, bool absolute, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
 
 /* The new pattern of a SPARSE weight after one drop/grow update with k:
- *   kept  = its active positions minus the k smallest |w| (spti_drop_by_magnitude)
+ *   kept  = its active positions minus the k smallest |w| (spti_drop_smallest),
+ *           or the k of smallest drop_score[j] (nnz, CSR order) when given
  *   grown = k positions NOT in kept (inactive ones, and the k just dropped):
  *           the k largest |score[pos]| when score != NULL (rows x cols, e.g.
  *           the dense gradient), else the k largest |g| of the dense
@@ -102,7 +103,7 @@ int spti_drop_by_magnitude(const float *values, int64_t n, int64_t k, uint64_t s
  * A dropped position chosen again is in both patterns, so
  * spti_param_repattern keeps its value and optimizer slots. Ties use `seed`.
  * O(rows * cols) time, O(k + nnz) memory beyond the score. */
-int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *score,
+int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *drop_score, const float *score,
                              const struct spti_grow_collector *grow, spti_rng *rng, uint64_t seed, int64_t *new_pos);
 
 /* ---- shared state of the four topology methods (dst_method.c) ---------------- */
@@ -116,6 +117,7 @@ typedef struct spti_dst {
     float beta;             /* SNFS momentum decay */
     bool has_momentum;      /* the method keeps `momentum` (SNFS) */
     float **momentum;       /* rows*cols per sparse layer (NULL otherwise), or NULL */
+    spt_user_method *rules; /* a user method's criteria (owned copy), or NULL */
     int64_t updates;        /* update steps performed */
     int64_t last_update;    /* step of the last one, -1 before any */
 } spti_dst;
@@ -136,12 +138,21 @@ int64_t spti_dst_drop_count(const spti_method *m, int64_t step, int64_t nnz);
 uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer);
 /* Whether weight l is a SPARSE layer the method moves. */
 bool spti_dst_is_sparse(const spti_method *m, int layer);
-/* One drop/grow update of every sparse layer at `step`, growing by
- * |scores[l]| (rows*cols; scores == NULL: at random; scores[l] == NULL: by
- * the layer's filled growth collector, weights[l]->grow). New positions for all
- * layers are computed first, then every layer is repatterned. Adds 1 to
- * m->topology_updates when any layer changed. */
-int spti_dst_update(spti_method *m, int64_t step, float *const *scores);
+/* One drop/grow update of every sparse layer at `step`, dropping the
+ * smallest |w| (drop == NULL or drop[l] == NULL) or drop[l] (nnz, CSR
+ * order), growing by |scores[l]| (rows*cols; scores == NULL: at random;
+ * scores[l] == NULL: by the layer's filled growth collector,
+ * weights[l]->grow). New positions for all layers are computed first, then
+ * every layer is repatterned. Adds 1 to m->topology_updates when any layer
+ * changed. */
+int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, float *const *scores);
+/* Ask every sparse layer whose k is > 0 at `step` (0 off update steps) for
+ * the dense gradient of the coming backward: streamed into its growth
+ * collector (stream: a SPARSE linear layer; others fill dense_grad) or as
+ * a rows x cols dense_grad. */
+void spti_dst_request_gradients(spti_method *m, int64_t step, bool stream);
+/* Clear those requests and free what they produced. */
+void spti_dst_release_gradients(spti_method *m);
 /* Checkpoint of the state (little-endian; layout in dst_method.c). */
 int spti_dst_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len);
 int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len);

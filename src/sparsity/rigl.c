@@ -34,16 +34,7 @@
 #include "methods.h"
 
 static int rigl_begin_step(spti_method *m, int64_t step) {
-    bool update = spti_dst_is_update(m, step);
-    /* A layer that moves no weight (k == 0) needs no dense gradient. */
-    for (int l = 0; l < m->n_weights; l++) {
-        spti_param *p = m->weights[l];
-        if (!spti_dst_is_sparse(m, l)) continue;
-        const int64_t k = update ? spti_dst_drop_count(m, step, p->n) : 0;
-        p->want_dense_grad = k > 0;
-        p->want_grow_k = k;
-        if (p->grow) p->grow->filled = false; /* only this step's backward counts */
-    }
+    spti_dst_request_gradients(m, step, true);
     return SPT_OK;
 }
 
@@ -57,18 +48,9 @@ static int rigl_after_backward(spti_method *m, int64_t step, bool *skip_optimize
     for (int l = 0; l < m->n_weights; l++)
         if (spti_dst_is_sparse(m, l)) /* NULL: streamed into the collector, or begin_step was not called */
             scores[l] = m->weights[l]->dense_grad;
-    int rc = spti_dst_update(m, step, scores);
+    int rc = spti_dst_update(m, step, NULL, scores);
     spti_free(scores);
-    for (int l = 0; l < m->n_weights; l++) {
-        spti_param *p = m->weights[l];
-        if (!spti_dst_is_sparse(m, l)) continue;
-        p->want_dense_grad = false;
-        p->want_grow_k = 0;
-        spti_free(p->dense_grad);
-        p->dense_grad = NULL;
-        spti_grow_collector_destroy(p->grow);
-        p->grow = NULL;
-    }
+    spti_dst_release_gradients(m);
     return rc;
 }
 

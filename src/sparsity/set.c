@@ -26,7 +26,7 @@ static int set_after_backward(spti_method *m, int64_t step, bool *skip_optimizer
 
 static int set_after_step(spti_method *m, int64_t step) {
     if (!spti_dst_is_update(m, step)) return SPT_OK;
-    return spti_dst_update(m, step, NULL);
+    return spti_dst_update(m, step, NULL, NULL);
 }
 
 static const int SET_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, -1};

@@ -75,7 +75,7 @@ static int snfs_after_step(spti_method *m, int64_t step) {
     if (!spti_dst_is_update(m, step)) return SPT_OK;
     SPTI_TRY(ensure_momentum(m));
     spti_dst *st = m->state;
-    return spti_dst_update(m, step, st->momentum);
+    return spti_dst_update(m, step, NULL, st->momentum);
 }
 
 /* The dense gradient every step: 2 f_S + f_D. */
