@@ -11,7 +11,9 @@
 
 #include <sparsetrain.h>
 
-enum kind { K_SECTION, K_INT, K_DBL, K_STR, K_TRUE, K_FALSE, K_CHOICE, K_HELP, K_VERSION };
+/* K_METHOD: an spt_method by name; K_MP_CHOICE: a value of the choice key
+ * mp_key by name (both names from the library). */
+enum kind { K_SECTION, K_INT, K_DBL, K_STR, K_TRUE, K_FALSE, K_CHOICE, K_METHOD, K_MP_CHOICE, K_HELP, K_VERSION };
 enum { NO_KEY = -1, KEY_T_END = -2 };
 
 typedef struct flag {
@@ -20,7 +22,7 @@ typedef struct flag {
     size_t off;          /* field of ex_opts */
     int programs;        /* EX_MLP / EX_RESNET / EX_BOTH */
     const char *meta;    /* value placeholder in --help */
-    const char *help;
+    const char *help;    /* method knobs: --help prefixes the methods that read the key */
     int mp_key;          /* spt_method_param to set, NO_KEY, or KEY_T_END */
     const char *choices; /* K_CHOICE: "a|b|c", index = stored value */
     int64_t min;         /* K_INT: smallest accepted value */
@@ -28,8 +30,6 @@ typedef struct flag {
 
 #define F(field) offsetof(ex_opts, field)
 #define SECTION(title) {title, K_SECTION, 0, EX_BOTH, NULL, NULL, NO_KEY, NULL, 0}
-
-static const char METHODS[] = "dense|static|set|snfs|rigl|gmp|lottery|snip|grasp|synflow";
 
 static const flag FLAGS[] = {
     SECTION("Data"),
@@ -55,52 +55,52 @@ static const flag FLAGS[] = {
     {"width", K_INT, F(width), EX_RESNET, "W", "channel multiplier (16W, 32W, 64W channels)", NO_KEY, NULL, 1},
 
     SECTION("Sparse training method"),
-    {"method", K_CHOICE, F(method), EX_BOTH, "M", METHODS, NO_KEY, METHODS, 0},
+    {"method", K_METHOD, F(method), EX_BOTH, "M", "sparse-training method (listed below)", NO_KEY, NULL, 0},
     {"sparsity", K_DBL, F(sparsity), EX_BOTH, "S",
      "target fraction of zero weights over the convolution and linear weights, in [0, 1)", SPT_MP_SPARSITY, NULL, 0},
-    {"distribution", K_CHOICE, F(distribution), EX_BOTH, "D", "per-layer densities: uniform|er|erk",
-     SPT_MP_DISTRIBUTION, "uniform|er|erk", 0},
+    {"distribution", K_MP_CHOICE, F(distribution), EX_BOTH, "D", "per-layer densities:", SPT_MP_DISTRIBUTION,
+     NULL, 0},
     {"dense-first", K_TRUE, F(dense_first), EX_BOTH, NULL, "keep the first weight layer dense", SPT_MP_DENSE_FIRST,
      NULL, 0},
     {"dense-last", K_TRUE, F(dense_last), EX_BOTH, NULL, "keep the last weight layer dense", SPT_MP_DENSE_LAST, NULL,
      0},
     {"sparse-init", K_TRUE, F(sparse_init), EX_BOTH, NULL, "scale each sparse layer's init by its nonzero fan-in",
      SPT_MP_SPARSE_INIT, NULL, 0},
-    {"delta-t", K_INT, F(delta_t), EX_BOTH, "STEPS", "set/snfs/rigl: steps between topology updates",
+    {"delta-t", K_INT, F(delta_t), EX_BOTH, "STEPS", "steps between topology updates",
      SPT_MP_DELTA_T, NULL, 1},
-    {"alpha", K_DBL, F(alpha), EX_BOTH, "F", "set/snfs/rigl: initial drop fraction, in [0, 1]", SPT_MP_ALPHA, NULL,
+    {"alpha", K_DBL, F(alpha), EX_BOTH, "F", "initial drop fraction, in [0, 1]", SPT_MP_ALPHA, NULL,
      0},
     {"t-end", K_DBL, F(t_end), EX_BOTH, "T",
-     "set/snfs/rigl: topology updates stop at T: a fraction of the run's steps if T < 1, else a step", KEY_T_END,
+     "topology updates stop at T: a fraction of the run's steps if T < 1, else a step", KEY_T_END,
      NULL, 0},
-    {"drop-schedule", K_CHOICE, F(drop_schedule), EX_BOTH, "S", "set/snfs/rigl: decay of the drop fraction",
-     SPT_MP_DROP_SCHEDULE, "cosine|linear|constant", 0},
-    {"snfs-momentum", K_DBL, F(snfs_momentum), EX_BOTH, "B", "snfs: momentum of the growth gradient, in [0, 1)",
+    {"drop-schedule", K_MP_CHOICE, F(drop_schedule), EX_BOTH, "S", "decay of the drop fraction:",
+     SPT_MP_DROP_SCHEDULE, NULL, 0},
+    {"snfs-momentum", K_DBL, F(snfs_momentum), EX_BOTH, "B", "momentum of the growth gradient, in [0, 1)",
      SPT_MP_SNFS_MOMENTUM, NULL, 0},
-    {"prune-start", K_INT, F(prune_start), EX_BOTH, "STEP", "gmp: first pruning step (-1 = 10% of the run)",
+    {"prune-start", K_INT, F(prune_start), EX_BOTH, "STEP", "first pruning step (-1 = 10% of the run)",
      SPT_MP_PRUNE_START, NULL, -1},
-    {"prune-end", K_INT, F(prune_end), EX_BOTH, "STEP", "gmp: last pruning step (-1 = 75% of the run)",
+    {"prune-end", K_INT, F(prune_end), EX_BOTH, "STEP", "last pruning step (-1 = 75% of the run)",
      SPT_MP_PRUNE_END, NULL, -1},
-    {"prune-freq", K_INT, F(prune_freq), EX_BOTH, "STEPS", "gmp: steps between pruning events", SPT_MP_PRUNE_FREQ,
+    {"prune-freq", K_INT, F(prune_freq), EX_BOTH, "STEPS", "steps between pruning events", SPT_MP_PRUNE_FREQ,
      NULL, 1},
-    {"initial-sparsity", K_DBL, F(initial_sparsity), EX_BOTH, "S", "gmp: sparsity at the first pruning step",
+    {"initial-sparsity", K_DBL, F(initial_sparsity), EX_BOTH, "S", "sparsity at the first pruning step",
      SPT_MP_INITIAL_SPARSITY, NULL, 0},
     {"global", K_TRUE, F(global), EX_BOTH, NULL,
-     "pruning methods: rank all layers together (default: on for snip/grasp/synflow, off for gmp/lottery)",
+     "rank all layers together",
      SPT_MP_GLOBAL, NULL, 0},
-    {"no-global", K_FALSE, F(global), EX_BOTH, NULL, "pruning methods: rank each layer on its own", SPT_MP_GLOBAL,
+    {"no-global", K_FALSE, F(global), EX_BOTH, NULL, "rank each layer on its own", SPT_MP_GLOBAL,
      NULL, 0},
     {"lottery-rounds", K_INT, F(lottery_rounds), EX_BOTH, "R",
-     "lottery: pruning rounds (0 = as many as reach --sparsity at --lottery-rate); each of the R+1 rounds "
+     "pruning rounds (0 = as many as reach --sparsity at --lottery-rate); each of the R+1 rounds "
      "trains --epochs epochs",
      SPT_MP_LOTTERY_ROUNDS, NULL, 0},
-    {"lottery-rate", K_DBL, F(lottery_rate), EX_BOTH, "P", "lottery: fraction of survivors pruned per round",
+    {"lottery-rate", K_DBL, F(lottery_rate), EX_BOTH, "P", "fraction of survivors pruned per round",
      SPT_MP_LOTTERY_RATE, NULL, 0},
-    {"rewind-step", K_INT, F(rewind_step), EX_BOTH, "STEP", "lottery: rewind survivors to this step (0 = init)",
+    {"rewind-step", K_INT, F(rewind_step), EX_BOTH, "STEP", "rewind survivors to this step (0 = init)",
      SPT_MP_REWIND_STEP, NULL, 0},
-    {"score-batches", K_INT, F(score_batches), EX_BOTH, "N", "snip/grasp: mini-batches used to score weights",
+    {"score-batches", K_INT, F(score_batches), EX_BOTH, "N", "mini-batches used to score weights",
      SPT_MP_SCORE_BATCHES, NULL, 1},
-    {"synflow-iters", K_INT, F(synflow_iters), EX_BOTH, "N", "synflow: pruning iterations", SPT_MP_SYNFLOW_ITERS,
+    {"synflow-iters", K_INT, F(synflow_iters), EX_BOTH, "N", "pruning iterations", SPT_MP_SYNFLOW_ITERS,
      NULL, 1},
 
     SECTION("Training"),
@@ -194,6 +194,101 @@ static void print_choice(FILE *f, const char *choices, int idx) {
     fprintf(f, "%.*s", bar ? (int)(bar - p) : (int)strlen(p), p);
 }
 
+/* Name of method v if a flag can choose it (not a method defined by a
+ * program's own criteria, SPT_METHOD_USER), else NULL. The library lists
+ * the user method last. */
+static const char *cli_method_name(int v) {
+    int is_user = 1;
+    return spt_method_is_user(v, &is_user) == SPT_OK && !is_user ? spt_method_name(v) : NULL;
+}
+
+/* Name of value v of a choice the library names (K_METHOD, K_MP_CHOICE);
+ * NULL past the last value (values run from 0). */
+static const char *lib_choice_name(const flag *fl, int v) {
+    return fl->kind == K_METHOD ? cli_method_name(v) : spt_method_param_choice_name(fl->mp_key, v);
+}
+
+/* "a|b|c" of a choice the library names, in buf. */
+static const char *lib_choices(const flag *fl, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int v = 0; n + 1 < cap; v++) {
+        const char *name = lib_choice_name(fl, v);
+        if (!name) break;
+        snprintf(buf + n, cap - n, "%s%s", v ? "|" : "", name);
+        n += strlen(buf + n);
+    }
+    return buf;
+}
+
+static bool method_uses(int method, int key) {
+    int uses = 0;
+    return cli_method_name(method) && spt_method_uses_param(method, key, &uses) == SPT_OK && uses;
+}
+
+/* The spt_method_param whose users a method flag names in --help. */
+static int help_key(const flag *fl) { return fl->mp_key == KEY_T_END ? SPT_MP_T_END : fl->mp_key; }
+
+/* "a/b/c: ", the methods that read `key`, unless every method that reads
+ * any key reads it. */
+static void print_method_users(FILE *f, int key) {
+    int n = spt_method_count(), n_keys = spt_method_param_count(), users = 0, readers = 0;
+    for (int m = 0; m < n; m++) {
+        users += method_uses(m, key);
+        for (int k = 0; k < n_keys; k++)
+            if (method_uses(m, k)) {
+                readers++;
+                break;
+            }
+    }
+    if (users == readers) return;
+    const char *sep = "";
+    for (int m = 0; m < n; m++)
+        if (method_uses(m, key)) {
+            fprintf(f, "%s%s", sep, spt_method_name(m));
+            sep = "/";
+        }
+    fputs(": ", f);
+}
+
+/* " (default: on for a/b, off for c)" when the methods that read `key`
+ * have different defaults for it. */
+static void print_method_defaults(FILE *f, int key) {
+    int n = spt_method_count(), type = SPT_PARAM_REAL;
+    spt_method_param_type(key, &type);
+    double d[64];
+    bool differ = false;
+    int first = -1;
+    for (int m = 0; m < n && m < 64; m++) {
+        if (!method_uses(m, key) || spt_method_param_default(m, key, &d[m]) != SPT_OK) continue;
+        if (first < 0)
+            first = m;
+        else if (d[m] != d[first])
+            differ = true;
+    }
+    if (!differ) return;
+    fputs(" (default: ", f);
+    const char *group_sep = "";
+    for (int m = 0; m < n && m < 64; m++) {
+        if (!method_uses(m, key)) continue;
+        bool seen = false;
+        for (int e = 0; e < m; e++) seen = seen || (method_uses(e, key) && d[e] == d[m]);
+        if (seen) continue;
+        if (type == SPT_PARAM_BOOLEAN)
+            fprintf(f, "%s%s for ", group_sep, d[m] != 0 ? "on" : "off");
+        else
+            fprintf(f, "%s%g for ", group_sep, d[m]);
+        const char *sep = "";
+        for (int e = m; e < n && e < 64; e++)
+            if (method_uses(e, key) && d[e] == d[m]) {
+                fprintf(f, "%s%s", sep, spt_method_name(e));
+                sep = "/";
+            }
+        group_sep = ", ";
+    }
+    fputs(")", f);
+}
+
 static void defaults(ex_opts *o, int program, const char *prog) {
     memset(o, 0, sizeof *o);
     o->program = program;
@@ -266,6 +361,12 @@ static void print_default(FILE *f, const ex_opts *o, const flag *fl) {
             print_choice(f, fl->choices, idx);
         break;
     }
+    case K_METHOD:
+    case K_MP_CHOICE: {
+        const char *name = lib_choice_name(fl, *(const int *)(const void *)p);
+        fputs(name ? name : "?", f);
+        break;
+    }
     default:
         break;
     }
@@ -290,14 +391,25 @@ static void help(const ex_opts *o) {
         }
         char head[64];
         snprintf(head, sizeof head, "--%s%s%s", fl->name, fl->meta ? " " : "", fl->meta ? fl->meta : "");
-        fprintf(f, "  %-24s %s", head, fl->help);
-        if (fl->kind == K_INT || fl->kind == K_DBL || fl->kind == K_CHOICE ||
+        fprintf(f, "  %-24s ", head);
+        if (fl->mp_key != NO_KEY) print_method_users(f, help_key(fl));
+        fputs(fl->help, f);
+        if (fl->kind == K_MP_CHOICE) {
+            char names[256];
+            fprintf(f, " %s", lib_choices(fl, names, sizeof names));
+        }
+        if (fl->mp_key != NO_KEY && fl->kind != K_FALSE) print_method_defaults(f, help_key(fl));
+        if (fl->kind == K_INT || fl->kind == K_DBL || fl->kind == K_CHOICE || fl->kind == K_METHOD ||
+            fl->kind == K_MP_CHOICE ||
             (fl->kind == K_STR && fl->off != offsetof(ex_opts, data) && fl->off != offsetof(ex_opts, milestones))) {
             fputs(" [default: ", f);
             print_default(f, o, fl);
             fputs("]", f);
         }
         fputc('\n', f);
+        if (fl->kind == K_METHOD)
+            for (int m = 0; cli_method_name(m); m++)
+                fprintf(f, "  %-24s   %-8s %s\n", "", spt_method_name(m), spt_method_summary(m));
     }
 }
 
@@ -347,6 +459,20 @@ static int set_value(ex_opts *o, const flag *fl, const char *val) {
         int idx = choice_index(fl->choices, val);
         if (idx < 0) return ex_usage_error(o, "--%s: '%s' is not one of %s", fl->name, val, fl->choices);
         *(int *)(void *)p = idx;
+        return -1;
+    }
+    case K_METHOD:
+    case K_MP_CHOICE: {
+        int v;
+        int rc = fl->kind == K_METHOD ? spt_method_from_name(val, &v)
+                                      : spt_method_param_choice_from_name(fl->mp_key, val, &v);
+        if (rc == SPT_OK && fl->kind == K_METHOD && !cli_method_name(v)) rc = SPT_ERR_INVALID;
+        if (rc != SPT_OK) {
+            char names[256];
+            return ex_usage_error(o, "--%s: '%s' is not one of %s", fl->name, val,
+                                  lib_choices(fl, names, sizeof names));
+        }
+        *(int *)(void *)p = v;
         return -1;
     }
     default:

@@ -128,6 +128,17 @@ SPT_API int spt_method_count(void);
 SPT_API const char *spt_method_summary(int method);
 
 /**
+ * Whether a method is defined by a caller's criteria (#SPT_METHOD_USER:
+ * made by spt_method_config_create_user(), refused by
+ * spt_method_config_create()). Programs that offer the library's methods
+ * by name list the others. Thread-safe.
+ * @param method an #spt_method value.
+ * @param[out] is_user receives 1 or 0.
+ * @return #SPT_OK; #SPT_ERR_NULL (is_user); #SPT_ERR_INVALID for an unknown method.
+ */
+SPT_API int spt_method_is_user(int method, int *is_user);
+
+/**
  * Name of a method. Thread-safe.
  * @param method an #spt_method value.
  * @return "dense", "static", "set", "snfs", "rigl", "gmp", "lottery",
@@ -144,6 +155,146 @@ SPT_API const char *spt_method_name(int method);
  *         unknown name.
  */
 SPT_API int spt_method_from_name(const char *name, int *method);
+
+/** @name Parameter metadata
+ * What the library knows about its methods and their parameters, for
+ * command lines, bindings and tools that list them (as zstd's
+ * ZSTD_cParam_getBounds): each #spt_method_param key has a name, a one-line
+ * description, a type, a domain and a default, and each method says which
+ * keys it reads and which defaults it changes. Every function here reads
+ * constant tables only: thread-safe, usable before any handle exists. A
+ * failure records a message for spt_last_error() (thread-local) and leaves
+ * the outputs unchanged.
+ * @{
+ */
+
+/** Type of a method parameter (spt_method_param_type()). Values are pinned.
+ * Every value is passed as a double; the domain of every type but
+ * #SPT_PARAM_REAL holds whole numbers only. */
+typedef enum spt_param_type {
+    SPT_PARAM_REAL = 0,    /**< A real number. */
+    SPT_PARAM_INTEGER = 1, /**< A whole number. */
+    SPT_PARAM_BOOLEAN = 2, /**< 0 (off) or 1 (on). */
+    SPT_PARAM_CHOICE = 3   /**< One of n named values 0 .. n - 1 (an enum such as #spt_distribution): see
+                                spt_method_param_choice_name(). */
+} spt_param_type;
+
+/** Bits of the `flags` of spt_method_param_bounds(). Values are pinned. */
+typedef enum spt_param_bound_flag {
+    SPT_PARAM_LO_OPEN = 1, /**< The lower bound itself is excluded: values must be > lo (else >= lo). */
+    SPT_PARAM_HI_OPEN = 2  /**< The upper bound itself is excluded: values must be < hi (else <= hi). */
+} spt_param_bound_flag;
+
+/**
+ * Number of parameter keys: the #spt_method_param values are 0 .. count - 1
+ * (#SPT_MP_COUNT_ of the header the caller was built with; a newer library
+ * may know more). Thread-safe.
+ * @return the number of keys this library knows.
+ */
+SPT_API int spt_method_param_count(void);
+
+/**
+ * Name of a parameter key: the key's name in lower case without the SPT_MP_
+ * prefix ("sparsity", "delta_t", "global", ...). Thread-safe.
+ * @param key an #spt_method_param value.
+ * @return static text; NULL for an unknown key.
+ */
+SPT_API const char *spt_method_param_name(int key);
+
+/**
+ * The key with the given name (as spt_method_param_name() gives; exact,
+ * lower case). Thread-safe.
+ * @param name the name, NUL-terminated.
+ * @param[out] key receives the #spt_method_param value; unchanged on failure.
+ * @return #SPT_OK; #SPT_ERR_NULL (name or key); #SPT_ERR_INVALID for an
+ *         unknown name.
+ */
+SPT_API int spt_method_param_from_name(const char *name, int *key);
+
+/**
+ * One line (no final period, no newline) saying what a parameter does.
+ * Thread-safe.
+ * @param key an #spt_method_param value.
+ * @return static text; NULL for an unknown key.
+ */
+SPT_API const char *spt_method_param_doc(int key);
+
+/**
+ * Type of a parameter. Thread-safe.
+ * @param key an #spt_method_param value.
+ * @param[out] type receives an #spt_param_type value; unchanged on failure.
+ * @return #SPT_OK; #SPT_ERR_NULL (type); #SPT_ERR_INVALID for an unknown key.
+ */
+SPT_API int spt_method_param_type(int key, int *type);
+
+/**
+ * Domain of a parameter: exactly the values spt_method_config_set() accepts
+ * for `key` (both read the same table). A value v is accepted iff it is not
+ * NaN, lo <= v <= hi, v != lo when #SPT_PARAM_LO_OPEN is set, v != hi when
+ * #SPT_PARAM_HI_OPEN is set, and v is a whole number unless the key's type
+ * is #SPT_PARAM_REAL. Booleans have [0, 1], choices [0, n - 1] with n names.
+ * Sentinels inside the domain keep their meaning (e.g. -1 for
+ * #SPT_MP_T_END). A default may lie outside the domain when it means "not
+ * set" (#SPT_MP_LOTTERY_ROUNDS reads 0 until set). Thread-safe.
+ * @param key an #spt_method_param value.
+ * @param[out] lo    receives the lower bound (may be NULL).
+ * @param[out] hi    receives the upper bound (may be NULL).
+ * @param[out] flags receives a combination of #spt_param_bound_flag bits (may be NULL).
+ * @return #SPT_OK; #SPT_ERR_INVALID for an unknown key (outputs unchanged).
+ */
+SPT_API int spt_method_param_bounds(int key, double *lo, double *hi, int *flags);
+
+/**
+ * Default of a parameter for a method: the value spt_method_config_get()
+ * returns for `key` on a fresh spt_method_config_create(method), i.e. the
+ * key's own default unless the method overrides it (e.g. #SPT_MP_GLOBAL is 1
+ * for SNIP, GraSP and SynFlow). Defined for every key, used by the method or
+ * not. Thread-safe.
+ * @param method an #spt_method value.
+ * @param key    an #spt_method_param value.
+ * @param[out] value receives the default; unchanged on failure.
+ * @return #SPT_OK; #SPT_ERR_NULL (value); #SPT_ERR_INVALID for an unknown
+ *         method or key.
+ */
+SPT_API int spt_method_param_default(int method, int key, double *value);
+
+/**
+ * Whether a method reads a parameter (keys it does not read are accepted by
+ * spt_method_config_set() and ignored). Dense training reads none.
+ * Thread-safe.
+ * @param method an #spt_method value.
+ * @param key    an #spt_method_param value.
+ * @param[out] uses receives 1 if the method reads the key, else 0; unchanged
+ *             on failure.
+ * @return #SPT_OK; #SPT_ERR_NULL (uses); #SPT_ERR_INVALID for an unknown
+ *         method or key.
+ */
+SPT_API int spt_method_uses_param(int method, int key, int *uses);
+
+/**
+ * Name of a value of a choice parameter (#SPT_PARAM_CHOICE:
+ * #SPT_MP_DISTRIBUTION gives "uniform", "er", "erk"; #SPT_MP_DROP_SCHEDULE
+ * "cosine", "linear", "constant"). Thread-safe.
+ * @param key   an #spt_method_param value.
+ * @param value a value in the key's domain.
+ * @return static text; NULL when the key is unknown or not a choice, or the
+ *         value is not one of its values.
+ */
+SPT_API const char *spt_method_param_choice_name(int key, int value);
+
+/**
+ * The value of a choice parameter with the given name: a name
+ * spt_method_param_choice_name() gives, or an alias ("erdos_renyi" for
+ * "er"). Exact match, lower case. Thread-safe.
+ * @param key  an #spt_method_param value of type #SPT_PARAM_CHOICE.
+ * @param name the name, NUL-terminated.
+ * @param[out] value receives the value; unchanged on failure.
+ * @return #SPT_OK; #SPT_ERR_NULL (name or value); #SPT_ERR_INVALID for an
+ *         unknown key, a key that is not a choice, or an unknown name.
+ */
+SPT_API int spt_method_param_choice_from_name(int key, const char *name, int *value);
+
+/** @} */
 
 /**
  * Number of training rounds the configured method runs. Lottery tickets

@@ -30,7 +30,7 @@ from .errors import (ChecksumError, ClosedError, Error, FileIOError, FormatError
                      NoMemoryError, NonFiniteError, NullError, SizeError, StateError, UnsupportedError, VersionError,
                      last_error, status_string)
 from .layout import to_example_major, to_feature_major
-from .method import METHODS, MethodConfig, method_id, method_name
+from .method import METHODS, MethodConfig, ParamInfo, method_id, method_name, method_params, method_summary
 from .model import LayerInfo, Model
 from .optim import LRSchedule, Optimizer
 from .tensor import CsrMatrix, bottomk, topk
@@ -90,6 +90,7 @@ __all__ = [
     "CsrMatrix", "Dataset", "Error", "FASHION_MNIST_DIR", "FileIOError", "Flops", "FormatError", "get_num_threads",
     "HAVE_NUMPY", "InternalError", "InvalidError", "last_error", "LayerDensity", "LayerInfo", "library_path",
     "LRSchedule", "MethodConfig", "method_id", "method_name", "METHODS", "Model", "NoMemoryError", "NonFiniteError",
+    "method_params", "method_summary", "ParamInfo",
     "NullError", "Optimizer", "Progress", "set_num_threads", "simd_name", "SizeError", "sparsity", "StateError",
     "status_string", "to_example_major", "to_feature_major", "topk", "Trainer", "UnsupportedError", "version",
     "version_number", "VersionError",

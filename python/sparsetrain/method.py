@@ -1,4 +1,5 @@
 """Choosing a sparse-training method and its knobs (sparsetrain/method.h)."""
+import collections
 import ctypes
 
 from . import _buffers as B
@@ -6,39 +7,131 @@ from . import errors
 from ._handle import Handle
 from ._lib import MethodConfigP, c_double, c_int, c_int64, lib
 
-METHODS = ("dense", "static", "set", "snfs", "rigl", "gmp", "lottery", "snip", "grasp", "synflow")
+#: spt_param_type values by name (pinned in method.h)
+PARAM_TYPES = ("real", "integer", "boolean", "choice")
+_LO_OPEN, _HI_OPEN = 1, 2  # spt_param_bound_flag
 
-#: keyword -> SPT_MP_* key
-PARAMS = {
-    "sparsity": 0,
-    "distribution": 1,
-    "dense_first": 2,
-    "dense_last": 3,
-    "delta_t": 4,
-    "alpha": 5,
-    "t_end": 6,
-    "t_end_fraction": 7,
-    "drop_schedule": 8,
-    "snfs_momentum": 9,
-    "prune_start": 10,
-    "prune_end": 11,
-    "prune_freq": 12,
-    "initial_sparsity": 13,
-    "global_pruning": 14,
-    "lottery_rounds": 15,
-    "lottery_rate": 16,
-    "rewind_step": 17,
-    "score_batches": 18,
-    "synflow_iters": 19,
-    "seed": 20,
-    "sparse_init": 21,
-}
+#: Python keywords that differ from the library's parameter name
+#: (spt_method_param_name), since "global" is a Python keyword.
+_KEYWORD_OF = {"global": "global_pruning"}
+#: Names accepted besides the library's own, kept for compatibility (the
+#: library accepts them too: spt_method_param_choice_from_name).
+_CHOICE_ALIASES = {"distribution": ("erdos_renyi",)}
 
-#: spt_distribution values by name
-DISTRIBUTIONS = {"uniform": 0, "erdos_renyi": 1, "er": 1, "erk": 2}
-#: spt_drop_schedule values by name
-DROP_SCHEDULES = {"cosine": 0, "linear": 1, "constant": 2}
+
+def _text(s):
+    return s.decode() if s is not None else None
+
+
+def _is_user(m):
+    flag = c_int()
+    errors.check(lib.spt_method_is_user(m, ctypes.byref(flag)))
+    return flag.value != 0
+
+
+def _method_names():
+    """The methods a name selects (not SPT_METHOD_USER, which is made from
+    criteria: see user_method), indexed by spt_method value."""
+    return tuple(_text(lib.spt_method_name(m)) for m in range(lib.spt_method_count()) if not _is_user(m))
+
+
+def _param_keys():
+    """keyword -> SPT_MP_* key, from the library, in key order."""
+    keys = {}
+    for k in range(lib.spt_method_param_count()):
+        name = _text(lib.spt_method_param_name(k))
+        keys[_KEYWORD_OF.get(name, name)] = k
+    return keys
+
+
+def _choice_values(param):
+    """name -> value of a choice parameter: the library's names (value
+    order), then the aliases."""
+    key = c_int()
+    errors.check(lib.spt_method_param_from_name(param.encode(), ctypes.byref(key)))
+    lo, hi = c_double(), c_double()
+    errors.check(lib.spt_method_param_bounds(key.value, ctypes.byref(lo), ctypes.byref(hi), None))
+    table = {_text(lib.spt_method_param_choice_name(key.value, v)): v for v in range(int(lo.value), int(hi.value) + 1)}
+    for alias in _CHOICE_ALIASES.get(param, ()):
+        v = c_int()
+        errors.check(lib.spt_method_param_choice_from_name(key.value, alias.encode(), ctypes.byref(v)))
+        table[alias] = v.value
+    return table
+
+
+#: names of the built-in methods, indexed by spt_method value (from the library)
+METHODS = _method_names()
+#: keyword -> SPT_MP_* key (from the library; ``global_pruning`` is SPT_MP_GLOBAL)
+PARAMS = _param_keys()
+#: spt_distribution values by name (from the library)
+DISTRIBUTIONS = _choice_values("distribution")
+#: spt_drop_schedule values by name (from the library)
+DROP_SCHEDULES = _choice_values("drop_schedule")
 _NAMED = {"distribution": DISTRIBUTIONS, "drop_schedule": DROP_SCHEDULES}
+
+
+class ParamInfo(collections.namedtuple("ParamInfo", "name key type default lo hi lo_open hi_open choices doc")):
+    """What the library says about one method parameter (see
+    :func:`method_params`).
+
+    ``name`` is the :class:`MethodConfig` keyword, ``key`` the SPT_MP_*
+    number, ``type`` one of :data:`PARAM_TYPES`. ``default`` is the method's
+    default (float for real, int for integer, bool for boolean, the name for
+    a choice). A value v is accepted iff ``lo <= v <= hi`` (``v > lo`` when
+    ``lo_open``, ``v < hi`` when ``hi_open``) and, unless the type is real, v
+    is whole; a choice also takes a name from ``choices``. ``doc`` is one
+    line."""
+
+    def accepts(self, value):
+        """Whether :meth:`MethodConfig.set` accepts a number (names of a
+        choice: look them up in ``choices``)."""
+        v = float(value)
+        if v != v or v < self.lo or v > self.hi or (self.lo_open and v == self.lo) or (self.hi_open and v == self.hi):
+            return False
+        return self.type == "real" or v == int(v)
+
+
+def _param_info(method, key):
+    name = _text(lib.spt_method_param_name(key))
+    t, d, lo, hi, flags = c_int(), c_double(), c_double(), c_double(), c_int()
+    errors.check(lib.spt_method_param_type(key, ctypes.byref(t)))
+    errors.check(lib.spt_method_param_default(method, key, ctypes.byref(d)))
+    errors.check(lib.spt_method_param_bounds(key, ctypes.byref(lo), ctypes.byref(hi), ctypes.byref(flags)))
+    kind = PARAM_TYPES[t.value] if 0 <= t.value < len(PARAM_TYPES) else str(t.value)
+    choices = None
+    default = d.value
+    if kind == "choice":
+        choices = tuple(_text(lib.spt_method_param_choice_name(key, v))
+                        for v in range(int(lo.value), int(hi.value) + 1))
+        default = _text(lib.spt_method_param_choice_name(key, int(d.value)))
+    elif kind == "integer":
+        default = int(d.value)
+    elif kind == "boolean":
+        default = bool(d.value)
+    return ParamInfo(_KEYWORD_OF.get(name, name), key, kind, default, lo.value, hi.value,
+                     bool(flags.value & _LO_OPEN), bool(flags.value & _HI_OPEN), choices,
+                     _text(lib.spt_method_param_doc(key)))
+
+
+def method_params(method):
+    """The parameters a method reads, as ``{keyword: ParamInfo}`` in key
+    order, from the library (spt_method_uses_param and the
+    spt_method_param_* metadata). ``method`` is a name or an spt_method
+    value; dense training reads none."""
+    m = method_id(method)
+    out = {}
+    for key in range(lib.spt_method_param_count()):
+        uses = c_int()
+        errors.check(lib.spt_method_uses_param(m, key, ctypes.byref(uses)))
+        if uses.value:
+            info = _param_info(m, key)
+            out[info.name] = info
+    return out
+
+
+def method_summary(method):
+    """One line saying what a method does, with its paper."""
+    return _text(lib.spt_method_summary(method_id(method)))
 
 
 def method_id(method):

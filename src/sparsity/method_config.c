@@ -1,4 +1,5 @@
-/* Method configuration: one table of keys with their domains and defaults. */
+/* Method configuration: one table of keys with their types, domains, defaults
+ * and descriptions, read by spt_method_config_set() and the public metadata. */
 #include <math.h>
 #include <string.h>
 
@@ -8,35 +9,166 @@
 typedef struct {
     double def, lo, hi;  /* domain [lo, hi] */
     bool lo_open, hi_open;
-    bool integer;
+    int type; /* spt_param_type; all but REAL take whole numbers */
     const char *name;
+    const char *doc; /* one line (spt_method_param_doc) */
 } key_info;
 
-/* Order = the pinned key values. */
+enum { T_REAL = SPT_PARAM_REAL, T_INT = SPT_PARAM_INTEGER, T_BOOL = SPT_PARAM_BOOLEAN, T_CHOICE = SPT_PARAM_CHOICE };
+
+/* Order = the pinned key values. A choice key's domain is [0, n - 1] over
+ * its CHOICES below. */
 static const key_info KEYS[SPT_MP_COUNT_] = {
-    [SPT_MP_SPARSITY] = {0.9, 0, 1, false, true, false, "sparsity"},
-    [SPT_MP_DISTRIBUTION] = {SPT_DISTRIBUTION_ERK, 0, 2, false, false, true, "distribution"},
-    [SPT_MP_DENSE_FIRST] = {0, 0, 1, false, false, true, "dense_first"},
-    [SPT_MP_DENSE_LAST] = {0, 0, 1, false, false, true, "dense_last"},
-    [SPT_MP_DELTA_T] = {100, 1, 1e15, false, false, true, "delta_t"},
-    [SPT_MP_ALPHA] = {0.3, 0, 1, false, false, false, "alpha"},
-    [SPT_MP_T_END] = {-1, -1, 1e15, false, false, true, "t_end"},
-    [SPT_MP_T_END_FRACTION] = {0.75, 0, 1, false, false, false, "t_end_fraction"},
-    [SPT_MP_DROP_SCHEDULE] = {SPT_DROP_COSINE, 0, 2, false, false, true, "drop_schedule"},
-    [SPT_MP_SNFS_MOMENTUM] = {0.9, 0, 1, false, true, false, "snfs_momentum"},
-    [SPT_MP_PRUNE_START] = {-1, -1, 1e15, false, false, true, "prune_start"},
-    [SPT_MP_PRUNE_END] = {-1, -1, 1e15, false, false, true, "prune_end"},
-    [SPT_MP_PRUNE_FREQ] = {100, 1, 1e15, false, false, true, "prune_freq"},
-    [SPT_MP_INITIAL_SPARSITY] = {0, 0, 1, false, true, false, "initial_sparsity"},
-    [SPT_MP_GLOBAL] = {0, 0, 1, false, false, true, "global"},
-    [SPT_MP_LOTTERY_ROUNDS] = {0, 1, 1000, false, false, true, "lottery_rounds"},
-    [SPT_MP_LOTTERY_RATE] = {0.2, 0, 1, true, true, false, "lottery_rate"},
-    [SPT_MP_REWIND_STEP] = {0, 0, 1e15, false, false, true, "rewind_step"},
-    [SPT_MP_SCORE_BATCHES] = {1, 1, 1e6, false, false, true, "score_batches"},
-    [SPT_MP_SYNFLOW_ITERS] = {100, 1, 1e6, false, false, true, "synflow_iters"},
-    [SPT_MP_SEED] = {0, 0, 9007199254740992.0, false, false, true, "seed"},
-    [SPT_MP_SPARSE_INIT] = {0, 0, 1, false, false, true, "sparse_init"},
+    [SPT_MP_SPARSITY] = {0.9, 0, 1, false, true, T_REAL, "sparsity",
+                         "target overall sparsity of the convolution and linear weights"},
+    [SPT_MP_DISTRIBUTION] = {SPT_DISTRIBUTION_ERK, 0, 2, false, false, T_CHOICE, "distribution",
+                             "how the sparsity is spread over layers (per-layer densities)"},
+    [SPT_MP_DENSE_FIRST] = {0, 0, 1, false, false, T_BOOL, "dense_first", "keep the first weight layer dense"},
+    [SPT_MP_DENSE_LAST] = {0, 0, 1, false, false, T_BOOL, "dense_last", "keep the last weight layer dense"},
+    [SPT_MP_DELTA_T] = {100, 1, 1e15, false, false, T_INT, "delta_t", "steps between topology updates"},
+    [SPT_MP_ALPHA] = {0.3, 0, 1, false, false, T_REAL, "alpha",
+                      "initial fraction of active weights dropped per update"},
+    [SPT_MP_T_END] = {-1, -1, 1e15, false, false, T_INT, "t_end",
+                      "step at which topology updates stop (-1: use t_end_fraction)"},
+    [SPT_MP_T_END_FRACTION] = {0.75, 0, 1, false, false, T_REAL, "t_end_fraction",
+                               "topology updates stop at this fraction of the run's steps"},
+    [SPT_MP_DROP_SCHEDULE] = {SPT_DROP_COSINE, 0, 2, false, false, T_CHOICE, "drop_schedule",
+                              "decay of the drop fraction over the run"},
+    [SPT_MP_SNFS_MOMENTUM] = {0.9, 0, 1, false, true, T_REAL, "snfs_momentum",
+                              "decay of the dense-gradient momentum used for growth"},
+    [SPT_MP_PRUNE_START] = {-1, -1, 1e15, false, false, T_INT, "prune_start",
+                            "first pruning step (-1: 10% of the run)"},
+    [SPT_MP_PRUNE_END] = {-1, -1, 1e15, false, false, T_INT, "prune_end", "last pruning step (-1: 75% of the run)"},
+    [SPT_MP_PRUNE_FREQ] = {100, 1, 1e15, false, false, T_INT, "prune_freq", "steps between pruning events"},
+    [SPT_MP_INITIAL_SPARSITY] = {0, 0, 1, false, true, T_REAL, "initial_sparsity",
+                                 "sparsity at the first pruning step"},
+    [SPT_MP_GLOBAL] = {0, 0, 1, false, false, T_BOOL, "global",
+                       "rank the weights of all layers together (1) or each layer on its own (0)"},
+    [SPT_MP_LOTTERY_ROUNDS] = {0, 1, 1000, false, false, T_INT, "lottery_rounds",
+                               "pruning rounds (unset, 0: as many as reach the sparsity at lottery_rate)"},
+    [SPT_MP_LOTTERY_RATE] = {0.2, 0, 1, true, true, T_REAL, "lottery_rate",
+                             "fraction of surviving weights pruned per round"},
+    [SPT_MP_REWIND_STEP] = {0, 0, 1e15, false, false, T_INT, "rewind_step",
+                            "step whose weights survivors are rewound to (0: initialisation)"},
+    [SPT_MP_SCORE_BATCHES] = {1, 1, 1e6, false, false, T_INT, "score_batches",
+                              "mini-batches used to score the weights"},
+    [SPT_MP_SYNFLOW_ITERS] = {100, 1, 1e6, false, false, T_INT, "synflow_iters", "pruning iterations"},
+    [SPT_MP_SEED] = {0, 0, 9007199254740992.0, false, false, T_INT, "seed",
+                     "seed of the method's own random state (masks, ties, random growth)"},
+    [SPT_MP_SPARSE_INIT] = {0, 0, 1, false, false, T_BOOL, "sparse_init",
+                            "scale each sparse layer's initialisation by its nonzero fan-in"},
 };
+
+/* Names of the values of the choice keys, canonical names first (index =
+ * value), then aliases. */
+typedef struct {
+    const char *name;
+    int value;
+} choice_name;
+
+static const choice_name DISTRIBUTIONS[] = {{"uniform", SPT_DISTRIBUTION_UNIFORM},
+                                            {"er", SPT_DISTRIBUTION_ERDOS_RENYI},
+                                            {"erk", SPT_DISTRIBUTION_ERK},
+                                            {"erdos_renyi", SPT_DISTRIBUTION_ERDOS_RENYI},
+                                            {NULL, 0}};
+static const choice_name DROP_SCHEDULES[] = {
+    {"cosine", SPT_DROP_COSINE}, {"linear", SPT_DROP_LINEAR}, {"constant", SPT_DROP_CONSTANT}, {NULL, 0}};
+
+static const choice_name *choices(int key) {
+    switch (key) {
+    case SPT_MP_DISTRIBUTION:
+        return DISTRIBUTIONS;
+    case SPT_MP_DROP_SCHEDULE:
+        return DROP_SCHEDULES;
+    default:
+        return NULL;
+    }
+}
+
+static bool known_key(int key) { return key >= 0 && key < SPT_MP_COUNT_; }
+
+/* Whether `value` is in the domain of `key` (known). */
+static bool in_domain(const key_info *k, double value) {
+    return !isnan(value) && value >= k->lo && value <= k->hi && !(k->lo_open && value == k->lo) &&
+           !(k->hi_open && value == k->hi) && !(k->type != SPT_PARAM_REAL && value != floor(value));
+}
+
+int spt_method_param_count(void) { return SPT_MP_COUNT_; }
+
+const char *spt_method_param_name(int key) { return known_key(key) ? KEYS[key].name : NULL; }
+
+const char *spt_method_param_doc(int key) { return known_key(key) ? KEYS[key].doc : NULL; }
+
+int spt_method_param_from_name(const char *name, int *key) {
+    SPTI_CHECK_NULL(name);
+    SPTI_CHECK_NULL(key);
+    for (int k = 0; k < SPT_MP_COUNT_; k++)
+        if (strcmp(name, KEYS[k].name) == 0) {
+            *key = k;
+            return SPT_OK;
+        }
+    return spti_fail(SPT_ERR_INVALID, "%s: unknown parameter \"%s\"", __func__, name);
+}
+
+int spt_method_param_type(int key, int *type) {
+    SPTI_CHECK_NULL(type);
+    if (!known_key(key)) return spti_fail(SPT_ERR_INVALID, "%s: unknown key %d", __func__, key);
+    *type = KEYS[key].type;
+    return SPT_OK;
+}
+
+int spt_method_param_bounds(int key, double *lo, double *hi, int *flags) {
+    if (!known_key(key)) return spti_fail(SPT_ERR_INVALID, "%s: unknown key %d", __func__, key);
+    const key_info *k = &KEYS[key];
+    if (lo) *lo = k->lo;
+    if (hi) *hi = k->hi;
+    if (flags) *flags = (k->lo_open ? SPT_PARAM_LO_OPEN : 0) | (k->hi_open ? SPT_PARAM_HI_OPEN : 0);
+    return SPT_OK;
+}
+
+int spt_method_param_default(int method, int key, double *value) {
+    SPTI_CHECK_NULL(value);
+    const spti_method_ops *ops = spti_method_find(method);
+    if (!ops) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, method);
+    if (!known_key(key)) return spti_fail(SPT_ERR_INVALID, "%s: unknown key %d", __func__, key);
+    double v = KEYS[key].def;
+    for (const spti_key_value *d = ops->defaults; d && d->key >= 0; d++)
+        if (d->key == key) v = d->value;
+    *value = v;
+    return SPT_OK;
+}
+
+int spt_method_uses_param(int method, int key, int *uses) {
+    SPTI_CHECK_NULL(uses);
+    const spti_method_ops *ops = spti_method_find(method);
+    if (!ops) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, method);
+    if (!known_key(key)) return spti_fail(SPT_ERR_INVALID, "%s: unknown key %d", __func__, key);
+    int u = 0;
+    for (const int *k = ops->keys; k && *k >= 0; k++)
+        if (*k == key) u = 1;
+    *uses = u;
+    return SPT_OK;
+}
+
+const char *spt_method_param_choice_name(int key, int value) {
+    const choice_name *c = choices(key);
+    if (!c || value < 0 || value > (int)KEYS[key].hi) return NULL;
+    return c[value].name;
+}
+
+int spt_method_param_choice_from_name(int key, const char *name, int *value) {
+    SPTI_CHECK_NULL(name);
+    SPTI_CHECK_NULL(value);
+    if (!known_key(key)) return spti_fail(SPT_ERR_INVALID, "%s: unknown key %d", __func__, key);
+    const choice_name *c = choices(key);
+    if (!c) return spti_fail(SPT_ERR_INVALID, "%s: %s is not a choice", __func__, KEYS[key].name);
+    for (; c->name; c++)
+        if (strcmp(name, c->name) == 0) {
+            *value = c->value;
+            return SPT_OK;
+        }
+    return spti_fail(SPT_ERR_INVALID, "%s: unknown %s \"%s\"", __func__, KEYS[key].name, name);
+}
 
 int spti_method_config_new(const spti_method_ops *ops, spt_method_config **out) {
     *out = NULL;
@@ -71,12 +203,10 @@ int spt_method_config_set(spt_method_config *cfg, int key, double value) {
     SPTI_CHECK_NULL(cfg);
     if (key < 0 || key >= SPT_MP_COUNT_) return spti_fail(SPT_ERR_INVALID, "%s: unknown key %d", __func__, key);
     const key_info *k = &KEYS[key];
-    bool ok = !isnan(value) && value >= k->lo && value <= k->hi && !(k->lo_open && value == k->lo) &&
-              !(k->hi_open && value == k->hi) && !(k->integer && value != floor(value));
-    if (!ok)
+    if (!in_domain(k, value))
         return spti_fail(SPT_ERR_INVALID, "%s: %s = %g is outside %s%g, %g%s%s", __func__, k->name, value,
                          k->lo_open ? "(" : "[", k->lo, k->hi, k->hi_open ? ")" : "]",
-                         k->integer ? " (whole numbers)" : "");
+                         k->type != SPT_PARAM_REAL ? " (whole numbers)" : "");
     cfg->value[key] = value;
     cfg->was_set[key] = true;
     return SPT_OK;

@@ -55,6 +55,14 @@ const char *spt_method_summary(int method) {
     return ops ? ops->summary : NULL;
 }
 
+int spt_method_is_user(int method, int *is_user) {
+    SPTI_CHECK_NULL(is_user);
+    const spti_method_ops *ops = spti_method_find(method);
+    if (!ops) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, method);
+    *is_user = (ops->flags & SPTI_METHOD_USER_RULES) != 0;
+    return SPT_OK;
+}
+
 int spt_method_from_name(const char *name, int *method) {
     SPTI_CHECK_NULL(name);
     SPTI_CHECK_NULL(method);
