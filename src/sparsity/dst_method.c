@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "grow_collector.h"
 #include "method_config.h"
 #include "methods.h"
 

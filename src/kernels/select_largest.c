@@ -10,7 +10,10 @@
  * k and the seed, never on how the candidates were gathered. Only the tied
  * keys and the threshold bucket need workspace beyond the 2^16 histogram.
  */
-#include "methods.h"
+#include <stdbool.h>
+#include <string.h>
+
+#include "kernels.h"
 
 enum { BUCKETS = 1 << 16 };
 
