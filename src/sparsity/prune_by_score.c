@@ -304,19 +304,9 @@ int spti_prune_accumulate_grads(const char *who, spti_grad_source *src, int64_t 
     return SPT_OK;
 }
 
-void spti_prune_put_u64(uint8_t *b, uint64_t v) {
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
-}
-
-uint64_t spti_prune_get_u64(const uint8_t *b) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-
-int spti_prune_check_version(const char *who, const uint8_t *b, uint32_t current) {
+int spti_prune_check_version(const char *who, spti_rcur *r, uint32_t current) {
     uint32_t version = 0;
-    for (int i = 0; i < 4; i++) version |= (uint32_t)b[i] << (8 * i);
+    if (!spti_get_u32(r, &version)) return spti_fail(SPT_ERR_FORMAT, "%s load: no state version", who);
     if (version > current) return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer", who, version);
     if (version != current) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", who, version);
     return SPT_OK;
