@@ -123,21 +123,10 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_
 
 /* Order-preserving 16-bit bucket of a key >= -1 (NaN is stored as -1):
  * larger keys, larger buckets. */
-static uint32_t bucket(float key) {
-    uint32_t u;
-    memcpy(&u, &key, 4);
-    u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
-    return u >> 16;
-}
+static uint32_t bucket(float key) { return spti_float_order_key(key) >> 16; }
 
 /* The smallest key of a bucket (its lower edge): the smallest code. */
-static float bucket_floor(uint32_t b) {
-    const uint32_t code = b << 16;
-    const uint32_t u = (code & 0x80000000u) ? code & 0x7fffffffu : ~code;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+static float bucket_floor(uint32_t b) { return spti_float_from_order_key(b << 16); }
 
 /* Raise t to the lower edge of the 16-bit bucket holding the k-th largest
  * buffered key (hist counts the buffer by bucket): every key >= the k-th

@@ -100,17 +100,11 @@ int64_t spti_dst_drop_count(const spti_method *m, int64_t step, int64_t nnz) {
     return k < 0 ? 0 : k > nnz ? nnz : k;
 }
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
     uint64_t h = 0x243f6a8885a308d3ULL;
-    for (int i = 0; i < 4; i++) h = mix64(h ^ m->rng.s[i]);
-    h = mix64(h ^ (uint64_t)step);
-    return mix64(h ^ ((uint64_t)(uint32_t)layer << 1 | 1));
+    for (int i = 0; i < 4; i++) h = spti_mix64(h ^ m->rng.s[i]);
+    h = spti_mix64(h ^ (uint64_t)step);
+    return spti_mix64(h ^ ((uint64_t)(uint32_t)layer << 1 | 1));
 }
 
 bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }

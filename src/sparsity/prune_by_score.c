@@ -235,16 +235,10 @@ int spti_prune_apply(spti_param **weights, const spti_prune_layer *L, int n, boo
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 uint64_t spti_prune_seed(uint64_t base, int64_t a, int64_t b) {
-    uint64_t h = mix64(base ^ 0x6a09e667f3bcc909ULL);
-    h = mix64(h ^ (uint64_t)a);
-    return mix64(h ^ ((uint64_t)b << 1 | 1));
+    uint64_t h = spti_mix64(base ^ 0x6a09e667f3bcc909ULL);
+    h = spti_mix64(h ^ (uint64_t)a);
+    return spti_mix64(h ^ ((uint64_t)b << 1 | 1));
 }
 
 uint64_t spti_prune_method_init(spti_method *m, const spti_method_ops *ops, const spt_method_config *cfg,
