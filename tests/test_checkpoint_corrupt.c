@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "io/le_io.h"
+#include "core/le_io.h"
 #include "test_checkpoint_util.h"
 
 static char g_dir[64];

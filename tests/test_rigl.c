@@ -5,7 +5,7 @@
  * collector (same choices as the full dense_grad path, ties included).
  * Also the shared drop selection (spti_drop_smallest). */
 #include "nn/layers.h"
-#include "sparsity/grow_collector.h"
+#include "kernels/grow_collector.h"
 #include "test_dst_util.h"
 
 enum { ROWS = 12, COLS = 25, CELLS = ROWS * COLS };

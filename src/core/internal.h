@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sparsetrain.h"
 
@@ -80,6 +81,34 @@ float spti_rng_normal(spti_rng *r);
 void spti_rng_skip_normals(spti_rng *r, int64_t n);
 /* Independent child stream derived from r (advances r once). */
 void spti_rng_split(spti_rng *r, spti_rng *child);
+
+/* splitmix64's finaliser: a bijective 64-bit mix. The one hash of the
+ * library: the RNG's seeding, and every seed derived from seeds, steps,
+ * layers or indices (tie-breaks, batch orders) goes through it. */
+static inline uint64_t spti_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* ---- float order keys ------------------------------------------------------ */
+
+/* A key that sorts like the float x: larger x, larger key; -0 and +0 share
+ * +0's key (0x80000000). NaN gets a key outside the numbers' (above +inf or
+ * below -inf, by its sign bit): callers that admit NaN map it first. */
+static inline uint32_t spti_float_order_key(float x) {
+    if (x == 0.0f) x = 0.0f;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+/* The float whose key is k (the inverse of spti_float_order_key, -0 aside). */
+static inline float spti_float_from_order_key(uint32_t k) {
+    const uint32_t u = (k & 0x80000000u) ? k & 0x7fffffffu : ~k;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 /* ---- threads and CPU ------------------------------------------------------- */
 

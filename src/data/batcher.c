@@ -21,18 +21,11 @@ struct spt_batcher {
 
 enum { TAG_ORDER = 1, TAG_AUGMENT = 2 };
 
-/* splitmix64's finaliser: a bijective 64-bit mix. */
-static uint64_t mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static void keyed_rng(spti_rng *r, uint64_t seed, uint64_t tag, uint64_t epoch, uint64_t pos) {
     const uint64_t golden = 0x9e3779b97f4a7c15ULL;
-    uint64_t k = mix(seed + golden * tag);
-    k = mix(k ^ mix(epoch + golden));
-    k = mix(k ^ mix(pos + 2 * golden));
+    uint64_t k = spti_mix64(seed + golden * tag);
+    k = spti_mix64(k ^ spti_mix64(epoch + golden));
+    k = spti_mix64(k ^ spti_mix64(pos + 2 * golden));
     spti_rng_seed(r, k);
 }
 

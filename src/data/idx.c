@@ -3,14 +3,13 @@
  * dimension - then the bytes. Images are N x rows x cols, labels N. Both
  * headers are checked before the dataset is allocated; both files are then
  * read to the end so that a wrong length is always reported. */
+#include "../core/le_io.h"
 #include "dataset.h"
 #include "gzip_read.h"
 
 enum { MAGIC_IMAGES = 0x00000803, MAGIC_LABELS = 0x00000801, CLASSES = 10 };
 
-static int64_t be32(const unsigned char *p) {
-    return (int64_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3]);
-}
+static int64_t be32(const unsigned char *p) { return (int64_t)spti_load_u32_be(p); }
 
 static int read_magic(spti_gz *g, int64_t want, int ndims, int64_t *dims) {
     unsigned char head[16];

@@ -7,7 +7,7 @@
 #include "../data/dataset.h"
 #include "../nn/layers.h"
 #include "checkpoint_format.h"
-#include "le_io.h"
+#include "../core/le_io.h"
 
 const uint8_t spti_ckpt_magic[8] = {'S', 'P', 'T', 'C', 'K', 'P', 'T', '\0'};
 

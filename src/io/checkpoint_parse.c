@@ -6,7 +6,7 @@
 #include <zlib.h>
 
 #include "checkpoint_format.h"
-#include "le_io.h"
+#include "../core/le_io.h"
 
 /* "ARCH", or the tag in hex when it is not printable. */
 static const char *tag_text(uint32_t tag, char buf[12]) {

@@ -7,7 +7,7 @@
 
 #include "../nn/layers.h"
 #include "checkpoint_format.h"
-#include "le_io.h"
+#include "../core/le_io.h"
 
 #define BAD(...) spti_fail(SPT_ERR_FORMAT, __VA_ARGS__)
 

@@ -87,6 +87,17 @@ int spti_topk(const float *score, int64_t n, int64_t k, uint64_t seed, int64_t *
 /* Exact bottom-k, same contract with the k smallest. */
 int spti_bottomk(const float *score, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
 
+/* The k largest of key[0..n) (no NaN), as increasing indices into
+ * idx[0..k): every key above the k-th largest value v, then among the keys
+ * equal to v the ones spti_topk picks by its seeded hash of their rank
+ * among the tied keys in index order. The result depends only on the keys,
+ * k and seed. Expected O(n) time; workspace 2^16 counts plus the keys of
+ * the threshold's 16-bit bucket and the ties (select_largest.c). */
+int spti_select_largest(const float *key, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
+/* The r-th largest (0-based) of a[0..n) (no NaN, 0 <= r < n), reordering a.
+ * Expected O(n). */
+float spti_nth_largest(float *a, int64_t n, int64_t r);
+
 /* ---- path dispatch ---------------------------------------------------------- */
 
 /* The products of a CSR weight run either on the sparse kernels above or, for

@@ -20,22 +20,14 @@ typedef struct {
 } item;
 
 static uint64_t mix(uint64_t seed, uint64_t i) {
-    uint64_t z = seed ^ (i * 0x9e3779b97f4a7c15ULL) ^ 0x5851f42d4c957f2dULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return spti_mix64(seed ^ (i * 0x9e3779b97f4a7c15ULL) ^ 0x5851f42d4c957f2dULL);
 }
 
 /* Monotone map float -> uint32 with NaN below everything (0) and both zeros
  * equal. Larger score, larger code. */
 static uint32_t order_code(float s) {
-    if (isnan(s)) return 0;
-    if (s == 0.0f) s = 0.0f;
-    uint32_t u;
-    memcpy(&u, &s, sizeof u);
-    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
     /* Finite and infinite codes are >= 0x007fffff; NaN's 0 stays below. */
-    return u;
+    return isnan(s) ? 0 : spti_float_order_key(s);
 }
 
 /* a ranks strictly before (better than) b. */

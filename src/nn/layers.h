@@ -29,7 +29,7 @@
  * weight->dense_grad (rows x cols, allocated on first use, kept) with the
  * full dense gradient dL/dW of this call, inactive positions included.
  * A linear layer whose SPARSE weight has want_grow_k > 0 instead streams
- * that gradient in row blocks into weight->grow (sparsity/grow_collector.h:
+ * that gradient in row blocks into weight->grow (kernels/grow_collector.h:
  * the want_grow_k best growth candidates, the gradient at the active
  * entries, the first non-finite entry) and leaves dense_grad alone.
  * Weights are created DENSE and zero: initialise them with spti_init_*.
@@ -85,6 +85,13 @@ int spti_weight_ensure_dense_grad(spti_param *p);
  * for a DENSE or MASKED weight, grad += dY . X^T with inactive entries left
  * at 0. SPT_ERR_SIZE from the cblas wrapper only. */
 int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_t ncols);
+/* The weight gradient of a SPARSE weight p with p->want_grow_k > 0 for
+ * dY[rows x ncols], X[cols x ncols], streamed in row blocks into p->grow
+ * (spti_grow_collect, kernels/grow_collector.h: the want_grow_k best growth
+ * candidates, no rows x cols buffer); then grad += its active entries.
+ * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a weight not
+ * SPARSE or k < 1) grad is unchanged. */
+int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols);
 /* db[r] += sum of dy[r*M .. r*M + M) (double accumulation), r < rows. */
 void spti_bias_grad_add(float *db, const float *dy, int64_t rows, int64_t M);
 /* Active weight entries in the current form (rows*cols when DENSE). */

@@ -5,8 +5,8 @@
  */
 #include <string.h>
 
+#include "../kernels/grow_collector.h"
 #include "layers.h"
-#include "../sparsity/grow_collector.h"
 
 typedef struct linear_state {
     int64_t in, out;
@@ -56,6 +56,18 @@ int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_
     if (p->kind == SPTI_PARAM_MASKED) /* inactive grads were 0: put them back */
         for (int64_t i = 0; i < p->n; i++)
             if (!p->mask[i]) p->grad[i] = 0.0f;
+    return SPT_OK;
+}
+
+int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols) {
+    if (p->kind != SPTI_PARAM_SPARSE || p->want_grow_k < 1)
+        return spti_fail(SPT_ERR_STATE, "growth collector: %s is not sparse or k (%lld) < 1", p->name,
+                         (long long)p->want_grow_k);
+    /* The kernel streams the blocks into p->grow; only then, the whole
+     * gradient known, does grad change (a failure leaves it as it was). */
+    SPTI_TRY(spti_grow_collect(&p->grow, p->csr, p->want_grow_k, dy, X, ncols));
+    const float *active = p->grow->active;
+    for (int64_t j = 0; j < p->csr->nnz; j++) p->grad[j] += active[j];
     return SPT_OK;
 }
 

@@ -4,7 +4,7 @@
 
 #include "layers.h"
 #include "param.h"
-#include "../sparsity/grow_collector.h"
+#include "../kernels/grow_collector.h"
 
 int spti_param_create(const char *name, int ndim, const int64_t *shape, bool is_weight, spti_param **out) {
     *out = NULL;

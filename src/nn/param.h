@@ -52,7 +52,7 @@ typedef struct spti_param {
     float *dense_grad;      /* rows*cols full gradient dL/dW, only when want_dense_grad */
     /* Set by a method before backward (RigL): > 0 asks a SPARSE linear
      * layer to stream its dense gradient into `grow` (the want_grow_k best
-     * growth candidates, sparsity/grow_collector.h) instead of filling
+     * growth candidates, kernels/grow_collector.h) instead of filling
      * dense_grad. Layers that cannot stream fill dense_grad as asked by
      * want_dense_grad. `grow` is owned (freed with the param). */
     int64_t want_grow_k;

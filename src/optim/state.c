@@ -1,54 +1,29 @@
 /* The optimizer's scalar state as a fixed little-endian byte record, for
- * checkpoints (layout in optim.h). Independent of the host's byte order. */
+ * checkpoints (layout in optim.h), through the cursors of core/le_io.h.
+ * Independent of the host's byte order. */
 #include <math.h>
 #include <string.h>
 
+#include "../core/le_io.h"
 #include "optim.h"
 
 static const uint8_t magic[4] = {'S', 'P', 'T', 'O'};
 
-static void put_u32(uint8_t *b, uint32_t x) {
-    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(x >> (8 * i));
-}
-static void put_u64(uint8_t *b, uint64_t x) {
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(x >> (8 * i));
-}
-static void put_f64(uint8_t *b, double x) {
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    put_u64(b, u);
-}
-static uint32_t get_u32(const uint8_t *b) {
-    uint32_t x = 0;
-    for (int i = 0; i < 4; i++) x |= (uint32_t)b[i] << (8 * i);
-    return x;
-}
-static uint64_t get_u64(const uint8_t *b) {
-    uint64_t x = 0;
-    for (int i = 0; i < 8; i++) x |= (uint64_t)b[i] << (8 * i);
-    return x;
-}
-static double get_f64(const uint8_t *b) {
-    uint64_t u = get_u64(b);
-    double x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 enum { FLAG_NESTEROV = 1u, FLAG_DECOUPLED = 2u };
 
 void spti_optimizer_encode(const spti_optimizer *opt, uint8_t out[SPTI_OPTIMIZER_STATE_BYTES]) {
-    memcpy(out, magic, 4);
-    put_u32(out + 4, SPTI_OPTIMIZER_STATE_VERSION);
-    put_u32(out + 8, (uint32_t)opt->kind);
-    put_u32(out + 12, (opt->nesterov ? FLAG_NESTEROV : 0u) | (opt->decoupled ? FLAG_DECOUPLED : 0u));
-    put_f64(out + 16, opt->lr);
-    put_f64(out + 24, opt->momentum);
-    put_f64(out + 32, opt->weight_decay);
-    put_f64(out + 40, opt->beta1);
-    put_f64(out + 48, opt->beta2);
-    put_f64(out + 56, opt->eps);
-    put_u64(out + 64, (uint64_t)opt->step);
+    spti_wcur w = {.buf = out, .len = 0};
+    spti_put_bytes(&w, magic, 4);
+    spti_put_u32(&w, SPTI_OPTIMIZER_STATE_VERSION);
+    spti_put_u32(&w, (uint32_t)opt->kind);
+    spti_put_u32(&w, (opt->nesterov ? FLAG_NESTEROV : 0u) | (opt->decoupled ? FLAG_DECOUPLED : 0u));
+    spti_put_f64(&w, opt->lr);
+    spti_put_f64(&w, opt->momentum);
+    spti_put_f64(&w, opt->weight_decay);
+    spti_put_f64(&w, opt->beta1);
+    spti_put_f64(&w, opt->beta2);
+    spti_put_f64(&w, opt->eps);
+    spti_put_i64(&w, opt->step); /* w.len == SPTI_OPTIMIZER_STATE_BYTES */
 }
 
 static int bad_field(const char *field, double v) {
@@ -59,25 +34,30 @@ int spti_optimizer_decode(const uint8_t *buf, int64_t len, spti_optimizer *opt) 
     if (len < SPTI_OPTIMIZER_STATE_BYTES)
         return spti_fail(SPT_ERR_FORMAT, "optimizer state: %lld bytes, need %d", (long long)len,
                          SPTI_OPTIMIZER_STATE_BYTES);
-    if (memcmp(buf, magic, 4) != 0) return spti_fail(SPT_ERR_FORMAT, "optimizer state: wrong magic");
-    uint32_t version = get_u32(buf + 4);
+    spti_rcur r = {.p = buf, .len = SPTI_OPTIMIZER_STATE_BYTES};
+    const uint8_t *mg = spti_get_view(&r, 4, 1);
+    if (memcmp(mg, magic, 4) != 0) return spti_fail(SPT_ERR_FORMAT, "optimizer state: wrong magic");
+    uint32_t version = 0, kind = 0, flags = 0;
+    spti_get_u32(&r, &version);
     if (version > SPTI_OPTIMIZER_STATE_VERSION)
         return spti_fail(SPT_ERR_VERSION, "optimizer state: format version %u is newer than %d", (unsigned)version,
                          SPTI_OPTIMIZER_STATE_VERSION);
     if (version == 0) return spti_fail(SPT_ERR_FORMAT, "optimizer state: format version 0");
-    uint32_t kind = get_u32(buf + 8), flags = get_u32(buf + 12);
+    spti_get_u32(&r, &kind);
+    spti_get_u32(&r, &flags);
     if (kind != SPT_OPTIMIZER_SGD && kind != SPT_OPTIMIZER_ADAM) return bad_field("kind", (double)kind);
     if (flags & ~(uint32_t)(FLAG_NESTEROV | FLAG_DECOUPLED)) return bad_field("flags", (double)flags);
     spti_optimizer o = {.kind = (int)kind,
                         .nesterov = (flags & FLAG_NESTEROV) != 0,
-                        .decoupled = (flags & FLAG_DECOUPLED) != 0,
-                        .lr = get_f64(buf + 16),
-                        .momentum = get_f64(buf + 24),
-                        .weight_decay = get_f64(buf + 32),
-                        .beta1 = get_f64(buf + 40),
-                        .beta2 = get_f64(buf + 48),
-                        .eps = get_f64(buf + 56),
-                        .step = (int64_t)get_u64(buf + 64)};
+                        .decoupled = (flags & FLAG_DECOUPLED) != 0};
+    spti_get_f64(&r, &o.lr);
+    spti_get_f64(&r, &o.momentum);
+    spti_get_f64(&r, &o.weight_decay);
+    spti_get_f64(&r, &o.beta1);
+    spti_get_f64(&r, &o.beta2);
+    spti_get_f64(&r, &o.eps);
+    spti_get_i64(&r, &o.step);
+    if (r.bad) return spti_fail(SPT_ERR_INTERNAL, "optimizer state: record layout");
     /* The same domains as the setters (every field is checked whatever the
      * kind: the record always carries all of them). */
     if (!(isfinite(o.lr) && o.lr > 0.0)) return bad_field("lr", o.lr);

@@ -5,9 +5,9 @@
  * Candidates for growth are the positions not kept: the inactive ones and
  * the k just dropped, ranked row by row in increasing position; no
  * rows x cols mask is built. Growth by score is spti_grow_by_score
- * (grow_by_score.c: one pass over the score, exact top k) or, with the
+ * (kernels/grow_by_score.c: one pass over the score, exact top k) or, with the
  * same result, spti_grow_by_collector over the candidates a backward
- * streamed (grow_collector.h); random growth
+ * streamed (kernels/grow_collector.h); random growth
  * samples k candidate ranks into a bit set and maps them to positions.
  */
 #include "methods.h"

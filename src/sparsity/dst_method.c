@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "grow_collector.h"
+#include "../core/le_io.h"
 #include "method_config.h"
 #include "methods.h"
 
@@ -100,17 +100,11 @@ int64_t spti_dst_drop_count(const spti_method *m, int64_t step, int64_t nnz) {
     return k < 0 ? 0 : k > nnz ? nnz : k;
 }
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
     uint64_t h = 0x243f6a8885a308d3ULL;
-    for (int i = 0; i < 4; i++) h = mix64(h ^ m->rng.s[i]);
-    h = mix64(h ^ (uint64_t)step);
-    return mix64(h ^ ((uint64_t)(uint32_t)layer << 1 | 1));
+    for (int i = 0; i < 4; i++) h = spti_mix64(h ^ m->rng.s[i]);
+    h = spti_mix64(h ^ (uint64_t)step);
+    return spti_mix64(h ^ ((uint64_t)(uint32_t)layer << 1 | 1));
 }
 
 bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }
@@ -231,23 +225,6 @@ void spti_dst_release_gradients(spti_method *m) {
 
 /* ---- checkpoint ------------------------------------------------------------- */
 
-static void put_u32(uint8_t *b, uint32_t v) {
-    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *b, uint64_t v) {
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get_u32(const uint8_t *b) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i);
-    return v;
-}
-static uint64_t get_u64(const uint8_t *b) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-
 static bool layer_has_momentum(const spti_method *m, int l) {
     return dst(m)->nnz[l] < m->weights[l]->rows * m->weights[l]->cols;
 }
@@ -265,43 +242,44 @@ static int64_t state_bytes(const spti_method *m, bool momentum) {
     return len;
 }
 
-int spti_dst_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len) {
-    SPTI_CHECK_NULL(len);
+/* The state in the layout above (the writer's count-only pass sizes it). */
+static void dst_encode(const spti_method *m, spti_wcur *w) {
     const spti_dst *st = dst(m);
     const bool momentum = st->momentum != NULL;
-    int64_t need = state_bytes(m, momentum);
-    if (need < 0) return spti_fail(SPT_ERR_SIZE, "%s save: state too large", m->ops->name);
-    *len = need;
-    if (!buf) return SPT_OK;
-    if (cap < need)
-        return spti_fail(SPT_ERR_SIZE, "%s save: buffer of %lld bytes, %lld needed", m->ops->name, (long long)cap,
-                         (long long)need);
-    memcpy(buf, "SPTM", 4);
-    put_u32(buf + 4, STATE_VERSION);
-    put_u32(buf + 8, (uint32_t)m->ops->id);
-    put_u32(buf + 12, (uint32_t)m->n_weights);
-    for (int i = 0; i < 4; i++) put_u64(buf + 16 + 8 * i, m->rng.s[i]);
-    put_u64(buf + 48, (uint64_t)m->topology_updates);
-    put_u64(buf + 56, (uint64_t)st->updates);
-    put_u64(buf + 64, (uint64_t)st->last_update);
-    put_u32(buf + 72, momentum ? 1u : 0u);
-    put_u32(buf + 76, 0);
-    uint8_t *b = buf + HEADER_BYTES;
-    for (int l = 0; l < m->n_weights; l++, b += LAYER_BYTES) {
-        put_u64(b, (uint64_t)m->weights[l]->rows);
-        put_u64(b + 8, (uint64_t)m->weights[l]->cols);
-        put_u64(b + 16, (uint64_t)st->nnz[l]);
+    spti_put_bytes(w, "SPTM", 4);
+    spti_put_u32(w, STATE_VERSION);
+    spti_put_u32(w, (uint32_t)m->ops->id);
+    spti_put_u32(w, (uint32_t)m->n_weights);
+    for (int i = 0; i < 4; i++) spti_put_u64(w, m->rng.s[i]);
+    spti_put_i64(w, m->topology_updates);
+    spti_put_i64(w, st->updates);
+    spti_put_i64(w, st->last_update);
+    spti_put_u32(w, momentum ? 1u : 0u);
+    spti_put_u32(w, 0);
+    for (int l = 0; l < m->n_weights; l++) {
+        spti_put_i64(w, m->weights[l]->rows);
+        spti_put_i64(w, m->weights[l]->cols);
+        spti_put_i64(w, st->nnz[l]);
     }
     if (momentum)
-        for (int l = 0; l < m->n_weights; l++) {
-            if (!layer_has_momentum(m, l)) continue;
-            int64_t cells = m->weights[l]->rows * m->weights[l]->cols;
-            for (int64_t i = 0; i < cells; i++, b += 4) {
-                uint32_t u;
-                memcpy(&u, &st->momentum[l][i], 4);
-                put_u32(b, u);
-            }
-        }
+        for (int l = 0; l < m->n_weights; l++)
+            if (layer_has_momentum(m, l))
+                spti_put_f32s(w, st->momentum[l], m->weights[l]->rows * m->weights[l]->cols);
+}
+
+int spti_dst_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len) {
+    SPTI_CHECK_NULL(len);
+    if (state_bytes(m, dst(m)->momentum != NULL) < 0)
+        return spti_fail(SPT_ERR_SIZE, "%s save: state too large", m->ops->name);
+    spti_wcur w = {.buf = NULL, .len = 0};
+    dst_encode(m, &w);
+    *len = w.len;
+    if (!buf) return SPT_OK;
+    if (cap < w.len)
+        return spti_fail(SPT_ERR_SIZE, "%s save: buffer of %lld bytes, %lld needed", m->ops->name, (long long)cap,
+                         (long long)w.len);
+    w = (spti_wcur){.buf = buf, .len = 0};
+    dst_encode(m, &w);
     return SPT_OK;
 }
 
@@ -311,11 +289,23 @@ int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len) {
     const char *name = m->ops->name;
     if (len < HEADER_BYTES || memcmp(buf, "SPTM", 4) != 0)
         return spti_fail(SPT_ERR_FORMAT, "%s load: not a method state (bad magic or %lld bytes)", name, (long long)len);
-    uint32_t version = get_u32(buf + 4);
+    /* The header (len >= HEADER_BYTES: no read below runs short). */
+    spti_rcur r = {.p = buf + 4, .len = len - 4};
+    uint32_t version = 0, method = 0, layers = 0, flags = 0, zero = 0;
+    uint64_t rng[4] = {0};
+    int64_t topo = 0, upd = 0, last = 0;
+    spti_get_u32(&r, &version);
+    spti_get_u32(&r, &method);
+    spti_get_u32(&r, &layers);
+    for (int i = 0; i < 4; i++) spti_get_u64(&r, &rng[i]);
+    spti_get_i64(&r, &topo);
+    spti_get_i64(&r, &upd);
+    spti_get_i64(&r, &last);
+    spti_get_u32(&r, &flags);
+    spti_get_u32(&r, &zero);
     if (version > STATE_VERSION)
         return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer than %d", name, version, STATE_VERSION);
     if (version < 1) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", name, version);
-    uint32_t method = get_u32(buf + 8), layers = get_u32(buf + 12), flags = get_u32(buf + 72);
     if ((int)method != m->ops->id)
         return spti_fail(SPT_ERR_FORMAT, "%s load: the state belongs to method %u (%s)", name, method,
                          spt_method_name((int)method) ? spt_method_name((int)method) : "unknown");
@@ -323,18 +313,21 @@ int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len) {
         return spti_fail(SPT_ERR_FORMAT, "%s load: state for %u weight layers, the model has %d", name, layers,
                          m->n_weights);
     bool momentum = (flags & 1u) != 0;
-    if ((flags & ~1u) != 0 || get_u32(buf + 76) != 0 || (momentum && !st->has_momentum))
+    if ((flags & ~1u) != 0 || zero != 0 || (momentum && !st->has_momentum))
         return spti_fail(SPT_ERR_FORMAT, "%s load: bad flags", name);
     int64_t need = state_bytes(m, momentum);
     if (need < 0 || len != need)
         return spti_fail(SPT_ERR_FORMAT, "%s load: %lld bytes, expected %lld", name, (long long)len, (long long)need);
-    const uint8_t *b = buf + HEADER_BYTES;
-    for (int l = 0; l < m->n_weights; l++, b += LAYER_BYTES)
-        if ((int64_t)get_u64(b) != m->weights[l]->rows || (int64_t)get_u64(b + 8) != m->weights[l]->cols ||
-            (int64_t)get_u64(b + 16) != st->nnz[l])
+    /* From here on the length matches the layout: no read runs short. */
+    for (int l = 0; l < m->n_weights; l++) {
+        int64_t rows = 0, cols = 0, nnz = 0;
+        spti_get_i64(&r, &rows);
+        spti_get_i64(&r, &cols);
+        spti_get_i64(&r, &nnz);
+        if (rows != m->weights[l]->rows || cols != m->weights[l]->cols || nnz != st->nnz[l])
             return spti_fail(SPT_ERR_FORMAT, "%s load: layer %d (%s) differs in shape or planned nonzeros", name, l,
                              m->weights[l]->name);
-    int64_t upd = (int64_t)get_u64(buf + 56), last = (int64_t)get_u64(buf + 64), topo = (int64_t)get_u64(buf + 48);
+    }
     if (upd < 0 || last < -1 || topo < 0) return spti_fail(SPT_ERR_FORMAT, "%s load: negative counters", name);
     /* Allocate what the momentum needs before changing anything. */
     float **mom = NULL;
@@ -355,11 +348,8 @@ int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len) {
         }
         for (int l = 0; l < m->n_weights; l++) {
             if (!mom[l]) continue;
-            int64_t cells = m->weights[l]->rows * m->weights[l]->cols;
-            for (int64_t i = 0; i < cells; i++, b += 4) {
-                uint32_t u = get_u32(b);
-                memcpy(&mom[l][i], &u, 4);
-            }
+            const int64_t cells = m->weights[l]->rows * m->weights[l]->cols;
+            spti_decode_f32s(spti_get_view(&r, cells, 4), cells, mom[l]);
         }
     }
     if (st->momentum) {
@@ -368,7 +358,7 @@ int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len) {
         spti_free(st->momentum);
     }
     st->momentum = mom;
-    for (int i = 0; i < 4; i++) m->rng.s[i] = get_u64(buf + 16 + 8 * i);
+    for (int i = 0; i < 4; i++) m->rng.s[i] = rng[i];
     m->topology_updates = topo;
     st->updates = upd;
     st->last_update = last;

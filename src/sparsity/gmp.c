@@ -85,21 +85,29 @@ static int gmp_after_step(spti_method *m, int64_t step) {
     return rc;
 }
 
+/* The state in the layout of the file comment (GMP_STATE_BYTES). */
+static void gmp_encode(const spti_method *m, spti_wcur *w) {
+    const gmp_state *st = m->state;
+    spti_put_bytes(w, "SPGM", 4);
+    spti_put_u32(w, GMP_VERSION);
+    spti_put_u64(w, (uint64_t)m->n_weights);
+    spti_put_i64(w, st->events);
+    spti_put_i64(w, st->last_event);
+    spti_put_u64(w, st->seed);
+    spti_put_i64(w, m->topology_updates);
+}
+
 static int gmp_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len) {
     SPTI_CHECK_NULL(len);
-    *len = GMP_STATE_BYTES;
+    spti_wcur w = {.buf = NULL, .len = 0};
+    gmp_encode(m, &w);
+    *len = w.len;
     if (!buf) return SPT_OK;
-    if (cap < GMP_STATE_BYTES)
-        return spti_fail(SPT_ERR_SIZE, "gmp save: %lld bytes needed, buffer holds %lld", (long long)GMP_STATE_BYTES,
+    if (cap < w.len)
+        return spti_fail(SPT_ERR_SIZE, "gmp save: %lld bytes needed, buffer holds %lld", (long long)w.len,
                          (long long)cap);
-    const gmp_state *st = m->state;
-    memcpy(buf, "SPGM", 4);
-    spti_prune_put_u64(buf + 4, GMP_VERSION); /* low 4 bytes; the next field overwrites the rest */
-    spti_prune_put_u64(buf + 8, (uint64_t)m->n_weights);
-    spti_prune_put_u64(buf + 16, (uint64_t)st->events);
-    spti_prune_put_u64(buf + 24, (uint64_t)st->last_event);
-    spti_prune_put_u64(buf + 32, st->seed);
-    spti_prune_put_u64(buf + 40, (uint64_t)m->topology_updates);
+    w = (spti_wcur){.buf = buf, .len = 0};
+    gmp_encode(m, &w);
     return SPT_OK;
 }
 
@@ -108,17 +116,23 @@ static int gmp_load(spti_method *m, const uint8_t *buf, int64_t len) {
     if (len != GMP_STATE_BYTES)
         return spti_fail(SPT_ERR_FORMAT, "gmp load: state of %lld bytes, expected %d", (long long)len, GMP_STATE_BYTES);
     if (memcmp(buf, "SPGM", 4) != 0) return spti_fail(SPT_ERR_FORMAT, "gmp load: not a GMP state");
-    SPTI_TRY(spti_prune_check_version("gmp", buf + 4, GMP_VERSION));
-    if (spti_prune_get_u64(buf + 8) != (uint64_t)m->n_weights)
+    spti_rcur r = {.p = buf + 4, .len = len - 4}; /* len == GMP_STATE_BYTES: no read runs short */
+    SPTI_TRY(spti_prune_check_version("gmp", &r, GMP_VERSION));
+    uint64_t layers = 0, seed = 0;
+    int64_t events = 0, last = 0, updates = 0;
+    spti_get_u64(&r, &layers);
+    spti_get_i64(&r, &events);
+    spti_get_i64(&r, &last);
+    spti_get_u64(&r, &seed);
+    spti_get_i64(&r, &updates);
+    if (layers != (uint64_t)m->n_weights)
         return spti_fail(SPT_ERR_FORMAT, "gmp load: state is for %llu layers, the method has %d",
-                         (unsigned long long)spti_prune_get_u64(buf + 8), m->n_weights);
-    int64_t events = (int64_t)spti_prune_get_u64(buf + 16), last = (int64_t)spti_prune_get_u64(buf + 24);
-    int64_t updates = (int64_t)spti_prune_get_u64(buf + 40);
+                         (unsigned long long)layers, m->n_weights);
     if (events < 0 || last < -1 || updates < 0) return spti_fail(SPT_ERR_FORMAT, "gmp load: negative counters");
     gmp_state *st = m->state;
     st->events = events;
     st->last_event = last;
-    st->seed = spti_prune_get_u64(buf + 32);
+    st->seed = seed;
     m->topology_updates = updates;
     return SPT_OK;
 }

@@ -140,45 +140,37 @@ static int64_t lt_bytes(const spti_method *m, bool with_values) {
     return len;
 }
 
-static void put_f32(uint8_t *b, float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(u >> (8 * i));
-}
-
-static float get_f32(const uint8_t *b) {
-    uint32_t u = 0;
-    for (int i = 0; i < 4; i++) u |= (uint32_t)b[i] << (8 * i);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
+/* The state in the layout of the file comment (the writer's count-only
+ * pass sizes it). */
+static void lt_encode(const spti_method *m, spti_wcur *w) {
+    const lottery_state *st = m->state;
+    spti_put_bytes(w, "SPLT", 4);
+    spti_put_u32(w, LT_VERSION);
+    spti_put_u64(w, (uint64_t)m->n_weights);
+    spti_put_i64(w, st->rounds);
+    spti_put_i64(w, st->done);
+    spti_put_i64(w, st->rewind_step);
+    spti_put_u64(w, st->seed);
+    spti_put_i64(w, m->topology_updates);
+    spti_put_u64(w, st->rewind != NULL);
+    if (st->rewind)
+        for (int l = 0; l < m->n_weights; l++)
+            spti_put_f32s(w, st->rewind[l], m->weights[l]->rows * m->weights[l]->cols);
 }
 
 static int lt_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len) {
     SPTI_CHECK_NULL(len);
     const lottery_state *st = m->state;
-    int64_t need = lt_bytes(m, st->rewind != NULL);
-    if (need < 0) return spti_fail(SPT_ERR_SIZE, "lottery save: state too large");
-    *len = need;
+    if (lt_bytes(m, st->rewind != NULL) < 0) return spti_fail(SPT_ERR_SIZE, "lottery save: state too large");
+    spti_wcur w = {.buf = NULL, .len = 0};
+    lt_encode(m, &w);
+    *len = w.len;
     if (!buf) return SPT_OK;
-    if (cap < need)
-        return spti_fail(SPT_ERR_SIZE, "lottery save: %lld bytes needed, buffer holds %lld", (long long)need,
+    if (cap < w.len)
+        return spti_fail(SPT_ERR_SIZE, "lottery save: %lld bytes needed, buffer holds %lld", (long long)w.len,
                          (long long)cap);
-    memcpy(buf, "SPLT", 4);
-    spti_prune_put_u64(buf + 4, LT_VERSION); /* low 4 bytes; the next field overwrites the rest */
-    spti_prune_put_u64(buf + 8, (uint64_t)m->n_weights);
-    spti_prune_put_u64(buf + 16, (uint64_t)st->rounds);
-    spti_prune_put_u64(buf + 24, (uint64_t)st->done);
-    spti_prune_put_u64(buf + 32, (uint64_t)st->rewind_step);
-    spti_prune_put_u64(buf + 40, st->seed);
-    spti_prune_put_u64(buf + 48, (uint64_t)m->topology_updates);
-    spti_prune_put_u64(buf + 56, st->rewind != NULL);
-    uint8_t *q = buf + LT_HEADER_BYTES;
-    if (st->rewind)
-        for (int l = 0; l < m->n_weights; l++) {
-            int64_t cells = m->weights[l]->rows * m->weights[l]->cols;
-            for (int64_t i = 0; i < cells; i++, q += 4) put_f32(q, st->rewind[l][i]);
-        }
+    w = (spti_wcur){.buf = buf, .len = 0};
+    lt_encode(m, &w);
     return SPT_OK;
 }
 
@@ -187,12 +179,19 @@ static int lt_load(spti_method *m, const uint8_t *buf, int64_t len) {
     lottery_state *st = m->state;
     if (len < LT_HEADER_BYTES || memcmp(buf, "SPLT", 4) != 0)
         return spti_fail(SPT_ERR_FORMAT, "lottery load: not a lottery state");
-    SPTI_TRY(spti_prune_check_version("lottery", buf + 4, LT_VERSION));
-    if (spti_prune_get_u64(buf + 8) != (uint64_t)m->n_weights)
+    spti_rcur r = {.p = buf + 4, .len = len - 4}; /* len >= LT_HEADER_BYTES: the header reads never run short */
+    SPTI_TRY(spti_prune_check_version("lottery", &r, LT_VERSION));
+    uint64_t layers = 0, seed = 0, has = 0;
+    int64_t rounds = 0, done = 0, rewind_step = 0, updates = 0;
+    spti_get_u64(&r, &layers);
+    spti_get_i64(&r, &rounds);
+    spti_get_i64(&r, &done);
+    spti_get_i64(&r, &rewind_step);
+    spti_get_u64(&r, &seed);
+    spti_get_i64(&r, &updates);
+    spti_get_u64(&r, &has);
+    if (layers != (uint64_t)m->n_weights)
         return spti_fail(SPT_ERR_FORMAT, "lottery load: state is for another number of layers");
-    int64_t rounds = (int64_t)spti_prune_get_u64(buf + 16), done = (int64_t)spti_prune_get_u64(buf + 24);
-    int64_t rewind_step = (int64_t)spti_prune_get_u64(buf + 32), updates = (int64_t)spti_prune_get_u64(buf + 48);
-    uint64_t has = spti_prune_get_u64(buf + 56);
     if (rounds != st->rounds || rewind_step != st->rewind_step)
         return spti_fail(SPT_ERR_FORMAT, "lottery load: state of a run with other rounds or rewind step");
     if (done < 0 || done > rounds || updates < 0 || has > 1)
@@ -203,16 +202,15 @@ static int lt_load(spti_method *m, const uint8_t *buf, int64_t len) {
     if (has) {
         if (!(b = spti_prune_buffers(m->weights, m->n_weights)))
             return spti_fail(SPT_ERR_NOMEM, "lottery load: out of memory for the rewind values");
-        const uint8_t *q = buf + LT_HEADER_BYTES;
-        for (int l = 0; l < m->n_weights; l++) {
-            int64_t cells = m->weights[l]->rows * m->weights[l]->cols;
-            for (int64_t i = 0; i < cells; i++, q += 4) b[l][i] = get_f32(q);
+        for (int l = 0; l < m->n_weights; l++) { /* len matches the layers: the views exist */
+            const int64_t cells = m->weights[l]->rows * m->weights[l]->cols;
+            spti_decode_f32s(spti_get_view(&r, cells, 4), cells, b[l]);
         }
     }
     spti_prune_buffers_free(st->rewind, m->n_weights);
     st->rewind = b;
     st->done = done;
-    st->seed = spti_prune_get_u64(buf + 40);
+    st->seed = seed;
     m->topology_updates = updates;
     return SPT_OK;
 }

@@ -21,9 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../kernels/grow_collector.h"
 #include "method.h"
-
-struct spti_grow_collector;
 
 /* ---- the methods (one file each; listed in method_registry.c) -------------- */
 extern const spti_method_ops spti_method_static, spti_method_set, spti_method_rigl, spti_method_snfs,
@@ -58,32 +57,9 @@ void spti_sample_bits(spti_rng *rng, int64_t n, int64_t k, uint64_t *bits);
 
 /* ---- drop and grow (drop_by_magnitude.c, drop_grow.c) -------------------------- */
 
-/* The k largest of key[0..n) (no NaN), as increasing indices into
- * idx[0..k): every key above the k-th largest value v, then among the keys
- * equal to v the ones spti_topk picks by its seeded hash of their rank
- * among the tied keys in index order. The result depends only on the keys,
- * k and seed. Expected O(n) time; workspace 2^16 counts plus the keys of
- * the threshold's 16-bit bucket and the ties (select_largest.c). */
-int spti_select_largest(const float *key, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
-/* The r-th largest (0-based) of a[0..n) (no NaN, 0 <= r < n), reordering a.
- * Expected O(n). */
-float spti_nth_largest(float *a, int64_t n, int64_t r);
-/* Growth by score (grow_by_score.c): the k positions of largest |score|
- * (score rows x cols; NaN lowest) among those not kept (kept = active and
- * not dropped[j], j the CSR entry), increasing, into grown[0..k). Ties: the
- * seeded tie-break of spti_select_largest among the tied candidates. One
- * pass over the score (rarely more); O(candidates near the top k) memory. */
-int spti_grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *score, int64_t k, uint64_t seed,
-                       int64_t *grown);
-/* The same selection from a collector a backward has filled
- * (grow_collector.h, for the same k and pattern): equal to
- * spti_grow_by_score over the dense gradient the collector streamed, ties
- * included; drop[0..k) are the dropped entries' CSR indices, increasing.
- * O(k + candidates) memory, no pass over rows x cols.
- * SPT_ERR_STATE if the collector is not filled or was made for another k. */
-struct spti_grow_collector;
-int spti_grow_by_collector(const spt_csr *m, const int64_t *drop, const struct spti_grow_collector *c, int64_t k,
-                           uint64_t seed, int64_t *grown);
+/* The exact selections behind drop and grow are kernels:
+ * spti_select_largest, spti_nth_largest (kernels/kernels.h),
+ * spti_grow_by_score and spti_grow_by_collector (kernels/grow_collector.h). */
 
 /* The k entries of x[0..n) with the smallest |x| (absolute) or x (NaN
  * counts as largest), as increasing indices into idx[0..k). Ties: seeded,

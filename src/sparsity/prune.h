@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../core/le_io.h"
 #include "method.h"
 
 /* Density at or below which a pruned layer is converted to SPARSE. */
@@ -164,12 +165,10 @@ int spti_prune_accumulate_grads(const char *who, spti_grad_source *src, int64_t 
 float **spti_prune_buffers(spti_param *const *weights, int n);
 void spti_prune_buffers_free(float **b, int n);
 
-/* Little-endian checkpoint fields. */
-void spti_prune_put_u64(uint8_t *b, uint64_t v);
-uint64_t spti_prune_get_u64(const uint8_t *b);
-/* The u32 state version at b against `current`: a newer one is
- * SPT_ERR_VERSION, any other mismatch SPT_ERR_FORMAT ("<who> load: ..."). */
-int spti_prune_check_version(const char *who, const uint8_t *b, uint32_t current);
+/* Read the u32 state version at r (core/le_io.h) and check it against
+ * `current`: a newer one is SPT_ERR_VERSION, any other mismatch (or no
+ * bytes left) SPT_ERR_FORMAT ("<who> load: ..."). */
+int spti_prune_check_version(const char *who, spti_rcur *r, uint32_t current);
 
 /* GraSP's Hessian-gradient product over the weights (grasp.c): g = the
  * summed gradient of `batches` batches, hg = H g by a forward difference

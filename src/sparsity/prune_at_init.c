@@ -81,25 +81,30 @@ int spti_pai_finish(spti_method *m, const spti_prune_layer *L) {
     return rc;
 }
 
-static void put_u32(uint8_t *b, uint32_t v) {
-    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+/* The state in the layout of prune.h (PAI_STATE_BYTES). */
+static void pai_encode(const spti_method *m, spti_wcur *w) {
+    char name[8] = {0}; /* zero-padded */
+    memcpy(name, m->ops->name, strnlen(m->ops->name, 8));
+    spti_put_bytes(w, "SPPI", 4);
+    spti_put_u32(w, PAI_VERSION);
+    spti_put_bytes(w, name, 8);
+    spti_put_u64(w, (uint64_t)m->n_weights);
+    spti_put_u64(w, pai(m)->done);
+    spti_put_u64(w, pai(m)->seed);
+    spti_put_i64(w, m->topology_updates);
 }
 
 int spti_pai_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len) {
     SPTI_CHECK_NULL(len);
-    *len = PAI_STATE_BYTES;
+    spti_wcur w = {.buf = NULL, .len = 0};
+    pai_encode(m, &w);
+    *len = w.len;
     if (!buf) return SPT_OK;
-    if (cap < PAI_STATE_BYTES)
-        return spti_fail(SPT_ERR_SIZE, "%s save: %d bytes needed, buffer holds %lld", m->ops->name, PAI_STATE_BYTES,
-                         (long long)cap);
-    memset(buf, 0, PAI_STATE_BYTES);
-    memcpy(buf, "SPPI", 4);
-    put_u32(buf + 4, PAI_VERSION);
-    memcpy(buf + 8, m->ops->name, strnlen(m->ops->name, 8));
-    spti_prune_put_u64(buf + 16, (uint64_t)m->n_weights);
-    spti_prune_put_u64(buf + 24, pai(m)->done);
-    spti_prune_put_u64(buf + 32, pai(m)->seed);
-    spti_prune_put_u64(buf + 40, (uint64_t)m->topology_updates);
+    if (cap < w.len)
+        return spti_fail(SPT_ERR_SIZE, "%s save: %lld bytes needed, buffer holds %lld", m->ops->name,
+                         (long long)w.len, (long long)cap);
+    w = (spti_wcur){.buf = buf, .len = 0};
+    pai_encode(m, &w);
     return SPT_OK;
 }
 
@@ -108,17 +113,22 @@ int spti_pai_load(spti_method *m, const uint8_t *buf, int64_t len) {
     const char *who = m->ops->name;
     if (len != PAI_STATE_BYTES || memcmp(buf, "SPPI", 4) != 0)
         return spti_fail(SPT_ERR_FORMAT, "%s load: not a pruning-at-init state", who);
-    SPTI_TRY(spti_prune_check_version(who, buf + 4, PAI_VERSION));
+    spti_rcur r = {.p = buf + 4, .len = len - 4}; /* len == PAI_STATE_BYTES: no read runs short */
+    SPTI_TRY(spti_prune_check_version(who, &r, PAI_VERSION));
     char name[9] = {0};
-    memcpy(name, buf + 8, 8);
+    memcpy(name, spti_get_view(&r, 8, 1), 8);
     if (strncmp(name, who, 8) != 0)
         return spti_fail(SPT_ERR_FORMAT, "%s load: the state is of method \"%s\"", who, name);
-    uint64_t done = spti_prune_get_u64(buf + 24);
-    int64_t updates = (int64_t)spti_prune_get_u64(buf + 40);
-    if (spti_prune_get_u64(buf + 16) != (uint64_t)m->n_weights || done > 1 || updates < 0)
+    uint64_t layers = 0, done = 0, seed = 0;
+    int64_t updates = 0;
+    spti_get_u64(&r, &layers);
+    spti_get_u64(&r, &done);
+    spti_get_u64(&r, &seed);
+    spti_get_i64(&r, &updates);
+    if (layers != (uint64_t)m->n_weights || done > 1 || updates < 0)
         return spti_fail(SPT_ERR_FORMAT, "%s load: fields out of range", who);
     pai(m)->done = done != 0;
-    pai(m)->seed = spti_prune_get_u64(buf + 32);
+    pai(m)->seed = seed;
     m->topology_updates = updates;
     return SPT_OK;
 }

@@ -235,16 +235,10 @@ int spti_prune_apply(spti_param **weights, const spti_prune_layer *L, int n, boo
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 uint64_t spti_prune_seed(uint64_t base, int64_t a, int64_t b) {
-    uint64_t h = mix64(base ^ 0x6a09e667f3bcc909ULL);
-    h = mix64(h ^ (uint64_t)a);
-    return mix64(h ^ ((uint64_t)b << 1 | 1));
+    uint64_t h = spti_mix64(base ^ 0x6a09e667f3bcc909ULL);
+    h = spti_mix64(h ^ (uint64_t)a);
+    return spti_mix64(h ^ ((uint64_t)b << 1 | 1));
 }
 
 uint64_t spti_prune_method_init(spti_method *m, const spti_method_ops *ops, const spt_method_config *cfg,
@@ -304,19 +298,9 @@ int spti_prune_accumulate_grads(const char *who, spti_grad_source *src, int64_t 
     return SPT_OK;
 }
 
-void spti_prune_put_u64(uint8_t *b, uint64_t v) {
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
-}
-
-uint64_t spti_prune_get_u64(const uint8_t *b) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-
-int spti_prune_check_version(const char *who, const uint8_t *b, uint32_t current) {
+int spti_prune_check_version(const char *who, spti_rcur *r, uint32_t current) {
     uint32_t version = 0;
-    for (int i = 0; i < 4; i++) version |= (uint32_t)b[i] << (8 * i);
+    if (!spti_get_u32(r, &version)) return spti_fail(SPT_ERR_FORMAT, "%s load: no state version", who);
     if (version > current) return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer", who, version);
     if (version != current) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", who, version);
     return SPT_OK;

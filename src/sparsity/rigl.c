@@ -5,7 +5,7 @@
  *                   > 0 for the dense gradient dL/dW of this mini-batch:
  *                   want_grow_k = k (a SPARSE linear layer streams it in row
  *                   blocks into the weight's growth collector,
- *                   grow_collector.h: no rows x cols buffer) and
+ *                   kernels/grow_collector.h: no rows x cols buffer) and
  *                   want_dense_grad (layers that cannot stream, e.g. conv,
  *                   fill dense_grad, rows x cols, as before);
  *   after_backward  per sparse layer: drop the k active weights of smallest
@@ -24,13 +24,12 @@
  * update, so between updates a layer holds only its nonzeros. A layer whose
  * k is 0 at this step asks for nothing.
  * Cost: docs/performance.md "RigL update cost". The blocked dense product
- * (one lane per thread, grow_collector.c) is most of it; the drop/grow of
+ * (one lane per thread, kernels/grow_collector.c) is most of it; the drop/grow of
  * the layers runs in parallel across layers (dst_method.c). Per update, MLP
  * 3072-4000-1000-4000-10, density 0.05-0.1, two threads: ~50-70 ms, 4-6
  * ordinary steps; in a real run with delta_t = 100, 1.5-1.8% of the run's
  * time at 90% sparsity, 2.3-2.4% at 95%, 3.3-3.7% at 99% (docs/results.md).
  */
-#include "grow_collector.h"
 #include "methods.h"
 
 static int rigl_begin_step(spti_method *m, int64_t step) {

@@ -4,7 +4,7 @@
 
 #include "../data/dataset.h"
 #include "trainer.h"
-#include "../sparsity/grow_collector.h"
+#include "../kernels/grow_collector.h"
 
 int spti_trainer_lr_at(const spti_trainer *t, int64_t step, double *lr) {
     if (!t->sched) {

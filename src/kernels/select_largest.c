@@ -10,17 +10,15 @@
  * k and the seed, never on how the candidates were gathered. Only the tied
  * keys and the threshold bucket need workspace beyond the 2^16 histogram.
  */
-#include "methods.h"
+#include <stdbool.h>
+#include <string.h>
+
+#include "kernels.h"
 
 enum { BUCKETS = 1 << 16 };
 
 /* Monotone float -> uint32 (no NaN; -0 == +0): larger key, larger code. */
-static uint32_t order_code(float x) {
-    if (x == 0.0f) x = 0.0f;
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
+static uint32_t order_code(float x) { return spti_float_order_key(x); }
 
 static void swap_f(float *a, float *b) {
     float t = *a;

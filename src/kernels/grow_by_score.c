@@ -12,8 +12,10 @@
  * of all candidates, and its ties are resolved among the same tied cells
  * whatever t was. NaN scores rank below every number (key -1).
  */
+#include <math.h>
+#include <string.h>
+
 #include "grow_collector.h"
-#include "methods.h"
 
 enum { MAX_SAMPLES = 1 << 16, MAX_THREADS = 64 };
 

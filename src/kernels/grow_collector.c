@@ -1,13 +1,15 @@
 /* The streaming growth collector (grow_collector.h) and the blocked weight
- * gradient that feeds it. */
+ * gradient that feeds it (the parameter-level wrapper,
+ * spti_weight_grad_stream, is in nn/linear.c). */
 #include <float.h>
+#include <math.h>
 #include <stdio.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "grow_collector.h"
-#include "methods.h"
 
 /* ~1 MiB blocks (a little L2, well inside L3): large enough that the
  * repacking of X per block is small next to the product, small enough to
@@ -65,17 +67,17 @@ static int lane_alloc(spti_grow_lane *l, int64_t cap, int64_t block, int64_t col
     return SPT_OK; /* the counters are reset by stream_all */
 }
 
-int spti_grow_collector_begin(spti_grow_collector **cp, const spti_param *p, int64_t k, int n_lanes) {
-    if (p->kind != SPTI_PARAM_SPARSE || k < 1 || n_lanes < 1)
-        return spti_fail(SPT_ERR_STATE, "growth collector: %s is not sparse or k (%lld) < 1", p->name, (long long)k);
+int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int n_lanes) {
+    if (k < 1 || n_lanes < 1)
+        return spti_fail(SPT_ERR_STATE, "growth collector: k (%lld) < 1 or %d lanes", (long long)k, n_lanes);
     bool fresh = *cp == NULL;
     spti_grow_collector *c = fresh ? spti_calloc(1, sizeof *c) : *cp;
     if (!c) return spti_fail(SPT_ERR_NOMEM, "growth collector: out of memory");
-    const int64_t nnz = p->csr->nnz, B = spti_grad_block_rows(p->cols), nblk = (p->rows + B - 1) / B;
+    const int64_t nnz = m->nnz, B = spti_grad_block_rows(m->cols), nblk = (m->rows + B - 1) / B;
     /* 4k (+ slack) candidates per lane: a compaction keeps ~k of them, so
      * each one pays for >= 3k pushes. Never more than there are inactive
      * cells + 1. */
-    int64_t cap = 4 * k + 1024, inactive = p->rows * p->cols - nnz;
+    int64_t cap = 4 * k + 1024, inactive = m->rows * m->cols - nnz;
     if (cap > inactive + 1) cap = inactive + 1;
     if (cap < k) cap = k;
     int rc = SPT_OK;
@@ -86,7 +88,7 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spti_param *p, int
         if (!(c->lane = spti_calloc_or_fail(n_lanes, sizeof(spti_grow_lane), "growth collector"))) rc = SPT_ERR_NOMEM;
         else c->n_lanes = n_lanes;
     }
-    for (int i = 0; i < c->n_lanes && rc == SPT_OK; i++) rc = lane_alloc(&c->lane[i], cap, B * p->cols, p->cols);
+    for (int i = 0; i < c->n_lanes && rc == SPT_OK; i++) rc = lane_alloc(&c->lane[i], cap, B * m->cols, m->cols);
     if (rc == SPT_OK && (c->nnz < nnz || !c->active)) {
         float *a = spti_alloc_or_fail(nnz > 0 ? nnz : 1, sizeof(float), "growth collector");
         if (a) {
@@ -121,21 +123,10 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spti_param *p, int
 
 /* Order-preserving 16-bit bucket of a key >= -1 (NaN is stored as -1):
  * larger keys, larger buckets. */
-static uint32_t bucket(float key) {
-    uint32_t u;
-    memcpy(&u, &key, 4);
-    u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
-    return u >> 16;
-}
+static uint32_t bucket(float key) { return spti_float_order_key(key) >> 16; }
 
 /* The smallest key of a bucket (its lower edge): the smallest code. */
-static float bucket_floor(uint32_t b) {
-    const uint32_t code = b << 16;
-    const uint32_t u = (code & 0x80000000u) ? code & 0x7fffffffu : ~code;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+static float bucket_floor(uint32_t b) { return spti_float_from_order_key(b << 16); }
 
 /* Raise t to the lower edge of the 16-bit bucket holding the k-th largest
  * buffered key (hist counts the buffer by bucket): every key >= the k-th
@@ -295,14 +286,14 @@ static void block_order(const float *dy, int64_t rows, int64_t ncols, int64_t B,
 
 /* Lane L's share: blocks order[L], order[L + lanes], ... (deterministic for
  * a given lane count). */
-static void stream_lane(spti_grow_collector *c, int L, const spti_param *p, const float *dy, const float *X,
+static void stream_lane(spti_grow_collector *c, int L, const spt_csr *m, const float *dy, const float *X,
                         int64_t ncols, int64_t B, int64_t nblk) {
     spti_grow_lane *l = &c->lane[L];
     for (int64_t i = L; i < nblk && l->rc == SPT_OK; i += c->n_lanes) {
-        const int64_t r0 = c->order[i] * B, nb = p->rows - r0 < B ? p->rows - r0 : B;
+        const int64_t r0 = c->order[i] * B, nb = m->rows - r0 < B ? m->rows - r0 : B;
         /* block[nb x cols] = dY[r0 .. r0+nb) . X^T */
-        l->rc = spti_gemm_dw(dy + r0 * ncols, nb, X, p->cols, ncols, l->block, false);
-        if (l->rc == SPT_OK) l->rc = feed(c, l, p->csr, r0, nb, l->block);
+        l->rc = spti_gemm_dw(dy + r0 * ncols, nb, X, m->cols, ncols, l->block, false);
+        if (l->rc == SPT_OK) l->rc = feed(c, l, m, r0, nb, l->block);
         raise_t(l, c->k); /* fewer pushes in the next block */
     }
     if (l->rc != SPT_OK) snprintf(l->err, sizeof l->err, "%s", spt_last_error());
@@ -334,10 +325,9 @@ static int merge_lanes(spti_grow_collector *c) {
  * buffers hold k. It is a guess: the caller checks that at least k keys
  * reached it (then every key >= the k-th largest did, and the result is
  * exact) and streams again without it otherwise. -inf when no guess helps. */
-static float sample_threshold(const spti_grow_collector *c, const spti_param *p, const float *dy, const float *X,
+static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, const float *dy, const float *X,
                               int64_t ncols, int64_t B) {
-    const spt_csr *m = p->csr;
-    const int64_t rows = p->rows, cols = p->cols, inactive = rows * cols - m->nnz;
+    const int64_t rows = m->rows, cols = m->cols, inactive = rows * cols - m->nnz;
     int64_t S = 65536 / cols;
     S = S < 8 ? 8 : S;
     S = S > B ? B : S;
@@ -376,7 +366,7 @@ done:
 }
 
 /* Stream every block into the lanes, each starting at threshold t0. */
-static void stream_all(spti_grow_collector *c, const spti_param *p, const float *dy, const float *X, int64_t ncols,
+static void stream_all(spti_grow_collector *c, const spt_csr *m, const float *dy, const float *X, int64_t ncols,
                        int64_t B, int64_t nblk, float t0) {
     const int lanes = c->n_lanes;
     for (int i = 0; i < lanes; i++) {
@@ -389,37 +379,37 @@ static void stream_all(spti_grow_collector *c, const spti_param *p, const float 
         memset(l->hist, 0, (size_t)65536 * sizeof(uint32_t));
     }
     if (lanes == 1) {
-        stream_lane(c, 0, p, dy, X, ncols, B, nblk);
+        stream_lane(c, 0, m, dy, X, ncols, B, nblk);
     } else {
 #pragma omp parallel num_threads(lanes)
         {
 #ifdef _OPENMP
             /* The runtime may give fewer threads than asked: every lane runs. */
             for (int L = omp_get_thread_num(); L < lanes; L += omp_get_num_threads())
-                stream_lane(c, L, p, dy, X, ncols, B, nblk);
+                stream_lane(c, L, m, dy, X, ncols, B, nblk);
 #endif
         }
     }
 }
 
-int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols) {
-    const spt_csr *m = p->csr;
-    const int64_t B = spti_grad_block_rows(p->cols), nblk = (p->rows + B - 1) / B;
+int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
+                      int64_t ncols) {
+    const int64_t B = spti_grad_block_rows(m->cols), nblk = (m->rows + B - 1) / B;
     int lanes = spti_blas_nests_in_openmp() ? spti_num_threads() : 1;
     if (lanes > nblk) lanes = (int)nblk;
     if (lanes < 1) lanes = 1;
-    SPTI_TRY(spti_grow_collector_begin(&p->grow, p, p->want_grow_k, lanes));
-    spti_grow_collector *c = p->grow;
+    SPTI_TRY(spti_grow_collector_begin(cp, m, k, lanes));
+    spti_grow_collector *c = *cp;
     /* Blocks visited from the largest dY rows down, so the threshold rises
      * early and later blocks are mostly rejected by one vectorised pass per
      * row. Each block is the same product as in the full path. */
-    block_order(dy, p->rows, ncols, B, c->bscore, c->order);
-    const float t0 = sample_threshold(c, p, dy, X, ncols, B);
-    stream_all(c, p, dy, X, ncols, B, nblk, t0);
+    block_order(dy, m->rows, ncols, B, c->bscore, c->order);
+    const float t0 = sample_threshold(c, m, dy, X, ncols, B);
+    stream_all(c, m, dy, X, ncols, B, nblk, t0);
     int64_t reached = 0;
     for (int i = 0; i < lanes; i++) reached += c->lane[i].rc == SPT_OK ? c->lane[i].n : 0;
     if (t0 > -INFINITY && reached < c->k) /* the guess was too high: stream again without it */
-        stream_all(c, p, dy, X, ncols, B, nblk, -INFINITY);
+        stream_all(c, m, dy, X, ncols, B, nblk, -INFINITY);
     for (int i = 0; i < lanes; i++) {
         const spti_grow_lane *l = &c->lane[i];
         if (l->rc != SPT_OK) return spti_fail(l->rc, "%s", l->err);
@@ -433,7 +423,6 @@ int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int6
     c->pos = l0->pos;
     c->n = l0->n;
     c->t = l0->t;
-    for (int64_t j = 0; j < m->nnz; j++) p->grad[j] += c->active[j];
     c->block_rows = B;
     c->filled = true;
     return SPT_OK;

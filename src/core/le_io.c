@@ -19,6 +19,11 @@ uint64_t spti_load_u64(const uint8_t *b) {
     for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
     return v;
 }
+uint32_t spti_load_u32_be(const uint8_t *b) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v = v << 8 | b[i];
+    return v;
+}
 
 /* ---- writer ------------------------------------------------------------- */
 

@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../nn/param.h"
+#include "kernels.h"
 
 /* One streaming lane: the state of one thread's share of the row blocks
  * (the collector has one lane per thread that streams). */
@@ -69,11 +69,11 @@ typedef struct spti_grow_collector {
  * paths see bit-identical gradients. */
 int64_t spti_grad_block_rows(int64_t cols);
 
-/* Make *c ready to collect the k (> 0) best growth candidates of the
- * SPARSE weight p over one backward streamed by n_lanes (>= 1) threads:
- * (re)allocated as needed, emptied, filled = false. SPT_ERR_NOMEM leaves
- * *c usable (or NULL). */
-int spti_grow_collector_begin(spti_grow_collector **c, const spti_param *p, int64_t k, int n_lanes);
+/* Make *c ready to collect the k (> 0) best growth candidates of a
+ * weight of pattern m over one backward streamed by n_lanes (>= 1)
+ * threads: (re)allocated as needed, emptied, filled = false.
+ * SPT_ERR_NOMEM leaves *c usable (or NULL). */
+int spti_grow_collector_begin(spti_grow_collector **c, const spt_csr *m, int64_t k, int n_lanes);
 /* The row pass of feed, AVX-512 (grow_row_avx512.c; spti_simd_level() >= 2,
  * t > -1): the columns q < cols with |s[q]| >= t and !kept[q], increasing,
  * into idx; *nonfinite = whether s holds inf or NaN. Returns their number. */
@@ -82,16 +82,37 @@ int64_t spti_grow_row_pass_avx512(const float *s, int64_t cols, float t, const u
 /* Free (NULL accepted). */
 void spti_grow_collector_destroy(spti_grow_collector *c);
 
-/* The weight gradient of a SPARSE weight p with p->want_grow_k > 0 for
+/* The weight gradient of a weight of pattern m (rows x cols) for
  * dY[rows x ncols], X[cols x ncols]: the dense dY . X^T in row blocks, each
- * fed to p->grow; then grad += its active entries. No rows x cols buffer.
- * With the OpenMP OpenBLAS and more than one thread, each thread streams
- * its own share of the blocks (one single-threaded product per block, the
- * same product as the full path's, so the same gradients) into its own
- * lane; the lanes are then merged. The merged list differs with the thread
- * count only in candidates below the final k-th largest key, which the
- * selection never takes: growth is the same for any thread count.
- * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE) grad is unchanged. */
-int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols);
+ * fed to the collector *c (begun here for k > 0, see
+ * spti_grow_collector_begin); (*c)->active then holds the gradient at the
+ * active entries. No rows x cols buffer. With the OpenMP OpenBLAS and more
+ * than one thread, each thread streams its own share of the blocks (one
+ * single-threaded product per block, the same product as the full path's,
+ * so the same gradients) into its own lane; the lanes are then merged. The
+ * merged list differs with the thread count only in candidates below the
+ * final k-th largest key, which the selection never takes: growth is the
+ * same for any thread count. Fails with SPT_ERR_NOMEM or SPT_ERR_SIZE.
+ * The layer-level call is spti_weight_grad_stream (nn/layers.h). */
+int spti_grow_collect(spti_grow_collector **c, const spt_csr *m, int64_t k, const float *dy, const float *X,
+                      int64_t ncols);
+
+/* ---- growth selection (grow_by_score.c) ------------------------------------- */
+
+/* Growth by score: the k positions of largest |score| (score rows x cols;
+ * NaN lowest) among those not kept (kept = active and not dropped[j], j the
+ * CSR entry), increasing, into grown[0..k). Ties: the seeded tie-break of
+ * spti_select_largest among the tied candidates. One pass over the score
+ * (rarely more); O(candidates near the top k) memory. */
+int spti_grow_by_score(const spt_csr *m, const uint8_t *dropped, const float *score, int64_t k, uint64_t seed,
+                       int64_t *grown);
+/* The same selection from a collector a backward has filled (for the same
+ * k and pattern): equal to spti_grow_by_score over the dense gradient the
+ * collector streamed, ties included; drop[0..k) are the dropped entries'
+ * CSR indices, increasing. O(k + candidates) memory, no pass over
+ * rows x cols. SPT_ERR_STATE if the collector is not filled or was made for
+ * another k. */
+int spti_grow_by_collector(const spt_csr *m, const int64_t *drop, const spti_grow_collector *c, int64_t k,
+                           uint64_t seed, int64_t *grown);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * Little-endian fixed-width encoding for the checkpoint format, independent
- * of the host's byte order.
+ * Little-endian fixed-width encoding, independent of the host's byte order:
+ * the one byte codec of the library (checkpoints, and the state records of
+ * optimizers and sparsity methods they carry).
  *
  * Writer: a cursor that either only counts bytes (buf == NULL: the size pass)
  * or stores them (the write pass, into a buffer sized by the first pass), so
@@ -37,6 +38,8 @@ void spti_store_u32(uint8_t *b, uint32_t v);
 void spti_store_u64(uint8_t *b, uint64_t v);
 uint32_t spti_load_u32(const uint8_t *b);
 uint64_t spti_load_u64(const uint8_t *b);
+/* A big-endian u32 (the one foreign order we read: IDX file headers). */
+uint32_t spti_load_u32_be(const uint8_t *b);
 
 typedef struct spti_rcur {
     const uint8_t *p;
