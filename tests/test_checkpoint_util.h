@@ -147,8 +147,8 @@ static inline void ck_assert_same_param(const spti_param *a, const spti_param *b
     assert_int_equal(a->is_weight, b->is_weight);
     assert_int_equal(a->no_weight_decay, b->no_weight_decay);
     assert_memory_equal(a->value, b->value, (size_t)a->n * sizeof(float));
-    assert_int_equal(a->n_slots, b->n_slots);
-    for (int s = 0; s < a->n_slots; s++) assert_memory_equal(a->slot[s], b->slot[s], (size_t)a->n * sizeof(float));
+    assert_int_equal(a->opt.n_slots, b->opt.n_slots);
+    for (int s = 0; s < a->opt.n_slots; s++) assert_memory_equal(a->opt.slot[s], b->opt.slot[s], (size_t)a->n * sizeof(float));
     if (a->kind == SPTI_PARAM_MASKED) {
         assert_int_equal(a->mask_nnz, b->mask_nnz);
         assert_memory_equal(a->mask, b->mask, (size_t)(a->rows * a->cols));

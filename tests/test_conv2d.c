@@ -350,14 +350,14 @@ static void test_dense_grad(void **state) {
                 assert_status(L->ops->backward(L, x, y, dy, NULL, N), SPT_OK);
                 memcpy(grad_plain, W->grad, (size_t)W->n * sizeof(float));
                 memset(W->grad, 0, (size_t)W->n * sizeof(float));
-                W->want_dense_grad = true;
+                W->request.dense_grad = true;
                 assert_status(L->ops->backward(L, x, y, dy, NULL, N), SPT_OK);
-                assert_non_null(W->dense_grad);
-                assert_true(spt_test_max_rel_err(W->dense_grad, dW_ref, cells) < 1e-5);
+                assert_non_null(W->result.dense_grad);
+                assert_true(spt_test_max_rel_err(W->result.dense_grad, dW_ref, cells) < 1e-5);
                 assert_true(spt_test_max_rel_err(W->grad, grad_plain, W->n) < 1e-5);
                 /* overwritten, not accumulated, on the next dense step */
                 assert_status(L->ops->backward(L, x, y, dy, NULL, N), SPT_OK);
-                assert_true(spt_test_max_rel_err(W->dense_grad, dW_ref, cells) < 1e-5);
+                assert_true(spt_test_max_rel_err(W->result.dense_grad, dW_ref, cells) < 1e-5);
                 free(x);
                 free(y);
                 free(dy);
@@ -578,7 +578,7 @@ static int run_with_failure(const spti_conv2d_spec *s, form f, spti_conv_path pa
         assert_int_equal(rc, SPT_OK);
     }
     assert_status(spti_conv2d_set_path(L, path), SPT_OK);
-    W->want_dense_grad = dense_grad;
+    W->request.dense_grad = dense_grad;
     const int64_t N = 2;
     float *x = random_buf(in_size(L, N), 1), *y = malloc((size_t)out_size(L, N) * sizeof(float));
     float *dx = malloc((size_t)in_size(L, N) * sizeof(float));

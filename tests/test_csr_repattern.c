@@ -263,8 +263,8 @@ static spti_param *make_param(int ndim, const int64_t *shape, uint64_t seed) {
     }
     assert_status(spti_param_ensure_slots(p, 2), SPT_OK);
     for (int64_t i = 0; i < p->n; i++) {
-        p->slot[0][i] = 10.0f + (float)i;
-        p->slot[1][i] = -10.0f - (float)i;
+        p->opt.slot[0][i] = 10.0f + (float)i;
+        p->opt.slot[1][i] = -10.0f - (float)i;
     }
     return p;
 }
@@ -277,8 +277,8 @@ static void test_param_sparsify_and_repattern(void **state) {
     assert_int_equal(p->cols, 27);
     float before[108], s0[108], s1[108];
     memcpy(before, p->value, sizeof before);
-    memcpy(s0, p->slot[0], sizeof s0);
-    memcpy(s1, p->slot[1], sizeof s1);
+    memcpy(s0, p->opt.slot[0], sizeof s0);
+    memcpy(s1, p->opt.slot[1], sizeof s1);
     int64_t pos[108], n = 0;
     for (int64_t i = 0; i < 108; i++)
         if (i % 4 == 1 || i == 0 || i == 107) pos[n++] = i;
@@ -291,7 +291,7 @@ static void test_param_sparsify_and_repattern(void **state) {
     assert_int_equal(spt_csr_dim(p->csr, 3), 3);
     for (int64_t k = 0; k < n; k++) {
         assert_true(p->value[k] == before[pos[k]]);
-        assert_true(p->slot[0][k] == s0[pos[k]] && p->slot[1][k] == s1[pos[k]]);
+        assert_true(p->opt.slot[0][k] == s0[pos[k]] && p->opt.slot[1][k] == s1[pos[k]]);
         assert_true(p->grad[k] == 0.0f);
     }
     int64_t act[108];
@@ -320,8 +320,8 @@ static void test_param_sparsify_and_repattern(void **state) {
         int64_t i = pos2[k];
         bool was = i % 4 == 1 || i == 0 || i == 107;
         assert_true(p->value[k] == (was ? before[i] : 0.0f));
-        assert_true(p->slot[0][k] == (was ? s0[i] : 0.0f));
-        assert_true(p->slot[1][k] == (was ? s1[i] : 0.0f));
+        assert_true(p->opt.slot[0][k] == (was ? s0[i] : 0.0f));
+        assert_true(p->opt.slot[1][k] == (was ? s1[i] : 0.0f));
         assert_true(p->grad[k] == 0.0f);
     }
     /* Sparsify of a sparse parameter is a repattern. */
@@ -359,8 +359,8 @@ static void test_param_mask(void **state) {
         assert_int_equal(p->mask[i], on);
         assert_true(p->value[i] == (on ? before[i] : 0.0f));
         assert_true(p->grad[i] == (on ? 1.0f : 0.0f));
-        assert_true(p->slot[0][i] == (on ? 10.0f + (float)i : 0.0f));
-        assert_true(p->slot[1][i] == (on ? -10.0f - (float)i : 0.0f));
+        assert_true(p->opt.slot[0][i] == (on ? 10.0f + (float)i : 0.0f));
+        assert_true(p->opt.slot[1][i] == (on ? -10.0f - (float)i : 0.0f));
     }
     int64_t act[42];
     assert_int_equal(spti_param_active_positions(p, act), n);
@@ -377,7 +377,7 @@ static void test_param_mask(void **state) {
     assert_int_equal(p->kind, SPTI_PARAM_SPARSE);
     assert_null(p->mask);
     assert_true(p->value[0] == before[1] && p->value[1] == before[41]);
-    assert_true(p->slot[0][1] == 51.0f);
+    assert_true(p->opt.slot[0][1] == 51.0f);
     const int64_t bad[2] = {3, 2};
     spti_param *q = make_param(2, shape, 4);
     assert_status(spti_param_mask(q, bad, 2), SPT_ERR_INVALID);
@@ -408,7 +408,7 @@ static void test_param_nomem(void **state) {
             float v[40], s0[40];
             int64_t pn = p->n;
             memcpy(v, p->value, (size_t)pn * sizeof(float));
-            memcpy(s0, p->slot[0], (size_t)pn * sizeof(float));
+            memcpy(s0, p->opt.slot[0], (size_t)pn * sizeof(float));
             spt_test_alloc_fail_at(i);
             int rc = which == 0 ? spti_param_sparsify(p, pos, n) : spti_param_repattern(p, pos2, n2);
             if (rc == SPT_OK) {
@@ -421,7 +421,7 @@ static void test_param_nomem(void **state) {
             assert_int_equal(p->n, pn);
             assert_int_equal(p->kind, which == 0 ? SPTI_PARAM_DENSE : SPTI_PARAM_SPARSE);
             assert_memory_equal(p->value, v, (size_t)pn * sizeof(float));
-            assert_memory_equal(p->slot[0], s0, (size_t)pn * sizeof(float));
+            assert_memory_equal(p->opt.slot[0], s0, (size_t)pn * sizeof(float));
             if (which == 1) assert_int_equal(spti_csr_validate(p->csr), SPT_OK);
             spti_param_destroy(p);
         }

@@ -48,8 +48,8 @@ static inline spt_method_config *dst_config(int method, const double *densities,
 static inline void dst_fill_slots(spti_param *p) {
     assert_int_equal(spti_param_ensure_slots(p, 2), SPT_OK);
     for (int64_t i = 0; i < p->n; i++) {
-        p->slot[0][i] = 1.0f + (float)i;
-        p->slot[1][i] = 2.0f + (float)i;
+        p->opt.slot[0][i] = 1.0f + (float)i;
+        p->opt.slot[1][i] = 2.0f + (float)i;
     }
 }
 
@@ -72,8 +72,8 @@ static inline dst_snap dst_snapshot(const spti_param *p) {
     for (int64_t k = 0; k < n; k++) {
         s.active[pos[k]] = 1;
         s.w[pos[k]] = p->value[k];
-        if (p->slot[0]) s.s0[pos[k]] = p->slot[0][k];
-        if (p->slot[1]) s.s1[pos[k]] = p->slot[1][k];
+        if (p->opt.slot[0]) s.s0[pos[k]] = p->opt.slot[0][k];
+        if (p->opt.slot[1]) s.s1[pos[k]] = p->opt.slot[1][k];
     }
     free(pos);
     return s;
@@ -107,9 +107,9 @@ static inline spti_param *dst_clone(const spti_param *p) {
     assert_int_equal(spti_param_sparsify(q, pos, n), SPT_OK);
     free(pos);
     memcpy(q->value, p->value, (size_t)n * sizeof(float));
-    if (p->n_slots) {
-        assert_int_equal(spti_param_ensure_slots(q, p->n_slots), SPT_OK);
-        for (int s = 0; s < p->n_slots; s++) memcpy(q->slot[s], p->slot[s], (size_t)n * sizeof(float));
+    if (p->opt.n_slots) {
+        assert_int_equal(spti_param_ensure_slots(q, p->opt.n_slots), SPT_OK);
+        for (int s = 0; s < p->opt.n_slots; s++) memcpy(q->opt.slot[s], p->opt.slot[s], (size_t)n * sizeof(float));
     }
     return q;
 }
@@ -118,11 +118,11 @@ static inline spti_param *dst_clone(const spti_param *p) {
  * magnitudes drawn from seed. Allocated with spti_alloc, as the layers do. */
 static inline void dst_fill_dense_grad(spti_param *p, uint64_t seed) {
     int64_t n = p->rows * p->cols;
-    if (!p->dense_grad) p->dense_grad = spti_alloc(n, sizeof(float));
-    assert_non_null(p->dense_grad);
+    if (!p->result.dense_grad) p->result.dense_grad = spti_alloc(n, sizeof(float));
+    assert_non_null(p->result.dense_grad);
     spti_rng rng;
     spti_rng_seed(&rng, seed);
-    for (int64_t i = 0; i < n; i++) p->dense_grad[i] = spti_rng_uniform(&rng) * 2.0f - 1.0f;
+    for (int64_t i = 0; i < n; i++) p->result.dense_grad[i] = spti_rng_uniform(&rng) * 2.0f - 1.0f;
 }
 
 /* Sort helper: indices 0..n-1 by key ascending (stable insertion sort, small n). */

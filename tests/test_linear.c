@@ -194,9 +194,9 @@ static void test_dense_grad(void **state) {
         assert_status(L->ops->backward(L, x, y, dy, dx1, N), SPT_OK);
         memcpy(g1, W->grad, (size_t)W->n * sizeof(float));
         memset(W->grad, 0, (size_t)W->n * sizeof(float));
-        W->want_dense_grad = true;
+        W->request.dense_grad = true;
         assert_status(L->ops->backward(L, x, y, dy, dx2, N), SPT_OK);
-        assert_true(spt_test_max_rel_err(W->dense_grad, dW, in * out) < 1e-5);
+        assert_true(spt_test_max_rel_err(W->result.dense_grad, dW, in * out) < 1e-5);
         assert_true(spt_test_max_rel_err(W->grad, g1, W->n) < 1e-5);
         assert_true(spt_test_max_rel_err(dx2, dx1, in * N) < 1e-5);
         free(x);
@@ -313,7 +313,7 @@ static int run_with_failure(form f, bool dense_grad, long fail) {
     int64_t pos[] = {1, 7, 8, 22};
     if (f == FORM_MASKED) assert_int_equal(spti_param_mask(W, pos, 4), SPT_OK);
     if (f == FORM_SPARSE) assert_int_equal(spti_param_sparsify(W, pos, 4), SPT_OK);
-    W->want_dense_grad = dense_grad;
+    W->request.dense_grad = dense_grad;
     float x[6 * 3], y[4 * 3], dx[6 * 3];
     for (int i = 0; i < 18; i++) x[i] = (float)i - 9.0f;
     float g0[24];

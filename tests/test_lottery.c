@@ -25,8 +25,8 @@ static void train(spti_method *m, int64_t *t, int64_t steps, spti_rng *r) {
             for (int64_t i = 0; i < p->n; i++) {
                 if (p->kind == SPTI_PARAM_MASKED && !p->mask[i]) continue;
                 p->value[i] += 0.2f * spti_rng_normal(r);
-                p->slot[0][i] = 1.0f + (float)s;
-                p->slot[1][i] = 2.0f;
+                p->opt.slot[0][i] = 1.0f + (float)s;
+                p->opt.slot[1][i] = 2.0f;
             }
         }
         assert_int_equal(m->ops->after_step(m, *t), SPT_OK);
@@ -72,7 +72,7 @@ static void check_rounds(int global) {
             pr_snap after = pr_take(w[l]);
             for (int64_t i = 0; i < size[l]; i++) assert_true(after.w[i] == (after.active[i] ? rewind[l].w[i] : 0.0f));
             for (int s = 0; s < 2; s++)
-                for (int64_t i = 0; i < w[l]->n; i++) assert_true(w[l]->slot[s][i] == 0.0f);
+                for (int64_t i = 0; i < w[l]->n; i++) assert_true(w[l]->opt.slot[s][i] == 0.0f);
             bool sparse = round == 4 || after.nnz <= 0.3 * (double)size[l];
             assert_int_equal(w[l]->kind, sparse ? SPTI_PARAM_SPARSE : SPTI_PARAM_MASKED);
             pr_free(&after);

@@ -151,13 +151,13 @@ static void check_against_ref(const spti_param *p, const ref_param *r, const ref
     int n_slots = o->kind == SPT_OPTIMIZER_ADAM ? 2 : o->momentum > 0 ? 1 : 0;
     for (int s = 0; s < SPTI_MAX_SLOTS; s++) {
         if (s >= n_slots) {
-            assert_null(p->slot[s]); /* plain SGD keeps no buffer */
+            assert_null(p->opt.slot[s]); /* plain SGD keeps no buffer */
             continue;
         }
-        assert_non_null(p->slot[s]);
+        assert_non_null(p->opt.slot[s]);
         if (p->kind == SPTI_PARAM_MASKED) /* inactive moments stay 0 */
             for (int64_t i = 0; i < cells; i++)
-                if (!p->mask[i]) assert_true(p->slot[s][i] == 0.0f);
+                if (!p->mask[i]) assert_true(p->opt.slot[s][i] == 0.0f);
     }
     int64_t *pos = malloc((size_t)cells * sizeof(int64_t));
     assert_non_null(pos);
@@ -166,7 +166,7 @@ static void check_against_ref(const spti_param *p, const ref_param *r, const ref
         const double *ref = s == 0 ? r->s0 : r->s1;
         for (int64_t k = 0; k < na; k++) {
             int64_t idx = p->kind == SPTI_PARAM_SPARSE ? k : pos[k];
-            double d = fabs((double)p->slot[s][idx] - ref[pos[k]]) / (1.0 + fabs(ref[pos[k]]));
+            double d = fabs((double)p->opt.slot[s][idx] - ref[pos[k]]) / (1.0 + fabs(ref[pos[k]]));
             assert_true(d < tol);
         }
     }
@@ -255,7 +255,7 @@ static void test_sgd_by_hand(void **state) {
         p->grad[0] = 0.5f;
         assert_status(spti_optimizer_step(opt, &p, 1, 0.1), SPT_OK);
         assert_float_equal(p->value[0], want_w[t], 1e-6);
-        assert_float_equal(p->slot[0][0], want_buf[t], 1e-6);
+        assert_float_equal(p->opt.slot[0][0], want_buf[t], 1e-6);
     }
     spt_optimizer_destroy(opt);
     /* Nesterov, same data: step 1: buf = 0.5, w = 1 - 0.1*(0.5 + 0.45) = 0.905;
@@ -275,7 +275,7 @@ static void test_sgd_by_hand(void **state) {
     spt_optimizer_destroy(opt);
     opt = make_opt(&nest, 0.1);
     p->value[0] = 1.0f;
-    p->slot[0][0] = 0.0f;
+    p->opt.slot[0][0] = 0.0f;
     p->grad[0] = 0.5f;
     assert_status(spti_optimizer_step(opt, &p, 1, 0.1), SPT_OK);
     assert_float_equal(p->value[0], 0.886, 1e-6);
@@ -301,8 +301,8 @@ static void test_adam_by_hand(void **state) {
     assert_status(spti_optimizer_step(opt, &p, 1, 0.01), SPT_OK);
     double w2 = w1 - 0.01 * (0.08 / 0.19) / (sqrt(0.004996 / 0.001999) + 1e-8);
     assert_float_equal(p->value[0], w2, 1e-6);
-    assert_float_equal(p->slot[0][0], 0.08, 1e-7);
-    assert_float_equal(p->slot[1][0], 0.004996, 1e-8);
+    assert_float_equal(p->opt.slot[0][0], 0.08, 1e-7);
+    assert_float_equal(p->opt.slot[1][0], 0.004996, 1e-8);
     assert_int_equal(opt->step, 2);
     spt_optimizer_destroy(opt);
 
@@ -327,7 +327,7 @@ static void test_lr_zero_and_empty(void **state) {
     p->grad[0] = 3.0f;
     assert_status(spti_optimizer_step(opt, &p, 1, 0.0), SPT_OK);
     assert_true(p->value[0] == 1.5f);
-    assert_float_equal(p->slot[0][0], 0.3, 1e-6);
+    assert_float_equal(p->opt.slot[0][0], 0.3, 1e-6);
     assert_int_equal(opt->step, 1);
     assert_status(spti_optimizer_step(opt, &p, 0, 0.01), SPT_OK);
     assert_int_equal(opt->step, 2);
@@ -359,7 +359,7 @@ static void test_simd_paths_agree(void **state) {
                 }
             assert_status(spt_set_simd_level(2), SPT_OK);
             assert_memory_equal(p[0]->value, p[1]->value, 111 * sizeof(float));
-            for (int s = 0; s < 2; s++) assert_memory_equal(p[0]->slot[s], p[1]->slot[s], 111 * sizeof(float));
+            for (int s = 0; s < 2; s++) assert_memory_equal(p[0]->opt.slot[s], p[1]->opt.slot[s], 111 * sizeof(float));
             for (int k = 0; k < 2; k++) {
                 spt_optimizer_destroy(opt[k]);
                 spti_param_destroy(p[k]);
@@ -394,7 +394,7 @@ static void test_threaded_paths(void **state) {
                 }
             assert_memory_equal(p[0]->value, p[1]->value, N * sizeof(float));
             for (int s = 0; s < SPTI_MAX_SLOTS; s++)
-                if (p[0]->slot[s]) assert_memory_equal(p[0]->slot[s], p[1]->slot[s], N * sizeof(float));
+                if (p[0]->opt.slot[s]) assert_memory_equal(p[0]->opt.slot[s], p[1]->opt.slot[s], N * sizeof(float));
             p[1]->grad[N - 1] = NAN;
             assert_status(spti_params_check_finite(&p[1], 1), SPT_ERR_NONFINITE);
             assert_status(spti_optimizer_step(opt[1], &p[1], 1, 0.01), SPT_ERR_NONFINITE);
@@ -429,8 +429,8 @@ static void snap_take(snapshot *s, const spti_param *p) {
     s->value = dup_floats(p->value, p->n);
     s->grad = dup_floats(p->grad, p->n);
     for (int k = 0; k < SPTI_MAX_SLOTS; k++) {
-        s->slot[k] = dup_floats(p->slot[k], p->n);
-        s->slot_ptr[k] = p->slot[k];
+        s->slot[k] = dup_floats(p->opt.slot[k], p->n);
+        s->slot_ptr[k] = p->opt.slot[k];
     }
 }
 
@@ -439,8 +439,8 @@ static void snap_check_and_free(snapshot *s, const spti_param *p) {
     assert_memory_equal(p->value, s->value, (size_t)p->n * sizeof(float));
     assert_memory_equal(p->grad, s->grad, (size_t)p->n * sizeof(float));
     for (int k = 0; k < SPTI_MAX_SLOTS; k++) {
-        assert_ptr_equal(p->slot[k], s->slot_ptr[k]);
-        if (s->slot[k]) assert_memory_equal(p->slot[k], s->slot[k], (size_t)p->n * sizeof(float));
+        assert_ptr_equal(p->opt.slot[k], s->slot_ptr[k]);
+        if (s->slot[k]) assert_memory_equal(p->opt.slot[k], s->slot[k], (size_t)p->n * sizeof(float));
         free(s->slot[k]);
     }
     free(s->value);
@@ -501,7 +501,7 @@ static void test_step_invalid(void **state) {
     assert_status(spti_params_check_finite(params, 2), SPT_ERR_NULL);
     assert_status(spti_params_check_finite(params, -2), SPT_ERR_SIZE);
     snap_check_and_free(&s, w); /* no slot was allocated by the failed calls */
-    assert_null(w->slot[0]);
+    assert_null(w->opt.slot[0]);
     assert_int_equal(opt->step, 0);
     spt_optimizer_destroy(opt);
     spti_param_destroy(w);
@@ -520,7 +520,7 @@ static void test_step_nomem(void **state) {
         /* Give "b" its slots in advance so that a failure must leave a mix of
          * pre-existing and absent slots exactly as they were. */
         assert_status(spti_param_ensure_slots(p[1], cases[c]->kind == SPT_OPTIMIZER_ADAM ? 2 : 1), SPT_OK);
-        p[1]->slot[0][2] = 0.5f;
+        p[1]->opt.slot[0][2] = 0.5f;
         bool done = false;
         for (long at = 0; !done && at < 50; at++) {
             snapshot s[3];

@@ -281,7 +281,7 @@ static void test_state_resume(void **state) {
     assert_status(spti_param_create("w", 2, shape, true, &q), SPT_OK);
     memcpy(q->value, p->value, 20 * sizeof(float));
     assert_status(spti_param_ensure_slots(q, 2), SPT_OK);
-    for (int s = 0; s < 2; s++) memcpy(q->slot[s], p->slot[s], 20 * sizeof(float));
+    for (int s = 0; s < 2; s++) memcpy(q->opt.slot[s], p->opt.slot[s], 20 * sizeof(float));
     spt_optimizer *b;
     assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, &b), SPT_OK);
     assert_status(spt_optimizer_load_state(b, rec, sizeof rec), SPT_OK);
@@ -291,7 +291,7 @@ static void test_state_resume(void **state) {
         assert_status(spti_optimizer_step(b, &q, 1, 0.01), SPT_OK);
     }
     assert_memory_equal(p->value, q->value, 20 * sizeof(float));
-    for (int s = 0; s < 2; s++) assert_memory_equal(p->slot[s], q->slot[s], 20 * sizeof(float));
+    for (int s = 0; s < 2; s++) assert_memory_equal(p->opt.slot[s], q->opt.slot[s], 20 * sizeof(float));
     assert_true(a->step == 6 && b->step == 6);
     spt_optimizer_destroy(a);
     spt_optimizer_destroy(b);

@@ -75,8 +75,8 @@ static void compare(const spti_param *p, const model *r, int kind) {
     }
     for (int64_t k = 0; k < n; k++) {
         assert_true(r->active[pos[k]]);
-        assert_true(fabs(p->slot[0][k] - r->m[pos[k]]) < 2e-5 * (1 + fabs(r->m[pos[k]])));
-        if (kind == SPT_OPTIMIZER_ADAM) assert_true(fabs(p->slot[1][k] - r->v[pos[k]]) < 2e-5 * (1 + r->v[pos[k]]));
+        assert_true(fabs(p->opt.slot[0][k] - r->m[pos[k]]) < 2e-5 * (1 + fabs(r->m[pos[k]])));
+        if (kind == SPT_OPTIMIZER_ADAM) assert_true(fabs(p->opt.slot[1][k] - r->v[pos[k]]) < 2e-5 * (1 + r->v[pos[k]]));
     }
 }
 
@@ -147,7 +147,7 @@ static void test_empty_pattern(void **state) {
     spt_optimizer *opt;
     assert_status(spt_optimizer_create(SPT_OPTIMIZER_ADAM, &opt), SPT_OK);
     assert_status(spti_optimizer_step(opt, &p, 1, 0.1), SPT_OK);
-    assert_non_null(p->slot[1]);
+    assert_non_null(p->opt.slot[1]);
     assert_status(spti_param_repattern(p, pos, 2), SPT_OK);
     p->grad[0] = 1.0f;
     p->grad[1] = -2.0f;

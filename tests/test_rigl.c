@@ -69,9 +69,9 @@ static bool run_step(spti_method *m, int64_t t, uint64_t grad_seed, float **grad
     assert_int_equal(m->ops->begin_step(m, t), SPT_OK);
     for (int l = 0; l < m->n_weights; l++) {
         spti_param *p = m->weights[l];
-        if (!p->want_dense_grad) continue;
+        if (!p->request.dense_grad) continue;
         dst_fill_dense_grad(p, grad_seed + (uint64_t)l);
-        if (grad_copy) memcpy(grad_copy[l], p->dense_grad, (size_t)(p->rows * p->cols) * sizeof(float));
+        if (grad_copy) memcpy(grad_copy[l], p->result.dense_grad, (size_t)(p->rows * p->cols) * sizeof(float));
     }
     bool skip = false;
     assert_int_equal(m->ops->after_backward(m, t, &skip), SPT_OK);
@@ -107,11 +107,11 @@ static void test_rigl_many_steps(void **state) {
         int upd = 0;
         assert_int_equal(spt_drop_is_update_step(10, 300, t, &upd), SPT_OK);
         assert_int_equal(skip, upd != 0);
-        assert_false(w[0]->want_dense_grad);
+        assert_false(w[0]->request.dense_grad);
         for (int l = 0; l < 3; l++) {
             after[l] = dst_snapshot(w[l]);
-            assert_false(w[l]->want_dense_grad);
-            assert_null(w[l]->dense_grad); /* freed after the update, never made otherwise */
+            assert_false(w[l]->request.dense_grad);
+            assert_null(w[l]->result.dense_grad); /* freed after the update, never made otherwise */
             if (l > 0) {
                 assert_int_equal(w[l]->n, nnz[l]);
                 assert_int_equal(spti_csr_validate(w[l]->csr), SPT_OK);
@@ -153,15 +153,15 @@ static void test_rigl_regrow_keeps_value(void **state) {
     assert_int_equal(m->ops->init(m, &w, 1, NULL), SPT_OK);
     dst_fill_slots(w);
     assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
-    assert_true(w->want_dense_grad);
+    assert_true(w->request.dense_grad);
     dst_fill_dense_grad(w, 77);
     /* The active weight of smallest |w| is dropped; give it the largest gradient. */
     int64_t pos[CELLS], n = spti_param_active_positions(w, pos), lo = 0;
     for (int64_t j = 1; j < n; j++)
         if (fabsf(w->value[j]) < fabsf(w->value[lo])) lo = j;
-    w->dense_grad[pos[lo]] = 100.0f;
+    w->result.dense_grad[pos[lo]] = 100.0f;
     float grad[CELLS];
-    memcpy(grad, w->dense_grad, sizeof grad);
+    memcpy(grad, w->result.dense_grad, sizeof grad);
     dst_snap before = dst_snapshot(w);
     bool skip = false;
     assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
@@ -210,7 +210,7 @@ static void test_rigl_ties(void **state) {
         for (int64_t i = 0; i < w->n; i++) w->value[i] = (i & 1) ? 0.5f : -0.5f;
         assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
         dst_fill_dense_grad(w, 1);
-        for (int64_t i = 0; i < CELLS; i++) w->dense_grad[i] = 1.0f;
+        for (int64_t i = 0; i < CELLS; i++) w->result.dense_grad[i] = 1.0f;
         bool skip;
         assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
         npat[r] = spti_param_active_positions(w, pat[r]);
@@ -365,7 +365,7 @@ static void test_rigl_large_layer(void **state) {
         assert_int_equal(m->ops->init(m, &w, 1, NULL), SPT_OK);
         dst_fill_slots(w);
         assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
-        assert_true(w->want_dense_grad);
+        assert_true(w->request.dense_grad);
         dst_fill_dense_grad(w, 40 + (uint64_t)round);
         if (round == 1) {
             int64_t *pos = malloc((size_t)w->n * sizeof(int64_t));
@@ -374,13 +374,13 @@ static void test_rigl_large_layer(void **state) {
             int64_t *ord = malloc((size_t)n * sizeof(int64_t));
             for (int64_t j = 0; j < n; j++) mag[j] = fabsf(w->value[j]);
             dst_argsort(mag, ord, n);
-            for (int64_t j = n / 2; j < n; j++) w->dense_grad[pos[ord[j]]] += 100.0f; /* kept: above the median */
+            for (int64_t j = n / 2; j < n; j++) w->result.dense_grad[pos[ord[j]]] += 100.0f; /* kept: above the median */
             free(mag);
             free(ord);
             free(pos);
         }
         float *grad = malloc((size_t)(w->rows * w->cols) * sizeof(float));
-        memcpy(grad, w->dense_grad, (size_t)(w->rows * w->cols) * sizeof(float));
+        memcpy(grad, w->result.dense_grad, (size_t)(w->rows * w->cols) * sizeof(float));
         dst_snap before = dst_snapshot(w);
         bool skip = false;
         assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
@@ -458,19 +458,19 @@ static void fill(float *v, int64_t n, uint64_t seed, bool ints) {
 static float *full_dense_grad(spti_layer *L, const float *x, const float *dy, int64_t N) {
     spti_param *w = L->params[0];
     const int64_t rows = w->rows, cols = w->cols;
-    w->want_dense_grad = true;
+    w->request.dense_grad = true;
     assert_int_equal(L->ops->backward(L, x, NULL, dy, NULL, N), SPT_OK);
     float *g = malloc((size_t)(rows * cols) * sizeof(float));
-    memcpy(g, w->dense_grad, (size_t)(rows * cols) * sizeof(float));
+    memcpy(g, w->result.dense_grad, (size_t)(rows * cols) * sizeof(float));
     for (int64_t r = 0; r < rows; r += 7)
         for (int64_t c = 0; c < cols; c += 5) {
             double ref = 0.0;
             for (int64_t e = 0; e < N; e++) ref += (double)dy[r * N + e] * (double)x[c * N + e];
             assert_true(fabs(ref - (double)g[r * cols + c]) <= 1e-4 * (1.0 + fabs(ref)));
         }
-    w->want_dense_grad = false;
-    spti_free(w->dense_grad);
-    w->dense_grad = NULL;
+    w->request.dense_grad = false;
+    spti_free(w->result.dense_grad);
+    w->result.dense_grad = NULL;
     memset(w->grad, 0, (size_t)w->n * sizeof(float));
     memset(L->params[1]->grad, 0, (size_t)L->params[1]->n * sizeof(float));
     return g;
@@ -480,17 +480,17 @@ static float *full_dense_grad(spti_layer *L, const float *x, const float *dy, in
 static void streamed_update(spti_method *m, spti_layer *L, const float *x, const float *dy, int64_t N) {
     spti_param *w = L->params[0];
     assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
-    assert_true(w->want_dense_grad && w->want_grow_k > 0);
+    assert_true(w->request.dense_grad && w->request.grow_k > 0);
     assert_int_equal(L->ops->backward(L, x, NULL, dy, NULL, N), SPT_OK);
-    assert_null(w->dense_grad); /* streamed: no rows x cols buffer */
-    assert_non_null(w->grow);
-    assert_true(w->grow->filled);
-    assert_int_equal(w->grow->nonfinite, -1);
+    assert_null(w->result.dense_grad); /* streamed: no rows x cols buffer */
+    assert_non_null(w->result.grow);
+    assert_true(w->result.grow->filled);
+    assert_int_equal(w->result.grow->nonfinite, -1);
     bool skip = false;
     assert_int_equal(m->ops->after_backward(m, 10, &skip), SPT_OK);
     assert_true(skip);
-    assert_null(w->grow);
-    assert_int_equal(w->want_grow_k, 0);
+    assert_null(w->result.grow);
+    assert_int_equal(w->request.grow_k, 0);
 }
 
 /* Small layer: the streamed update against the naive reference, and the
@@ -517,7 +517,7 @@ static void test_rigl_streamed_linear(void **state) {
     x[3 * N + 2] = NAN;
     assert_int_equal(m->ops->begin_step(m, 10), SPT_OK);
     assert_int_equal(L->ops->backward(L, x, NULL, dy, NULL, N), SPT_OK);
-    assert_true(w->grow->filled && w->grow->nonfinite >= 0 && w->grow->nonfinite % IN == 3);
+    assert_true(w->result.grow->filled && w->result.grow->nonfinite >= 0 && w->result.grow->nonfinite % IN == 3);
     dst_snap_free(&before);
     dst_snap_free(&after);
     free(g);
@@ -558,9 +558,9 @@ static void test_rigl_streamed_equals_full(void **state) {
         /* a: the full path (the hooks with dense_grad filled by backward). */
         float *g = full_dense_grad(La, x, dy, N);
         assert_int_equal(ma->ops->begin_step(ma, 10), SPT_OK);
-        La->params[0]->want_grow_k = 0;
+        La->params[0]->request.grow_k = 0;
         assert_int_equal(La->ops->backward(La, x, NULL, dy, NULL, N), SPT_OK);
-        assert_memory_equal(La->params[0]->dense_grad, g, (size_t)IN * OUT * sizeof(float));
+        assert_memory_equal(La->params[0]->result.dense_grad, g, (size_t)IN * OUT * sizeof(float));
         bool skip = false;
         assert_int_equal(ma->ops->after_backward(ma, 10, &skip), SPT_OK);
         /* b: streamed. */

@@ -26,7 +26,7 @@ static void test_set_update(void **state) {
     int64_t updates = 0;
     for (int64_t t = 0; t < 60; t++) {
         assert_int_equal(m->ops->begin_step(m, t), SPT_OK);
-        assert_false(w->want_dense_grad); /* SET never needs a dense gradient */
+        assert_false(w->request.dense_grad); /* SET never needs a dense gradient */
         bool skip = true;
         dst_snap before = dst_snapshot(w);
         assert_int_equal(m->ops->after_backward(m, t, &skip), SPT_OK);

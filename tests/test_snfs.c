@@ -22,10 +22,10 @@ static spti_method *make_snfs(spti_param **w, double seed, bool init) {
 /* One step; the reference momentum ref[] follows M = 0.8 M + 0.2 g in double. */
 static void step(spti_method *m, spti_param *w, int64_t t, double *ref) {
     assert_int_equal(m->ops->begin_step(m, t), SPT_OK);
-    assert_true(w->want_dense_grad); /* every step */
+    assert_true(w->request.dense_grad); /* every step */
     dst_fill_dense_grad(w, 40 + (uint64_t)t);
     if (ref)
-        for (int i = 0; i < CELLS; i++) ref[i] = 0.8 * ref[i] + 0.2 * (double)w->dense_grad[i];
+        for (int i = 0; i < CELLS; i++) ref[i] = 0.8 * ref[i] + 0.2 * (double)w->result.dense_grad[i];
     bool skip = true;
     assert_int_equal(m->ops->after_backward(m, t, &skip), SPT_OK);
     assert_false(skip);
@@ -44,7 +44,7 @@ static void test_snfs_grows_by_momentum(void **state) {
         /* Replay the step by hand up to the topology update to know `before`. */
         assert_int_equal(m->ops->begin_step(m, t), SPT_OK);
         dst_fill_dense_grad(w, 40 + (uint64_t)t);
-        for (int i = 0; i < CELLS; i++) ref[i] = 0.8 * ref[i] + 0.2 * (double)w->dense_grad[i];
+        for (int i = 0; i < CELLS; i++) ref[i] = 0.8 * ref[i] + 0.2 * (double)w->result.dense_grad[i];
         bool skip = true;
         assert_int_equal(m->ops->after_backward(m, t, &skip), SPT_OK);
         assert_false(skip);

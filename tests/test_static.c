@@ -25,7 +25,7 @@ static void test_static_never_changes(void **state) {
         assert_false(skip);
         assert_int_equal(m->ops->after_step(m, t), SPT_OK);
         for (int l = 0; l < 2; l++) {
-            assert_false(w[l]->want_dense_grad);
+            assert_false(w[l]->request.dense_grad);
             dst_snap after = dst_snapshot(w[l]);
             assert_true(dst_snap_equal(&before[l], &after));
             dst_snap_free(&before[l]);

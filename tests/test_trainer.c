@@ -133,7 +133,7 @@ static void test_nonfinite_changes_nothing(void **state) {
     int64_t len;
     float *before = snapshot(m, &len);
     float *slot_before = malloc((size_t)m->params[0]->n * sizeof(float));
-    memcpy(slot_before, m->params[0]->slot[0], (size_t)m->params[0]->n * sizeof(float));
+    memcpy(slot_before, m->params[0]->opt.slot[0], (size_t)m->params[0]->n * sizeof(float));
     take_batch(px, py, 3, x, y);
     x[5 * BATCH + 7] = NAN;
     double loss = -1.0;
@@ -142,7 +142,7 @@ static void test_nonfinite_changes_nothing(void **state) {
     assert_non_null(strstr(spt_last_error(), "input"));
     assert_true(loss == -1.0);
     assert_true(same_params(m, before, len));
-    assert_memory_equal(slot_before, m->params[0]->slot[0], (size_t)m->params[0]->n * sizeof(float));
+    assert_memory_equal(slot_before, m->params[0]->opt.slot[0], (size_t)m->params[0]->n * sizeof(float));
     int64_t step;
     assert_status(spt_trainer_get_step(t, &step), SPT_OK);
     assert_int_equal(step, 3);

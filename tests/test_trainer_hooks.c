@@ -93,7 +93,7 @@ static int p_begin(spti_method *m, int64_t step) {
     if (step == p->fail_begin) return spti_fail(SPT_ERR_INTERNAL, "probe: begin_step fails at %lld", (long long)step);
     logf_(p, "B", step);
     take_snapshot(p->model, p->snap);
-    m->weights[0]->want_dense_grad = step == p->dense_step;
+    m->weights[0]->request.dense_grad = step == p->dense_step;
     return SPT_OK;
 }
 
@@ -102,10 +102,10 @@ static int p_after_backward(spti_method *m, int64_t step, bool *skip) {
     logf_(p, "A", step);
     p->grads_seen[step] = any_grad(p->model);
     p->unchanged_at_backward[step] = values_equal(p->model, p->snap);
-    if (m->weights[0]->want_dense_grad) {
+    if (m->weights[0]->request.dense_grad) {
         const spti_param *w = m->weights[0];
-        bool ok = w->dense_grad != NULL;
-        for (int64_t k = 0; ok && k < w->n; k++) ok = w->dense_grad[k] == w->grad[k]; /* DENSE: the same gradient */
+        bool ok = w->result.dense_grad != NULL;
+        for (int64_t k = 0; ok && k < w->n; k++) ok = w->result.dense_grad[k] == w->grad[k]; /* DENSE: the same gradient */
         p->dense_ok[step] = ok;
     }
     *skip = step == p->skip_step;
@@ -116,7 +116,7 @@ static int p_after_step(spti_method *m, int64_t step) {
     probe *p = m->state;
     logf_(p, "S", step);
     p->moved_at_step[step] = !values_equal(p->model, p->snap);
-    m->weights[0]->want_dense_grad = false;
+    m->weights[0]->request.dense_grad = false;
     if (step == p->update_step) m->topology_updates++;
     return SPT_OK;
 }
@@ -306,7 +306,7 @@ static void test_end_round(void **state) {
     assert_true(fabs(lr - 0.01) < 1e-15);
     const spti_param *w = f->model->params[0];
     bool any = false;
-    for (int64_t k = 0; k < w->n; k++) any |= w->slot[0][k] != 0.0f;
+    for (int64_t k = 0; k < w->n; k++) any |= w->opt.slot[0][k] != 0.0f;
     assert_true(any);
 
     f->probe.fail_end_round = 1; /* a failing hook resets nothing */
@@ -322,7 +322,7 @@ static void test_end_round(void **state) {
     assert_int_equal(t->opt.step, 0);
     for (int64_t i = 0; i < f->model->n_params; i++) {
         const spti_param *p = f->model->params[i];
-        for (int64_t k = 0; k < p->n; k++) assert_true(p->slot[0][k] == 0.0f);
+        for (int64_t k = 0; k < p->n; k++) assert_true(p->opt.slot[0][k] == 0.0f);
     }
     assert_status(spt_trainer_get_lr(t, &lr), SPT_OK);
     assert_true(lr == 0.1); /* the schedule restarts */

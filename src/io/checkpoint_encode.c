@@ -59,7 +59,7 @@ static void put_param(spti_wcur *w, const spti_param *p) {
     spti_put_bytes(w, name, sizeof name);
     spti_put_u32(w, (uint32_t)p->kind);
     spti_put_u32(w, (uint32_t)p->ndim);
-    spti_put_u32(w, (uint32_t)p->n_slots);
+    spti_put_u32(w, (uint32_t)p->opt.n_slots);
     spti_put_u32(w, 0);
     for (int i = 0; i < 4; i++) spti_put_i64(w, i < p->ndim ? p->shape[i] : 0);
     spti_put_i64(w, p->n);
@@ -69,7 +69,7 @@ static void put_param(spti_wcur *w, const spti_param *p) {
         spti_put_i32s(w, p->csr->col_idx, p->n);
     }
     spti_put_f32s(w, p->value, p->n);
-    for (int s = 0; s < p->n_slots; s++) spti_put_f32s(w, p->slot[s], p->n);
+    for (int s = 0; s < p->opt.n_slots; s++) spti_put_f32s(w, p->opt.slot[s], p->n);
 }
 
 static void put_params(enc *e) {
@@ -227,9 +227,9 @@ static int check_params(const spti_model *m) {
     for (int64_t i = 0; i < m->n_params; i++) {
         const spti_param *p = m->params[i];
         for (int s = 0; s < SPTI_MAX_SLOTS; s++)
-            if ((s < p->n_slots) != (p->slot[s] != NULL))
+            if ((s < p->opt.n_slots) != (p->opt.slot[s] != NULL))
                 return spti_fail(SPT_ERR_INTERNAL, "checkpoint: parameter %s has %d slots but slot %d is %s", p->name,
-                                 p->n_slots, s, p->slot[s] ? "present" : "missing");
+                                 p->opt.n_slots, s, p->opt.slot[s] ? "present" : "missing");
     }
     return SPT_OK;
 }

@@ -190,7 +190,7 @@ static int param_from_record(const spti_ckpt_param *r, const spti_param *like, s
         return rc;
     }
     spti_decode_f32s(r->values, r->n, p->value);
-    for (int s = 0; s < r->n_slots; s++) spti_decode_f32s(r->slots[s], r->n, p->slot[s]);
+    for (int s = 0; s < r->n_slots; s++) spti_decode_f32s(r->slots[s], r->n, p->opt.slot[s]);
     *out = p;
     return SPT_OK;
 }
@@ -200,13 +200,10 @@ static int param_from_record(const spti_ckpt_param *r, const spti_param *like, s
 static void swap_in(spti_param *dst, spti_param *fresh) {
     spti_param old = *dst;
     *dst = *fresh;
-    dst->want_dense_grad = old.want_dense_grad; /* per-step request of the method */
-    dst->dense_grad = old.dense_grad;           /* scratch buffer, rows x cols either way */
-    dst->want_grow_k = old.want_grow_k;
-    dst->grow = old.grow;                       /* growth collector (scratch) */
+    dst->request = old.request; /* the method's per-step request */
+    dst->result = old.result;   /* and its scratch (dense gradient, growth collector) */
     *fresh = old;
-    fresh->dense_grad = NULL;
-    fresh->grow = NULL;
+    fresh->result = (spti_grad_result){0};
 }
 
 /* A method that trains at a fixed form (dynamic sparse training, static

@@ -103,7 +103,7 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     int64_t PN, colsz;
     SPTI_TRY(sizes(L, N, &PN, &colsz));
     spti_param *W = L->params[0];
-    const bool sparse = W->kind == SPTI_PARAM_SPARSE, want_dense = W->want_dense_grad;
+    const bool sparse = W->kind == SPTI_PARAM_SPARSE, want_dense = W->request.dense_grad;
     const bool direct = sparse && use_direct(st, W);
     const bool pw = pointwise(g);
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));

@@ -25,12 +25,12 @@
  *   SPARSE  the CSR kernels (spti_csr_forward/backward with the param's ws,
  *           which dispatch sparse vs dense); convolutions use the direct
  *           sparse convolution (kernels/conv.h) where it is the faster path.
- * When weight->want_dense_grad is set, backward also writes (overwrites)
- * weight->dense_grad (rows x cols, allocated on first use, kept) with the
+ * When weight->request.dense_grad is set, backward also writes (overwrites)
+ * weight->result.dense_grad (rows x cols, allocated on first use, kept) with the
  * full dense gradient dL/dW of this call, inactive positions included.
- * A linear layer whose SPARSE weight has want_grow_k > 0 instead streams
- * that gradient in row blocks into weight->grow (kernels/grow_collector.h:
- * the want_grow_k best growth candidates, the gradient at the active
+ * A linear layer whose SPARSE weight has request.grow_k > 0 instead streams
+ * that gradient in row blocks into weight->result.grow (kernels/grow_collector.h:
+ * the request.grow_k best growth candidates, the gradient at the active
  * entries, the first non-finite entry) and leaves dense_grad alone.
  * Weights are created DENSE and zero: initialise them with spti_init_*.
  * Biases are DENSE, zero, no_weight_decay. Backward adds into grads, writes
@@ -76,18 +76,18 @@ typedef enum { SPTI_CONV_AUTO = 0, SPTI_CONV_DIRECT = 1, SPTI_CONV_IM2COL = 2 } 
 int spti_conv2d_set_path(spti_layer *L, spti_conv_path path);
 
 /* Shared by the weight layers (linear.c). */
-/* Allocate p->dense_grad (rows x cols) if absent. */
+/* Allocate p->result.dense_grad (rows x cols) if absent. */
 int spti_weight_ensure_dense_grad(spti_param *p);
 /* The weight gradient through OpenBLAS, for dY[rows x ncols] and
- * X[cols x ncols]: with want_dense_grad, dense_grad = dY . X^T (computed in
+ * X[cols x ncols]: with request.dense_grad, result.dense_grad = dY . X^T (computed in
  * the row blocks of spti_grad_block_rows) and grad +=
  * its active entries (any form; dense_grad must be allocated); otherwise,
  * for a DENSE or MASKED weight, grad += dY . X^T with inactive entries left
  * at 0. SPT_ERR_SIZE from the cblas wrapper only. */
 int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_t ncols);
-/* The weight gradient of a SPARSE weight p with p->want_grow_k > 0 for
- * dY[rows x ncols], X[cols x ncols], streamed in row blocks into p->grow
- * (spti_grow_collect, kernels/grow_collector.h: the want_grow_k best growth
+/* The weight gradient of a SPARSE weight p with p->request.grow_k > 0 for
+ * dY[rows x ncols], X[cols x ncols], streamed in row blocks into p->result.grow
+ * (spti_grow_collect, kernels/grow_collector.h: the request.grow_k best growth
  * candidates, no rows x cols buffer); then grad += its active entries.
  * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a weight not
  * SPARSE or k < 1) grad is unchanged. */

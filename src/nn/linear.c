@@ -16,9 +16,9 @@ typedef struct linear_state {
 /* ---- helpers shared by the weight layers ---------------------------------- */
 
 int spti_weight_ensure_dense_grad(spti_param *p) {
-    if (p->dense_grad) return SPT_OK;
-    p->dense_grad = spti_alloc_or_fail(p->rows * p->cols, sizeof(float), "dense weight gradient");
-    return p->dense_grad ? SPT_OK : SPT_ERR_NOMEM;
+    if (p->result.dense_grad) return SPT_OK;
+    p->result.dense_grad = spti_alloc_or_fail(p->rows * p->cols, sizeof(float), "dense weight gradient");
+    return p->result.dense_grad ? SPT_OK : SPT_ERR_NOMEM;
 }
 
 /* grad += the dense gradient g (rows x cols) at p's active entries. */
@@ -41,15 +41,15 @@ static void add_dense_grad(spti_param *p, const float *g) {
 }
 
 int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_t ncols) {
-    if (p->want_dense_grad) {
+    if (p->request.dense_grad) {
         /* In the row blocks of the streaming path (grow_collector.c), so
          * both paths give bit-identical gradients (and growth choices). */
         const int64_t B = spti_grad_block_rows(p->cols);
         for (int64_t r0 = 0; r0 < p->rows; r0 += B) {
             const int64_t nb = p->rows - r0 < B ? p->rows - r0 : B;
-            SPTI_TRY(spti_gemm_dw(dy + r0 * ncols, nb, X, p->cols, ncols, p->dense_grad + r0 * p->cols, false));
+            SPTI_TRY(spti_gemm_dw(dy + r0 * ncols, nb, X, p->cols, ncols, p->result.dense_grad + r0 * p->cols, false));
         }
-        add_dense_grad(p, p->dense_grad);
+        add_dense_grad(p, p->result.dense_grad);
         return SPT_OK;
     }
     SPTI_TRY(spti_gemm_dw(dy, p->rows, X, p->cols, ncols, p->grad, true));
@@ -60,13 +60,13 @@ int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_
 }
 
 int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols) {
-    if (p->kind != SPTI_PARAM_SPARSE || p->want_grow_k < 1)
+    if (p->kind != SPTI_PARAM_SPARSE || p->request.grow_k < 1)
         return spti_fail(SPT_ERR_STATE, "growth collector: %s is not sparse or k (%lld) < 1", p->name,
-                         (long long)p->want_grow_k);
-    /* The kernel streams the blocks into p->grow; only then, the whole
+                         (long long)p->request.grow_k);
+    /* The kernel streams the blocks into p->result.grow; only then, the whole
      * gradient known, does grad change (a failure leaves it as it was). */
-    SPTI_TRY(spti_grow_collect(&p->grow, p->csr, p->want_grow_k, dy, X, ncols));
-    const float *active = p->grow->active;
+    SPTI_TRY(spti_grow_collect(&p->result.grow, p->csr, p->request.grow_k, dy, X, ncols));
+    const float *active = p->result.grow->active;
     for (int64_t j = 0; j < p->csr->nnz; j++) p->grad[j] += active[j];
     return SPT_OK;
 }
@@ -113,8 +113,8 @@ static int linear_backward(spti_layer *L, const float *x, const float *y, const 
     /* A SPARSE weight asked for growth candidates streams its dense
      * gradient in row blocks (no rows x cols buffer); otherwise the
      * dense_grad request is served in full. */
-    const bool stream = W->kind == SPTI_PARAM_SPARSE && W->want_grow_k > 0;
-    const bool want_dense = W->want_dense_grad && !stream;
+    const bool stream = W->kind == SPTI_PARAM_SPARSE && W->request.grow_k > 0;
+    const bool want_dense = W->request.dense_grad && !stream;
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
     /* The weight gradient is the last call that may fail (its dense
      * scratch); the bias and dX below cannot. */

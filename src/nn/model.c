@@ -203,7 +203,7 @@ void spti_model_zero_grad(spti_model *m) {
     for (int64_t i = 0; i < m->n_params; i++) {
         spti_param *p = m->params[i];
         memset(p->grad, 0, (size_t)p->n * sizeof(float));
-        if (p->dense_grad) memset(p->dense_grad, 0, (size_t)(p->rows * p->cols) * sizeof(float));
+        if (p->result.dense_grad) memset(p->result.dense_grad, 0, (size_t)(p->rows * p->cols) * sizeof(float));
     }
 }
 

@@ -41,9 +41,9 @@ void spti_param_destroy(spti_param *p) {
     spt_csr_destroy(p->csr);
     spti_free(p->grad);
     spti_free(p->mask);
-    for (int i = 0; i < SPTI_MAX_SLOTS; i++) spti_free(p->slot[i]);
-    spti_free(p->dense_grad);
-    spti_grow_collector_destroy(p->grow);
+    for (int i = 0; i < SPTI_MAX_SLOTS; i++) spti_free(p->opt.slot[i]);
+    spti_free(p->result.dense_grad);
+    spti_grow_collector_destroy(p->result.grow);
     spti_csr_ws_release(&p->ws);
     spti_free(p);
 }
@@ -52,9 +52,9 @@ int spti_param_ensure_slots(spti_param *p, int n_slots) {
     if (n_slots < 0 || n_slots > SPTI_MAX_SLOTS)
         return spti_fail(SPT_ERR_INTERNAL, "param %s: %d optimizer slots requested", p->name, n_slots);
     for (int i = 0; i < n_slots; i++)
-        if (!p->slot[i] && !(p->slot[i] = spti_calloc_or_fail(p->n, sizeof(float), "optimizer slots")))
+        if (!p->opt.slot[i] && !(p->opt.slot[i] = spti_calloc_or_fail(p->n, sizeof(float), "optimizer slots")))
             return SPT_ERR_NOMEM;
-    if (n_slots > p->n_slots) p->n_slots = n_slots;
+    if (n_slots > p->opt.n_slots) p->opt.n_slots = n_slots;
     return SPT_OK;
 }
 
@@ -87,7 +87,7 @@ int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
     float *slots[SPTI_MAX_SLOTS] = {NULL};
     bool ok = grad != NULL;
     for (int s = 0; s < SPTI_MAX_SLOTS && ok; s++)
-        if (p->slot[s] && !(slots[s] = spti_alloc(nnz, sizeof(float)))) ok = false;
+        if (p->opt.slot[s] && !(slots[s] = spti_alloc(nnz, sizeof(float)))) ok = false;
     if (!ok) {
         spt_csr_destroy(m);
         spti_free(grad);
@@ -105,7 +105,7 @@ int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
         m->col_idx[k] = (int32_t)(pos[k] % p->cols);
         if (!pending) m->values[k] = p->value[pos[k]];
         for (int s = 0; s < SPTI_MAX_SLOTS; s++)
-            if (slots[s]) slots[s][k] = p->slot[s][pos[k]];
+            if (slots[s]) slots[s][k] = p->opt.slot[s][pos[k]];
     }
     for (int64_t r = 0; r < p->rows; r++) m->row_ptr[r + 1] += m->row_ptr[r];
     spti_csr_build_transpose(m);
@@ -114,8 +114,8 @@ int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
     spti_free(p->mask);
     p->mask = NULL;
     for (int s = 0; s < SPTI_MAX_SLOTS; s++) {
-        spti_free(p->slot[s]);
-        p->slot[s] = slots[s];
+        spti_free(p->opt.slot[s]);
+        p->opt.slot[s] = slots[s];
     }
     p->csr = m;
     p->value = m->values;
@@ -138,7 +138,7 @@ int spti_param_mask(spti_param *p, const int64_t *pos, int64_t nnz) {
             p->value[i] = 0.0f;
             p->grad[i] = 0.0f;
             for (int s = 0; s < SPTI_MAX_SLOTS; s++)
-                if (p->slot[s]) p->slot[s][i] = 0.0f;
+                if (p->opt.slot[s]) p->opt.slot[s][i] = 0.0f;
         }
     p->mask_nnz = nnz;
     p->kind = SPTI_PARAM_MASKED;
@@ -154,7 +154,7 @@ int spti_param_repattern(spti_param *p, const int64_t *pos, int64_t nnz) {
     float **carry[SPTI_MAX_SLOTS];
     int n_carry = 0;
     for (int s = 0; s < SPTI_MAX_SLOTS; s++)
-        if (p->slot[s]) carry[n_carry++] = &p->slot[s];
+        if (p->opt.slot[s]) carry[n_carry++] = &p->opt.slot[s];
     int rc = spti_csr_repattern(p->csr, pos, nnz, carry, n_carry);
     if (rc != SPT_OK) {
         spti_free(grad);

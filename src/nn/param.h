@@ -26,38 +26,68 @@ typedef enum { SPTI_PARAM_DENSE = 0, SPTI_PARAM_MASKED = 1, SPTI_PARAM_SPARSE = 
 
 enum { SPTI_MAX_SLOTS = 2 };
 
+/* Optimizer state. Writer: the optimizer (optim/: allocates the slots,
+ * updates them every step, zeroes them between lottery rounds); the
+ * storage functions below carry them when the form or pattern changes. */
+typedef struct spti_param_slots {
+    float *slot[SPTI_MAX_SLOTS]; /* n each; NULL until the optimizer allocates */
+    int n_slots;
+} spti_param_slots;
+
+/* A method's request for the coming backward. Writer: the method
+ * (begin_step sets it, its update clears it); readers: the layer's
+ * backward and the trainer's checks. */
+typedef struct spti_grad_request {
+    bool dense_grad; /* also produce the full rows x cols gradient */
+    /* > 0: a SPARSE linear layer streams its dense gradient into
+     * result.grow (the grow_k best growth candidates,
+     * kernels/grow_collector.h) instead of filling result.dense_grad;
+     * layers that cannot stream fill result.dense_grad as asked. */
+    int64_t grow_k;
+} spti_grad_request;
+
+/* What the backward produced for the request. Writer: the owning layer's
+ * backward (allocated on first use); the method reads it and frees it
+ * after its update (spti_dst_release_gradients); the param frees what is
+ * left when destroyed. */
+typedef struct spti_grad_result {
+    float *dense_grad;                /* rows*cols full gradient dL/dW, or NULL */
+    struct spti_grow_collector *grow; /* streamed growth candidates, or NULL */
+} spti_grad_result;
+
+/* Each group has one writer, named at the group. */
 typedef struct spti_param {
+    /* ---- identity. Writer: spti_param_create (and the layer that owns it) ---- */
     char name[48];          /* e.g. "fc1.weight", "layer2.0.conv1.weight" */
-    spti_param_kind kind;
     int ndim;               /* logical shape: (n) bias, (out,in) linear, (out,in,kh,kw) conv */
     int64_t shape[4];
     int64_t rows, cols;     /* 2-D view: rows = shape[0], cols = product of the rest (1-D: rows=n, cols=1) */
+    bool is_weight;         /* a weight matrix/kernel a sparsity method may act on (not bias, not BN) */
+    bool no_weight_decay;   /* biases and BatchNorm parameters */
+    /* ---- storage. Writer: the functions of this header (create,
+     *      sparsify, mask, repattern, materialize); values also by the
+     *      optimizer step and by methods that rewind or prune through
+     *      these functions ---- */
+    spti_param_kind kind;
     int64_t n;              /* stored entries: rows*cols, or nnz when SPARSE */
     float *value;           /* n values (SPARSE: aliases csr->values) */
-    float *grad;            /* n gradients of the stored values */
     uint8_t *mask;          /* MASKED only: rows*cols, 1 = active */
     int64_t mask_nnz;       /* MASKED only: number of active entries */
     spt_csr *csr;           /* SPARSE only */
-    spti_csr_ws ws;         /* dispatch state and dense scratch for SPARSE */
-    float *slot[SPTI_MAX_SLOTS]; /* optimizer state, n each; NULL until the optimizer allocates */
-    int n_slots;
-    bool is_weight;         /* a weight matrix/kernel a sparsity method may act on (not bias, not BN) */
     /* Kaiming init not yet written (DENSE only): the draws start at
      * init_rng. Written by spti_param_materialize, or, for the active
      * entries only, by spti_param_sparsify, so that a weight that becomes
      * sparse never touches its dense memory. */
     bool init_pending;
     spti_rng init_rng;
-    bool want_dense_grad;   /* set by a method before backward: also fill dense_grad */
-    float *dense_grad;      /* rows*cols full gradient dL/dW, only when want_dense_grad */
-    /* Set by a method before backward (RigL): > 0 asks a SPARSE linear
-     * layer to stream its dense gradient into `grow` (the want_grow_k best
-     * growth candidates, kernels/grow_collector.h) instead of filling
-     * dense_grad. Layers that cannot stream fill dense_grad as asked by
-     * want_dense_grad. `grow` is owned (freed with the param). */
-    int64_t want_grow_k;
-    struct spti_grow_collector *grow;
-    bool no_weight_decay;   /* biases and BatchNorm parameters */
+    /* ---- gradient. Writer: the model zeroes it, the owning layer's
+     *      backward accumulates into it ---- */
+    float *grad;            /* n gradients of the stored values */
+    /* ---- dispatch state and dense scratch for SPARSE. Writer: the kernels' dispatch ---- */
+    spti_csr_ws ws;
+    spti_param_slots opt;      /* the optimizer's (above) */
+    spti_grad_request request; /* a method's (above) */
+    spti_grad_result result;   /* the backward's (above) */
 } spti_param;
 
 /* A DENSE parameter of the given logical shape (1 to 4 dims), value and

@@ -27,8 +27,8 @@ static int ensure_all_slots(spti_param *const *params, int64_t n_params, int nee
         spti_param *p = params[k];
         rec[k].missing = 0;
         for (int s = 0; s < SPTI_MAX_SLOTS; s++)
-            if (!p->slot[s]) rec[k].missing |= (uint8_t)(1u << s);
-        rec[k].n_slots = p->n_slots;
+            if (!p->opt.slot[s]) rec[k].missing |= (uint8_t)(1u << s);
+        rec[k].n_slots = p->opt.n_slots;
         rc = spti_param_ensure_slots(p, need);
     }
     if (rc != SPT_OK)
@@ -36,10 +36,10 @@ static int ensure_all_slots(spti_param *const *params, int64_t n_params, int nee
             spti_param *p = params[j];
             for (int s = 0; s < SPTI_MAX_SLOTS; s++)
                 if (rec[j].missing & (1u << s)) {
-                    spti_free(p->slot[s]);
-                    p->slot[s] = NULL;
+                    spti_free(p->opt.slot[s]);
+                    p->opt.slot[s] = NULL;
                 }
-            p->n_slots = rec[j].n_slots;
+            p->opt.n_slots = rec[j].n_slots;
         }
     spti_free(rec);
     return rc;
@@ -65,7 +65,7 @@ int spti_optimizer_step(spti_optimizer *opt, spti_param *const *params, int64_t 
                                .momentum = (float)opt->momentum,
                                .wd = p->no_weight_decay ? 0.0f : (float)opt->weight_decay,
                                .nesterov = opt->nesterov};
-            spti_sgd_update(&a, p->n, p->value, p->grad, need ? p->slot[0] : NULL,
+            spti_sgd_update(&a, p->n, p->value, p->grad, need ? p->opt.slot[0] : NULL,
                             p->kind == SPTI_PARAM_MASKED ? p->mask : NULL);
         }
     } else {
@@ -84,7 +84,7 @@ int spti_optimizer_step(spti_optimizer *opt, spti_param *const *params, int64_t 
                                 .one_minus_beta2 = (float)(1.0 - opt->beta2),
                                 .wd = (float)wd,
                                 .decoupled = opt->decoupled};
-            spti_adam_update(&a, p->n, p->value, p->grad, p->slot[0], p->slot[1],
+            spti_adam_update(&a, p->n, p->value, p->grad, p->opt.slot[0], p->opt.slot[1],
                              p->kind == SPTI_PARAM_MASKED ? p->mask : NULL);
         }
     }

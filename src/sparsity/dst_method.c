@@ -115,7 +115,7 @@ static int layer_positions(spti_method *m, int64_t step, const float *const *dro
     const spti_param *p = m->weights[l];
     const int64_t k = spti_dst_drop_count(m, step, p->n);
     const float *score = scores ? scores[l] : NULL;
-    const struct spti_grow_collector *grow = scores && !score && p->grow && p->grow->filled ? p->grow : NULL;
+    const struct spti_grow_collector *grow = scores && !score && p->result.grow && p->result.grow->filled ? p->result.grow : NULL;
     if (scores && !score && !grow)
         return spti_fail(SPT_ERR_STATE, "%s: no growth score for %s at step %lld", m->ops->name, p->name,
                          (long long)step);
@@ -204,9 +204,9 @@ void spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
         spti_param *p = m->weights[l];
         if (!spti_dst_is_sparse(m, l)) continue;
         const int64_t k = update ? spti_dst_drop_count(m, step, p->n) : 0;
-        p->want_dense_grad = k > 0;
-        p->want_grow_k = stream ? k : 0;
-        if (p->grow) p->grow->filled = false; /* only this step's backward counts */
+        p->request.dense_grad = k > 0;
+        p->request.grow_k = stream ? k : 0;
+        if (p->result.grow) p->result.grow->filled = false; /* only this step's backward counts */
     }
 }
 
@@ -214,12 +214,12 @@ void spti_dst_release_gradients(spti_method *m) {
     for (int l = 0; l < m->n_weights; l++) {
         spti_param *p = m->weights[l];
         if (!spti_dst_is_sparse(m, l)) continue;
-        p->want_dense_grad = false;
-        p->want_grow_k = 0;
-        spti_free(p->dense_grad);
-        p->dense_grad = NULL;
-        spti_grow_collector_destroy(p->grow);
-        p->grow = NULL;
+        p->request.dense_grad = false;
+        p->request.grow_k = 0;
+        spti_free(p->result.dense_grad);
+        p->result.dense_grad = NULL;
+        spti_grow_collector_destroy(p->result.grow);
+        p->result.grow = NULL;
     }
 }
 

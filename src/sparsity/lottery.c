@@ -107,7 +107,7 @@ static void rewind_weights(spti_method *m) {
             for (int64_t i = 0; i < p->n; i++) p->value[i] = (p->kind == SPTI_PARAM_DENSE || p->mask[i]) ? v0[i] : 0.0f;
         }
         for (int s = 0; s < SPTI_MAX_SLOTS; s++)
-            if (p->slot[s]) memset(p->slot[s], 0, (size_t)p->n * sizeof(float));
+            if (p->opt.slot[s]) memset(p->opt.slot[s], 0, (size_t)p->n * sizeof(float));
     }
 }
 

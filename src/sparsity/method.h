@@ -5,7 +5,7 @@
  * hooks; the trainer never needs to know which method runs. One training
  * step t (counted from 0) flows as:
  *
- *   method->begin_step(t)            may set param->want_dense_grad (RigL on
+ *   method->begin_step(t)            may set param->request.dense_grad (RigL on
  *                                    update steps; SNFS every step)
  *   zero grads, forward, loss, backward, finite check
  *   skip = method->after_backward(t) may change the topology (drop/grow,

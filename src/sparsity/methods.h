@@ -118,7 +118,7 @@ bool spti_dst_is_sparse(const spti_method *m, int layer);
  * smallest |w| (drop == NULL or drop[l] == NULL) or drop[l] (nnz, CSR
  * order), growing by |scores[l]| (rows*cols; scores == NULL: at random;
  * scores[l] == NULL: by the layer's filled growth collector,
- * weights[l]->grow). New positions for all layers are computed first, then
+ * weights[l]->result.grow). New positions for all layers are computed first, then
  * every layer is repatterned. Adds 1 to m->topology_updates when any layer
  * changed. */
 int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, float *const *scores);

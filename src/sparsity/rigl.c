@@ -3,10 +3,10 @@
  * (spt_drop_is_update_step(delta_t, T_end, t)):
  *   begin_step      asks every sparse weight whose k = floor(f(t) * nnz) is
  *                   > 0 for the dense gradient dL/dW of this mini-batch:
- *                   want_grow_k = k (a SPARSE linear layer streams it in row
+ *                   request.grow_k = k (a SPARSE linear layer streams it in row
  *                   blocks into the weight's growth collector,
  *                   kernels/grow_collector.h: no rows x cols buffer) and
- *                   want_dense_grad (layers that cannot stream, e.g. conv,
+ *                   request.dense_grad (layers that cannot stream, e.g. conv,
  *                   fill dense_grad, rows x cols, as before);
  *   after_backward  per sparse layer: drop the k active weights of smallest
  *                   |w|, grow the k positions of largest |g| among those not
@@ -46,7 +46,7 @@ static int rigl_after_backward(spti_method *m, int64_t step, bool *skip_optimize
     if (!scores) return spti_fail(SPT_ERR_NOMEM, "rigl: out of memory");
     for (int l = 0; l < m->n_weights; l++)
         if (spti_dst_is_sparse(m, l)) /* NULL: streamed into the collector, or begin_step was not called */
-            scores[l] = m->weights[l]->dense_grad;
+            scores[l] = m->weights[l]->result.dense_grad;
     int rc = spti_dst_update(m, step, NULL, scores);
     spti_free(scores);
     spti_dst_release_gradients(m);

@@ -1,7 +1,7 @@
 /*
  * SNFS, sparse momentum (Dettmers & Zettlemoyer 2019), as the RigL paper's
  * baseline. Every step, each sparse layer's dense gradient (begin_step sets
- * want_dense_grad always) feeds an exponentially smoothed momentum
+ * request.dense_grad always) feeds an exponentially smoothed momentum
  *   M = beta * M + (1 - beta) * dense_grad      (beta = SPT_MP_SNFS_MOMENTUM)
  * On update steps (same schedule as RigL) each sparse layer drops the
  * k = floor(f(t) * nnz) weights of smallest |w| and grows the k positions of
@@ -46,7 +46,7 @@ static int snfs_init(spti_method *m, spti_param **weights, int n, spti_grad_sour
 
 static int snfs_begin_step(spti_method *m, int64_t step) {
     for (int l = 0; l < m->n_weights; l++)
-        if (spti_dst_is_sparse(m, l)) m->weights[l]->want_dense_grad = true;
+        if (spti_dst_is_sparse(m, l)) m->weights[l]->request.dense_grad = true;
     return SPT_OK;
 }
 
@@ -56,14 +56,14 @@ static int snfs_after_backward(spti_method *m, int64_t step, bool *skip_optimize
     SPTI_TRY(ensure_momentum(m));
     spti_dst *st = m->state;
     for (int l = 0; l < m->n_weights; l++)
-        if (spti_dst_is_sparse(m, l) && st->momentum[l] && !m->weights[l]->dense_grad)
+        if (spti_dst_is_sparse(m, l) && st->momentum[l] && !m->weights[l]->result.dense_grad)
             return spti_fail(SPT_ERR_STATE, "snfs: %s has no dense gradient at step %lld (begin_step not called?)",
                              m->weights[l]->name, (long long)step);
     const float beta = st->beta, one_minus = 1.0f - st->beta;
     for (int l = 0; l < m->n_weights; l++) {
         if (!spti_dst_is_sparse(m, l) || !st->momentum[l]) continue;
         float *M = st->momentum[l];
-        const float *g = m->weights[l]->dense_grad;
+        const float *g = m->weights[l]->result.dense_grad;
         int64_t cells = m->weights[l]->rows * m->weights[l]->cols; /* M[rows x cols] */
 #pragma omp parallel for schedule(static) if (cells > 65536)
         for (int64_t i = 0; i < cells; i++) M[i] = beta * M[i] + one_minus * g[i];

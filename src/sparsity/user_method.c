@@ -140,10 +140,10 @@ static int layer_scores(spti_method *m, int64_t step, int l, float **drop, float
                           drop[l]);
         if (ret != 0) return callback_failed(m, "drop", ret, p, step);
     }
-    if (u->grow_kind == SPT_GROW_GRADIENT) grow[l] = p->dense_grad; /* NULL: streamed into p->grow */
+    if (u->grow_kind == SPT_GROW_GRADIENT) grow[l] = p->result.dense_grad; /* NULL: streamed into p->result.grow */
     if (!grow_has_callback(u->grow_kind)) return SPT_OK;
     const float *g = NULL;
-    if (u->grow_kind == SPT_GROW_GRADIENT_SCORE && !(g = p->dense_grad))
+    if (u->grow_kind == SPT_GROW_GRADIENT_SCORE && !(g = p->result.dense_grad))
         return spti_fail(SPT_ERR_STATE, "user method %s: no dense gradient for %s at step %lld (begin_step not called?)",
                          u->name, p->name, (long long)step);
     if (!(grow[l] = spti_alloc_or_fail(p->rows * p->cols, sizeof(float), "user method: grow scores")))

@@ -17,7 +17,7 @@ int spt_trainer_end_round(spt_trainer *t) {
     for (int64_t i = 0; i < t->model->n_params; i++) {
         spti_param *p = t->model->params[i];
         for (int s = 0; s < SPTI_MAX_SLOTS; s++)
-            if (p->slot[s]) memset(p->slot[s], 0, (size_t)p->n * sizeof(float));
+            if (p->opt.slot[s]) memset(p->opt.slot[s], 0, (size_t)p->n * sizeof(float));
     }
     t->opt.step = 0;
     t->round++;

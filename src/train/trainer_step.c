@@ -32,7 +32,7 @@ double spti_trainer_step_flops(const spti_trainer *t) {
         const spti_param *w = (L->n_params > 0 && L->params[0]->is_weight) ? L->params[0] : NULL;
         /* forward + input gradient at the sparse cost; the weight gradient
          * dense when the method asked for it this step. */
-        f += 2.0 * fs + (w && w->want_dense_grad ? L->ops->flops(L, true) : fs);
+        f += 2.0 * fs + (w && w->request.dense_grad ? L->ops->flops(L, true) : fs);
     }
     return f;
 }
@@ -106,13 +106,13 @@ int spt_trainer_prepare(spt_trainer *t, spt_batcher *b) {
 static int check_dense_grads(const spti_trainer *t) {
     for (int i = 0; i < t->n_weights; i++) {
         const spti_param *p = t->weights[i];
-        if (p->want_grow_k > 0 && p->grow && p->grow->filled && p->grow->nonfinite >= 0) /* streamed */
+        if (p->request.grow_k > 0 && p->result.grow && p->result.grow->filled && p->result.grow->nonfinite >= 0) /* streamed */
             return spti_fail(SPT_ERR_NONFINITE, "trainer: dense gradient of %s is not finite (entry %lld)", p->name,
-                             (long long)p->grow->nonfinite);
-        if (!p->want_dense_grad || !p->dense_grad) continue;
+                             (long long)p->result.grow->nonfinite);
+        if (!p->request.dense_grad || !p->result.dense_grad) continue;
         int64_t n = p->rows * p->cols;
         for (int64_t k = 0; k < n; k++)
-            if (!isfinite(p->dense_grad[k]))
+            if (!isfinite(p->result.dense_grad[k]))
                 return spti_fail(SPT_ERR_NONFINITE, "trainer: dense gradient of %s is not finite (entry %lld)",
                                  p->name, (long long)k);
     }
