@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "sparsity/allocate.h"
+#include "sparsity/sparsity_math.h"
 #include "test_support.h"
 
 #define TOL 1e-12

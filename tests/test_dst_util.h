@@ -1,5 +1,5 @@
 /* Helpers of the dynamic-sparse-training tests (test_rigl.c, test_set.c,
- * test_snfs.c, test_static.c, test_topology_init.c): small weights built by
+ * test_snfs.c, test_static.c, test_topology.c): small weights built by
  * hand from spti_param objects, driven through the method hooks. */
 #ifndef TEST_DST_UTIL_H
 #define TEST_DST_UTIL_H
@@ -11,7 +11,7 @@
 #include "core/internal.h"
 #include "nn/param.h"
 #include "sparsity/method_config.h"
-#include "sparsity/methods.h"
+#include "sparsity/dst.h"
 #include "test_support.h"
 
 /* A DENSE rows x cols weight with values +-(0.01 .. 1.01) all distinct in

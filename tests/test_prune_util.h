@@ -13,7 +13,7 @@
 #include "nn/param.h"
 #include "sparsity/method.h"
 #include "sparsity/method_config.h"
-#include "sparsity/methods.h"
+#include "sparsity/dst.h"
 #include "sparsity/prune.h"
 #include "test_support.h"
 

@@ -92,7 +92,7 @@ int spti_bottomk(const float *score, int64_t n, int64_t k, uint64_t seed, int64_
  * equal to v the ones spti_topk picks by its seeded hash of their rank
  * among the tied keys in index order. The result depends only on the keys,
  * k and seed. Expected O(n) time; workspace 2^16 counts plus the keys of
- * the threshold's 16-bit bucket and the ties (select_largest.c). */
+ * the threshold's 16-bit bucket and the ties (select.c). */
 int spti_select_largest(const float *key, int64_t n, int64_t k, uint64_t seed, int64_t *idx);
 /* The r-th largest (0-based) of a[0..n) (no NaN, 0 <= r < n), reordering a.
  * Expected O(n). */

@@ -29,9 +29,9 @@
 #include <string.h>
 
 #include "method_config.h"
-#include "methods.h"
+#include "dst.h"
 #include "prune.h"
-#include "schedule.h"
+#include "sparsity_math.h"
 
 enum { GMP_STATE_BYTES = 48, GMP_VERSION = 1 };
 

@@ -26,7 +26,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "methods.h"
+#include "dst.h"
 #include "prune.h"
 
 int spti_grasp_hg(spti_param *const *weights, int n, spti_grad_source *src, int64_t batches, float **g, float **hg) {

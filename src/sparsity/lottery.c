@@ -34,7 +34,7 @@
 #include <string.h>
 
 #include "method_config.h"
-#include "methods.h"
+#include "dst.h"
 #include "prune.h"
 
 enum { LT_HEADER_BYTES = 64, LT_VERSION = 1, LT_MAX_ROUNDS = 1000 };

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "method_config.h"
-#include "methods.h"
+#include "dst.h"
 
 static int dense_flops(const spti_flops_query *q, double *out) {
     *out = 3.0 * q->f_dense;

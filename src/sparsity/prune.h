@@ -107,7 +107,7 @@ int spti_prune_select_plan(const spti_prune_plan *pl, spti_prune_layer *L, int n
                            const void *ctx, int64_t at, uint64_t seed, const char *who);
 
 /* One magnitude-pruning event of m (GMP, lottery tickets;
- * prune_by_magnitude.c): score every active entry of m's weights by |w|,
+ * prune.c): score every active entry of m's weights by |w|,
  * select by the plan and `keep` (spti_prune_select_plan), apply
  * (spti_prune_apply with `sparse`) and count one topology update on m when
  * a layer changed. */

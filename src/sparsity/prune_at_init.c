@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "method_config.h"
-#include "methods.h"
+#include "dst.h"
 #include "prune.h"
 
 enum { PAI_STATE_BYTES = 48, PAI_VERSION = 1 };

@@ -25,12 +25,12 @@
  * k is 0 at this step asks for nothing.
  * Cost: docs/performance.md "RigL update cost". The blocked dense product
  * (one lane per thread, kernels/grow_collector.c) is most of it; the drop/grow of
- * the layers runs in parallel across layers (dst_method.c). Per update, MLP
+ * the layers runs in parallel across layers (dst.c). Per update, MLP
  * 3072-4000-1000-4000-10, density 0.05-0.1, two threads: ~50-70 ms, 4-6
  * ordinary steps; in a real run with delta_t = 100, 1.5-1.8% of the run's
  * time at 90% sparsity, 2.3-2.4% at 95%, 3.3-3.7% at 99% (docs/results.md).
  */
-#include "methods.h"
+#include "dst.h"
 
 static int rigl_begin_step(spti_method *m, int64_t step) {
     spti_dst_request_gradients(m, step, true);

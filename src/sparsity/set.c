@@ -14,7 +14,7 @@
  *  - No dense gradient is ever needed: growth costs O(rows * cols / 64)
  *    memory for the candidate bit set, O(rows * cols) time per update.
  */
-#include "methods.h"
+#include "dst.h"
 
 static int set_begin_step(spti_method *m, int64_t step) { return SPT_OK; }
 

@@ -18,7 +18,7 @@
  * floats) for the whole run, plus dense_grad (rows x cols) filled every
  * step; M is part of the method's checkpoint state.
  */
-#include "methods.h"
+#include "dst.h"
 
 /* Momentum buffers for the planned-sparse layers, zeroed, if absent. */
 static int ensure_momentum(spti_method *m) {

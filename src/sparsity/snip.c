@@ -10,7 +10,7 @@
  */
 #include <math.h>
 
-#include "methods.h"
+#include "dst.h"
 #include "prune.h"
 
 static int snip_init(spti_method *m, spti_param **weights, int n, spti_grad_source *grads) {

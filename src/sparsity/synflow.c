@@ -53,7 +53,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "methods.h"
+#include "dst.h"
 #include "prune.h"
 
 typedef struct flow_layer {

@@ -1,7 +1,7 @@
 /*
  * A user's dynamic sparse method (include/sparsetrain/user_method.h): the
  * caller's drop and grow criteria over the shared machinery of the dynamic
- * methods (dst_method.c: initial topology, schedule, exact selection,
+ * methods (dst.c: initial topology, schedule, exact selection,
  * repattern, checkpoint).
  *
  * On an update step t, for each sparse layer l with k = floor(f(t) nnz) > 0,
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "method_config.h"
-#include "methods.h"
+#include "dst.h"
 
 enum { NAME_BYTES = 48 };
 /* Keeps the callbacks' seeds apart from the selections' (dst seed, seed ^ 1). */

@@ -8,7 +8,7 @@
 
 #include "../nn/layers.h"
 #include "method_config.h"
-#include "methods.h"
+#include "dst.h"
 
 int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights, int n_weights, int64_t *nnz_out,
                        double *density_out) {

@@ -28,7 +28,7 @@
 extern const spti_method_ops spti_method_static, spti_method_set, spti_method_rigl, spti_method_snfs,
     spti_method_gmp, spti_method_lottery, spti_method_snip, spti_method_grasp, spti_method_synflow, spti_method_user;
 
-/* ---- initial topology (topology_init.c) ------------------------------------- */
+/* ---- initial topology (topology.c) ------------------------------------- */
 
 /* Per-layer nonzero counts for the config: explicit densities
  * (spt_method_config_set_densities, one per weight, else SPT_ERR_SIZE) or
@@ -55,7 +55,7 @@ int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, 
  * n - k)) time. 0 <= k <= n. */
 void spti_sample_bits(spti_rng *rng, int64_t n, int64_t k, uint64_t *bits);
 
-/* ---- drop and grow (drop_by_magnitude.c, drop_grow.c) -------------------------- */
+/* ---- drop and grow (drop_grow.c) ------------------------------------------------ */
 
 /* The exact selections behind drop and grow are kernels:
  * spti_select_largest, spti_nth_largest (kernels/kernels.h),
@@ -82,7 +82,7 @@ int spti_drop_smallest(const float *x, bool absolute, int64_t n, int64_t k, uint
 int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *drop_score, const float *score,
                              const struct spti_grow_collector *grow, spti_rng *rng, uint64_t seed, int64_t *new_pos);
 
-/* ---- shared state of the four topology methods (dst_method.c) ---------------- */
+/* ---- shared state of the four topology methods (dst.c) ---------------- */
 
 typedef struct spti_dst {
     int64_t *nnz;           /* per layer target; == rows*cols: kept DENSE */
@@ -129,7 +129,7 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
 void spti_dst_request_gradients(spti_method *m, int64_t step, bool stream);
 /* Clear those requests and free what they produced. */
 void spti_dst_release_gradients(spti_method *m);
-/* Checkpoint of the state (little-endian; layout in dst_method.c). */
+/* Checkpoint of the state (little-endian; layout in dst.c). */
 int spti_dst_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len);
 int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len);
 

@@ -3,8 +3,8 @@
  * layer-list check and the per-distribution density solvers behind
  * spt_sparsity_allocate (include/sparsetrain/sparsity.h, section 3).
  */
-#ifndef SPTI_SPARSITY_ALLOCATE_H
-#define SPTI_SPARSITY_ALLOCATE_H
+#ifndef SPTI_SPARSITY_MATH_H
+#define SPTI_SPARSITY_MATH_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,5 +46,14 @@ double spti_erdos_renyi_score(const int32_t *ndim, const int64_t *shape, int64_t
  * sum of nnz. */
 int64_t spti_round_nnz(int64_t n_layers, const int32_t *ndim, const int64_t *shape, const double *density,
                        int64_t *nnz);
+
+/* ---- GMP schedule helpers (schedules.c), shared with its FLOP average (flops.c) ---- */
+
+/* Check t0 >= 0, n >= 1, delta_t >= 1 on behalf of `func`; write the last
+ * pruning step t0 + n*delta_t to *t_last (SPT_ERR_SIZE on overflow). */
+int spti_gmp_check(const char *func, int64_t t0, int64_t n, int64_t delta_t, int64_t *t_last);
+
+/* Zhu & Gupta's cubic ramp at step t (arguments already checked). */
+double spti_gmp_value(double s_initial, double s_final, int64_t t0, int64_t n, int64_t delta_t, int64_t t);
 
 #endif

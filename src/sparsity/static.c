@@ -3,7 +3,7 @@
  * explicit densities, uniform random positions per layer) never changes.
  * Every per-step hook is a no-op.
  */
-#include "methods.h"
+#include "dst.h"
 
 static int static_begin_step(spti_method *m, int64_t step) { return SPT_OK; }
 

@@ -17,7 +17,7 @@
 
 #include "../core/le_io.h"
 #include "method_config.h"
-#include "methods.h"
+#include "dst.h"
 
 enum { STATE_VERSION = 1, HEADER_BYTES = 80, LAYER_BYTES = 24 };
 

@@ -6,8 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "dst.h"
 #include "method_config.h"
-#include "methods.h"
 #include "prune.h"
 
 /* ---- plan ------------------------------------------------------------------------- */
@@ -304,4 +304,31 @@ int spti_prune_check_version(const char *who, spti_rcur *r, uint32_t current) {
     if (version > current) return spti_fail(SPT_ERR_VERSION, "%s load: state version %u is newer", who, version);
     if (version != current) return spti_fail(SPT_ERR_FORMAT, "%s load: bad state version %u", who, version);
     return SPT_OK;
+}
+
+/*
+ * One magnitude-pruning event (prune.h), shared by GMP and lottery tickets:
+ * the active entries are scored by |w| and cut back to the counts the
+ * method's schedule gives, by the plan.
+ */
+
+
+int spti_prune_by_magnitude(spti_method *m, const spti_prune_plan *pl, spti_prune_keep_fn keep, const void *ctx,
+                            int64_t at, uint64_t seed, bool sparse) {
+    const int n = m->n_weights;
+    spti_prune_layer *L;
+    SPTI_TRY(spti_prune_layers_create(m->weights, n, &L));
+    /* Candidates in the storage order of each form: a SPARSE weight's values
+     * are its nonzeros, a DENSE / MASKED one's are indexed by position. */
+    for (int l = 0; l < n; l++) {
+        const spti_param *p = m->weights[l];
+        for (int64_t j = 0; j < L[l].n; j++)
+            L[l].score[j] = fabsf(p->value[p->kind == SPTI_PARAM_SPARSE ? j : L[l].pos[j]]);
+    }
+    int rc = spti_prune_select_plan(pl, L, n, keep, ctx, at, seed, m->ops->name);
+    int changed = 0;
+    if (rc == SPT_OK) rc = spti_prune_apply(m->weights, L, n, sparse, &changed);
+    spti_prune_layers_destroy(L, n);
+    if (changed) m->topology_updates++;
+    return rc;
 }
