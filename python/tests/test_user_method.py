@@ -6,6 +6,8 @@ and without NumPy (the callables get NumPy views, or ctypes arrays)."""
 import array
 import gc
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -334,6 +336,20 @@ class TestArguments(unittest.TestCase):
         self.assertIn("py-rigl", repr(cfg))
         self.assertIn("py-rigl", repr(um))
         self.assertIsNone(spt.MethodConfig("rigl").user_method)
+
+
+@unittest.skipUnless(os.path.exists(os.path.join(spt.FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz")),
+                     "Fashion-MNIST is not installed (Debian: dataset-fashion-mnist)")
+class TestExample(unittest.TestCase):
+    def test_user_method_example(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(spt.__file__)))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH")) if p))
+        out = subprocess.run([sys.executable, os.path.join(here, "..", "examples", "user_method.py"), "--steps", "30",
+                              "--limit", "2000"], capture_output=True, text=True, timeout=300, env=env)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("OK", out.stdout)
+        self.assertIn("my-rigl  topology updates   1", out.stdout)
 
 
 if __name__ == "__main__":
