@@ -92,8 +92,8 @@ class TestReproduceBuiltins(unittest.TestCase):
         for s, (x, y) in enumerate(data):
             self.assertEqual(a.step(x, y), b.step(x, y))
             self.assertEqual(state(a, x), state(b, x), "step %d" % s)
-        updated_a, count_a = a.last_update()
-        updated_b, count_b = b.last_update()
+        _, count_a = a.last_update()
+        _, count_b = b.last_update()
         self.assertEqual(count_a, count_b)
         self.assertGreaterEqual(count_b, 3)
         self.assertNotEqual(masks0, state(b, data[0][0])[:-1])  # the topology did move
