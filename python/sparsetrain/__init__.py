@@ -29,12 +29,14 @@ from .data import BATCH_DROP_LAST, BATCH_SHUFFLE, FASHION_MNIST_DIR, Batcher, Da
 from .errors import (ChecksumError, ClosedError, Error, FileIOError, FormatError, InternalError, InvalidError,
                      NoMemoryError, NonFiniteError, NullError, SizeError, StateError, UnsupportedError, VersionError,
                      last_error, status_string)
+from .errors import CallbackError
 from .layout import to_example_major, to_feature_major
 from .method import METHODS, MethodConfig, ParamInfo, method_id, method_name, method_params, method_summary
 from .model import LayerInfo, Model
 from .optim import LRSchedule, Optimizer
 from .tensor import CsrMatrix, bottomk, topk
 from .trainer import Flops, LayerDensity, Progress, Trainer
+from .user_method import ScoreLayer, UserMethod
 
 __version__ = _clib.spt_version_string().decode()
 
@@ -92,6 +94,6 @@ __all__ = [
     "LRSchedule", "MethodConfig", "method_id", "method_name", "METHODS", "Model", "NoMemoryError", "NonFiniteError",
     "method_params", "method_summary", "ParamInfo",
     "NullError", "Optimizer", "Progress", "set_num_threads", "simd_name", "SizeError", "sparsity", "StateError",
-    "status_string", "to_example_major", "to_feature_major", "topk", "Trainer", "UnsupportedError", "version",
-    "version_number", "VersionError",
+    "status_string", "to_example_major", "to_feature_major", "topk", "Trainer", "UnsupportedError", "UserMethod",
+    "ScoreLayer", "version", "version_number", "VersionError", "CallbackError",
 ]

@@ -27,12 +27,20 @@ def save(trainer, path, batcher=None):
                                       os.fsencode(path)))
 
 
-def load(path, batcher=None):
+def load(path, batcher=None, user_method=None):
     """A new Trainer (with a new Model, ``trainer.model``) in the saved state.
-    A batcher over the same data is moved to the saved position."""
+    A batcher over the same data is moved to the saved position.
+
+    A run of a :class:`UserMethod` needs that method again (a file cannot
+    hold its callables): ``user_method``, of the saved name; the trainer
+    keeps it alive."""
     _require()
     m, t = ModelP(), TrainerP()
-    errors.check(lib.spt_trainer_load(os.fsencode(path), ctypes.byref(m), ctypes.byref(t),
-                                      batcher.ptr if batcher is not None else None))
+    bptr = batcher.ptr if batcher is not None else None
+    if user_method is not None:
+        errors.check(lib.spt_trainer_load_user(os.fsencode(path), user_method.ptr, ctypes.byref(m), ctypes.byref(t),
+                                               bptr))
+    else:
+        errors.check(lib.spt_trainer_load(os.fsencode(path), ctypes.byref(m), ctypes.byref(t), bptr))
     model = Model(m)
-    return Trainer._wrap(t, model)
+    return Trainer._wrap(t, model, user_method)

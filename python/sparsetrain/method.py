@@ -6,6 +6,7 @@ from . import _buffers as B
 from . import errors
 from ._handle import Handle
 from ._lib import MethodConfigP, c_double, c_int, c_int64, lib
+from .user_method import UserMethod
 
 #: spt_param_type values by name (pinned in method.h)
 PARAM_TYPES = ("real", "integer", "boolean", "choice")
@@ -168,13 +169,24 @@ class MethodConfig(Handle):
     Keywords are the SPT_MP_* keys in lower case (see :data:`PARAMS`;
     ``global_pruning`` is SPT_MP_GLOBAL); distribution and drop_schedule
     also take names; ``densities=[...]`` gives explicit per-layer densities.
-    Every value is checked by the library when set."""
+    Every value is checked by the library when set.
+
+    ``method`` may also be a :class:`UserMethod` (``MethodConfig(my_method,
+    sparsity=0.9)``, or ``my_method.config(sparsity=0.9)``): its keys start
+    at the defaults of the dynamic methods, and the configuration (and every
+    trainer made from it) keeps the method's callables alive
+    (``.user_method``)."""
 
     _destroy = lib.spt_method_config_destroy
 
     def __init__(self, method="rigl", densities=None, **knobs):
         out = MethodConfigP()
-        errors.check(lib.spt_method_config_create(method_id(method), ctypes.byref(out)))
+        #: the UserMethod this configuration calls back (None for a built-in method)
+        self.user_method = method if isinstance(method, UserMethod) else None
+        if self.user_method is not None:
+            errors.check(lib.spt_method_config_create_user(method.ptr, ctypes.byref(out)))
+        else:
+            errors.check(lib.spt_method_config_create(method_id(method), ctypes.byref(out)))
         super().__init__(out)
         try:
             for key, value in knobs.items():
@@ -231,4 +243,5 @@ class MethodConfig(Handle):
     def __repr__(self):
         if self.closed:
             return "<MethodConfig closed>"
-        return "<MethodConfig %s sparsity=%g>" % (self.method, self.get("sparsity"))
+        method = self.method if self.user_method is None else "user %r" % self.user_method.name
+        return "<MethodConfig %s sparsity=%g>" % (method, self.get("sparsity"))

@@ -23,7 +23,12 @@ class Trainer(Handle):
     seed=0)``: the optimizer, schedule and method configuration are copied
     (later changes to them do not affect the trainer); methods that start
     sparse make the model's weights sparse here. One model takes at most one
-    trainer; do not use the model elsewhere while the trainer runs."""
+    trainer; do not use the model elsewhere while the trainer runs.
+
+    A configuration of a :class:`UserMethod` makes the trainer keep that
+    method's callables alive (``.user_method``); an exception one of them
+    raises is re-raised from the :meth:`step` or :meth:`train_epoch` call
+    that ran it."""
 
     _destroy = lib.spt_trainer_destroy
 
@@ -34,13 +39,29 @@ class Trainer(Handle):
                                             ctypes.byref(out)))
         super().__init__(out, borrows=(model,))
         self.model = model
+        #: the UserMethod whose callables the trainer calls (None for a built-in method)
+        self.user_method = getattr(method, "user_method", None)
 
     @classmethod
-    def _wrap(cls, ptr, model):
+    def _wrap(cls, ptr, model, user_method=None):
         self = cls.__new__(cls)
         Handle.__init__(self, ptr, borrows=(model,))
         self.model = model
+        self.user_method = user_method
         return self
+
+    @staticmethod
+    def load(path, batcher=None, user_method=None):
+        """A Trainer resumed from a checkpoint (see :func:`sparsetrain.checkpoint.load`)."""
+        from . import checkpoint
+        return checkpoint.load(path, batcher, user_method)
+
+    def _check(self, status):
+        """errors.check(status), re-raising first an exception raised by a
+        callback of the user method during the call."""
+        if self.user_method is not None:
+            self.user_method._raise_error(status)
+        errors.check(status)
 
     def save(self, path, batcher=None):
         """Save the run to a checkpoint (see :func:`sparsetrain.checkpoint.save`)."""
@@ -55,7 +76,7 @@ class Trainer(Handle):
         n = batch_size_of(X, self.model.features)
         y = labels_for(labels, n)
         loss, correct = c_double(), c_int64()
-        errors.check(lib.spt_trainer_step(self.ptr, X.ptr, y.ptr, n, ctypes.byref(loss), ctypes.byref(correct)))
+        self._check(lib.spt_trainer_step(self.ptr, X.ptr, y.ptr, n, ctypes.byref(loss), ctypes.byref(correct)))
         return loss.value, correct.value
 
     def train_epoch(self, batcher, progress=None):
@@ -67,7 +88,7 @@ class Trainer(Handle):
         ptr, bptr = self.ptr, batcher.ptr
         loss, acc = c_double(), c_double()
         if progress is None:
-            errors.check(lib.spt_trainer_train_epoch(ptr, bptr, PROGRESS_FN(), None, ctypes.byref(loss), ctypes.byref(acc)))
+            self._check(lib.spt_trainer_train_epoch(ptr, bptr, PROGRESS_FN(), None, ctypes.byref(loss), ctypes.byref(acc)))
             return loss.value, acc.value
         caught = []
 
@@ -84,7 +105,7 @@ class Trainer(Handle):
         del fn
         if caught:
             raise caught[0]
-        errors.check(rc)
+        self._check(rc)
         return loss.value, acc.value
 
     def prepare(self, batcher):
