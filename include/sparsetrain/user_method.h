@@ -40,15 +40,20 @@
  * callbacks that draw random numbers. The arrays are the library's: read
  * them, do not write them or keep them after returning. A callback returns
  * 0 on success; any other value fails the training step with
- * #SPT_ERR_CALLBACK, nothing changed. Callbacks run on the thread that
+ * #SPT_ERR_CALLBACK and leaves the topology as it was. With
+ * #SPT_UPDATE_BEFORE_STEP nothing else changed either (the step did not
+ * happen); with #SPT_UPDATE_AFTER_STEP the optimizer step was already
+ * applied and the step counts as done (as spt_trainer_step() documents for
+ * a failure after the optimizer step). Callbacks run on the thread that
  * called spt_trainer_step() (or spt_trainer_train_epoch()), one layer at a
  * time in layer order, only on update steps and only for layers whose k is
  * above 0.
  *
- * Memory: a grow callback fills a rows x cols score, and a callback of kind
- * #SPT_GROW_GRADIENT_SCORE gets the rows x cols dense gradient: a user
- * method costs dense memory per layer on update steps (freed after each).
- * #SPT_GROW_GRADIENT (the library's |g|) streams like RigL and does not.
+ * Memory: a grow callback fills a rows x cols score per sparse layer, and a
+ * callback of kind #SPT_GROW_GRADIENT_SCORE gets the rows x cols dense
+ * gradient: on an update step a user method holds these for every sparse
+ * layer at once (all are freed after the update). #SPT_GROW_GRADIENT (the
+ * library's |g|) streams like RigL and holds nothing dense.
  *
  * Thread-safety: an #spt_user_method handle must not be used from two
  * threads at once. A configuration made from it holds a copy (name, kinds,
