@@ -21,5 +21,6 @@
 #include "sparsetrain/train.h"
 #include "sparsetrain/checkpoint.h"
 #include "sparsetrain/user_method.h"
+#include "sparsetrain/net.h"
 
 #endif

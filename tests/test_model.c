@@ -285,14 +285,14 @@ static void test_resnet_structure(void **state) {
     assert_int_equal(spt_model_create_resnet(3, 8, 8, 1, 1, 10, 1, &m), SPT_OK);
     int64_t n;
     assert_int_equal(spt_model_num_layers(m, &n), SPT_OK);
-    assert_int_equal(n, 3 + 5 + 7 + 7 + 2);
+    assert_int_equal(n, 3 + 7 + 9 + 9 + 2); /* blocks: conv bn relu conv bn [conv bn] add relu */
     const char *name, *kind;
     assert_int_equal(spt_model_layer_info(m, 0, &name, &kind), SPT_OK);
     assert_string_equal(name, "conv1");
     assert_string_equal(kind, "conv2d");
     assert_int_equal(spt_model_layer_info(m, 3, &name, &kind), SPT_OK);
     assert_string_equal(name, "layer1.0.conv1");
-    assert_int_equal(spt_model_layer_info(m, 14, &name, &kind), SPT_OK);
+    assert_int_equal(spt_model_layer_info(m, 16, &name, &kind), SPT_OK);
     assert_string_equal(name, "layer2.0.shortcut.bn");
     assert_string_equal(kind, "batchnorm");
     assert_int_equal(spt_model_layer_info(m, n - 1, &name, &kind), SPT_OK);

@@ -35,7 +35,7 @@ extern "C" {
 
 /** Version of the checkpoint file format this library writes. It reads
  * this version and every older one; a newer file gives #SPT_ERR_VERSION. */
-#define SPT_CHECKPOINT_FORMAT_VERSION 1
+#define SPT_CHECKPOINT_FORMAT_VERSION 2
 
 /**
  * Save a training run to `path`, atomically.

@@ -36,6 +36,7 @@ ScheduleP = _opaque("spt_lr_schedule")
 MethodConfigP = _opaque("spt_method_config")
 TrainerP = _opaque("spt_trainer")
 UserMethodP = _opaque("spt_user_method")
+NetP = _opaque("spt_net")
 
 #: int (*)(void *user, int64_t step, int64_t batch_index, int64_t batches, double loss, double accuracy)
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, c_int64, c_double, c_double)
@@ -248,6 +249,23 @@ DECLARATIONS = {
     # ---- checkpoint.h
     "spt_trainer_save": (_i, [TrainerP, BatcherP, _s]),
     "spt_trainer_load": (_i, [_s, _out(ModelP), _out(TrainerP), BatcherP]),
+    # ---- net.h
+    "spt_net_create": (_i, [_i64, _i64, _i64, _out(NetP)]),
+    "spt_net_destroy": (None, [NetP]),
+    "spt_net_add_layer": (_i, [NetP, _i, _s, _i64p]),
+    "spt_net_set": (_i, [NetP, _i64, _i, _d]),
+    "spt_net_get": (_i, [NetP, _i64, _i, _dp]),
+    "spt_net_tip": (_i, [NetP, _i64p]),
+    "spt_net_set_tip": (_i, [NetP, _i64]),
+    "spt_net_num_nodes": (_i, [NetP, _i64p]),
+    "spt_net_node": (_i, [NetP, _i64, _ip, _sp, _i64p]),
+    "spt_model_create": (_i, [NetP, _u64, _out(ModelP)]),
+    "spt_model_net": (_i, [ModelP, _out(NetP)]),
+    "spt_layer_kind_name": (_s, [_i]),
+    "spt_layer_kind_from_name": (_i, [_s, _ip]),
+    "spt_layer_param_name": (_s, [_i]),
+    "spt_layer_param_from_name": (_i, [_s, _ip]),
+    "spt_layer_param_default": (_i, [_i, _i, _ip, _dp]),
     # ---- user_method.h
     "spt_user_method_create": (_i, [_s, _out(UserMethodP)]),
     "spt_user_method_destroy": (None, [UserMethodP]),

@@ -1,7 +1,7 @@
-/* The architecture record of a checkpoint: the builder's arguments of a
- * model, recovered from the built model, sized without building, and
- * built again. The sizes mirror model_mlp.c and model_resnet.c; the writer
- * checks them against the model it saves, so a drift is caught there. */
+/* The architecture record of a checkpoint: the model's description (NET,
+ * written since format version 2), or, in version 1 files, the built-in
+ * builders' arguments (MLP, RESNET), sized without building and built
+ * again. The version-1 sizes mirror model_mlp.c and model_resnet.c. */
 #include <string.h>
 
 #include "checkpoint_format.h"
@@ -61,9 +61,20 @@ static int resnet_size(const spti_ckpt_arch *a, int64_t *n_params, int64_t *dens
     return SPT_OK;
 }
 
+void spti_ckpt_arch_free(spti_ckpt_arch *a) {
+    spti_free(a->widths);
+    a->widths = NULL;
+    spt_net_destroy(a->net);
+    a->net = NULL;
+}
+
 int spti_ckpt_arch_size(const spti_ckpt_arch *a, int64_t *n_params, int64_t *dense) {
     if (a->kind == SPTI_ARCH_MLP) return mlp_size(a, n_params, dense);
     if (a->kind == SPTI_ARCH_RESNET) return resnet_size(a, n_params, dense);
+    if (a->kind == SPTI_ARCH_NET) {
+        int rc = spti_net_size(a->net, n_params, dense);
+        return rc == SPT_OK || rc == SPT_ERR_NOMEM ? rc : spti_fail(SPT_ERR_FORMAT, "architecture: %s", spt_last_error());
+    }
     return spti_fail(SPT_ERR_FORMAT, "architecture: unknown kind %u", (unsigned)a->kind);
 }
 
@@ -75,48 +86,13 @@ int spti_ckpt_arch_build(const spti_ckpt_arch *a, spti_model **out) {
     if (a->kind == SPTI_ARCH_RESNET)
         return spti_model_create_resnet(a->in_c, a->in_h, a->in_w, a->blocks, a->width_mult, a->classes, a->seed,
                                         out);
+    if (a->kind == SPTI_ARCH_NET) return spti_model_create(a->net, a->seed, out);
     return spti_fail(SPT_ERR_FORMAT, "architecture: unknown kind %u", (unsigned)a->kind);
-}
-
-/* Dense size and count of the model's params, to check a recovered arch. */
-static void model_size(const spti_model *m, int64_t *n_params, int64_t *dense) {
-    int64_t d = 0;
-    for (int64_t i = 0; i < m->n_params; i++) d += m->params[i]->rows * m->params[i]->cols;
-    *n_params = m->n_params;
-    *dense = d;
 }
 
 int spti_ckpt_arch_of(const spti_model *m, spti_ckpt_arch *a) {
     memset(a, 0, sizeof *a);
-    a->kind = (uint32_t)m->arch;
+    a->kind = SPTI_ARCH_NET;
     a->seed = m->seed;
-    if (m->arch == SPTI_ARCH_MLP) {
-        int64_t n = 1;
-        for (int64_t i = 0; i < m->n_params; i++) n += m->params[i]->is_weight;
-        a->widths = spti_alloc_or_fail(n, sizeof *a->widths, "checkpoint: MLP widths");
-        if (!a->widths) return SPT_ERR_NOMEM;
-        a->n_widths = n;
-        a->widths[0] = spti_shape_size(m->in_shape);
-        n = 1;
-        for (int64_t i = 0; i < m->n_params; i++)
-            if (m->params[i]->is_weight) a->widths[n++] = m->params[i]->shape[0]; /* (out, in) */
-    } else if (m->arch == SPTI_ARCH_RESNET) {
-        a->in_c = m->in_shape.c;
-        a->in_h = m->in_shape.h;
-        a->in_w = m->in_shape.w;
-        a->blocks = (m->n_layers - 5) / 3; /* conv1 bn1 relu1, 3 x blocks, pool fc */
-        a->width_mult = m->n_params > 0 ? m->params[0]->shape[0] / 16 : 0;
-        a->classes = m->classes;
-    } else {
-        return spti_fail(SPT_ERR_UNSUPPORTED, "checkpoint: the model was not made by an MLP or ResNet builder");
-    }
-    int64_t np, dense, mnp, mdense;
-    int rc = spti_ckpt_arch_size(a, &np, &dense);
-    model_size(m, &mnp, &mdense);
-    if (rc != SPT_OK || np != mnp || dense != mdense) {
-        spti_free(a->widths);
-        a->widths = NULL;
-        return spti_fail(SPT_ERR_INTERNAL, "checkpoint: the model's layers do not match its recorded architecture");
-    }
-    return SPT_OK;
+    return spti_net_clone(m->net, &a->net);
 }

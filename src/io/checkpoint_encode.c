@@ -43,12 +43,19 @@ static void put_arch(enc *e) {
     spti_put_u32(&e->w, 0);
     spti_put_u64(&e->w, a->seed);
     put_rng(&e->w, &e->t->model->rng);
-    if (a->kind == SPTI_ARCH_MLP) {
-        spti_put_i64(&e->w, a->n_widths);
-        spti_put_i64s(&e->w, a->widths, a->n_widths);
-    } else {
-        const int64_t f[6] = {a->in_c, a->in_h, a->in_w, a->blocks, a->width_mult, a->classes};
-        spti_put_i64s(&e->w, f, 6);
+    const spti_net *net = a->net; /* the writer writes kind NET only */
+    const int64_t in[3] = {net->in.c, net->in.h, net->in.w};
+    spti_put_i64s(&e->w, in, 3);
+    spti_put_i64(&e->w, net->n);
+    for (int64_t i = 0; i < net->n; i++) {
+        const spti_net_node *nd = &net->nodes[i];
+        uint8_t name[SPTI_NET_NAME] = {0};
+        memcpy(name, nd->name, strnlen(nd->name, SPTI_NET_NAME - 1));
+        spti_put_u32(&e->w, (uint32_t)nd->kind);
+        spti_put_u32(&e->w, 0);
+        spti_put_bytes(&e->w, name, sizeof name);
+        spti_put_i64(&e->w, nd->input);
+        for (int k = 0; k < SPT_LP_COUNT_; k++) spti_put_f64(&e->w, nd->p[k]);
     }
     section_end(e, s);
 }
@@ -260,7 +267,7 @@ int spti_checkpoint_encode(const spti_trainer *t, const spt_batcher *b, uint8_t 
             rc = spti_fail(SPT_ERR_INTERNAL, "checkpoint: wrote %lld bytes, counted %lld", (long long)e.w.len,
                            (long long)size);
     }
-    spti_free(arch.widths);
+    spti_ckpt_arch_free(&arch);
     if (rc != SPT_OK) {
         spti_free(buf);
         return rc;

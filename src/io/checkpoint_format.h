@@ -23,7 +23,7 @@
 #include "../train/trainer.h"
 
 enum {
-    SPTI_CKPT_VERSION = 1,
+    SPTI_CKPT_VERSION = 2, /* 2: the ARCH section may hold a network description (kind NET) */
     SPTI_CKPT_HEADER_BYTES = 32,
     SPTI_CKPT_TRAILER_BYTES = 4,
     SPTI_CKPT_SECTION_HEADER_BYTES = 16,
@@ -55,20 +55,28 @@ enum { SPTI_CKPT_NO_METHOD = -1 };
 
 /* ---- architecture (checkpoint_arch.c) ---------------------------------------- */
 
-/* The builder's arguments of a model, enough to build it again. */
+/* Architecture kinds of the ARCH section. Version 1 files hold the
+ * built-in builders' arguments (MLP, RESNET); version 2 writes the model's
+ * description (NET), and still reads the other two. */
+enum { SPTI_ARCH_MLP = 1, SPTI_ARCH_RESNET = 2, SPTI_ARCH_NET = 3 };
+/* One node of a NET record: u32 kind, u32 0, name[40], i64 input, f64 x 8. */
+enum { SPTI_CKPT_NODE_BYTES = 4 + 4 + SPTI_NET_NAME + 8 + 8 * SPT_LP_COUNT_ };
+
+/* What builds a model again: a builder's arguments, or a description. */
 typedef struct spti_ckpt_arch {
-    uint32_t kind; /* SPTI_ARCH_MLP or SPTI_ARCH_RESNET */
+    uint32_t kind; /* SPTI_ARCH_* */
     uint64_t seed;
     int64_t n_widths;
     int64_t *widths; /* MLP: n_widths, owned (spti_free) */
     int64_t in_c, in_h, in_w, blocks, width_mult, classes; /* RESNET */
+    spti_net *net; /* NET: owned (spt_net_destroy) */
 } spti_ckpt_arch;
 
-/* Recover the builder's arguments from a built model (MLP: the input size
- * and the Linear outputs; ResNet: input shape, blocks from the layer count,
- * width from the stem's channels). SPT_ERR_UNSUPPORTED for a model built
- * layer by layer; SPT_ERR_INTERNAL if the model does not have the shape its
- * builder gives; SPT_ERR_NOMEM. */
+/* Free what an arch owns. */
+void spti_ckpt_arch_free(spti_ckpt_arch *a);
+
+/* The architecture a model is saved with: its description (kind NET).
+ * SPT_ERR_NOMEM. */
 int spti_ckpt_arch_of(const spti_model *m, spti_ckpt_arch *a);
 /* Number of parameters and dense size (sum of rows*cols) the builder makes
  * for these arguments, without building anything: SPT_ERR_FORMAT (naming
@@ -107,12 +115,14 @@ typedef struct spti_ckpt_layer {
 typedef struct spti_ckpt_view {
     uint32_t version;
     /* ARCH */
-    uint32_t arch; /* SPTI_ARCH_MLP or SPTI_ARCH_RESNET */
+    uint32_t arch; /* SPTI_ARCH_* */
     uint64_t model_seed;
     uint64_t model_rng[4];
     int64_t n_widths;
     const uint8_t *widths; /* MLP: n_widths i64 */
-    int64_t in_c, in_h, in_w, blocks, width_mult, classes; /* RESNET */
+    int64_t in_c, in_h, in_w, blocks, width_mult, classes; /* RESNET; NET: in_c, in_h, in_w */
+    int64_t n_nodes;
+    const uint8_t *nodes; /* NET: n_nodes records of SPTI_CKPT_NODE_BYTES */
     /* PARM, LAYR */
     int64_t n_params;
     spti_ckpt_param *params; /* owned */

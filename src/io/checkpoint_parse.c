@@ -45,6 +45,13 @@ static int parse_arch(spti_rcur *r, spti_ckpt_view *v) {
         int64_t *f[6] = {&v->in_c, &v->in_h, &v->in_w, &v->blocks, &v->width_mult, &v->classes};
         for (int i = 0; i < 6; i++) spti_get_i64(r, f[i]);
         if (r->bad) return BAD("section ARCH: truncated ResNet fields");
+    } else if (v->arch == SPTI_ARCH_NET && v->version >= 2) {
+        int64_t *f[4] = {&v->in_c, &v->in_h, &v->in_w, &v->n_nodes};
+        for (int i = 0; i < 4; i++) spti_get_i64(r, f[i]);
+        if (r->bad || v->n_nodes < 1) return BAD("section ARCH: truncated network, or no node");
+        if (!(v->nodes = spti_get_view(r, v->n_nodes, SPTI_CKPT_NODE_BYTES)))
+            return BAD("section ARCH: %lld nodes announced, %lld bytes left", (long long)v->n_nodes,
+                       (long long)spti_rcur_left(r));
     } else {
         return BAD("section ARCH: unknown architecture kind %u", (unsigned)v->arch);
     }
@@ -360,8 +367,10 @@ int spti_checkpoint_parse(const uint8_t *buf, int64_t len, spti_ckpt_view *v) {
     if (len < 12) return BAD("truncated: %lld bytes, a checkpoint has at least %lld", (long long)len, (long long)min);
     uint32_t version = spti_load_u32(buf + 8);
     if (version > SPTI_CKPT_VERSION)
-        return spti_fail(SPT_ERR_VERSION, "format version %u is newer than this library's %d", (unsigned)version,
-                         SPTI_CKPT_VERSION);
+        return spti_fail(SPT_ERR_VERSION,
+                         "written in checkpoint format version %u by a newer libsparsetrain; this library (%s) reads "
+                         "versions 1 to %d",
+                         (unsigned)version, SPT_VERSION_STRING, SPTI_CKPT_VERSION);
     if (version == 0) return BAD("format version 0 does not exist");
     if (len < min) return BAD("truncated: %lld bytes, a checkpoint has at least %lld", (long long)len, (long long)min);
     uint64_t payload = spti_load_u64(buf + 16);

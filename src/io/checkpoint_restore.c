@@ -11,10 +11,49 @@
 
 #define BAD(...) spti_fail(SPT_ERR_FORMAT, __VA_ARGS__)
 
+/* A description from the NET records, through the public calls (which
+ * check every name, kind, input and value). */
+static int net_of_view(const spti_ckpt_view *v, spti_net **out) {
+    *out = NULL;
+    spti_net *net;
+    int rc = spt_net_create(v->in_c, v->in_h, v->in_w, &net);
+    for (int64_t i = 0; rc == SPT_OK && i < v->n_nodes; i++) {
+        const uint8_t *b = v->nodes + i * SPTI_CKPT_NODE_BYTES;
+        const uint32_t kind = spti_load_u32(b), zero = spti_load_u32(b + 4);
+        char name[SPTI_NET_NAME];
+        memcpy(name, b + 8, sizeof name);
+        const int64_t input = spti_decode_i64(b + 8 + SPTI_NET_NAME);
+        if (zero != 0 || name[SPTI_NET_NAME - 1] != 0 || kind >= SPT_LAYER_KIND_COUNT_) {
+            rc = BAD("section ARCH: node %lld is malformed", (long long)i);
+            break;
+        }
+        rc = spt_net_set_tip(net, input);
+        if (rc == SPT_OK) rc = spt_net_add_layer(net, (int)kind, name, NULL);
+        for (int k = 0; rc == SPT_OK && k < SPT_LP_COUNT_; k++) {
+            int uses = 0;
+            double def = 0, value;
+            const uint64_t bits = spti_load_u64(b + 16 + SPTI_NET_NAME + 8 * k);
+            memcpy(&value, &bits, sizeof value);
+            spt_layer_param_default((int)kind, k, &uses, &def);
+            if (!uses && value != 0) rc = BAD("section ARCH: node %lld sets a parameter its kind lacks", (long long)i);
+            else if (uses && memcmp(&value, &def, sizeof value) != 0) rc = spt_net_set(net, i, k, value);
+        }
+        if (rc != SPT_OK && rc != SPT_ERR_NOMEM && rc != SPT_ERR_FORMAT)
+            rc = BAD("section ARCH: node %lld: %s", (long long)i, spt_last_error());
+    }
+    if (rc != SPT_OK) {
+        spt_net_destroy(net);
+        return rc == SPT_ERR_NOMEM ? rc : (rc == SPT_ERR_FORMAT ? rc : BAD("section ARCH: %s", spt_last_error()));
+    }
+    *out = net;
+    return SPT_OK;
+}
+
 static int arch_of_view(const spti_ckpt_view *v, spti_ckpt_arch *a) {
     memset(a, 0, sizeof *a);
     a->kind = v->arch;
     a->seed = v->model_seed;
+    if (v->arch == SPTI_ARCH_NET) return net_of_view(v, &a->net);
     if (v->arch == SPTI_ARCH_MLP) {
         a->widths = spti_alloc_or_fail(v->n_widths, sizeof *a->widths, "checkpoint: MLP widths");
         if (!a->widths) return SPT_ERR_NOMEM;
@@ -124,6 +163,18 @@ static int build_config(const spti_ckpt_view *v, const spt_user_method *user, sp
     return SPT_OK;
 }
 
+static bool has_state(const spti_layer *L) { return spti_ckpt_is_batchnorm(L) || spti_dropout_rate(L) >= 0.0f; }
+
+/* The layer of layer-state record i: leaf r->leaf; in version 1 files,
+ * whose ResNets had composite blocks (other leaf numbers), the i-th leaf
+ * with state. NULL if there is none. */
+static spti_layer *record_leaf(const spti_ckpt_view *v, const spti_model *m, int64_t i) {
+    if (v->version >= 2) return v->layers[i].leaf < m->n_leaves ? m->leaves[v->layers[i].leaf] : NULL;
+    for (int j = 0; j < m->n_leaves; j++)
+        if (has_state(m->leaves[j]) && i-- == 0) return m->leaves[j];
+    return NULL;
+}
+
 /* The built model has the saved parameters (names and shapes) and layer state. */
 static int check_model(const spti_ckpt_view *v, const spti_model *m) {
     if (m->n_params != v->n_params)
@@ -139,13 +190,12 @@ static int check_model(const spti_ckpt_view *v, const spti_model *m) {
             return BAD("parameter %lld (%s) must be dense", (long long)i, r->name);
     }
     int64_t stateful = 0;
-    for (int i = 0; i < m->n_leaves; i++)
-        stateful += spti_ckpt_is_batchnorm(m->leaves[i]) || spti_dropout_rate(m->leaves[i]) >= 0.0f;
+    for (int i = 0; i < m->n_leaves; i++) stateful += has_state(m->leaves[i]);
     if (stateful != v->n_layers)
         return BAD("the model has %lld layers with state, the file %lld", (long long)stateful, (long long)v->n_layers);
     for (int64_t i = 0; i < v->n_layers; i++) {
         const spti_ckpt_layer *r = &v->layers[i];
-        spti_layer *L = r->leaf < m->n_leaves ? m->leaves[r->leaf] : NULL;
+        spti_layer *L = record_leaf(v, m, i);
         int64_t c = 0;
         bool ok = L && (r->type == SPTI_CKPT_LAYER_BATCHNORM
                             ? spti_ckpt_is_batchnorm(L) && spti_batchnorm_running(L, NULL, NULL, &c) == SPT_OK &&
@@ -227,7 +277,7 @@ static int restore_params(const spti_ckpt_view *v, spti_model *m, const spti_met
 static void restore_layers(const spti_ckpt_view *v, spti_model *m) {
     for (int64_t i = 0; i < v->n_layers; i++) {
         const spti_ckpt_layer *r = &v->layers[i];
-        spti_layer *L = m->leaves[r->leaf];
+        spti_layer *L = record_leaf(v, m, i);
         if (r->type == SPTI_CKPT_LAYER_BATCHNORM) {
             float *mean, *var;
             spti_batchnorm_running(L, &mean, &var, NULL);
@@ -305,7 +355,7 @@ int spti_checkpoint_restore(const spti_ckpt_view *v, const spt_user_method *user
             rc = spti_fail(rc, "the saved batcher position (epoch %lld, position %lld) does not fit this batcher",
                            (long long)v->epoch, (long long)v->position);
     }
-    spti_free(a.widths);
+    spti_ckpt_arch_free(&a);
     if (rc != SPT_OK) {
         spt_trainer_destroy(t);
         spti_model_destroy(m);

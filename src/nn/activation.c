@@ -25,7 +25,7 @@ static int relu_backward(spti_layer *L, const float *x, const float *y, const fl
 
 static double relu_flops(const spti_layer *L, bool dense) { return 0.0; }
 
-static const spti_layer_ops relu_ops = {"relu", relu_forward, relu_backward, spti_layer_free, relu_flops};
+static const spti_layer_ops relu_ops = {.kind = "relu", .forward = relu_forward, .backward = relu_backward, .destroy = spti_layer_free, .flops = relu_flops};
 
 int spti_relu_create(const char *name, spti_shape shape, spti_layer **out) {
     SPTI_CHECK_NULL(out);

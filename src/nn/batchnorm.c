@@ -162,7 +162,7 @@ static void bn_destroy(spti_layer *L) {
 
 static double bn_flops(const spti_layer *L, bool dense) { return 0.0; }
 
-static const spti_layer_ops bn_ops = {"batchnorm", bn_forward, bn_backward, bn_destroy, bn_flops};
+static const spti_layer_ops bn_ops = {.kind = "batchnorm", .forward = bn_forward, .backward = bn_backward, .destroy = bn_destroy, .flops = bn_flops};
 
 int spti_batchnorm2d_create(const char *name, int64_t c, int64_t h, int64_t w, spti_layer **out) {
     SPTI_CHECK_NULL(out);

@@ -70,8 +70,7 @@ static void dropout_destroy(spti_layer *L) {
 
 static double dropout_flops(const spti_layer *L, bool dense) { return 0.0; }
 
-static const spti_layer_ops dropout_ops = {"dropout", dropout_forward, dropout_backward, dropout_destroy,
-                                           dropout_flops};
+static const spti_layer_ops dropout_ops = {.kind = "dropout", .forward = dropout_forward, .backward = dropout_backward, .destroy = dropout_destroy, .flops = dropout_flops};
 
 static bool rate_ok(float p) { return p >= 0.0f && p < 1.0f; } /* false for NaN */
 

@@ -16,8 +16,7 @@ static int flatten_backward(spti_layer *L, const float *x, const float *y, const
 
 static double flatten_flops(const spti_layer *L, bool dense) { return 0.0; }
 
-static const spti_layer_ops flatten_ops = {"flatten", flatten_forward, flatten_backward, spti_layer_free,
-                                           flatten_flops};
+static const spti_layer_ops flatten_ops = {.kind = "flatten", .forward = flatten_forward, .backward = flatten_backward, .destroy = spti_layer_free, .flops = flatten_flops};
 
 int spti_flatten_create(const char *name, spti_shape shape, spti_layer **out) {
     SPTI_CHECK_NULL(out);

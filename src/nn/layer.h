@@ -48,6 +48,13 @@ typedef struct spti_layer_ops {
      * for the products; elementwise work not counted). `dense` asks for the
      * count the layer would have with every weight active. */
     double (*flops)(const spti_layer *L, bool dense);
+    /* Layers of two inputs (addition) set n_inputs = 2 and run these
+     * instead of forward / backward: x[k] is input k (in_shape each),
+     * dx[k] its gradient to WRITE (NULL: not needed). 0 means 1 input. */
+    int n_inputs;
+    int (*forward2)(spti_layer *L, const float *const *x, float *y, int64_t N, const spti_fwd_ctx *ctx);
+    int (*backward2)(spti_layer *L, const float *const *x, const float *y, const float *dy, float *const *dx,
+                     int64_t N);
 } spti_layer_ops;
 
 struct spti_layer {

@@ -163,6 +163,9 @@ int spti_global_avgpool_create(const char *name, int64_t c, int64_t h, int64_t w
  * is already (C*H*W) x N): forward and backward are copies. */
 int spti_flatten_create(const char *name, spti_shape shape, spti_layer **out);
 
+/* y = x0 + x1 over two inputs of `shape` (a two-input layer: forward2). */
+int spti_add_create(const char *name, spti_shape shape, spti_layer **out);
+
 /* ==== Composite ============================================================ */
 
 /* Basic residual block of the CIFAR ResNet (He et al. 2016):

@@ -6,83 +6,98 @@
 #include "layers.h"
 #include "model.h"
 
-int spti_model_new(spti_shape in, uint64_t seed, spti_model **out) {
-    *out = NULL;
-    if (in.c < 1 || in.h < 1 || in.w < 1)
-        return spti_fail(SPT_ERR_SIZE, "model: input shape %lld x %lld x %lld must be positive", (long long)in.c,
-                         (long long)in.h, (long long)in.w);
-    SPTI_TRY(spti_shape_elems(in, 1, &(int64_t){0}));
-    spti_model *m = spti_calloc(1, sizeof *m);
-    if (!m) return spti_fail(SPT_ERR_NOMEM, "model: out of memory");
-    m->in_shape = in;
-    m->seed = seed;
-    spti_rng_seed(&m->rng, seed);
-    *out = m;
-    return SPT_OK;
-}
-
 static bool same_shape(spti_shape a, spti_shape b) { return a.c == b.c && a.h == b.h && a.w == b.w; }
 
-int spti_model_append(spti_model *m, spti_layer *L) {
-    spti_shape prev = m->n_layers ? m->layers[m->n_layers - 1]->out_shape : m->in_shape;
-    if (!same_shape(prev, L->in_shape)) {
-        int rc = spti_fail(SPT_ERR_SIZE, "model: layer %s expects %lld x %lld x %lld but gets %lld x %lld x %lld",
-                           L->name, (long long)L->in_shape.c, (long long)L->in_shape.h, (long long)L->in_shape.w,
-                           (long long)prev.c, (long long)prev.h, (long long)prev.w);
-        spti_layer_destroy(L);
-        return rc;
+/* The layers of the description's nodes, in order, with their inputs. */
+static int build_layers(spti_model *m) {
+    const spti_net *net = m->net;
+    const int n = (int)net->n;
+    m->layers = spti_calloc(n, sizeof *m->layers);
+    m->inputs = spti_alloc(2 * (int64_t)n, sizeof *m->inputs);
+    m->n_inputs = spti_alloc(n, sizeof *m->n_inputs);
+    if (!m->layers || !m->inputs || !m->n_inputs) return spti_fail(SPT_ERR_NOMEM, "model: out of memory");
+    for (int i = 0; i < n; i++) {
+        int64_t *in = &m->inputs[2 * i];
+        SPTI_TRY(spti_net_check_node(net, i));
+        const int k = spti_net_inputs(net, i, in);
+        spti_shape shapes[SPTI_NODE_MAX_INPUTS];
+        for (int j = 0; j < k; j++) shapes[j] = in[j] == SPTI_NET_INPUT ? m->in_shape : m->layers[in[j]]->out_shape;
+        m->n_inputs[i] = k;
+        SPTI_TRY(spti_net_build_layer(net, i, shapes, &m->layers[i]));
+        m->n_layers = i + 1;
+        spti_layer *L = m->layers[i];
+        if (!same_shape(L->in_shape, shapes[0]))
+            return spti_fail(SPT_ERR_INTERNAL, "model: layer %s was built for another input shape", L->name);
+        const double density = spti_net_density(net, i);
+        if (L->n_params > 0 && L->params[0]->is_weight) L->params[0]->density = density;
     }
-    if (m->n_layers == m->layers_cap) {
-        int cap = m->layers_cap ? 2 * m->layers_cap : 16;
-        spti_layer **nl = spti_alloc(cap, sizeof *nl);
-        if (!nl) {
-            spti_layer_destroy(L);
-            return spti_fail(SPT_ERR_NOMEM, "model: out of memory for the layer list");
-        }
-        if (m->n_layers) memcpy(nl, m->layers, (size_t)m->n_layers * sizeof *nl);
-        spti_free(m->layers);
-        m->layers = nl;
-        m->layers_cap = cap;
-    }
-    m->layers[m->n_layers++] = L;
     return SPT_OK;
 }
 
-/* Count (lists NULL) or fill the leaves and params of L, depth first. */
-static void walk(spti_layer *L, spti_layer **leaves, int *n_leaves, spti_param **params, int64_t *n_params) {
-    for (int i = 0; i < L->n_params; i++) {
-        if (params) params[*n_params] = L->params[i];
-        (*n_params)++;
-    }
-    if (L->n_children == 0) {
-        if (leaves) leaves[*n_leaves] = L;
-        (*n_leaves)++;
-    }
-    for (int i = 0; i < L->n_children; i++) walk(L->children[i], leaves, n_leaves, params, n_params);
+/* Every node's output is read by a later node, but the last (the logits). */
+static int check_all_used(const spti_model *m) {
+    bool *used = spti_calloc(m->n_layers, sizeof *used);
+    if (!used) return spti_fail(SPT_ERR_NOMEM, "model: out of memory");
+    for (int i = 0; i < m->n_layers; i++)
+        for (int j = 0; j < m->n_inputs[i]; j++)
+            if (m->inputs[2 * i + j] != SPTI_NET_INPUT) used[m->inputs[2 * i + j]] = true;
+    int unused = -1;
+    for (int i = 0; i < m->n_layers - 1 && unused < 0; i++)
+        if (!used[i]) unused = i;
+    spti_free(used);
+    if (unused >= 0)
+        return spti_fail(SPT_ERR_INVALID, "model: the output of node %s is never used (only the last node's is the output)",
+                         m->layers[unused]->name);
+    return SPT_OK;
 }
 
-int spti_model_finalize(spti_model *m) {
-    if (m->n_layers == 0) return spti_fail(SPT_ERR_SIZE, "model: no layers");
-    int nl = 0;
+/* The parameter list in node order. */
+static int list_params(spti_model *m) {
     int64_t np = 0;
-    for (int i = 0; i < m->n_layers; i++) walk(m->layers[i], NULL, &nl, NULL, &np);
-    spti_layer **leaves = spti_alloc(nl, sizeof *leaves);
-    spti_param **params = spti_alloc(np, sizeof *params);
-    if (!leaves || !params) {
-        spti_free(leaves);
-        spti_free(params);
-        return spti_fail(SPT_ERR_NOMEM, "model: out of memory for the parameter list");
-    }
-    nl = 0;
+    for (int i = 0; i < m->n_layers; i++) np += m->layers[i]->n_params;
+    m->params = spti_alloc(np > 0 ? np : 1, sizeof *m->params);
+    if (!m->params) return spti_fail(SPT_ERR_NOMEM, "model: out of memory for the parameter list");
     np = 0;
-    for (int i = 0; i < m->n_layers; i++) walk(m->layers[i], leaves, &nl, params, &np);
-    spti_free(m->leaves);
-    spti_free(m->params);
-    m->leaves = leaves;
-    m->n_leaves = nl;
-    m->params = params;
+    for (int i = 0; i < m->n_layers; i++)
+        for (int j = 0; j < m->layers[i]->n_params; j++) m->params[np++] = m->layers[i]->params[j];
     m->n_params = np;
-    m->classes = spti_shape_size(m->layers[m->n_layers - 1]->out_shape);
+    return SPT_OK;
+}
+
+/* Parameter names must differ (checkpoints find parameters by them). */
+static int check_param_names(const spti_model *m) {
+    for (int64_t i = 0; i < m->n_params; i++)
+        for (int64_t j = 0; j < i; j++)
+            if (strcmp(m->params[i]->name, m->params[j]->name) == 0)
+                return spti_fail(SPT_ERR_INVALID, "model: two parameters are named %s (node names too long?)",
+                                 m->params[i]->name);
+    return SPT_OK;
+}
+
+int spti_model_create(const spti_net *net, uint64_t seed, spti_model **out) {
+    *out = NULL;
+    if (net->n < 1) return spti_fail(SPT_ERR_SIZE, "model: the description has no layers");
+    spti_model *m = spti_calloc(1, sizeof *m);
+    if (!m) return spti_fail(SPT_ERR_NOMEM, "model: out of memory");
+    m->in_shape = net->in;
+    m->seed = seed;
+    spti_rng_seed(&m->rng, seed);
+    int rc = spti_net_clone(net, &m->net);
+    if (rc == SPT_OK) rc = build_layers(m);
+    if (rc == SPT_OK) rc = check_all_used(m);
+    if (rc == SPT_OK) rc = list_params(m);
+    if (rc == SPT_OK) rc = check_param_names(m);
+    if (rc == SPT_OK) {
+        m->leaves = m->layers;
+        m->n_leaves = m->n_layers;
+        m->classes = spti_shape_size(m->layers[m->n_layers - 1]->out_shape);
+        rc = spti_model_init_params(m);
+    }
+    if (rc != SPT_OK) {
+        spti_model_destroy(m);
+        return rc;
+    }
+    *out = m;
     return SPT_OK;
 }
 
@@ -119,53 +134,67 @@ int spti_model_init_params(spti_model *m) {
     return SPT_OK;
 }
 
-static void free_buffers(float **acts, int n, float *g0, float *g1, float *dl) {
+static void free_acts(float **acts, int n) {
     if (acts)
         for (int i = 0; i < n; i++) spti_free(acts[i]);
     spti_free(acts);
-    spti_free(g0);
-    spti_free(g1);
-    spti_free(dl);
+}
+
+static void free_pool(spti_model *m) {
+    for (int i = 0; i < m->n_pool; i++) spti_free(m->pool[i]);
+    spti_free(m->pool);
+    spti_free(m->pool_busy);
+    m->pool = NULL;
+    m->pool_busy = NULL;
+    m->n_pool = 0;
 }
 
 void spti_model_destroy(spti_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_layers; i++) spti_layer_destroy(m->layers[i]);
     spti_free(m->layers);
-    spti_free(m->leaves);
+    spti_free(m->inputs);
+    spti_free(m->n_inputs);
     spti_free(m->params);
-    free_buffers(m->acts, m->n_layers, m->gbuf[0], m->gbuf[1], m->dlogits);
+    spt_net_destroy(m->net);
+    free_acts(m->acts, m->n_layers);
+    free_pool(m);
+    spti_free(m->grads);
+    spti_free(m->dlogits);
     spti_free(m);
 }
 
 int spti_model_reserve(spti_model *m, int64_t N) {
     if (N < 1) return spti_fail(SPT_ERR_SIZE, "model: batch size %lld must be >= 1", (long long)N);
     if (N <= m->act_cap && m->acts) return SPT_OK;
-    int64_t gmax;
-    SPTI_TRY(spti_shape_elems(m->in_shape, N, &gmax));
-    for (int i = 0; i < m->n_layers; i++) {
-        int64_t e;
-        SPTI_TRY(spti_shape_elems(m->layers[i]->out_shape, N, &e));
-        if (e > gmax) gmax = e;
-    }
-    float **acts = spti_calloc(m->n_layers, sizeof *acts);
-    float *g0 = spti_alloc(gmax, sizeof(float)), *g1 = spti_alloc(gmax, sizeof(float));
+    for (int i = 0; i < m->n_layers; i++) SPTI_TRY(spti_shape_elems(m->layers[i]->out_shape, N, &(int64_t){0}));
+    float **acts = spti_calloc(m->n_layers, sizeof *acts), **grads = spti_calloc(m->n_layers, sizeof *grads);
     float *dl = spti_alloc(m->classes * N, sizeof(float));
-    bool ok = acts && g0 && g1 && dl;
+    bool ok = acts && grads && dl;
     for (int i = 0; ok && i < m->n_layers; i++)
         ok = (acts[i] = spti_alloc(spti_shape_size(m->layers[i]->out_shape) * N, sizeof(float))) != NULL;
     if (!ok) {
-        free_buffers(acts, m->n_layers, g0, g1, dl);
+        free_acts(acts, m->n_layers);
+        spti_free(grads);
+        spti_free(dl);
         return spti_fail(SPT_ERR_NOMEM, "model: out of memory for the buffers of a batch of %lld", (long long)N);
     }
-    free_buffers(m->acts, m->n_layers, m->gbuf[0], m->gbuf[1], m->dlogits);
+    free_acts(m->acts, m->n_layers);
+    free_pool(m); /* its buffers were sized for the old batch */
+    spti_free(m->grads);
+    spti_free(m->dlogits);
     m->acts = acts;
-    m->gbuf[0] = g0;
-    m->gbuf[1] = g1;
+    m->grads = grads;
     m->dlogits = dl;
     m->act_cap = N;
     m->last_N = 0;
     return SPT_OK;
+}
+
+/* Input j of node i for a batch whose input is x. */
+static const float *input_of(const spti_model *m, const float *x, int i, int j) {
+    const int64_t k = m->inputs[2 * i + j];
+    return k == SPTI_NET_INPUT ? x : m->acts[k];
 }
 
 int spti_model_forward(spti_model *m, const float *x, int64_t N, bool training, const float **logits) {
@@ -173,30 +202,109 @@ int spti_model_forward(spti_model *m, const float *x, int64_t N, bool training, 
     SPTI_TRY(spti_model_reserve(m, N));
     spti_fwd_ctx ctx = {training, &m->rng};
     m->last_N = 0;
-    const float *in = x;
     for (int i = 0; i < m->n_layers; i++) {
         spti_layer *L = m->layers[i];
-        SPTI_TRY(L->ops->forward(L, in, m->acts[i], N, &ctx));
-        in = m->acts[i];
+        if (m->n_inputs[i] == 1) {
+            SPTI_TRY(L->ops->forward(L, input_of(m, x, i, 0), m->acts[i], N, &ctx));
+        } else {
+            const float *xs[2] = {input_of(m, x, i, 0), input_of(m, x, i, 1)};
+            SPTI_TRY(L->ops->forward2(L, xs, m->acts[i], N, &ctx));
+        }
     }
     m->last_N = N;
     m->last_training = training;
-    if (logits) *logits = in;
+    if (logits) *logits = m->acts[m->n_layers - 1];
     return SPT_OK;
+}
+
+/* A free gradient buffer of the pool (grown as needed), or NULL. */
+static float *pool_take(spti_model *m) {
+    for (int i = 0; i < m->n_pool; i++)
+        if (!m->pool_busy[i]) {
+            m->pool_busy[i] = true;
+            return m->pool[i];
+        }
+    int64_t elems = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        int64_t e = spti_shape_size(m->layers[i]->out_shape) * m->act_cap;
+        if (e > elems) elems = e;
+    }
+    float **np = spti_alloc(m->n_pool + 1, sizeof *np);
+    bool *nb = spti_alloc(m->n_pool + 1, sizeof *nb);
+    float *buf = spti_alloc(elems, sizeof(float));
+    if (!np || !nb || !buf) {
+        spti_free(np);
+        spti_free(nb);
+        spti_free(buf);
+        spti_fail(SPT_ERR_NOMEM, "model: out of memory for a gradient buffer");
+        return NULL;
+    }
+    if (m->n_pool) {
+        memcpy(np, m->pool, (size_t)m->n_pool * sizeof *np);
+        memcpy(nb, m->pool_busy, (size_t)m->n_pool * sizeof *nb);
+    }
+    spti_free(m->pool);
+    spti_free(m->pool_busy);
+    m->pool = np;
+    m->pool_busy = nb;
+    m->pool[m->n_pool] = buf;
+    m->pool_busy[m->n_pool++] = true;
+    return buf;
+}
+
+static void pool_give(spti_model *m, float *buf) {
+    for (int i = 0; i < m->n_pool; i++)
+        if (m->pool[i] == buf) m->pool_busy[i] = false;
+}
+
+/* Node i's backward: its inputs' gradients are written when they are not
+ * live yet, else added (a node read twice, e.g. a residual input). */
+static int node_backward(spti_model *m, const float *x, int i, int64_t N) {
+    spti_layer *L = m->layers[i];
+    float *dx[SPTI_NODE_MAX_INPUTS] = {NULL, NULL}, *scratch[SPTI_NODE_MAX_INPUTS] = {NULL, NULL};
+    for (int j = 0; j < m->n_inputs[i]; j++) {
+        const int64_t k = m->inputs[2 * i + j];
+        if (k == SPTI_NET_INPUT) continue; /* the model's input needs no gradient */
+        const bool live = m->grads[k] != NULL || (j == 1 && m->inputs[2 * i] == k);
+        float *b = pool_take(m);
+        if (!b) return SPT_ERR_NOMEM;
+        if (live) scratch[j] = b;
+        else m->grads[k] = b;
+        dx[j] = b;
+    }
+    int rc;
+    if (m->n_inputs[i] == 1) {
+        rc = L->ops->backward(L, input_of(m, x, i, 0), m->acts[i], m->grads[i], dx[0], N);
+    } else {
+        const float *xs[2] = {input_of(m, x, i, 0), input_of(m, x, i, 1)};
+        rc = L->ops->backward2(L, xs, m->acts[i], m->grads[i], dx, N);
+    }
+    for (int j = 0; j < m->n_inputs[i]; j++) {
+        if (!scratch[j]) continue;
+        float *g = m->grads[m->inputs[2 * i + j]];
+        const float *s = scratch[j];
+        const int64_t n = spti_shape_size(m->layers[m->inputs[2 * i + j]]->out_shape) * N;
+        if (rc == SPT_OK)
+#pragma omp parallel for simd schedule(static) num_threads(spti_num_threads()) if (n >= (1 << 16))
+            for (int64_t e = 0; e < n; e++) g[e] += s[e];
+        pool_give(m, scratch[j]);
+    }
+    return rc;
 }
 
 int spti_model_backward(spti_model *m, const float *x, const float *dlogits, int64_t N) {
     if (m->last_N != N)
         return spti_fail(SPT_ERR_STATE, "model: backward of a batch of %lld without its forward", (long long)N);
-    const float *dy = dlogits;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
-        spti_layer *L = m->layers[i];
-        const float *in = i ? m->acts[i - 1] : x;
-        float *dx = i ? m->gbuf[i % 2] : NULL;
-        SPTI_TRY(L->ops->backward(L, in, m->acts[i], dy, dx, N));
-        dy = dx;
+    for (int i = 0; i < m->n_layers; i++) m->grads[i] = NULL;
+    for (int i = 0; i < m->n_pool; i++) m->pool_busy[i] = false;
+    m->grads[m->n_layers - 1] = (float *)dlogits; /* read only */
+    int rc = SPT_OK;
+    for (int i = m->n_layers - 1; i >= 0 && rc == SPT_OK; i--) {
+        if (m->grads[i]) rc = node_backward(m, x, i, N);
+        if (i < m->n_layers - 1 && m->grads[i]) pool_give(m, m->grads[i]);
+        m->grads[i] = NULL;
     }
-    return SPT_OK;
+    return rc;
 }
 
 void spti_model_zero_grad(spti_model *m) {

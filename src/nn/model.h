@@ -1,20 +1,18 @@
 /*
  * The model container (internal view of the public spt_model handle) and the
- * loss. A model is a sequence of layers (composites allowed) that it owns,
- * with one output buffer per top-level layer sized for the largest batch seen
- * so far, two ping-pong gradient buffers and its own random generator.
+ * loss. A model is the graph of a description (net.h): one layer per node,
+ * run in node order (every node reads earlier nodes), with one output
+ * buffer per node sized for the largest batch seen so far, a pool of
+ * gradient buffers for the backward, and its own random generator.
  *
  * Parameter order (m->params[0 .. n_params); sparsity methods and checkpoints rely
- * on it and it never changes for a given architecture): top-level layers in
- * sequence, each depth first - a layer's own params in params[] order
- * (weight, then bias / BN gamma, beta), then its children in children[]
- * order, recursively. For a residual block: conv1.weight, bn1.weight,
- * bn1.bias, conv2.weight, bn2.weight, bn2.bias[, shortcut.conv.weight,
- * shortcut.bn.weight, shortcut.bn.bias]. The weight params (is_weight) are
- * the conv / linear weights; biases and BN params are not.
+ * on it and it never changes for a given description): node order, each
+ * node's params in params[] order (weight, then bias / BN gamma, beta). The
+ * weight params (is_weight) are the conv / linear weights; biases and BN
+ * params are not.
  *
- * "Leaves" are the primitive (childless) layers in the same depth-first
- * order; the public per-layer getters index them.
+ * "Leaves" are the layers again (one per node, node order); the public
+ * per-layer getters index them.
  *
  * Layer state outside the params that a checkpoint must save: the running
  * statistics of the batch norms (the leaves of kind "batchnorm"; read and
@@ -27,22 +25,28 @@
 #include <stdint.h>
 
 #include "layer.h"
-
-typedef enum { SPTI_ARCH_CUSTOM = 0, SPTI_ARCH_MLP = 1, SPTI_ARCH_RESNET = 2 } spti_arch;
+#include "net.h"
 
 struct spt_model {
-    spti_arch arch;
     spti_shape in_shape;
-    int64_t classes;         /* size of the last layer's output */
-    spti_layer **layers;     /* top level, owned */
-    int n_layers, layers_cap;
-    spti_layer **leaves;     /* primitive layers, depth first (not owned) */
+    int64_t classes;         /* size of the last node's output */
+    spti_net *net;           /* the description it was built from (owned) */
+    spti_layer **layers;     /* one per node, node order (owned) */
+    int n_layers;
+    int64_t *inputs;         /* 2 per node: the nodes it reads, SPTI_NET_INPUT for the model's input */
+    int *n_inputs;           /* 1, or 2 for an addition */
+    spti_layer **leaves;     /* the layers again (the public per-layer getters index them; not owned) */
     int n_leaves;
     spti_param **params;     /* every parameter in the documented order (not owned) */
     int64_t n_params;
-    float **acts;            /* acts[i]: output of layers[i], out_size x N (row stride N) */
+    float **acts;            /* acts[i]: output of node i, out_size x N (row stride N) */
     int64_t act_cap;         /* batch the activation buffers hold */
-    float *gbuf[2];          /* ping-pong dL/d(activation), max layer size x act_cap */
+    /* backward: each node's output gradient while it is live, from a pool
+     * of buffers of the largest activation's size */
+    float **grads;           /* per node, or NULL */
+    float **pool;
+    bool *pool_busy;
+    int n_pool;
     float *dlogits;          /* classes x act_cap */
     int64_t last_N;          /* batch of the last forward (0: none yet) */
     bool last_training;
@@ -54,14 +58,9 @@ typedef struct spt_model spti_model;
 
 /* ---- building -------------------------------------------------------------- */
 
-/* An empty model for inputs of shape `in`, rng seeded with `seed`. */
-int spti_model_new(spti_shape in, uint64_t seed, spti_model **out);
-/* Append a layer; the model takes ownership of L in every case (L is
- * destroyed if the call fails). SPT_ERR_SIZE if L's input shape differs from
- * the previous output shape (or the model input for the first layer). */
-int spti_model_append(spti_model *m, spti_layer *L);
-/* Build the leaf and parameter lists after the last append. */
-int spti_model_finalize(spti_model *m);
+/* Build a model from a description (spt_model_create; net.h): layers,
+ * shapes, parameter list, initialisation from `seed`. */
+int spti_model_create(const spti_net *net, uint64_t seed, spti_model **out);
 /* Initialise every parameter from the model's rng: conv/linear weights
  * Kaiming normal (std sqrt(2 / fan_in), fan_in = in * kh * kw), biases 0,
  * BN gamma 1 and beta 0. Draws in parameter order. */
@@ -71,13 +70,10 @@ int spti_model_init_params(spti_model *m);
  * functions, trainer creation. */
 void spti_model_materialize(spti_model *m);
 void spti_model_destroy(spti_model *m);
-/* End of a builder: when rc (the appends' status) is SPT_OK, finalize the
- * model, initialise its parameters and hand it to *out; on any failure
- * destroy m. Returns the status (model_build.c). */
-int spti_model_build_finish(spti_model *m, int rc, spti_model **out);
 
-/* Builders (model_mlp.c, model_resnet.c); arguments as the public
- * spt_model_create_mlp / spt_model_create_resnet, already non-NULL. */
+/* The built-in networks (model_mlp.c, model_resnet.c), described with the
+ * public API; arguments as spt_model_create_mlp / spt_model_create_resnet,
+ * already non-NULL. */
 int spti_model_create_mlp(const int64_t *widths, int n_widths, uint64_t seed, spti_model **out);
 int spti_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage, int64_t width_mult,
                              int64_t classes, uint64_t seed, spti_model **out);

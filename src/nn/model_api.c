@@ -177,3 +177,17 @@ int spt_model_set_dropout(spt_model *m, double p) {
         if (spti_dropout_rate(m->leaves[i]) >= 0.0f) SPTI_TRY(spti_dropout_set_rate(m->leaves[i], pf));
     return SPT_OK;
 }
+
+int spt_model_create(const spt_net *net, uint64_t seed, spt_model **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    SPTI_CHECK_NULL(net);
+    return spti_model_create(net, seed, out);
+}
+
+int spt_model_net(const spt_model *m, spt_net **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    SPTI_CHECK_NULL(m);
+    return spti_net_clone(m->net, out);
+}

@@ -25,6 +25,7 @@ int spti_param_create(const char *name, int ndim, const int64_t *shape, bool is_
     p->n = n;
     p->is_weight = is_weight;
     p->no_weight_decay = !is_weight;
+    p->density = -1.0;
     p->value = spti_calloc(n, sizeof(float));
     p->grad = spti_calloc(n, sizeof(float));
     if (!p->value || !p->grad) {

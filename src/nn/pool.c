@@ -106,8 +106,8 @@ static void pool_destroy(spti_layer *L) {
 
 static double no_flops(const spti_layer *L, bool dense) { return 0.0; }
 
-static const spti_layer_ops maxpool_ops = {"maxpool2d", pool_forward, pool_backward, pool_destroy, no_flops};
-static const spti_layer_ops avgpool_ops = {"avgpool2d", pool_forward, pool_backward, pool_destroy, no_flops};
+static const spti_layer_ops maxpool_ops = {.kind = "maxpool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy, .flops = no_flops};
+static const spti_layer_ops avgpool_ops = {.kind = "avgpool2d", .forward = pool_forward, .backward = pool_backward, .destroy = pool_destroy, .flops = no_flops};
 
 static int pool_create(const spti_layer_ops *ops, const char *name, int64_t c, int64_t h, int64_t w, int64_t k,
                        int64_t stride, int64_t pad, spti_layer **out) {
@@ -183,7 +183,7 @@ static int gap_backward(spti_layer *L, const float *x, const float *y, const flo
     return SPT_OK;
 }
 
-static const spti_layer_ops gap_ops = {"global_avgpool", gap_forward, gap_backward, spti_layer_free, no_flops};
+static const spti_layer_ops gap_ops = {.kind = "global_avgpool", .forward = gap_forward, .backward = gap_backward, .destroy = spti_layer_free, .flops = no_flops};
 
 int spti_global_avgpool_create(const char *name, int64_t c, int64_t h, int64_t w, spti_layer **out) {
     SPTI_CHECK_NULL(out);

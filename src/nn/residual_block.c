@@ -136,8 +136,7 @@ static double block_flops(const spti_layer *L, bool dense) {
     return f;
 }
 
-static const spti_layer_ops block_ops = {"residual_block", block_forward, block_backward, block_destroy,
-                                         block_flops};
+static const spti_layer_ops block_ops = {.kind = "residual_block", .forward = block_forward, .backward = block_backward, .destroy = block_destroy, .flops = block_flops};
 
 int spti_residual_block_create(const char *name, int64_t in_c, int64_t in_h, int64_t in_w, int64_t out_c,
                                int64_t stride, spti_layer **out) {

@@ -4,11 +4,73 @@
  * where they go (a uniform random subset per layer), then the conversion to
  * SPARSE and the optional sparse-aware re-initialisation.
  */
+#include <math.h>
 #include <string.h>
 
 #include "../nn/layers.h"
 #include "method_config.h"
 #include "dst.h"
+
+/* The allocator over the weights without a density of their own (param
+ * density in (0, 1), from the description): those keep theirs and are
+ * paid from the budget, (1 - S) x all weights; the others share the rest
+ * as the allocator spreads it. Without such weights: the allocator alone. */
+static int allocate_around_fixed(const spt_method_config *cfg, spti_param *const *weights, int n, int32_t *ndim,
+                                 int64_t *shape, uint8_t *keep, double *density, int64_t *nnz) {
+    const int dist = (int)cfg->value[SPT_MP_DISTRIBUTION];
+    const double S = cfg->value[SPT_MP_SPARSITY];
+    int n_free = 0;
+    double total = 0, fixed = 0, total_free = 0;
+    for (int l = 0; l < n; l++) {
+        const double size = (double)(weights[l]->rows * weights[l]->cols), d = weights[l]->density;
+        total += size;
+        if (d > 0.0 && d < 1.0) {
+            density[l] = d;
+            nnz[l] = (int64_t)llround(d * size);
+            if (nnz[l] < 1) nnz[l] = 1;
+            fixed += (double)nnz[l];
+        } else {
+            total_free += size;
+            n_free++;
+        }
+    }
+    if (n_free == n) return spt_sparsity_allocate(dist, S, n, ndim, shape, keep, density, nnz, NULL);
+    const double budget = (1.0 - S) * total - fixed;
+    if (budget < 0.0 || (n_free > 0 && budget > total_free))
+        return spti_fail(SPT_ERR_INVALID,
+                         "sparsity %g cannot be met: the layers with their own density hold %.0f of the %.0f weights "
+                         "it keeps",
+                         S, fixed, (1.0 - S) * total);
+    if (n_free == 0) return SPT_OK;
+    /* Compact the free layers (in place: l >= j), allocate, spread back. */
+    int64_t *nnz_free = spti_alloc(n_free, sizeof *nnz_free);
+    double *d_free = spti_alloc(n_free, sizeof *d_free);
+    if (!nnz_free || !d_free) {
+        spti_free(nnz_free);
+        spti_free(d_free);
+        return spti_fail(SPT_ERR_NOMEM, "topology plan: out of memory");
+    }
+    int j = 0;
+    for (int l = 0; l < n; l++) {
+        const double d = weights[l]->density;
+        if (d > 0.0 && d < 1.0) continue;
+        ndim[j] = ndim[l];
+        memmove(&shape[4 * j], &shape[4 * l], 4 * sizeof *shape);
+        keep[j] = keep[l];
+        j++;
+    }
+    int rc = spt_sparsity_allocate(dist, 1.0 - budget / total_free, n_free, ndim, shape, keep, d_free, nnz_free, NULL);
+    j = 0;
+    for (int l = 0; rc == SPT_OK && l < n; l++) {
+        const double d = weights[l]->density;
+        if (d > 0.0 && d < 1.0) continue;
+        density[l] = d_free[j];
+        nnz[l] = nnz_free[j++];
+    }
+    spti_free(nnz_free);
+    spti_free(d_free);
+    return rc;
+}
 
 int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights, int n_weights, int64_t *nnz_out,
                        double *density_out) {
@@ -41,12 +103,14 @@ int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights,
     }
     keep[0] = cfg->value[SPT_MP_DENSE_FIRST] != 0.0;
     keep[n_weights - 1] |= cfg->value[SPT_MP_DENSE_LAST] != 0.0;
+    for (int l = 0; l < n_weights; l++) keep[l] |= weights[l]->density == 1.0; /* pinned dense by the description */
     if (cfg->n_densities > 0) {
         for (int l = 0; l < n_weights; l++) density[l] = keep[l] ? 1.0 : cfg->densities[l];
+        for (int l = 0; l < n_weights; l++)
+            if (weights[l]->density > 0.0) density[l] = weights[l]->density;
         rc = spt_sparsity_allocate_custom(n_weights, ndim, shape, density, nnz_out, NULL);
     } else {
-        rc = spt_sparsity_allocate((int)cfg->value[SPT_MP_DISTRIBUTION], cfg->value[SPT_MP_SPARSITY], n_weights, ndim,
-                                   shape, keep, density, nnz_out, NULL);
+        rc = allocate_around_fixed(cfg, weights, n_weights, ndim, shape, keep, density, nnz_out);
     }
 done:
     spti_free(ndim);
