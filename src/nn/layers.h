@@ -135,8 +135,26 @@ int spti_batchnorm_running(spti_layer *L, float **running_mean, float **running_
 /* Reset the running statistics to mean 0, var 1. */
 void spti_batchnorm_reset_running(spti_layer *L);
 
-/* Elementwise max(x, 0) over any shape. */
+/* Elementwise activations over any shape (activation.c). NaN inputs give
+ * NaN outputs; results are the same bytes for any thread count. */
+/* max(x, 0). */
 int spti_relu_create(const char *name, spti_shape shape, spti_layer **out);
+/* Leaky ReLU: x >= 0 ? x : slope * x; the derivative at 0 is `slope` (as
+ * PyTorch). SPTI_LEAKY_RELU_SLOPE is PyTorch's default negative slope.
+ * SPT_ERR_INVALID for a slope that is not finite. */
+#define SPTI_LEAKY_RELU_SLOPE 0.01f
+int spti_leaky_relu_create(const char *name, spti_shape shape, float slope, spti_layer **out);
+/* The slope of a leaky ReLU layer, NaN for any other layer. */
+float spti_leaky_relu_slope(const spti_layer *L);
+/* tanh(x), within a few ulp of libm's (activation_math.h). */
+int spti_tanh_create(const char *name, spti_shape shape, spti_layer **out);
+/* GELU, the exact (erf) form that is PyTorch's default (approximate='none'):
+ * y = x/2 (1 + erf(x / sqrt 2)), dy/dx = Phi(x) + x phi(x) with Phi, phi
+ * the standard normal CDF and density; not the tanh approximation. 1 + erf
+ * is computed as erfc(-z) for negative arguments, so the left tail keeps
+ * its relative accuracy (a few ulp times the conditioning, ~x^2) instead
+ * of cancelling to 0. */
+int spti_gelu_create(const char *name, spti_shape shape, spti_layer **out);
 
 /* Inverted dropout with rate p in [0, 1): in training each element is kept
  * with probability 1-p (drawn from ctx->rng, one draw per element in index
