@@ -29,7 +29,7 @@ int spti_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t b
     m->arch = SPTI_ARCH_RESNET;
     const int64_t c0 = 16 * width_mult;
     spti_layer *L = NULL;
-    spti_conv2d_spec stem = {in_c, in_h, in_w, c0, 3, 3, 1, 1, false};
+    spti_conv2d_spec stem = {in_c, in_h, in_w, c0, 3, 3, 1, 1, false, 1};
     int rc = spti_conv2d_create("conv1", &stem, &L);
     rc = append_new(m, rc, L);
     if (rc == SPT_OK) {

@@ -160,9 +160,9 @@ int spti_residual_block_create(const char *name, int64_t in_c, int64_t in_h, int
     if (!(L->children = spti_calloc(n_children, sizeof *L->children)))
         rc = spti_fail(SPT_ERR_NOMEM, "residual block %s: out of memory", name);
     char cn[40];
-    spti_conv2d_spec c1 = {in_c, in_h, in_w, out_c, 3, 3, stride, 1, false};
-    spti_conv2d_spec c2 = {out_c, o.h, o.w, out_c, 3, 3, 1, 1, false};
-    spti_conv2d_spec sc = {in_c, in_h, in_w, out_c, 1, 1, stride, 0, false};
+    spti_conv2d_spec c1 = {in_c, in_h, in_w, out_c, 3, 3, stride, 1, false, 1};
+    spti_conv2d_spec c2 = {out_c, o.h, o.w, out_c, 3, 3, 1, 1, false, 1};
+    spti_conv2d_spec sc = {in_c, in_h, in_w, out_c, 1, 1, stride, 0, false, 1};
     for (int i = 0; rc == SPT_OK && i < n_children; i++) {
         spti_layer **child = &L->children[i];
         switch (i) {
