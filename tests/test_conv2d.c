@@ -14,14 +14,14 @@ typedef enum { FORM_DENSE, FORM_MASKED, FORM_SPARSE } form;
 
 static const spti_conv2d_spec SHAPES[] = {
     /* c_in h  w  c_out kh kw s  p  bias */
-    {3, 7, 5, 4, 3, 3, 1, 1, true},   /* 3x3 same padding, odd sizes */
-    {3, 8, 8, 4, 3, 3, 2, 1, false},  /* stride 2 */
-    {2, 6, 7, 5, 1, 1, 1, 0, true},   /* pointwise */
-    {4, 5, 5, 3, 1, 1, 2, 0, false},  /* 1x1 stride 2 (downsampling shortcut) */
-    {2, 5, 6, 3, 3, 2, 1, 0, true},   /* non-square kernel, no padding */
-    {3, 9, 9, 4, 5, 5, 2, 2, false},  /* 5x5 stride 2 pad 2 */
-    {2, 4, 4, 2, 6, 6, 1, 1, true},   /* kernel = the padded input: 1x1 output */
-    {2, 3, 7, 3, 3, 3, 3, 1, true},   /* stride 3 */
+    {3, 7, 5, 4, 3, 3, 1, 1, true, 1},   /* 3x3 same padding, odd sizes */
+    {3, 8, 8, 4, 3, 3, 2, 1, false, 1},  /* stride 2 */
+    {2, 6, 7, 5, 1, 1, 1, 0, true, 1},   /* pointwise */
+    {4, 5, 5, 3, 1, 1, 2, 0, false, 1},  /* 1x1 stride 2 (downsampling shortcut) */
+    {2, 5, 6, 3, 3, 2, 1, 0, true, 1},   /* non-square kernel, no padding */
+    {3, 9, 9, 4, 5, 5, 2, 2, false, 1},  /* 5x5 stride 2 pad 2 */
+    {2, 4, 4, 2, 6, 6, 1, 1, true, 1},   /* kernel = the padded input: 1x1 output */
+    {2, 3, 7, 3, 3, 3, 3, 1, true, 1},   /* stride 3 */
 };
 enum { N_SHAPES = sizeof SHAPES / sizeof SHAPES[0] };
 
@@ -170,11 +170,11 @@ static void test_forward_matches_naive(void **state) {
  * several empty rows and an empty input channel, at every SIMD level. */
 static void test_direct_kernels_match_im2col(void **state) {
     (void)state;
-    const spti_conv2d_spec s = {5, 9, 8, 6, 3, 3, 2, 1, false};
+    const spti_conv2d_spec s = {5, 9, 8, 6, 3, 3, 2, 1, false, 1};
     spti_layer *L = make_conv(&s, FORM_SPARSE, 5);
     const spt_csr *W = L->params[0]->csr;
     spti_conv_geom g = {s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, s.stride, s.pad,
-                        out_dim(s.h, s.kh, s.stride, s.pad), out_dim(s.w, s.kw, s.stride, s.pad)};
+                        out_dim(s.h, s.kh, s.stride, s.pad), out_dim(s.w, s.kw, s.stride, s.pad), 1};
     const int64_t N = 3, K = s.c_in * 9, PN = g.h_out * g.w_out * N, nin = s.c_in * s.h * s.w * N;
     float *x = random_buf(nin, 11), *dy = random_buf(s.c_out * PN, 12);
     float *col = malloc((size_t)(K * PN) * sizeof(float)), *y_ref = malloc((size_t)(s.c_out * PN) * sizeof(float));
@@ -401,7 +401,7 @@ static void test_null_dx(void **state) {
  * repatterned; each forward matches the reference. */
 static void test_form_changes(void **state) {
     (void)state;
-    const spti_conv2d_spec s = {3, 6, 6, 4, 3, 3, 1, 1, true};
+    const spti_conv2d_spec s = {3, 6, 6, 4, 3, 3, 1, 1, true, 1};
     const int64_t N = 2;
     spti_layer *L = make_conv(&s, FORM_DENSE, 9);
     spti_param *W = L->params[0];
@@ -431,7 +431,7 @@ static void test_form_changes(void **state) {
 /* Same input, same bytes; the direct kernels also across thread counts. */
 static void test_deterministic(void **state) {
     (void)state;
-    const spti_conv2d_spec s = {8, 10, 10, 8, 3, 3, 1, 1, false};
+    const spti_conv2d_spec s = {8, 10, 10, 8, 3, 3, 1, 1, false, 1};
     const int64_t N = 6;
     spti_layer *L = make_conv(&s, FORM_SPARSE, 3);
     assert_status(spti_conv2d_set_path(L, SPTI_CONV_DIRECT), SPT_OK);
@@ -468,7 +468,7 @@ static void test_deterministic(void **state) {
 
 static void test_create(void **state) {
     (void)state;
-    const spti_conv2d_spec s = {3, 32, 30, 16, 3, 3, 2, 1, false};
+    const spti_conv2d_spec s = {3, 32, 30, 16, 3, 3, 2, 1, false, 1};
     spti_layer *L;
     assert_status(spti_conv2d_create("layer1.0.conv1", &s, &L), SPT_OK);
     assert_string_equal(L->ops->kind, "conv2d");
@@ -502,7 +502,7 @@ static void test_create(void **state) {
 
 static void test_create_invalid(void **state) {
     (void)state;
-    const spti_conv2d_spec ok = {3, 8, 8, 4, 3, 3, 1, 1, false};
+    const spti_conv2d_spec ok = {3, 8, 8, 4, 3, 3, 1, 1, false, 1};
     spti_layer *L = (spti_layer *)&L;
     assert_status(spti_conv2d_create("c", &ok, NULL), SPT_ERR_NULL);
     assert_status(spti_conv2d_create(NULL, &ok, &L), SPT_ERR_NULL);
@@ -512,22 +512,22 @@ static void test_create_invalid(void **state) {
         spti_conv2d_spec s;
         int status;
     } bad[] = {
-        {{0, 8, 8, 4, 3, 3, 1, 1, false}, SPT_ERR_SIZE},
-        {{3, 0, 8, 4, 3, 3, 1, 1, false}, SPT_ERR_SIZE},
-        {{3, 8, -2, 4, 3, 3, 1, 1, false}, SPT_ERR_SIZE},
-        {{3, 8, 8, 0, 3, 3, 1, 1, false}, SPT_ERR_SIZE},
-        {{3, 8, 8, 4, 0, 3, 1, 1, false}, SPT_ERR_SIZE},
-        {{3, 8, 8, 4, 3, -1, 1, 1, false}, SPT_ERR_SIZE},
-        {{3, 8, 8, 4, 3, 3, 0, 1, false}, SPT_ERR_INVALID},
-        {{3, 8, 8, 4, 3, 3, -1, 1, false}, SPT_ERR_INVALID},
-        {{3, 8, 8, 4, 3, 3, 1, -1, false}, SPT_ERR_SIZE},
-        {{3, 2, 8, 4, 5, 3, 1, 1, false}, SPT_ERR_SIZE},  /* kh 5 > 2 + 2 */
-        {{3, 8, 2, 4, 3, 3, 1, 0, false}, SPT_ERR_SIZE},  /* kw 3 > 2 */
-        {{1LL << 40, 8, 8, 4, 3, 3, 1, 1, false}, SPT_ERR_SIZE},
-        {{1 << 22, 1 << 22, 1 << 22, 4, 1, 1, 1, 0, false}, SPT_ERR_SIZE}, /* input overflows */
-        {{1 << 24, 4, 4, 1, 16, 16, 1, 6, false}, SPT_ERR_SIZE},           /* K above 2^31 */
-        {{3, 8, 8, 4, 3, 3, 1, 1LL << 40, false}, SPT_ERR_SIZE},
-        {{1, 1 << 30, 1, 1, 1, 1, 1, 1 << 30, false}, SPT_ERR_SIZE}, /* H_out above 2^31 */
+        {{0, 8, 8, 4, 3, 3, 1, 1, false, 1}, SPT_ERR_SIZE},
+        {{3, 0, 8, 4, 3, 3, 1, 1, false, 1}, SPT_ERR_SIZE},
+        {{3, 8, -2, 4, 3, 3, 1, 1, false, 1}, SPT_ERR_SIZE},
+        {{3, 8, 8, 0, 3, 3, 1, 1, false, 1}, SPT_ERR_SIZE},
+        {{3, 8, 8, 4, 0, 3, 1, 1, false, 1}, SPT_ERR_SIZE},
+        {{3, 8, 8, 4, 3, -1, 1, 1, false, 1}, SPT_ERR_SIZE},
+        {{3, 8, 8, 4, 3, 3, 0, 1, false, 1}, SPT_ERR_INVALID},
+        {{3, 8, 8, 4, 3, 3, -1, 1, false, 1}, SPT_ERR_INVALID},
+        {{3, 8, 8, 4, 3, 3, 1, -1, false, 1}, SPT_ERR_SIZE},
+        {{3, 2, 8, 4, 5, 3, 1, 1, false, 1}, SPT_ERR_SIZE},  /* kh 5 > 2 + 2 */
+        {{3, 8, 2, 4, 3, 3, 1, 0, false, 1}, SPT_ERR_SIZE},  /* kw 3 > 2 */
+        {{1LL << 40, 8, 8, 4, 3, 3, 1, 1, false, 1}, SPT_ERR_SIZE},
+        {{1 << 22, 1 << 22, 1 << 22, 4, 1, 1, 1, 0, false, 1}, SPT_ERR_SIZE}, /* input overflows */
+        {{1 << 24, 4, 4, 1, 16, 16, 1, 6, false, 1}, SPT_ERR_SIZE},           /* K above 2^31 */
+        {{3, 8, 8, 4, 3, 3, 1, 1LL << 40, false, 1}, SPT_ERR_SIZE},
+        {{1, 1 << 30, 1, 1, 1, 1, 1, 1 << 30, false, 1}, SPT_ERR_SIZE}, /* H_out above 2^31 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         L = (spti_layer *)&L;
@@ -603,7 +603,7 @@ static int run_with_failure(const spti_conv2d_spec *s, form f, spti_conv_path pa
 
 static void test_nomem(void **state) {
     (void)state;
-    const spti_conv2d_spec shapes[] = {{3, 6, 6, 2, 3, 3, 1, 1, true}, {3, 5, 5, 2, 1, 1, 1, 0, true}};
+    const spti_conv2d_spec shapes[] = {{3, 6, 6, 2, 3, 3, 1, 1, true, 1}, {3, 5, 5, 2, 1, 1, 1, 0, true, 1}};
     for (int si = 0; si < 2; si++)
         for (int f = FORM_DENSE; f <= FORM_SPARSE; f++)
             for (int pi = 0; pi < 3; pi++)

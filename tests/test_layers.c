@@ -1,5 +1,5 @@
-/* The non-weight layers: batch norm, ReLU, dropout, pooling, flatten, and the
- * residual block. Forward against naive references, backward against
+/* The non-weight layers: batch norm, ReLU, dropout, pooling, flatten
+ * (residual blocks: tests/test_net.c). Forward against naive references, backward against
  * central finite differences of L = sum(r .* y) for a fixed random r. */
 #include <math.h>
 #include <stdlib.h>
@@ -421,9 +421,6 @@ static void test_invalid_args(void **state) {
     assert_status(spti_relu_create("r", (spti_shape){1, 0, 1}, &L), SPT_ERR_SIZE);
     assert_status(spti_relu_create(NULL, (spti_shape){1, 1, 1}, &L), SPT_ERR_NULL);
     assert_status(spti_dropout_create("d", (spti_shape){1, 1, -2}, 0.1f, &L), SPT_ERR_SIZE);
-    assert_status(spti_residual_block_create("b", 2, 4, 4, 2, 0, &L), SPT_ERR_INVALID);
-    assert_status(spti_residual_block_create("b", 0, 4, 4, 2, 1, &L), SPT_ERR_SIZE);
-    assert_status(spti_residual_block_create(NULL, 2, 4, 4, 2, 1, &L), SPT_ERR_NULL);
     assert_null(L);
 }
 
@@ -435,14 +432,13 @@ static int make_layer(int which, spti_layer **L) {
     case 2: return spti_dropout_create("d", (spti_shape){3, 2, 2}, 0.2f, L);
     case 3: return spti_maxpool2d_create("m", 3, 4, 4, 2, 2, 0, L);
     case 4: return spti_global_avgpool_create("g", 3, 4, 4, L);
-    case 5: return spti_flatten_create("f", (spti_shape){3, 2, 2}, L);
-    default: return spti_residual_block_create("b", 2, 4, 4, 4, 2, L);
+    default: return spti_flatten_create("f", (spti_shape){3, 2, 2}, L);
     }
 }
 
 static void test_nomem(void **state) {
     (void)state;
-    for (int which = 0; which < 7; which++) {
+    for (int which = 0; which < 6; which++) {
         for (long k = 0;; k++) {
             spt_test_alloc_install();
             spt_test_alloc_fail_at(k);
@@ -476,154 +472,6 @@ static void test_nomem(void **state) {
             spt_test_alloc_uninstall();
         }
     }
-}
-
-/* ---- residual block ---------------------------------------------------------- */
-
-static void test_residual_block_structure(void **state) {
-    (void)state;
-    spti_layer *B;
-    assert_int_equal(spti_residual_block_create("layer1.0", 2, 4, 4, 2, 1, &B), SPT_OK);
-    assert_string_equal(B->ops->kind, "residual_block");
-    assert_int_equal(B->n_children, 5); /* identity shortcut */
-    assert_int_equal(B->n_params, 0);
-    assert_string_equal(B->children[0]->name, "layer1.0.conv1");
-    assert_string_equal(B->children[0]->params[0]->name, "layer1.0.conv1.weight");
-    assert_true(B->children[0]->params[0]->is_weight);
-    assert_int_equal(B->children[0]->n_params, 1); /* no conv bias before BN */
-    assert_string_equal(B->children[4]->name, "layer1.0.bn2");
-    assert_true(B->out_shape.c == 2 && B->out_shape.h == 4 && B->out_shape.w == 4);
-    spti_layer_destroy(B);
-    assert_int_equal(spti_residual_block_create("layer2.0", 2, 5, 5, 4, 2, &B), SPT_OK);
-    assert_int_equal(B->n_children, 7);
-    assert_string_equal(B->children[5]->name, "layer2.0.shortcut.conv");
-    assert_string_equal(B->children[6]->params[0]->name, "layer2.0.shortcut.bn.weight");
-    assert_true(B->out_shape.c == 4 && B->out_shape.h == 3 && B->out_shape.w == 3);
-    /* Flops: the three convolutions, 2 * multiply-adds per output position. */
-    double want = 2.0 * (4 * 2 * 9) * 9 + 2.0 * (4 * 4 * 9) * 9 + 2.0 * (4 * 2) * 9;
-    assert_true(fabs(B->ops->flops(B, true) - want) < 1e-9 * want);
-    spti_layer_destroy(B);
-    /* Channel change alone (stride 1) also takes the projection. */
-    assert_int_equal(spti_residual_block_create("b", 2, 4, 4, 3, 1, &B), SPT_OK);
-    assert_int_equal(B->n_children, 7);
-    spti_layer_destroy(B);
-}
-
-/* Forward against the composition of the children run one by one. */
-static void test_residual_block_forward(void **state) {
-    (void)state;
-    const int64_t N = 3;
-    spti_layer *B;
-    assert_int_equal(spti_residual_block_create("b", 2, 5, 5, 3, 2, &B), SPT_OK);
-    spti_rng rng;
-    spti_rng_seed(&rng, 77);
-    for (int c = 0; c < B->n_children; c++)
-        for (int p = 0; p < B->children[c]->n_params; p++) {
-            spti_param *q = B->children[c]->params[p];
-            for (int64_t k = 0; k < q->n; k++) q->value[k] += 0.5f * spti_rng_normal(&rng);
-        }
-    int64_t ni = in_elems(B, N), no = out_elems(B, N);
-    float *x = rand_buf(ni, &rng, 1.0f), *y = malloc(no * sizeof(float));
-    float *t[7], *ref = malloc(no * sizeof(float));
-    for (int i = 0; i < 7; i++) t[i] = malloc(no * sizeof(float));
-    run_fwd(B, x, y, N, true, 0);
-    spti_fwd_ctx ctx = {true, &rng};
-    spti_layer **ch = B->children;
-    assert_int_equal(ch[0]->ops->forward(ch[0], x, t[0], N, &ctx), SPT_OK);
-    for (int i = 1; i < 5; i++) assert_int_equal(ch[i]->ops->forward(ch[i], t[i - 1], t[i], N, &ctx), SPT_OK);
-    assert_int_equal(ch[5]->ops->forward(ch[5], x, t[5], N, &ctx), SPT_OK);
-    assert_int_equal(ch[6]->ops->forward(ch[6], t[5], t[6], N, &ctx), SPT_OK);
-    for (int64_t i = 0; i < no; i++) {
-        float v = t[4][i] + t[6][i];
-        ref[i] = v > 0 ? v : 0;
-    }
-    assert_true(spt_test_max_rel_err(y, ref, no) < 1e-6);
-    for (int i = 0; i < 7; i++) free(t[i]);
-    free(ref);
-    free(x);
-    free(y);
-    spti_layer_destroy(B);
-}
-
-/* The block's parameters live in its children: check every one of them.
- * A probe of +-eps can cross a ReLU kink somewhere in the block (every
- * input reaches a whole channel through BN), which spoils that one finite
- * difference; so each gradient tensor is compared as a vector:
- * ||g - fd|| <= tol * ||fd||. A wiring mistake is a 100% error. */
-static double rel_vec_err(const float *g, const double *fd, int64_t n) {
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        num += (g[i] - fd[i]) * (g[i] - fd[i]);
-        den += fd[i] * fd[i];
-    }
-    return sqrt(num) / (sqrt(den) + 1e-12);
-}
-
-static void gradcheck_block(spti_layer *B, int64_t N, uint64_t seed) {
-    spti_rng rng;
-    spti_rng_seed(&rng, seed);
-    int64_t ni = in_elems(B, N), no = out_elems(B, N);
-    float *x = rand_buf(ni, &rng, 1.0f), *r = rand_buf(no, &rng, 1.0f);
-    float *y = malloc(no * sizeof(float)), *dx = malloc(ni * sizeof(float));
-    double *fd = malloc(ni * sizeof(double) + 4096 * sizeof(double));
-    for (int c = 0; c < B->n_children; c++)
-        for (int p = 0; p < B->children[c]->n_params; p++) {
-            spti_param *q = B->children[c]->params[p];
-            for (int64_t k = 0; k < q->n; k++) q->value[k] += 0.3f * spti_rng_normal(&rng);
-            memset(q->grad, 0, q->n * sizeof(float));
-        }
-    run_fwd(B, x, y, N, true, 0);
-    assert_int_equal(B->ops->backward(B, x, y, r, dx, N), SPT_OK);
-    const double eps = 1e-3;
-    for (int64_t i = 0; i < ni; i++) {
-        float keep = x[i];
-        x[i] = keep + (float)eps;
-        double lp = probe_loss(B, x, r, N, true, 0);
-        x[i] = keep - (float)eps;
-        double lm = probe_loss(B, x, r, N, true, 0);
-        x[i] = keep;
-        fd[i] = (lp - lm) / (2 * eps);
-    }
-    double e = rel_vec_err(dx, fd, ni);
-    if (e > 2e-2) fail_msg("%s dx: relative error %g", B->name, e);
-    for (int c = 0; c < B->n_children; c++)
-        for (int p = 0; p < B->children[c]->n_params; p++) {
-            spti_param *q = B->children[c]->params[p];
-            assert_true(q->n <= 4096);
-            for (int64_t k = 0; k < q->n; k++) {
-                float keep = q->value[k];
-                q->value[k] = keep + (float)eps;
-                double lp = probe_loss(B, x, r, N, true, 0);
-                q->value[k] = keep - (float)eps;
-                double lm = probe_loss(B, x, r, N, true, 0);
-                q->value[k] = keep;
-                fd[k] = (lp - lm) / (2 * eps);
-            }
-            e = rel_vec_err(q->grad, fd, q->n);
-            if (e > 2e-2) fail_msg("%s: relative error %g", q->name, e);
-        }
-    /* dx == NULL still accumulates every parameter gradient. */
-    spti_param *w = B->children[0]->params[0];
-    float g0 = w->grad[0];
-    run_fwd(B, x, y, N, true, 0);
-    assert_int_equal(B->ops->backward(B, x, y, r, NULL, N), SPT_OK);
-    assert_true(fabsf(w->grad[0] - 2 * g0) <= 1e-4f * (1 + fabsf(g0)));
-    free(fd);
-    free(x);
-    free(r);
-    free(y);
-    free(dx);
-}
-
-static void test_residual_block_gradients(void **state) {
-    (void)state;
-    spti_layer *B;
-    assert_int_equal(spti_residual_block_create("id", 2, 4, 4, 2, 1, &B), SPT_OK);
-    gradcheck_block(B, 3, 31);
-    spti_layer_destroy(B);
-    assert_int_equal(spti_residual_block_create("proj", 2, 4, 4, 3, 2, &B), SPT_OK);
-    gradcheck_block(B, 3, 32);
-    spti_layer_destroy(B);
 }
 
 /* ---- the shared checker (tests/support/gradcheck.h): also verifies the
@@ -684,9 +532,6 @@ int main(void) {
         cmocka_unit_test(test_global_avgpool_and_flatten),
         cmocka_unit_test(test_invalid_args),
         cmocka_unit_test(test_nomem),
-        cmocka_unit_test(test_residual_block_structure),
-        cmocka_unit_test(test_residual_block_forward),
-        cmocka_unit_test(test_residual_block_gradients),
         cmocka_unit_test(test_shared_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

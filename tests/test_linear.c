@@ -138,19 +138,21 @@ static void test_forward_backward_match_naive(void **state) {
 static void test_gradcheck(void **state) {
     (void)state;
     for (int si = 1; si < N_SIZES; si++)
-        for (int f = FORM_DENSE; f <= FORM_SPARSE; f++) {
-            const int64_t in = SIZES[si][0], out = SIZES[si][1], N = 3;
-            spti_layer *L = make_linear(in, out, true, (form)f, 20 + si);
-            float *x = random_buf(in * N, 5);
-            spt_gc_opts o = {.eps = 1e-2, .tol = 2e-3, .max_points = 30, .seed = 99, .training = true};
-            spt_gc_result res;
-            assert_status(spt_gradcheck(L, x, N, &o, &res), SPT_OK);
-            if (res.failed) print_error("size %d form %d: %s\n", si, f, res.worst);
-            assert_int_equal(res.failed, 0);
-            assert_true(res.checked >= 30);
-            free(x);
-            spti_layer_destroy(L);
-        }
+        for (int f = FORM_DENSE; f <= FORM_SPARSE; f++)
+            for (int bias = 1; bias >= 0; bias--) {
+                const int64_t in = SIZES[si][0], out = SIZES[si][1], N = bias ? 3 : 1;
+                spti_layer *L = make_linear(in, out, bias, (form)f, 20 + si);
+                assert_int_equal(L->n_params, bias ? 2 : 1);
+                float *x = random_buf(in * N, 5);
+                spt_gc_opts o = {.eps = 1e-2, .tol = 2e-3, .max_points = 30, .seed = 99, .training = true};
+                spt_gc_result res;
+                assert_status(spt_gradcheck(L, x, N, &o, &res), SPT_OK);
+                if (res.failed) print_error("size %d form %d bias %d: %s\n", si, f, bias, res.worst);
+                assert_int_equal(res.failed, 0);
+                assert_true(res.checked >= (bias ? 30 : 10)); /* N = 1: few inputs */
+                free(x);
+                spti_layer_destroy(L);
+            }
 }
 
 /* The skip predicate is consulted: skipping every input element leaves

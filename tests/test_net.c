@@ -172,6 +172,103 @@ static void test_train_and_resume(void **state) {
     spt_model_destroy(m);
 }
 
+
+/* ---- a ResNet basic block as a description, checked by finite differences ---- */
+
+static void layer(spt_net *net, int kind, const char *name, int k1, double v1, int k2, double v2) {
+    int64_t node;
+    assert_status(spt_net_add_layer(net, kind, name, &node), SPT_OK);
+    if (k1 >= 0) assert_status(spt_net_set(net, node, k1, v1), SPT_OK);
+    if (k2 >= 0) assert_status(spt_net_set(net, node, k2, v2), SPT_OK);
+}
+
+/* conv3x3 bn relu conv3x3 bn (+ conv1x1 bn shortcut when the shape
+ * changes) add relu, as model_resnet.c describes it; the block's output
+ * is the model's. */
+static spt_model *block_model(int64_t in_c, int64_t out_c, int64_t stride) {
+    spt_net *net = NULL;
+    assert_status(spt_net_create(in_c, 5, 5, &net), SPT_OK);
+    layer(net, SPT_LAYER_CONV2D, "conv1", SPT_LP_OUT, (double)out_c, SPT_LP_STRIDE, (double)stride);
+    int64_t node;
+    spt_net_tip(net, &node);
+    assert_status(spt_net_set(net, node, SPT_LP_PADDING, 1), SPT_OK);
+    layer(net, SPT_LAYER_BATCHNORM, "bn1", -1, 0, -1, 0);
+    layer(net, SPT_LAYER_RELU, "relu1", -1, 0, -1, 0);
+    layer(net, SPT_LAYER_CONV2D, "conv2", SPT_LP_OUT, (double)out_c, SPT_LP_PADDING, 1);
+    layer(net, SPT_LAYER_BATCHNORM, "bn2", -1, 0, -1, 0);
+    int64_t main_path, shortcut = -1;
+    spt_net_tip(net, &main_path);
+    if (stride != 1 || in_c != out_c) {
+        assert_status(spt_net_set_tip(net, -1), SPT_OK);
+        layer(net, SPT_LAYER_CONV2D, "shortcut.conv", SPT_LP_OUT, (double)out_c, SPT_LP_STRIDE, (double)stride);
+        spt_net_tip(net, &node);
+        assert_status(spt_net_set(net, node, SPT_LP_KERNEL, 1), SPT_OK);
+        layer(net, SPT_LAYER_BATCHNORM, "shortcut.bn", -1, 0, -1, 0);
+        spt_net_tip(net, &shortcut);
+        assert_status(spt_net_set_tip(net, main_path), SPT_OK);
+    }
+    layer(net, SPT_LAYER_ADD, "add", SPT_LP_INPUT, (double)shortcut, -1, 0);
+    layer(net, SPT_LAYER_RELU, "relu2", -1, 0, -1, 0);
+    spt_model *m = NULL;
+    assert_status(spt_model_create(net, 13, &m), SPT_OK);
+    spt_net_destroy(net);
+    return m;
+}
+
+/* L = sum(y * r) over a training-mode forward. */
+static double probe(spti_model *m, const float *x, const float *r, int64_t n_out) {
+    const float *y;
+    assert_status(spti_model_forward(m, x, N, true, &y), SPT_OK);
+    double l = 0;
+    for (int64_t i = 0; i < n_out; i++) l += (double)y[i] * r[i];
+    return l;
+}
+
+/* Each gradient tensor as a vector (a probe may cross a ReLU kink, which
+ * spoils that one difference): ||g - fd|| <= 2% ||fd||. A wiring mistake
+ * (a branch's gradient lost or counted twice) is an error of order 100%. */
+static void check_block(int64_t in_c, int64_t out_c, int64_t stride) {
+    spti_model *m = block_model(in_c, out_c, stride);
+    spti_rng g;
+    spti_rng_seed(&g, 31);
+    const int64_t n_in = in_c * 25 * N, n_out = m->classes * N;
+    float *x = test_malloc((size_t)n_in * sizeof(float)), *r = test_malloc((size_t)n_out * sizeof(float));
+    for (int64_t i = 0; i < n_in; i++) x[i] = spti_rng_normal(&g);
+    for (int64_t i = 0; i < n_out; i++) r[i] = spti_rng_normal(&g);
+    spti_model_materialize(m);
+    for (int64_t i = 0; i < m->n_params; i++)
+        for (int64_t k = 0; k < m->params[i]->n; k++) m->params[i]->value[k] += 0.3f * spti_rng_normal(&g);
+    spti_model_zero_grad(m);
+    probe(m, x, r, n_out);
+    assert_status(spti_model_backward(m, x, r, N), SPT_OK);
+    const float eps = 1e-3f;
+    for (int64_t i = 0; i < m->n_params; i++) {
+        spti_param *p = m->params[i];
+        double num = 0, den = 0;
+        for (int64_t k = 0; k < p->n; k++) {
+            const float v = p->value[k];
+            p->value[k] = v + eps;
+            const double lp = probe(m, x, r, n_out);
+            p->value[k] = v - eps;
+            const double lm = probe(m, x, r, n_out);
+            p->value[k] = v;
+            const double fd = (lp - lm) / (2.0 * eps);
+            num += (p->grad[k] - fd) * (p->grad[k] - fd);
+            den += fd * fd;
+        }
+        if (sqrt(num) > 2e-2 * sqrt(den) + 1e-9) fail_msg("%s: relative error %g", p->name, sqrt(num / den));
+    }
+    test_free(x);
+    test_free(r);
+    spt_model_destroy(m);
+}
+
+static void test_residual_block_gradients(void **state) {
+    (void)state;
+    check_block(2, 2, 1); /* identity shortcut: the input is read twice */
+    check_block(2, 3, 2); /* projection shortcut */
+}
+
 static void test_refusals(void **state) {
     (void)state;
     spt_net *net = NULL;
@@ -256,7 +353,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_of_a_graph), cmocka_unit_test(test_model_net_round_trip),
         cmocka_unit_test(test_train_and_resume),     cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_metadata),
+        cmocka_unit_test(test_metadata),             cmocka_unit_test(test_residual_block_gradients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

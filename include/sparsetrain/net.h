@@ -66,7 +66,7 @@ typedef struct spt_net spt_net;
 /** Layer kinds (pinned values: part of the ABI, only appended). */
 typedef enum spt_layer_kind {
     SPT_LAYER_LINEAR = 0,         /**< y = W x (+ b). Params: #SPT_LP_OUT, #SPT_LP_BIAS, #SPT_LP_DENSITY. */
-    SPT_LAYER_CONV2D = 1,         /**< 2-D convolution. Params: #SPT_LP_OUT, #SPT_LP_KERNEL, #SPT_LP_STRIDE, #SPT_LP_PADDING, #SPT_LP_BIAS, #SPT_LP_DENSITY. */
+    SPT_LAYER_CONV2D = 1,         /**< 2-D convolution. Params: #SPT_LP_OUT, #SPT_LP_KERNEL, #SPT_LP_STRIDE, #SPT_LP_PADDING, #SPT_LP_GROUPS, #SPT_LP_BIAS, #SPT_LP_DENSITY. */
     SPT_LAYER_BATCHNORM = 2,      /**< Batch normalisation per channel (training statistics; running averages for evaluation). */
     SPT_LAYER_RELU = 3,           /**< max(x, 0). */
     SPT_LAYER_MAXPOOL = 4,        /**< Max pooling. Params: #SPT_LP_KERNEL, #SPT_LP_STRIDE, #SPT_LP_PADDING. */
@@ -75,7 +75,10 @@ typedef enum spt_layer_kind {
     SPT_LAYER_FLATTEN = 7,        /**< C x H x W -> (C*H*W) x 1 x 1 (no data movement). */
     SPT_LAYER_DROPOUT = 8,        /**< Inverted dropout in training, identity in evaluation. Params: #SPT_LP_RATE. */
     SPT_LAYER_ADD = 9,            /**< Elementwise sum of the tip and node #SPT_LP_INPUT (residual addition). */
-    SPT_LAYER_KIND_COUNT_ = 10    /**< Number of kinds (not a kind). */
+    SPT_LAYER_LEAKY_RELU = 10,    /**< x for x > 0, slope x otherwise. Params: #SPT_LP_SLOPE. */
+    SPT_LAYER_TANH = 11,          /**< tanh(x). */
+    SPT_LAYER_GELU = 12,          /**< 0.5 x (1 + erf(x / sqrt 2)), the exact form (PyTorch's default). */
+    SPT_LAYER_KIND_COUNT_ = 13    /**< Number of kinds (not a kind). */
 } spt_layer_kind;
 
 /** Keys of spt_net_set() / spt_net_get(). Values are doubles; integer and
@@ -90,7 +93,9 @@ typedef enum spt_layer_param {
     SPT_LP_RATE = 5,     /**< Dropout probability, [0, 1). Default 0 (spt_model_set_dropout() sets every dropout layer). */
     SPT_LP_DENSITY = 6,  /**< Weight density: -1 = the method's (default), 1 = always dense, (0, 1) = its own. */
     SPT_LP_INPUT = 7,    /**< #SPT_LAYER_ADD: the node added to the tip, an earlier node's id, or -1 for the network's input. Required. */
-    SPT_LP_COUNT_ = 8    /**< Number of keys (not a key). */
+    SPT_LP_GROUPS = 8,   /**< Convolution groups, [1, 2^31 - 1], dividing both the input and output channels; input channels = groups is a depthwise convolution. Default 1. */
+    SPT_LP_SLOPE = 9,    /**< Leaky ReLU: slope for x <= 0, finite, [-1e6, 1e6]. Default 0.01. */
+    SPT_LP_COUNT_ = 10   /**< Number of keys (not a key). */
 } spt_layer_param;
 
 /**
@@ -217,8 +222,8 @@ SPT_API int spt_model_net(const spt_model *m, spt_net **out);
  * Name of a layer kind, as model files write it.
  * @param kind an #spt_layer_kind.
  * @return "linear", "conv2d", "batchnorm", "relu", "maxpool", "avgpool",
- *         "global_avgpool", "flatten", "dropout" or "add" (static text);
- *         NULL for an unknown value.
+ *         "global_avgpool", "flatten", "dropout", "add", "leaky_relu",
+ *         "tanh" or "gelu" (static text); NULL for an unknown value.
  */
 SPT_API const char *spt_layer_kind_name(int kind);
 
@@ -233,8 +238,8 @@ SPT_API int spt_layer_kind_from_name(const char *name, int *kind);
 /**
  * Name of a layer parameter, as model files write it.
  * @param key an #spt_layer_param.
- * @return "out", "kernel", "stride", "padding", "bias", "rate", "density"
- *         or "input" (static text); NULL for an unknown key.
+ * @return "out", "kernel", "stride", "padding", "bias", "rate", "density",
+ *         "input", "groups" or "slope" (static text); NULL for an unknown key.
  */
 SPT_API const char *spt_layer_param_name(int key);
 

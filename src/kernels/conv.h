@@ -2,14 +2,19 @@
  * Convolution kernels over the batch-contiguous layout (kernels.h):
  *   input  x: C_in  x H     x W     x N   index ((ci*H + ih)*W + iw)*N + n
  *   output y: C_out x H_out x W_out x N   index ((co*H_out + oh)*W_out + ow)*N + n
- * The weight (C_out, C_in, kh, kw) is the matrix C_out x K, K = C_in*kh*kw,
- * column index (ci*kh + i)*kw + j. Output cell (oh, ow) reads the input at
- * (oh*s + i - pad, ow*s + j - pad), zero outside the input.
+ * The weight (C_out, C_in/G, kh, kw) is the matrix C_out x K, K =
+ * (C_in/G)*kh*kw, column index (ci*kh + i)*kw + j. Output cell (oh, ow)
+ * reads the input at (oh*s + i - pad, ow*s + j - pad), zero outside the
+ * input. With G groups (grouped / depthwise convolution), row co belongs to
+ * group q = co / (C_out/G) and its local channel ci reads input channel
+ * q*(C_in/G) + ci; G = 1 is the ordinary convolution.
  *
  * Two families:
  *  - im2col / col2im, for the dense path (OpenBLAS) and the CSR kernels:
- *    the column buffer is K x (H_out*W_out*N); with the batch contiguous each
- *    of its rows is a handful of contiguous copies of shifted input rows.
+ *    the column buffer is (C_in*kh*kw) x (H_out*W_out*N), all the input
+ *    channels whatever G (group q's K rows are the block [q*K, (q+1)*K));
+ *    with the batch contiguous each of its rows is a handful of contiguous
+ *    copies of shifted input rows.
  *  - the direct sparse convolution, cost proportional to the nonzeros of a
  *    CSR weight: for each nonzero W[co, ci, i, j] and each output row,
  *    y[co, oh, ow.., :] += w * x[ci, oh*s+i-p, ow*s+j-p.., :], the batch
@@ -39,7 +44,11 @@ typedef struct spti_conv_geom {
     int64_t c_out, kh, kw;  /* filters */
     int64_t stride, pad;    /* stride >= 1, zero padding >= 0 on every side */
     int64_t h_out, w_out;   /* (h + 2 pad - kh) / stride + 1, same for w */
+    int64_t groups;         /* G dividing c_in and c_out; 0 means 1 */
 } spti_conv_geom;
+
+/* The number of groups (0 read as 1). */
+static inline int64_t spti_conv_groups(const spti_conv_geom *g) { return g->groups > 1 ? g->groups : 1; }
 
 /* Output positions o in [*lo, *hi) of a length-out_len axis whose input index
  * o*stride + off (off = tap - pad) lies inside [0, in_len). */
@@ -54,9 +63,10 @@ static inline void spti_conv_range(int64_t off, int64_t stride, int64_t in_len, 
     *hi = h;
 }
 
-/* col[K x (H_out*W_out*N)] = the patches of x[C_in x H x W x N]; padding as zeros. */
+/* col[(C_in*kh*kw) x (H_out*W_out*N)] = the patches of x[C_in x H x W x N];
+ * padding as zeros. (The groups do not matter here.) */
 void spti_im2col(const spti_conv_geom *g, const float *x, int64_t N, float *col);
-/* dx[C_in x H x W x N] = the sum over patches of col[K x (H_out*W_out*N)]
+/* dx[C_in x H x W x N] = the sum over patches of col[(C_in*kh*kw) x (H_out*W_out*N)]
  * (the transpose of im2col). dx is overwritten. */
 void spti_col2im(const spti_conv_geom *g, const float *col, int64_t N, float *dx);
 
@@ -66,7 +76,9 @@ void spti_col2im(const spti_conv_geom *g, const float *col, int64_t N, float *dx
 void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float *x, int64_t N, const float *bias,
                           float *y);
 /* dx[C_in x H x W x N] = the input gradient for dy[C_out x H_out x W_out x N],
- * through W's transposed index (one input channel per task). Overwritten. */
+ * through W's transposed index (one input channel per task; with groups,
+ * the entries of its group's rows, found by binary search in each column).
+ * Overwritten. */
 void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float *dy, int64_t N, float *dx);
 /* dW[k] (=|+=) dL/dW at each nonzero k of W (CSR order): the dot product of
  * dy[co] with x[ci] shifted by the tap (i, j). */

@@ -66,12 +66,33 @@ static void decode(const spti_conv_geom *g, int64_t N, int64_t col, int64_t xbas
 }
 
 /* The taps of the nonzeros [k0, k1) of a row of W, at most BATCH of them,
- * into ts (forward and dW: the output side is the task's channel); returns
- * how many. */
-static int decode_row(const spti_conv_geom *g, int64_t N, const spt_csr *W, int64_t k0, int64_t k1, tap *ts) {
+ * into ts (forward and dW: the output side is the task's channel; xbase is
+ * the offset of the row's group in the input); returns how many. */
+static int decode_row(const spti_conv_geom *g, int64_t N, const spt_csr *W, int64_t k0, int64_t k1, int64_t xbase,
+                      tap *ts) {
     int nt = 0;
-    for (int64_t k = k0; k < k1 && nt < BATCH; k++) decode(g, N, W->col_idx[k], 0, 0, W->values[k], &ts[nt++]);
+    for (int64_t k = k0; k < k1 && nt < BATCH; k++) decode(g, N, W->col_idx[k], xbase, 0, W->values[k], &ts[nt++]);
     return nt;
+}
+
+/* Offset in the input buffer of the first channel of output channel co's
+ * group (0 without groups). */
+static int64_t group_xbase(const spti_conv_geom *g, int64_t N, int64_t co) {
+    const int64_t G = spti_conv_groups(g);
+    return G == 1 ? 0 : (co / (g->c_out / G)) * (g->c_in / G) * g->h * g->w * N;
+}
+
+/* The first entry e in [lo, hi) of a column of the transposed index whose
+ * row is >= r (rows increase along a column). */
+static int64_t first_row_at_least(const spt_csr *W, int64_t lo, int64_t hi, int64_t r) {
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (W->row_idx[mid] < r)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* Output columns per chunk. */
@@ -128,37 +149,47 @@ void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float
     for (int64_t co = 0; co < g->c_out; co++) {
         tap ts[BATCH];
         float *yc = y + co * chan_out;
+        const int64_t xbase = group_xbase(g, N, co);
         const float b = bias ? bias[co] : 0.0f;
         for (int64_t e = 0; e < chan_out; e++) yc[e] = b;
         for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += BATCH) {
-            const int nt = decode_row(g, N, W, k0, W->row_ptr[co + 1], ts);
+            const int nt = decode_row(g, N, W, k0, W->row_ptr[co + 1], xbase, ts);
             apply_taps(g, N, ts, nt, x, yc, false, axpy);
         }
     }
 }
 
 /* dx[C_in x H x W x N] = the transposed convolution of dy: one input channel
- * per task, its entries (the columns ci*kh*kw .. of W, contiguous in the
- * transposed index) taken in batches. */
+ * ci per task. Its entries are those of the columns cl*kh*kw .. of W (cl its
+ * channel within its group) whose rows are in its group, in transposed
+ * order (the whole columns without groups), taken in batches. */
 void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float *dy, int64_t N, float *dx) {
     const axpy_fn axpy = pick_axpy();
     const int64_t chan_out = g->h_out * g->w_out * N, chan_in = g->h * g->w * N, kk = g->kh * g->kw;
+    const int64_t G = spti_conv_groups(g), cig = g->c_in / G, cog = g->c_out / G;
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (W->nnz * chan_out >= SPTI_CONV_PAR_MIN)
     for (int64_t ci = 0; ci < g->c_in; ci++) {
         tap ts[BATCH];
         float *dxc = dx + ci * chan_in;
         memset(dxc, 0, (size_t)chan_in * sizeof(float));
-        const int64_t c_end = (ci + 1) * kk;
-        int64_t c = ci * kk, e = W->col_ptr[c];
-        while (e < W->col_ptr[c_end]) {
-            int nt = 0;
-            for (; e < W->col_ptr[c_end] && nt < BATCH; e++) {
-                while (e >= W->col_ptr[c + 1]) c++; /* the column of entry e */
-                /* xoff relative to dxc: subtract this channel's base */
-                decode(g, N, c, -ci * chan_in, (int64_t)W->row_idx[e] * chan_out, W->values[W->csr_pos[e]], &ts[nt++]);
+        const int64_t cl = ci % cig, r0 = (ci / cig) * cog, r1 = r0 + cog;
+        int nt = 0;
+        for (int64_t c = cl * kk; c < (cl + 1) * kk; c++) {
+            int64_t e = W->col_ptr[c], e1 = W->col_ptr[c + 1];
+            if (G > 1) {
+                e = first_row_at_least(W, e, e1, r0);
+                e1 = first_row_at_least(W, e, e1, r1);
             }
-            apply_taps(g, N, ts, nt, dy, dxc, true, axpy);
+            for (; e < e1; e++) {
+                /* xoff relative to dxc: subtract this channel's base */
+                decode(g, N, c, -cl * chan_in, (int64_t)W->row_idx[e] * chan_out, W->values[W->csr_pos[e]], &ts[nt++]);
+                if (nt == BATCH) {
+                    apply_taps(g, N, ts, nt, dy, dxc, true, axpy);
+                    nt = 0;
+                }
+            }
         }
+        if (nt > 0) apply_taps(g, N, ts, nt, dy, dxc, true, axpy);
     }
 }
 
@@ -175,8 +206,9 @@ void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float 
         tap ts[BATCH];
         double acc[BATCH];
         const float *dyc = dy + co * chan_out;
+        const int64_t xbase = group_xbase(g, N, co);
         for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += BATCH) {
-            const int nt = decode_row(g, N, W, k0, W->row_ptr[co + 1], ts);
+            const int nt = decode_row(g, N, W, k0, W->row_ptr[co + 1], xbase, ts);
             for (int q = 0; q < nt; q++) acc[q] = 0.0;
             for (int64_t oh = 0; oh < g->h_out; oh++)
                 for (int64_t a = 0; a < g->w_out; a += cw) {

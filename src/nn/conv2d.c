@@ -7,6 +7,12 @@
  * uses the direct sparse convolution instead (no column buffer, cost
  * proportional to the nonzeros) unless the density makes the dense product
  * faster. 1x1 stride-1 unpadded convolutions are plain products over x.
+ *
+ * Grouped convolutions (G > 1 groups) share the same column buffer, whose
+ * rows of group q are the block [q*K, (q+1)*K) (K = C_in/G*kh*kw): a dense
+ * weight runs one product per group (rows [q*C_out/G, ..) of W and y); a
+ * SPARSE weight always uses the direct kernels, which map each row to its
+ * group's input channels.
  */
 #include <string.h>
 
@@ -35,8 +41,9 @@ static bool pointwise(const spti_conv_geom *g) { return g->kh == 1 && g->kw == 1
 #define CONV_DIRECT_MAX_DENSITY 0.4
 #define CONV_DIRECT_MAX_DENSITY_STRIDED 0.3
 
-/* Does a SPARSE weight run on the direct kernels? */
+/* Does a SPARSE weight run on the direct kernels? (Always when grouped.) */
 static bool use_direct(const conv_state *st, const spti_param *W) {
+    if (spti_conv_groups(&st->g) > 1) return true;
     if (pointwise(&st->g)) return false;
     switch (st->path) {
     case SPTI_CONV_DIRECT: return true;
@@ -74,6 +81,23 @@ static int columns(spti_layer *L, const float *x, int64_t N, int64_t colsz, cons
     return SPT_OK;
 }
 
+/* y = W . src (+ b) for a DENSE or MASKED weight, one product per group. */
+static int dense_forward(const spti_conv_geom *g, const spti_param *W, const float *src, int64_t PN, const float *b,
+                         float *y) {
+    const int64_t G = spti_conv_groups(g), R = W->rows / G, C = W->cols;
+    for (int64_t q = 0; q < G; q++)
+        SPTI_TRY(spti_gemm_fwd(W->value + q * R * C, R, C, src + q * C * PN, PN, b ? b + q * R : NULL, y + q * R * PN));
+    return SPT_OK;
+}
+
+/* dcol = W^T . dy for a DENSE or MASKED weight, one product per group. */
+static int dense_dcol(const spti_conv_geom *g, const spti_param *W, const float *dy, int64_t PN, float *dcol) {
+    const int64_t G = spti_conv_groups(g), R = W->rows / G, C = W->cols;
+    for (int64_t q = 0; q < G; q++)
+        SPTI_TRY(spti_gemm_dx(W->value + q * R * C, R, C, dy + q * R * PN, PN, dcol + q * C * PN, false));
+    return SPT_OK;
+}
+
 static int conv_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
     (void)ctx;
     conv_state *st = L->state;
@@ -90,7 +114,7 @@ static int conv_forward(spti_layer *L, const float *x, float *y, int64_t N, cons
     SPTI_TRY(columns(L, x, N, colsz, &src));
     if (W->kind == SPTI_PARAM_SPARSE) return spti_csr_forward(W->csr, src, PN, b, y, &W->ws);
     /* MASKED values are exactly 0 where inactive: the dense product is exact. */
-    return spti_gemm_fwd(W->value, W->rows, W->cols, src, PN, b, y);
+    return dense_forward(g, W, src, PN, b, y);
 }
 
 /* dL/db = sums of dY per channel; dL/dW = dY . cols^T at the active entries
@@ -113,7 +137,7 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     /* The weight gradient is the last call that may fail (its dense
      * scratch); the bias and dX below cannot. */
     if (want_dense || !sparse)
-        SPTI_TRY(spti_weight_grad_gemm(W, dy, src, PN));
+        SPTI_TRY(spti_weight_grad_gemm_grouped(W, dy, src, PN, spti_conv_groups(g)));
     else if (direct)
         spti_conv_sparse_dw(g, W->csr, x, dy, N, W->grad, true);
     else
@@ -130,7 +154,7 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
         if (sparse)
             rc = spti_csr_backward(W->csr, NULL, dy, PN, dcol, false, NULL, false, &W->ws);
         else
-            rc = spti_gemm_dx(W->value, W->rows, W->cols, dy, PN, dcol, false);
+            rc = dense_dcol(g, W, dy, PN, dcol);
         if (rc == SPT_OK && !pw) spti_col2im(g, dcol, N, dx);
     }
     if (direct) {
@@ -186,6 +210,10 @@ static int check_spec(const spti_conv2d_spec *s, spti_conv_geom *g) {
         return spti_fail(SPT_ERR_INVALID, "spti_conv2d_create: stride (%lld) must be >= 1", (long long)s->stride);
     if (s->pad < 0 || s->pad > INT32_MAX)
         return spti_fail(SPT_ERR_SIZE, "spti_conv2d_create: pad (%lld) must be in [0, 2^31)", (long long)s->pad);
+    const int64_t G = s->groups == 0 ? 1 : s->groups;
+    if (G < 1 || s->c_in % G != 0 || s->c_out % G != 0)
+        return spti_fail(SPT_ERR_INVALID, "spti_conv2d_create: groups (%lld) must divide c_in (%lld) and c_out (%lld)",
+                         (long long)s->groups, (long long)s->c_in, (long long)s->c_out);
     const int64_t ph = s->h + 2 * s->pad, pw = s->w + 2 * s->pad;
     if (s->kh > ph || s->kw > pw)
         return spti_fail(SPT_ERR_SIZE, "spti_conv2d_create: kernel %lldx%lld larger than the padded input %lldx%lld",
@@ -200,10 +228,11 @@ static int check_spec(const spti_conv2d_spec *s, spti_conv_geom *g) {
     g->pad = s->pad;
     g->h_out = (ph - s->kh) / s->stride + 1;
     g->w_out = (pw - s->kw) / s->stride + 1;
+    g->groups = G;
     /* Every per-example buffer and the weight must be addressable; K must fit
      * a CSR column index. */
     int64_t in_dims[3] = {g->c_in, g->h, g->w}, out_dims[3] = {g->c_out, g->h_out, g->w_out};
-    int64_t w_dims[4] = {g->c_out, g->c_in, g->kh, g->kw}, col_dims[5] = {g->c_in, g->kh, g->kw, g->h_out, g->w_out};
+    int64_t w_dims[4] = {g->c_out, g->c_in / G, g->kh, g->kw}, col_dims[5] = {g->c_in, g->kh, g->kw, g->h_out, g->w_out};
     int64_t n;
     if (!spti_count_elems(in_dims, 3, sizeof(float), &n) || !spti_count_elems(out_dims, 3, sizeof(float), &n) ||
         !spti_count_elems(w_dims, 4, sizeof(float), &n) || !spti_count_elems(col_dims, 5, sizeof(float), &n) ||
@@ -226,7 +255,7 @@ int spti_conv2d_create(const char *name, const spti_conv2d_spec *spec, spti_laye
     st->g = g;
     st->has_bias = spec->bias;
     st->path = SPTI_CONV_AUTO;
-    int64_t wshape[4] = {g.c_out, g.c_in, g.kh, g.kw}, bshape[1] = {g.c_out};
+    int64_t wshape[4] = {g.c_out, g.c_in / g.groups, g.kh, g.kw}, bshape[1] = {g.c_out};
     int rc = spti_layer_add_param(L, "weight", 4, wshape, true, NULL);
     if (rc == SPT_OK && spec->bias) rc = spti_layer_add_param(L, "bias", 1, bshape, false, NULL);
     if (rc != SPT_OK) {

@@ -54,15 +54,28 @@ typedef struct spti_conv2d_spec {
     int64_t c_out, kh, kw; /* C_out filters of kh x kw */
     int64_t stride, pad;   /* stride >= 1 (both axes), zero padding >= 0 (every side) */
     bool bias;             /* add a per-channel bias (ResNets: false before BN) */
+    int64_t groups;        /* G >= 1 dividing c_in and c_out; 0 (the value an
+                            * initialiser that omits it leaves) means 1 */
 } spti_conv2d_spec;
 
 /* Conv2d: x[C_in x H x W x N] -> y[C_out x H_out x W_out x N],
  * H_out = (H + 2 pad - kh) / stride + 1 (same for W). Params: "<name>.weight"
- * (C_out, C_in, kh, kw), i.e. the matrix C_out x (C_in*kh*kw) with column
+ * (C_out, C_in/G, kh, kw), i.e. the matrix C_out x (C_in/G*kh*kw) with column
  * (ci*kh + i)*kw + j, then "<name>.bias" (C_out) when spec->bias.
+ * Grouped convolution (PyTorch's groups): the channels are split into G
+ * groups; output channel co belongs to group q = co / (C_out/G) and its
+ * local input channel ci reads channel q*(C_in/G) + ci. Depthwise is
+ * G = C_in (typically C_out = k*C_in). G = 1 is the ordinary convolution,
+ * bit for bit. fan_in (init.c) and the FLOPs follow the weight's shape:
+ * C_in/G*kh*kw per output. With G > 1, DENSE and MASKED weights run one
+ * OpenBLAS product per group over the shared im2col buffer; a SPARSE weight
+ * always runs the direct sparse kernels (whatever spti_conv2d_set_path
+ * says; cost in proportion to its nonzeros); a dense-gradient request adds
+ * im2col + one product per group.
  * SPT_ERR_NULL for NULL arguments; SPT_ERR_SIZE for sizes < 1, pad < 0,
  * a kernel larger than the padded input, sizes above INT32_MAX or
- * overflowing products; SPT_ERR_INVALID for stride < 1. */
+ * overflowing products; SPT_ERR_INVALID for stride < 1, groups < 0 or
+ * groups not dividing c_in and c_out. */
 int spti_conv2d_create(const char *name, const spti_conv2d_spec *spec, spti_layer **out);
 
 /* How a convolution with a SPARSE weight runs (tests and benchmarks):
@@ -85,6 +98,13 @@ int spti_weight_ensure_dense_grad(spti_param *p);
  * for a DENSE or MASKED weight, grad += dY . X^T with inactive entries left
  * at 0. SPT_ERR_SIZE from the cblas wrapper only. */
 int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_t ncols);
+/* The same for a grouped product (conv2d with groups): group q's rows
+ * [q*R, (q+1)*R) of p (R = rows/groups) against the rows [q*R, (q+1)*R) of
+ * dY[rows x ncols] and [q*cols, (q+1)*cols) of X[(groups*cols) x ncols]; the
+ * dense_grad (rows x cols) holds each group's block. groups <= 1 is
+ * spti_weight_grad_gemm. For a DENSE or MASKED p, or with
+ * request.dense_grad (then any form). */
+int spti_weight_grad_gemm_grouped(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups);
 /* The weight gradient of a SPARSE weight p with p->request.grow_k > 0 for
  * dY[rows x ncols], X[cols x ncols], streamed in row blocks into p->result.grow
  * (spti_grow_collect, kernels/grow_collector.h: the request.grow_k best growth
@@ -135,8 +155,26 @@ int spti_batchnorm_running(spti_layer *L, float **running_mean, float **running_
 /* Reset the running statistics to mean 0, var 1. */
 void spti_batchnorm_reset_running(spti_layer *L);
 
-/* Elementwise max(x, 0) over any shape. */
+/* Elementwise activations over any shape (activation.c). NaN inputs give
+ * NaN outputs; results are the same bytes for any thread count. */
+/* max(x, 0). */
 int spti_relu_create(const char *name, spti_shape shape, spti_layer **out);
+/* Leaky ReLU: x >= 0 ? x : slope * x; the derivative at 0 is `slope` (as
+ * PyTorch). SPTI_LEAKY_RELU_SLOPE is PyTorch's default negative slope.
+ * SPT_ERR_INVALID for a slope that is not finite. */
+#define SPTI_LEAKY_RELU_SLOPE 0.01f
+int spti_leaky_relu_create(const char *name, spti_shape shape, float slope, spti_layer **out);
+/* The slope of a leaky ReLU layer, NaN for any other layer. */
+float spti_leaky_relu_slope(const spti_layer *L);
+/* tanh(x), within a few ulp of libm's (activation_math.h). */
+int spti_tanh_create(const char *name, spti_shape shape, spti_layer **out);
+/* GELU, the exact (erf) form that is PyTorch's default (approximate='none'):
+ * y = x/2 (1 + erf(x / sqrt 2)), dy/dx = Phi(x) + x phi(x) with Phi, phi
+ * the standard normal CDF and density; not the tanh approximation. 1 + erf
+ * is computed as erfc(-z) for negative arguments, so the left tail keeps
+ * its relative accuracy (a few ulp times the conditioning, ~x^2) instead
+ * of cancelling to 0. */
+int spti_gelu_create(const char *name, spti_shape shape, spti_layer **out);
 
 /* Inverted dropout with rate p in [0, 1): in training each element is kept
  * with probability 1-p (drawn from ctx->rng, one draw per element in index
@@ -166,19 +204,6 @@ int spti_flatten_create(const char *name, spti_shape shape, spti_layer **out);
 /* y = x0 + x1 over two inputs of `shape` (a two-input layer: forward2). */
 int spti_add_create(const char *name, spti_shape shape, spti_layer **out);
 
-/* ==== Composite ============================================================ */
-
-/* Basic residual block of the CIFAR ResNet (He et al. 2016):
- *   y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
- * conv1: 3x3, stride `stride`, pad 1, in_c -> out_c, no bias;
- * conv2: 3x3, stride 1, pad 1, out_c -> out_c, no bias;
- * shortcut: identity when stride == 1 and in_c == out_c, else a 1x1 conv
- * with stride `stride` (no bias) followed by BatchNorm (option B).
- * Children, in order: conv1, bn1, relu1, conv2, bn2[, shortcut.conv,
- * shortcut.bn], named "<name>.conv1" etc. The block owns its children and
- * its intermediate buffers. */
-int spti_residual_block_create(const char *name, int64_t in_c, int64_t in_h, int64_t in_w, int64_t out_c,
-                               int64_t stride, spti_layer **out);
 
 /* ==== Shared helpers for layer implementations (layer_base.c) ============ */
 

@@ -59,6 +59,24 @@ int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_
     return SPT_OK;
 }
 
+int spti_weight_grad_gemm_grouped(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups) {
+    if (groups <= 1) return spti_weight_grad_gemm(p, dy, X, ncols);
+    const int64_t R = p->rows / groups, C = p->cols;
+    float *dst = p->request.dense_grad ? p->result.dense_grad : p->grad;
+    /* Group q: rows [q*R, (q+1)*R) of dst against the dy rows of the group
+     * and the X rows [q*C, (q+1)*C). Every call has the same sizes: the
+     * first fails (SPT_ERR_SIZE) before anything changes, or none does. */
+    for (int64_t q = 0; q < groups; q++)
+        SPTI_TRY(spti_gemm_dw(dy + q * R * ncols, R, X + q * C * ncols, C, ncols, dst + q * R * C,
+                              !p->request.dense_grad));
+    if (p->request.dense_grad)
+        add_dense_grad(p, p->result.dense_grad);
+    else if (p->kind == SPTI_PARAM_MASKED) /* inactive grads were 0: put them back */
+        for (int64_t i = 0; i < p->n; i++)
+            if (!p->mask[i]) p->grad[i] = 0.0f;
+    return SPT_OK;
+}
+
 int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols) {
     if (p->kind != SPTI_PARAM_SPARSE || p->request.grow_k < 1)
         return spti_fail(SPT_ERR_STATE, "growth collector: %s is not sparse or k (%lld) < 1", p->name,

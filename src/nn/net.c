@@ -26,6 +26,8 @@ static const param_info PARAMS[SPT_LP_COUNT_] = {
     [SPT_LP_RATE] = {"rate", 0, 1, false}, /* [0, 1) */
     [SPT_LP_DENSITY] = {"density", -1, 1, false}, /* -1 or (0, 1] */
     [SPT_LP_INPUT] = {"input", -1, SPTI_NET_MAX_NODES, true},
+    [SPT_LP_GROUPS] = {"groups", 1, INT32_MAX, true},
+    [SPT_LP_SLOPE] = {"slope", -1e6, 1e6, false},
 };
 
 /* Unset required values (outside the domain on purpose). */
@@ -45,8 +47,16 @@ static int build_linear(const spti_net_node *nd, const spti_shape *in, spti_laye
 
 static int build_conv2d(const spti_net_node *nd, const spti_shape *in, spti_layer **out) {
     const int64_t k = pi(nd, SPT_LP_KERNEL);
-    const spti_conv2d_spec s = {in[0].c, in[0].h, in[0].w, pi(nd, SPT_LP_OUT), k, k,
-                                pi(nd, SPT_LP_STRIDE), pi(nd, SPT_LP_PADDING), pi(nd, SPT_LP_BIAS) != 0};
+    const spti_conv2d_spec s = {.c_in = in[0].c,
+                                .h = in[0].h,
+                                .w = in[0].w,
+                                .c_out = pi(nd, SPT_LP_OUT),
+                                .kh = k,
+                                .kw = k,
+                                .stride = pi(nd, SPT_LP_STRIDE),
+                                .pad = pi(nd, SPT_LP_PADDING),
+                                .bias = pi(nd, SPT_LP_BIAS) != 0,
+                                .groups = pi(nd, SPT_LP_GROUPS)};
     return spti_conv2d_create(nd->name, &s, out);
 }
 
@@ -78,6 +88,18 @@ static int build_flatten(const spti_net_node *nd, const spti_shape *in, spti_lay
 
 static int build_dropout(const spti_net_node *nd, const spti_shape *in, spti_layer **out) {
     return spti_dropout_create(nd->name, in[0], (float)nd->p[SPT_LP_RATE], out);
+}
+
+static int build_leaky_relu(const spti_net_node *nd, const spti_shape *in, spti_layer **out) {
+    return spti_leaky_relu_create(nd->name, in[0], (float)nd->p[SPT_LP_SLOPE], out);
+}
+
+static int build_tanh(const spti_net_node *nd, const spti_shape *in, spti_layer **out) {
+    return spti_tanh_create(nd->name, in[0], out);
+}
+
+static int build_gelu(const spti_net_node *nd, const spti_shape *in, spti_layer **out) {
+    return spti_gelu_create(nd->name, in[0], out);
 }
 
 static int build_add(const spti_net_node *nd, const spti_shape *in, spti_layer **out) {
@@ -120,13 +142,16 @@ static int size_linear(const spti_net_node *nd, const spti_shape *in, spti_shape
 }
 
 static int size_conv2d(const spti_net_node *nd, const spti_shape *in, spti_shape *out, int64_t *np, int64_t *v) {
-    const int64_t o = pi(nd, SPT_LP_OUT), k = pi(nd, SPT_LP_KERNEL), b = pi(nd, SPT_LP_BIAS);
+    const int64_t o = pi(nd, SPT_LP_OUT), k = pi(nd, SPT_LP_KERNEL), b = pi(nd, SPT_LP_BIAS), g = pi(nd, SPT_LP_GROUPS);
+    if (in[0].c % g != 0 || o % g != 0)
+        return spti_fail(SPT_ERR_INVALID, "%s: %lld groups do not divide %lld input and %lld output channels", nd->name,
+                         (long long)g, (long long)in[0].c, (long long)o);
     int64_t h = 0, w = 0;
     SPTI_TRY(window(nd, in[0].h, &h));
     SPTI_TRY(window(nd, in[0].w, &w));
     *out = (spti_shape){o, h, w};
     *np = 1 + b;
-    if (!spti_mul_i64(o, in[0].c, v) || !spti_mul_i64(*v, k * k, v) || !spti_add_i64(*v, b * o, v))
+    if (!spti_mul_i64(o, in[0].c / g, v) || !spti_mul_i64(*v, k * k, v) || !spti_add_i64(*v, b * o, v))
         return spti_fail(SPT_ERR_SIZE, "%s: the weight's size overflows", nd->name);
     return SPT_OK;
 }
@@ -171,7 +196,7 @@ typedef struct {
     struct {
         int key;
         double def;
-    } keys[8];
+    } keys[10];
 } kind_info;
 
 #define END {-1, 0}
@@ -181,7 +206,7 @@ static const kind_info KINDS[SPT_LAYER_KIND_COUNT_] = {
                           {{SPT_LP_OUT, UNSET_OUT}, {SPT_LP_BIAS, 1}, {SPT_LP_DENSITY, -1}, END}},
     [SPT_LAYER_CONV2D] = {"conv2d", build_conv2d, size_conv2d, 1,
                           {{SPT_LP_OUT, UNSET_OUT}, {SPT_LP_KERNEL, 3}, {SPT_LP_STRIDE, 1}, {SPT_LP_PADDING, 0},
-                           {SPT_LP_BIAS, 0}, {SPT_LP_DENSITY, -1}, END}},
+                           {SPT_LP_GROUPS, 1}, {SPT_LP_BIAS, 0}, {SPT_LP_DENSITY, -1}, END}},
     [SPT_LAYER_BATCHNORM] = {"batchnorm", build_batchnorm, size_batchnorm, 1, {END}},
     [SPT_LAYER_RELU] = {"relu", build_relu, size_same, 1, {END}},
     [SPT_LAYER_MAXPOOL] = {"maxpool", build_maxpool, size_pool, 1,
@@ -192,6 +217,9 @@ static const kind_info KINDS[SPT_LAYER_KIND_COUNT_] = {
     [SPT_LAYER_FLATTEN] = {"flatten", build_flatten, size_flatten, 1, {END}},
     [SPT_LAYER_DROPOUT] = {"dropout", build_dropout, size_same, 1, {{SPT_LP_RATE, 0}, END}},
     [SPT_LAYER_ADD] = {"add", build_add, size_same, 2, {{SPT_LP_INPUT, UNSET_INPUT}, END}},
+    [SPT_LAYER_LEAKY_RELU] = {"leaky_relu", build_leaky_relu, size_same, 1, {{SPT_LP_SLOPE, 0.01}, END}},
+    [SPT_LAYER_TANH] = {"tanh", build_tanh, size_same, 1, {END}},
+    [SPT_LAYER_GELU] = {"gelu", build_gelu, size_same, 1, {END}},
 };
 #undef END
 
