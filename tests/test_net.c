@@ -269,6 +269,56 @@ static void test_residual_block_gradients(void **state) {
     check_block(2, 3, 2); /* projection shortcut */
 }
 
+/* Pruning methods honour a node's density: SNIP (global) keeps a pinned
+ * layer dense, GMP (layer-wise) prunes a layer to its own density, and a
+ * global ranking refuses a layer with a density of its own. */
+static void test_pruning_honours_node_density(void **state) {
+    (void)state;
+    const int methods[3] = {SPT_METHOD_SNIP, SPT_METHOD_GMP, SPT_METHOD_SNIP};
+    for (int c = 0; c < 3; c++) {
+        spt_net *net = branchy();
+        assert_status(spt_net_set(net, 0, SPT_LP_DENSITY, c == 2 ? 0.5 : 1.0), SPT_OK); /* fc1 */
+        if (c == 1) assert_status(spt_net_set(net, 4, SPT_LP_DENSITY, 0.5), SPT_OK);     /* fc3 */
+        spt_model *m = NULL;
+        assert_status(spt_model_create(net, 5, &m), SPT_OK);
+        spt_net_destroy(net);
+        spt_optimizer *o = NULL;
+        assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, &o), SPT_OK);
+        spt_method_config *cfg = NULL;
+        assert_status(spt_method_config_create(methods[c], &cfg), SPT_OK);
+        assert_status(spt_method_config_set(cfg, SPT_MP_SPARSITY, 0.3), SPT_OK);
+        if (c == 1) assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_FREQ, 2), SPT_OK);
+        spt_trainer *t = NULL;
+        int rc = spt_trainer_create(m, o, NULL, cfg, 20, 1, &t);
+        float x[F * N];
+        int32_t y[N];
+        for (int s = 0; rc == SPT_OK && s < 20; s++) {
+            batch(x, y, 100 + s);
+            rc = spt_trainer_step(t, x, y, N, NULL, NULL);
+        }
+        if (c == 2) {
+            assert_status(rc, SPT_ERR_UNSUPPORTED);
+            assert_non_null(strstr(spt_last_error(), "fc1.weight"));
+        } else {
+            assert_status(rc, SPT_OK);
+            int64_t nnz, size;
+            assert_status(spt_trainer_layer_density(t, 0, NULL, &nnz, &size, NULL), SPT_OK);
+            assert_int_equal(nnz, size); /* fc1 pinned dense */
+            if (c == 1) {
+                assert_status(spt_trainer_layer_density(t, 2, NULL, &nnz, &size, NULL), SPT_OK);
+                assert_int_equal(nnz, size / 2); /* fc3 at its own 0.5 */
+            }
+            double sparsity;
+            assert_status(spt_trainer_sparsity(t, &sparsity, NULL, NULL), SPT_OK);
+            assert_true(fabs(sparsity - 0.3) < 0.05);
+        }
+        spt_trainer_destroy(t);
+        spt_method_config_destroy(cfg);
+        spt_optimizer_destroy(o);
+        spt_model_destroy(m);
+    }
+}
+
 static void test_refusals(void **state) {
     (void)state;
     spt_net *net = NULL;
@@ -354,6 +404,7 @@ int main(void) {
         cmocka_unit_test(test_gradients_of_a_graph), cmocka_unit_test(test_model_net_round_trip),
         cmocka_unit_test(test_train_and_resume),     cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_metadata),             cmocka_unit_test(test_residual_block_gradients),
+        cmocka_unit_test(test_pruning_honours_node_density),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

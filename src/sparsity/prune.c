@@ -50,8 +50,15 @@ int spti_prune_plan_create(const spt_method_config *cfg, spti_param *const *weig
     } else {
         int n_ranked = 0;
         for (int l = 0; l < n; l++) {
+            if (weights[l]->density > 0.0 && weights[l]->density < 1.0) {
+                spti_prune_plan_free(&p);
+                return spti_fail(SPT_ERR_UNSUPPORTED,
+                                 "prune plan: %s has a density of its own, which global ranking cannot keep; rank "
+                                 "each layer on its own (SPT_MP_GLOBAL 0)",
+                                 weights[l]->name);
+            }
             bool keep_dense = (l == 0 && cfg->value[SPT_MP_DENSE_FIRST] != 0.0) ||
-                              (l == n - 1 && cfg->value[SPT_MP_DENSE_LAST] != 0.0);
+                              (l == n - 1 && cfg->value[SPT_MP_DENSE_LAST] != 0.0) || weights[l]->density == 1.0;
             p.ranked[l] = !keep_dense;
             if (keep_dense) {
                 kept += p.size[l];
