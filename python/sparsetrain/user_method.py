@@ -174,37 +174,35 @@ class UserMethod(Handle):
     @staticmethod
     def _drop_trampoline(fn, name, pending):
         def trampoline(user, layer, step, rows, cols, nnz, row_ptr, col_idx, values, seed, score):
-            try:
-                L = ScoreLayer(layer, step, rows, cols, nnz, _view(row_ptr, "i64", (rows + 1,)),
-                               _view(col_idx, "i32", (nnz,)), _view(values, "f32", (nnz,)), None, seed,
-                               _view(score, "f32", (nnz,), writable=True))
-                ret = fn(L)
-                if ret is not None:
-                    _store(L.score, ret, "drop")
-                return 0
-            except BaseException as e:  # noqa: B902 - re-raised by the trainer
-                pending.error = (e, "the drop callback of %r raised %s at step %d, layer %d"
-                                 % (name, type(e).__name__, step, layer))
-                return 1
+            return UserMethod._call(fn, "drop", name, pending, lambda: ScoreLayer(
+                layer, step, rows, cols, nnz, _view(row_ptr, "i64", (rows + 1,)), _view(col_idx, "i32", (nnz,)),
+                _view(values, "f32", (nnz,)), None, seed, _view(score, "f32", (nnz,), writable=True)))
         return trampoline
 
     @staticmethod
     def _grow_trampoline(fn, name, pending):
         def trampoline(user, layer, step, rows, cols, nnz, row_ptr, col_idx, values, dense_grad, seed, score):
-            try:
-                L = ScoreLayer(layer, step, rows, cols, nnz, _view(row_ptr, "i64", (rows + 1,)),
-                               _view(col_idx, "i32", (nnz,)), _view(values, "f32", (nnz,)),
-                               _view(dense_grad, "f32", (rows, cols)) if dense_grad else None, seed,
-                               _view(score, "f32", (rows, cols), writable=True))
-                ret = fn(L)
-                if ret is not None:
-                    _store(L.score, ret, "grow")
-                return 0
-            except BaseException as e:  # noqa: B902 - re-raised by the trainer
-                pending.error = (e, "the grow callback of %r raised %s at step %d, layer %d"
-                                 % (name, type(e).__name__, step, layer))
-                return 1
+            return UserMethod._call(fn, "grow", name, pending, lambda: ScoreLayer(
+                layer, step, rows, cols, nnz, _view(row_ptr, "i64", (rows + 1,)), _view(col_idx, "i32", (nnz,)),
+                _view(values, "f32", (nnz,)), _view(dense_grad, "f32", (rows, cols)) if dense_grad else None, seed,
+                _view(score, "f32", (rows, cols), writable=True)))
         return trampoline
+
+    @staticmethod
+    def _call(fn, what, name, pending, make_layer):
+        """Run a criterion on the layer make_layer() describes; store what it
+        returns; 0, or 1 with the exception kept for the trainer to re-raise."""
+        L = None
+        try:
+            L = make_layer()
+            ret = fn(L)
+            if ret is not None:
+                _store(L.score, ret, what)
+            return 0
+        except BaseException as e:  # noqa: B902 - re-raised by the trainer
+            where = "at step %d, layer %d" % (L.step, L.layer) if L is not None else "while reading its arguments"
+            pending.error = (e, "the %s callback of %r raised %s %s" % (what, name, type(e).__name__, where))
+            return 1
 
     def config(self, densities=None, **knobs):
         """A :class:`MethodConfig` of this method with the given knobs
