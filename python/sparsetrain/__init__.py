@@ -33,6 +33,7 @@ from .errors import CallbackError
 from .layout import to_example_major, to_feature_major
 from .method import METHODS, MethodConfig, ParamInfo, method_id, method_name, method_params, method_summary
 from .model import LayerInfo, Model
+from .net import Branch, Net, Node, layer_params
 from .optim import LRSchedule, Optimizer
 from .tensor import CsrMatrix, bottomk, topk
 from .trainer import Flops, LayerDensity, Progress, Trainer
@@ -95,5 +96,6 @@ __all__ = [
     "method_params", "method_summary", "ParamInfo",
     "NullError", "Optimizer", "Progress", "set_num_threads", "simd_name", "SizeError", "sparsity", "StateError",
     "status_string", "to_example_major", "to_feature_major", "topk", "Trainer", "UnsupportedError", "UserMethod",
-    "ScoreLayer", "version", "version_number", "VersionError", "CallbackError",
+    "ScoreLayer", "version", "version_number", "VersionError", "CallbackError", "Net", "Node", "Branch",
+    "layer_params",
 ]
