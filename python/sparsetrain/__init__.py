@@ -17,6 +17,10 @@ NumPy is installed. Quick start::
         trainer.train_epoch(batcher)
         print(trainer.evaluate(test))
 
+Your own networks: :class:`Net` describes one layer by layer
+(``net.conv2d(out=16, padding=1)``, ``net.relu()``, ``net.add(node)``, ...)
+and ``net.build(seed)`` makes the :class:`Model` (see :mod:`sparsetrain.net`).
+
 Objects own C handles: they have close() (idempotent), work as context
 managers and free themselves when garbage-collected. Every failure raises a
 subclass of :class:`Error` with ``.status`` and the library's message.

@@ -116,8 +116,8 @@ _DEFAULTS = tuple(_defaults(k) for k in range(len(KINDS)))
 def layer_params(kind):
     """``{keyword: default}`` of the parameters a layer kind (a name from
     :data:`KINDS` or an spt_layer_kind value) reads, in key order, from the
-    library (spt_layer_param_default). ``out`` and ``input`` default to
-    0 = unset where they are required."""
+    library (spt_layer_param_default). A required parameter's default
+    means unset (``out``: 0, ``input``: -2); :meth:`Net.build` refuses it."""
     return dict(_DEFAULTS[_kind_id(kind)])
 
 
