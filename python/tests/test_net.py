@@ -197,9 +197,12 @@ class TestBuilder(unittest.TestCase):
             unset.build()
         self.assertIn("fc", str(cm.exception))
         self.assertIn("out", str(cm.exception))
-        with self.assertRaises(spt.InvalidError):
-            unset.add()  # input unset
-            unset.build()
+        no_input = spt.Net(8)
+        no_input.linear(out=8)
+        no_input.add(name="sum")  # input unset
+        with self.assertRaises(spt.InvalidError) as cm:
+            no_input.build()
+        self.assertIn("sum", str(cm.exception))
 
         shapes = spt.Net((1, 4, 4))
         x = shapes.conv2d(out=2, padding=1)
