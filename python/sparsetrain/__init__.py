@@ -17,6 +17,10 @@ NumPy is installed. Quick start::
         trainer.train_epoch(batcher)
         print(trainer.evaluate(test))
 
+Your own networks: :class:`Net` describes one layer by layer
+(``net.conv2d(out=16, padding=1)``, ``net.relu()``, ``net.add(node)``, ...)
+and ``net.build(seed)`` makes the :class:`Model` (see :mod:`sparsetrain.net`).
+
 Objects own C handles: they have close() (idempotent), work as context
 managers and free themselves when garbage-collected. Every failure raises a
 subclass of :class:`Error` with ``.status`` and the library's message.
@@ -33,6 +37,7 @@ from .errors import CallbackError
 from .layout import to_example_major, to_feature_major
 from .method import METHODS, MethodConfig, ParamInfo, method_id, method_name, method_params, method_summary
 from .model import LayerInfo, Model
+from .net import Branch, Net, Node, layer_params
 from .optim import LRSchedule, Optimizer
 from .tensor import CsrMatrix, bottomk, topk
 from .trainer import Flops, LayerDensity, Progress, Trainer
@@ -95,5 +100,6 @@ __all__ = [
     "method_params", "method_summary", "ParamInfo",
     "NullError", "Optimizer", "Progress", "set_num_threads", "simd_name", "SizeError", "sparsity", "StateError",
     "status_string", "to_example_major", "to_feature_major", "topk", "Trainer", "UnsupportedError", "UserMethod",
-    "ScoreLayer", "version", "version_number", "VersionError", "CallbackError",
+    "ScoreLayer", "version", "version_number", "VersionError", "CallbackError", "Net", "Node", "Branch",
+    "layer_params",
 ]

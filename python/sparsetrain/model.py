@@ -1,4 +1,5 @@
-"""Networks (sparsetrain/model.h): an MLP or a CIFAR ResNet, inference,
+"""Networks (sparsetrain/model.h): an MLP, a CIFAR ResNet or your own
+(:class:`sparsetrain.Net`, net.h), inference,
 per-layer information and the weights of a layer as CSR or dense arrays.
 
 Batches handed to a model are feature-major, ``C x H x W x N`` or ``F x N``
@@ -16,7 +17,8 @@ LayerInfo = collections.namedtuple("LayerInfo", "index name kind rows cols nnz d
 
 
 class Model(Handle):
-    """A network with its parameters. Create with :meth:`mlp` or :meth:`resnet`."""
+    """A network with its parameters. Create with :meth:`mlp`, :meth:`resnet`
+    or :meth:`from_net` (your own network, :class:`sparsetrain.Net`)."""
 
     _destroy = lib.spt_model_destroy
 
@@ -40,6 +42,22 @@ class Model(Handle):
         errors.check(lib.spt_model_create_resnet(int(c), int(h), int(w), int(blocks_per_stage), int(width),
                                                  int(classes), int(seed), ctypes.byref(out)))
         return cls(out)
+
+    @classmethod
+    def from_net(cls, net, seed=0):
+        """A model from a network description (:class:`sparsetrain.Net`),
+        initialised from ``seed``: the same as ``net.build(seed)``."""
+        return net.build(seed)
+
+    def net(self):
+        """The description this model was built from, as a new
+        :class:`sparsetrain.Net` (nodes, kinds, names, parameters); it can be
+        inspected, changed and built again."""
+        from ._lib import NetP
+        from .net import Net
+        out = NetP()
+        errors.check(lib.spt_model_net(self.ptr, ctypes.byref(out)))
+        return Net._wrap(out, self.input_shape)
 
     # ---- information
     @property
