@@ -319,6 +319,70 @@ static void test_pruning_honours_node_density(void **state) {
     }
 }
 
+/* Every method runs on a described CNN with a depthwise convolution and a
+ * residual addition: the trainer is made, five steps run, the sparsity
+ * reaches the target where the method has one by then. */
+static void test_every_method_on_a_cnn(void **state) {
+    (void)state;
+    for (int method = 0; method < spt_method_count(); method++) {
+        int is_user = 0;
+        assert_status(spt_method_is_user(method, &is_user), SPT_OK);
+        if (is_user) continue; /* tests/test_user_method.c */
+        spt_net *net = NULL;
+        int64_t x, node;
+        assert_status(spt_net_create(2, 6, 6, &net), SPT_OK);
+        layer(net, SPT_LAYER_CONV2D, "conv1", SPT_LP_OUT, 8, SPT_LP_PADDING, 1);
+        layer(net, SPT_LAYER_BATCHNORM, "bn1", -1, 0, -1, 0);
+        layer(net, SPT_LAYER_RELU, "relu1", -1, 0, -1, 0);
+        spt_net_tip(net, &x);
+        layer(net, SPT_LAYER_CONV2D, "dw", SPT_LP_OUT, 8, SPT_LP_GROUPS, 8);
+        spt_net_tip(net, &node);
+        assert_status(spt_net_set(net, node, SPT_LP_PADDING, 1), SPT_OK);
+        layer(net, SPT_LAYER_CONV2D, "pw", SPT_LP_OUT, 8, SPT_LP_KERNEL, 1);
+        layer(net, SPT_LAYER_ADD, "add", SPT_LP_INPUT, (double)x, -1, 0);
+        layer(net, SPT_LAYER_GELU, "gelu", -1, 0, -1, 0);
+        layer(net, SPT_LAYER_MAXPOOL, "pool", -1, 0, -1, 0);
+        layer(net, SPT_LAYER_FLATTEN, "flat", -1, 0, -1, 0);
+        layer(net, SPT_LAYER_LINEAR, "fc", SPT_LP_OUT, K, -1, 0);
+        spt_model *m = NULL;
+        assert_status(spt_model_create(net, 3, &m), SPT_OK);
+        spt_net_destroy(net);
+        spt_optimizer *o = NULL;
+        assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, &o), SPT_OK);
+        spt_method_config *cfg = NULL;
+        assert_status(spt_method_config_create(method, &cfg), SPT_OK);
+        if (method != SPT_METHOD_DENSE) assert_status(spt_method_config_set(cfg, SPT_MP_SPARSITY, 0.5), SPT_OK);
+        assert_status(spt_method_config_set(cfg, SPT_MP_DELTA_T, 2), SPT_OK);
+        assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_FREQ, 1), SPT_OK);
+        assert_status(spt_method_config_set(cfg, SPT_MP_SYNFLOW_ITERS, 3), SPT_OK);
+        int64_t rounds = 1;
+        assert_status(spt_method_config_rounds(cfg, &rounds), SPT_OK);
+        spt_trainer *t = NULL;
+        assert_status(spt_trainer_create(m, o, NULL, cfg, 10 * rounds, 1, &t), SPT_OK);
+        float xb[2 * 36 * N];
+        int32_t y[N];
+        spti_rng g;
+        spti_rng_seed(&g, 8);
+        for (int64_t r = 0; r < rounds; r++) {
+            for (int s = 0; s < 10; s++) {
+                for (int i = 0; i < 2 * 36 * N; i++) xb[i] = spti_rng_normal(&g);
+                for (int n = 0; n < N; n++) y[n] = (int32_t)spti_rng_below(&g, K);
+                int rc = spt_trainer_step(t, xb, y, N, NULL, NULL);
+                if (rc != SPT_OK) fail_msg("%s step %d: %s", spt_method_name(method), s, spt_last_error());
+            }
+            if (r + 1 < rounds) assert_status(spt_trainer_end_round(t), SPT_OK);
+        }
+        double sparsity;
+        assert_status(spt_trainer_sparsity(t, &sparsity, NULL, NULL), SPT_OK);
+        if (method == SPT_METHOD_DENSE) assert_true(sparsity == 0.0);
+        else if (fabs(sparsity - 0.5) > 0.02) fail_msg("%s: sparsity %g", spt_method_name(method), sparsity);
+        spt_trainer_destroy(t);
+        spt_method_config_destroy(cfg);
+        spt_optimizer_destroy(o);
+        spt_model_destroy(m);
+    }
+}
+
 static void test_refusals(void **state) {
     (void)state;
     spt_net *net = NULL;
@@ -404,7 +468,7 @@ int main(void) {
         cmocka_unit_test(test_gradients_of_a_graph), cmocka_unit_test(test_model_net_round_trip),
         cmocka_unit_test(test_train_and_resume),     cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_metadata),             cmocka_unit_test(test_residual_block_gradients),
-        cmocka_unit_test(test_pruning_honours_node_density),
+        cmocka_unit_test(test_pruning_honours_node_density), cmocka_unit_test(test_every_method_on_a_cnn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
