@@ -22,5 +22,6 @@
 #include "sparsetrain/checkpoint.h"
 #include "sparsetrain/user_method.h"
 #include "sparsetrain/net.h"
+#include "sparsetrain/net_file.h"
 
 #endif

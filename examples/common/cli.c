@@ -48,11 +48,18 @@ static const flag FLAGS[] = {
     {"no-augment", K_FALSE, F(augment), EX_BOTH, NULL, "turn augmentation off", NO_KEY, NULL, 0},
 
     SECTION("Model"),
+    {"model", K_STR, F(model), EX_BOTH, "FILE",
+     "train the network described in FILE (docs/models.md; shipped: examples/models) instead of the program's own; "
+     "its input shape must be the data's",
+     NO_KEY, NULL, 0},
     {"widths", K_STR, F(widths), EX_MLP, "A,B,...",
-     "hidden layer widths (input and output sizes come from the data)", NO_KEY, NULL, 0},
-    {"dropout", K_DBL, F(dropout), EX_MLP, "P", "dropout rate after each hidden layer, in [0, 1)", NO_KEY, NULL, 0},
-    {"depth", K_INT, F(depth), EX_RESNET, "D", "ResNet depth 6n+2 (20, 32, 44, 56, 110, ...)", NO_KEY, NULL, 8},
-    {"width", K_INT, F(width), EX_RESNET, "W", "channel multiplier (16W, 32W, 64W channels)", NO_KEY, NULL, 1},
+     "hidden layer widths (input and output sizes come from the data); not with --model", NO_KEY, NULL, 0},
+    {"dropout", K_DBL, F(dropout), EX_MLP, "P", "dropout rate after each hidden layer, in [0, 1); not with --model",
+     NO_KEY, NULL, 0},
+    {"depth", K_INT, F(depth), EX_RESNET, "D", "ResNet depth 6n+2 (20, 32, 44, 56, 110, ...); not with --model",
+     NO_KEY, NULL, 8},
+    {"width", K_INT, F(width), EX_RESNET, "W", "channel multiplier (16W, 32W, 64W channels); not with --model",
+     NO_KEY, NULL, 1},
 
     SECTION("Sparse training method"),
     {"method", K_METHOD, F(method), EX_BOTH, "M", "sparse-training method (listed below)", NO_KEY, NULL, 0},

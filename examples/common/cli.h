@@ -43,6 +43,7 @@ typedef struct ex_opts {
     int64_t rewind_step, score_batches, synflow_iters;
     int sparse_init;
     /* model */
+    const char *model;       /* --model FILE: a model file (replaces the program's own network) */
     const char *widths;      /* MLP hidden widths, "a,b,c" */
     double dropout;
     int64_t depth, width;    /* ResNet */

@@ -105,6 +105,41 @@ static void epoch_line(const ex_progress *p, const ex_epoch_row *r, double epoch
     fflush(stderr);
 }
 
+/* Read --model FILE: 2 for a file the format refuses (a bad value), 1 if it
+ * cannot be read. */
+static int read_model_file(const ex_opts *o, spt_net **net) {
+    int rc = spt_net_read(o->model, net);
+    if (rc == SPT_ERR_FORMAT) return ex_usage_error(o, "--model: %s", spt_last_error());
+    if (rc != SPT_OK) return ex_fail(o, "--model: %s (%s)", spt_last_error(), spt_status_string(rc));
+    return -1;
+}
+
+/* The network of --model FILE, checked against the data's examples and classes. */
+static int build_from_file(const ex_opts *o, const spt_dataset *train, spt_model **out, char *desc, size_t cap) {
+    const char *base = strrchr(o->model, '/');
+    snprintf(desc, cap, "model %s", base ? base + 1 : o->model);
+    if (!out) return -1;
+    spt_net *net = NULL;
+    int st = read_model_file(o, &net);
+    if (st >= 0) return st;
+    int rc = spt_model_create(net, (uint64_t)o->seed, out);
+    spt_net_destroy(net);
+    if (rc != SPT_OK) return lib_error(o, rc, "--model %s", o->model);
+    int64_t c, h, w, classes, mc, mh, mw, mclasses;
+    spt_dataset_info(train, NULL, &c, &h, &w, &classes);
+    spt_model_input_shape(*out, &mc, &mh, &mw);
+    spt_model_num_classes(*out, &mclasses);
+    if (mc != c || mh != h || mw != w)
+        return ex_usage_error(o, "--model %s: the network's input is %lld x %lld x %lld, the data's examples are "
+                              "%lld x %lld x %lld (change the file's \"input\" line)",
+                              o->model, (long long)mc, (long long)mh, (long long)mw, (long long)c, (long long)h,
+                              (long long)w);
+    if (mclasses != classes)
+        return ex_usage_error(o, "--model %s: the last layer has %lld outputs, the data has %lld classes", o->model,
+                              (long long)mclasses, (long long)classes);
+    return -1;
+}
+
 void ex_run_free(ex_run *x) {
     spt_trainer_destroy(x->tr);
     spt_model_destroy(x->model);
@@ -123,6 +158,14 @@ int ex_setup(const ex_opts *o, ex_run *x) {
     if ((rc = spt_set_num_threads((int)o->threads)) != SPT_OK)
         return lib_error(o, rc, "--threads %lld", (long long)o->threads);
     if ((rc = spt_set_dispatch_mode(o->dispatch)) != SPT_OK) return lib_error(o, rc, "--dispatch");
+    if (o->model) { /* a bad file is refused before the data is read */
+        static const char *const own[] = {"widths", "dropout", "depth", "width"};
+        for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+            if (ex_given(o, own[i])) return ex_usage_error(o, "--%s does not apply with --model", own[i]);
+        spt_net *net = NULL;
+        if ((st = read_model_file(o, &net)) >= 0) return st;
+        spt_net_destroy(net);
+    }
     if ((rc = spt_method_config_create(o->method, &x->cfg)) != SPT_OK) return lib_error(o, rc, "--method");
     if ((st = ex_apply_method_flags(o, x->cfg)) >= 0) return st;
     if ((rc = spt_method_config_rounds(x->cfg, &x->rounds)) != SPT_OK)
@@ -144,6 +187,7 @@ int ex_train(const ex_opts *o, ex_run *x, ex_model_builder build, const spt_data
              const spt_dataset *test, bool is_cifar) {
     char desc[512] = "";
     ex_result res = {.model = desc, .method = o->method, .rounds = x->rounds, .batch = o->batch};
+    if (o->model) build = build_from_file;
     int rc, st;
     /* Peak memory so far: the data sets. The end-of-run peak less this is
      * what the model and its training state took. */

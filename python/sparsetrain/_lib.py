@@ -266,6 +266,11 @@ DECLARATIONS = {
     "spt_layer_param_name": (_s, [_i]),
     "spt_layer_param_from_name": (_i, [_s, _ip]),
     "spt_layer_param_default": (_i, [_i, _i, _ip, _dp]),
+    # ---- net_file.h
+    "spt_net_parse": (_i, [_s, _i64, _out(NetP)]),
+    "spt_net_read": (_i, [_s, _out(NetP)]),
+    "spt_net_format": (_i, [NetP, c_void_p, _i64, _i64p]),
+    "spt_net_write": (_i, [NetP, _s]),
     # ---- user_method.h
     "spt_user_method_create": (_i, [_s, _out(UserMethodP)]),
     "spt_user_method_destroy": (None, [UserMethodP]),
