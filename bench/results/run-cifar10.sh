@@ -4,7 +4,9 @@
 # session loses at most one epoch). Results (per-epoch CSV and the final JSON
 # line) go to OUT; checkpoints to CKPT.
 #
-#   [RES_EPOCHS=E] bench/results/run-cifar10.sh BUILD_DIR CIFAR_DIR OUT CKPT [mlp|resnet|all]
+#   [RES_EPOCHS=E] bench/results/run-cifar10.sh BUILD_DIR CIFAR_DIR OUT CKPT [mlp|resnet|wrn|conv6|all]
+#
+# Run from the repository's root (wrn and conv6 read examples/models).
 #
 # CIFAR_DIR holds the standard binary CIFAR-10 (data_batch_1..5.bin,
 # test_batch.bin). Never commit it.
@@ -22,6 +24,18 @@ RES_EPOCHS=${RES_EPOCHS:-12}
 res="resnet20-${RES_EPOCHS}ep"
 RES_COMMON=(--data "$data" --depth 20 --width 1 --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9
             --weight-decay 0.0005 --lr-schedule cosine --warmup 200 --augment --seed 1 --threads 2)
+
+# WRN-22-2 (Zagoruyko & Komodakis; examples/models/wrn-22-2.model) with the
+# ResNet-20 recipe and budget; first conv dense.
+WRN_COMMON=(--data "$data" --model examples/models/wrn-22-2.model --epochs "$RES_EPOCHS" --batch 128 --optimizer sgd
+            --lr 0.1 --momentum 0.9 --weight-decay 0.0005 --lr-schedule cosine --warmup 200 --augment --seed 1 --threads 2)
+# Conv-6 (the lottery-ticket paper's CIFAR-10 network; no batch norm, so SGD
+# at lr 0.1 diverges): the paper's Adam at 3e-4, no augmentation, 12 epochs
+# (the paper: batch 60 for 30K iterations, about 36 epochs). Sparse runs
+# scale their init by the nonzero fan-in (--sparse-init): without batch norm
+# a 90%-sparse Conv-6 at the dense init stays at chance.
+CONV6_COMMON=(--data "$data" --model examples/models/conv-6.model --epochs 12 --batch 128 --optimizer adam
+              --lr 0.0003 --lr-schedule constant --no-augment --seed 1 --threads 2)
 
 run() { # name program args...
     local name=$1 prog=$2
@@ -55,4 +69,17 @@ if [ "$which" = resnet ] || [ "$which" = all ]; then
     # included, stretch with it), compared with dense at 1x.
     run "$res-rigl2x-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs $((2 * RES_EPOCHS)) --method rigl \
         --sparsity 0.9 --distribution erk --dense-first
+fi
+if [ "$which" = wrn ] || [ "$which" = all ]; then
+    run "wrn22-2-${RES_EPOCHS}ep-rigl-0.9" spt-train-resnet "${WRN_COMMON[@]}" --method rigl --sparsity 0.9 --distribution erk --dense-first
+    run "wrn22-2-${RES_EPOCHS}ep-dense" spt-train-resnet "${WRN_COMMON[@]}" --method dense
+fi
+if [ "$which" = conv6 ] || [ "$which" = all ]; then
+    for s in 0.9 0.98; do
+        run "conv6-12ep-rigl-$s" spt-train-resnet "${CONV6_COMMON[@]}" --method rigl --sparsity "$s" --distribution erk --dense-first \
+            --sparse-init
+        run "conv6-12ep-static-$s" spt-train-resnet "${CONV6_COMMON[@]}" --method static --sparsity "$s" --distribution erk \
+            --dense-first --sparse-init
+    done
+    run conv6-12ep-dense spt-train-resnet "${CONV6_COMMON[@]}" --method dense
 fi
