@@ -97,6 +97,7 @@ static spti_layer *make_conv(const spti_conv2d_spec *s, form f, uint64_t seed) {
     spti_rng rng;
     spti_rng_seed(&rng, seed);
     spti_param *W = L->params[0];
+    assert_status(spti_param_materialize(W), SPT_OK); /* born without storage */
     fill_normal(W->value, W->n, &rng);
     if (s->bias) fill_normal(L->params[1]->value, L->params[1]->n, &rng);
     if (f == FORM_DENSE) return L;
@@ -569,7 +570,13 @@ static int run_with_failure(const spti_conv2d_spec *s, form f, spti_conv_path pa
         assert_null(L);
         return rc;
     }
+    rc = spti_param_materialize(L->params[0]); /* the weight is born without storage */
     spt_test_alloc_fail_at(-1);
+    if (rc != SPT_OK) {
+        assert_true(spti_param_unallocated(L->params[0]));
+        spti_layer_destroy(L);
+        return rc;
+    }
     spti_param *W = L->params[0];
     for (int64_t i = 0; i < W->n; i++) W->value[i] = (float)(i % 7) - 3.0f;
     if (f != FORM_DENSE) {

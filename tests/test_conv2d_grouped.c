@@ -111,6 +111,7 @@ static spti_layer *make_conv(const spti_conv2d_spec *s, form f, uint64_t seed) {
     spti_rng rng;
     spti_rng_seed(&rng, seed);
     spti_param *W = L->params[0];
+    assert_status(spti_param_materialize(W), SPT_OK); /* born without storage */
     for (int64_t i = 0; i < W->n; i++) W->value[i] = spti_rng_normal(&rng);
     if (s->bias)
         for (int64_t i = 0; i < s->c_out; i++) L->params[1]->value[i] = spti_rng_normal(&rng);

@@ -35,6 +35,7 @@ static spti_layer *make_linear(int64_t in, int64_t out, bool bias, form f, uint6
     spti_rng rng;
     spti_rng_seed(&rng, seed);
     spti_param *W = L->params[0];
+    assert_status(spti_param_materialize(W), SPT_OK); /* born without storage */
     fill_normal(W->value, W->n, &rng);
     if (bias) fill_normal(L->params[1]->value, out, &rng);
     if (f == FORM_DENSE) return L;
@@ -305,9 +306,16 @@ static int run_with_failure(form f, bool dense_grad, long fail) {
     spt_test_alloc_fail_at(fail);
     spti_layer *L;
     int rc = spti_linear_create("fc", 6, 4, true, &L);
+    if (rc != SPT_OK) {
+        spt_test_alloc_fail_at(-1);
+        assert_null(L);
+        return rc;
+    }
+    rc = spti_param_materialize(L->params[0]); /* the weight is born without storage */
     spt_test_alloc_fail_at(-1);
     if (rc != SPT_OK) {
-        assert_null(L);
+        assert_true(spti_param_unallocated(L->params[0]));
+        spti_layer_destroy(L);
         return rc;
     }
     spti_param *W = L->params[0];

@@ -1,5 +1,6 @@
 /* Copy-out of a layer's weight: spt_model_layer_weight_csr / _dense over the
  * three forms a weight can take (dense, masked, sparse). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,34 +16,55 @@ static spt_model *small_mlp(void) {
     return m;
 }
 
-/* A new model's weight inits are pending (param.h): sparsifying a weight
- * writes exactly the dense init's values at its active entries, later
- * weights draw as if every draw had been made, and the public getters
- * write a pending init before reading it. */
-static void test_pending_init(void **state) {
+/* A new model's weights are born without storage (param.h): sparsifying
+ * one draws its init at the active entries alone, N(0, 2 / fan_in) in
+ * storage order from the weight's own stream (the same bytes for the same
+ * seed, whatever happens to the other weights), and the public getters
+ * give a weight its dense storage and init before reading it. */
+static void test_born_unallocated(void **state) {
     (void)state;
-    const int64_t widths[3] = {50, 40, 3};
+    const int64_t widths[3] = {400, 300, 3};
     spt_model *a, *b, *c;
     assert_int_equal(spt_model_create_mlp(widths, 3, 11, &a), SPT_OK);
     assert_int_equal(spt_model_create_mlp(widths, 3, 11, &b), SPT_OK);
     assert_int_equal(spt_model_create_mlp(widths, 3, 11, &c), SPT_OK);
-    spti_model_materialize(a);
-    spti_param *pa = a->params[0], *pb = b->params[0];
-    assert_true(pb->init_pending && !pa->init_pending);
-    const int64_t pos[6] = {0, 7, 49, 50, 1000, 1999};
-    assert_int_equal(spti_param_sparsify(pb, pos, 6), SPT_OK);
+    for (int64_t i = 0; i < a->n_params; i++)
+        assert_true(a->params[i]->is_weight ? spti_param_unallocated(a->params[i]) && a->params[i]->init_pending
+                                            : a->params[i]->value != NULL);
+    assert_int_equal(spti_model_materialize(a), SPT_OK);
+    spti_param *pb = b->params[0], *pc = c->params[0];
+    enum { K = 30000 };
+    int64_t *pos = malloc(K * sizeof *pos);
+    for (int64_t k = 0; k < K; k++) pos[k] = 4 * k + (k % 3); /* sorted, distinct, < 120000 */
+    assert_int_equal(spti_param_sparsify(pb, pos, K), SPT_OK);
+    assert_int_equal(spti_param_sparsify(pc, pos, K), SPT_OK);
     assert_false(pb->init_pending);
-    for (int k = 0; k < 6; k++) assert_true(pb->value[k] == pa->value[pos[k]]);
-    spti_model_materialize(b);
-    for (int64_t i = 2; i < a->n_params; i++)
+    assert_int_equal(pb->kind, SPTI_PARAM_SPARSE);
+    assert_memory_equal(pb->value, pc->value, K * sizeof(float));
+    double sum = 0, sq = 0;
+    for (int64_t k = 0; k < K; k++) {
+        sum += pb->value[k];
+        sq += (double)pb->value[k] * pb->value[k];
+    }
+    const double var = 2.0 / 400.0, mean = sum / K, v = sq / K - mean * mean;
+    assert_true(fabs(mean) < 4.0 * sqrt(var / K)); /* 4 sigma */
+    assert_true(fabs(v / var - 1.0) < 0.05);       /* K = 30000: sd of v / var is ~0.008 */
+    /* The other weights draw from their own streams: as in a. */
+    assert_int_equal(spti_model_materialize(b), SPT_OK);
+    for (int64_t i = 1; i < a->n_params; i++)
         assert_memory_equal(b->params[i]->value, a->params[i]->value, (size_t)a->params[i]->n * sizeof(float));
-    float *dense = malloc(2000 * sizeof(float));
-    assert_int_equal(spt_model_layer_weight_dense(c, 0, dense, 2000), SPT_OK);
-    assert_memory_equal(dense, pa->value, 2000 * sizeof(float));
+    /* The getter writes the dense init first: the same values as a's. */
+    spt_model *d;
+    assert_int_equal(spt_model_create_mlp(widths, 3, 11, &d), SPT_OK);
+    float *dense = malloc(120000 * sizeof(float));
+    assert_int_equal(spt_model_layer_weight_dense(d, 0, dense, 120000), SPT_OK);
+    assert_memory_equal(dense, a->params[0]->value, 120000 * sizeof(float));
     free(dense);
+    free(pos);
     spt_model_destroy(a);
     spt_model_destroy(b);
     spt_model_destroy(c);
+    spt_model_destroy(d);
 }
 
 /* Check that the CSR copy of leaf i holds exactly the entries `active` of
@@ -165,6 +187,7 @@ static void test_resnet_conv_weight(void **state) {
     assert_int_equal(spt_model_layer_weight(m, 0, &rows, &cols, &nnz, NULL), SPT_OK); /* conv1 */
     assert_int_equal(rows, 16);
     assert_int_equal(cols, 2 * 3 * 3);
+    assert_int_equal(spti_model_materialize(m), SPT_OK);
     const spti_param *p = m->params[0];
     uint8_t *all = malloc((size_t)nnz);
     memset(all, 1, (size_t)nnz);
@@ -175,7 +198,7 @@ static void test_resnet_conv_weight(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pending_init),    cmocka_unit_test(test_dense_weight),
+        cmocka_unit_test(test_born_unallocated),    cmocka_unit_test(test_dense_weight),
         cmocka_unit_test(test_masked_and_sparse_weight), cmocka_unit_test(test_skipped_buffers),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_resnet_conv_weight),

@@ -437,6 +437,7 @@ static spti_layer *rigl_linear(int64_t in, int64_t out, double d, double seed, u
     spti_layer *L = NULL;
     assert_int_equal(spti_linear_create("fc", in, out, true, &L), SPT_OK);
     spti_param *w = L->params[0], *src = dst_weight("w", out, in, wseed);
+    assert_int_equal(spti_param_materialize(w), SPT_OK); /* born without storage */
     memcpy(w->value, src->value, (size_t)(out * in) * sizeof(float));
     spti_param_destroy(src);
     *m = make_rigl(&L->params[0], 1, &d, seed, SPT_DROP_CONSTANT, 1000);

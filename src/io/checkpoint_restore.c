@@ -210,10 +210,14 @@ static int check_model(const spti_ckpt_view *v, const spti_model *m) {
 static int param_from_record(const spti_ckpt_param *r, const spti_param *like, spti_param **out) {
     *out = NULL;
     spti_param *p;
-    SPTI_TRY(spti_param_create(r->name, r->ndim, r->shape, like->is_weight, &p));
+    /* A weight starts without storage, so a sparse one never allocates its dense size. */
+    SPTI_TRY(like->is_weight ? spti_param_create_unallocated(r->name, r->ndim, r->shape, &p)
+                             : spti_param_create(r->name, r->ndim, r->shape, false, &p));
     p->no_weight_decay = like->no_weight_decay;
     int rc = SPT_OK;
-    if (r->kind != SPTI_PARAM_DENSE) {
+    if (r->kind == SPTI_PARAM_DENSE) {
+        rc = spti_param_materialize(p);
+    } else {
         int64_t cells = r->rows * r->cols, nnz = 0;
         int64_t *pos = spti_alloc_or_fail(r->kind == SPTI_PARAM_SPARSE ? r->n : cells, sizeof *pos,
                                           "checkpoint: positions");

@@ -51,18 +51,10 @@ static void kaiming_entry(void *vctx, int64_t row, int64_t idx) {
 int spti_init_kaiming(spti_param *p, spti_rng *rng, bool sparse_aware) {
     SPTI_CHECK_NULL(p);
     SPTI_CHECK_NULL(rng);
+    SPTI_TRY(spti_param_materialize(p)); /* a weight born without storage gets its dense form */
     kaiming_ctx c = {p, rng, sparse_aware, -1, 0.0f};
     for_each_active(p, kaiming_entry, &c);
     return SPT_OK;
-}
-
-void spti_init_kaiming_at(const spti_param *p, spti_rng *rng, const int64_t *pos, int64_t nnz, float *values) {
-    const float std = (float)sqrt(2.0 / (double)p->cols); /* as kaiming_entry for a dense weight */
-    int64_t k = 0;
-    for (int64_t i = 0; i < p->n && k < nnz; i++) {
-        const float z = std * spti_rng_normal(rng);
-        if (i == pos[k]) values[k++] = z;
-    }
 }
 
 typedef struct uniform_ctx {
@@ -80,6 +72,8 @@ static void uniform_entry(void *vctx, int64_t row, int64_t idx) {
 int spti_init_uniform(spti_param *w, spti_param *bias, spti_rng *rng) {
     SPTI_CHECK_NULL(w);
     SPTI_CHECK_NULL(rng);
+    SPTI_TRY(spti_param_materialize(w));
+    if (bias) SPTI_TRY(spti_param_materialize(bias));
     uniform_ctx c = {w->value, rng, (float)(1.0 / sqrt((double)w->cols))};
     for_each_active(w, uniform_entry, &c);
     if (bias) {
@@ -91,6 +85,7 @@ int spti_init_uniform(spti_param *w, spti_param *bias, spti_rng *rng) {
 
 int spti_init_zero(spti_param *p) {
     SPTI_CHECK_NULL(p);
+    SPTI_TRY(spti_param_materialize(p));
     for (int64_t i = 0; i < p->n; i++) p->value[i] = 0.0f;
     return SPT_OK;
 }

@@ -52,7 +52,9 @@ int spti_layer_add_param(spti_layer *L, const char *suffix, int ndim, const int6
     char name[sizeof(((spti_param *)0)->name)];
     spti_name_join(name, sizeof name, L->name, suffix);
     spti_param *p;
-    SPTI_TRY(spti_param_create(name, ndim, shape, is_weight, &p));
+    /* A weight is born without storage (param.h): its form decides it. */
+    SPTI_TRY(is_weight ? spti_param_create_unallocated(name, ndim, shape, &p)
+                       : spti_param_create(name, ndim, shape, false, &p));
     L->params[L->n_params++] = p;
     if (out) *out = p;
     return SPT_OK;

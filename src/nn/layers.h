@@ -125,10 +125,6 @@ int64_t spti_weight_active(const spti_param *p);
  * of active entries of that row as its fan_in (rows without any are left
  * empty). Inactive entries stay 0. */
 int spti_init_kaiming(spti_param *p, spti_rng *rng, bool sparse_aware);
-/* values[j] = what spti_init_kaiming(p, rng, false) would write at pos[j]
- * of the dense weight p (pos sorted), from the same draws, without writing
- * p: O(n) draws, O(nnz) memory. */
-void spti_init_kaiming_at(const spti_param *p, spti_rng *rng, const int64_t *pos, int64_t nnz, float *values);
 /* PyTorch's default for Linear/Conv2d: weight and bias (may be NULL) drawn
  * from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = w->cols. */
 int spti_init_uniform(spti_param *w, spti_param *bias, spti_rng *rng);

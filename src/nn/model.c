@@ -106,10 +106,11 @@ static bool ends_with(const char *s, const char *suffix) {
     return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
 }
 
-void spti_model_materialize(spti_model *m) {
-    if (!m->init_pending) return;
-    for (int64_t i = 0; i < m->n_params; i++) spti_param_materialize(m->params[i]);
+int spti_model_materialize(spti_model *m) {
+    if (!m->init_pending) return SPT_OK;
+    for (int64_t i = 0; i < m->n_params; i++) SPTI_TRY(spti_param_materialize(m->params[i]));
     m->init_pending = false;
+    return SPT_OK;
 }
 
 int spti_model_init_params(spti_model *m) {
@@ -118,13 +119,12 @@ int spti_model_init_params(spti_model *m) {
         if (p->kind != SPTI_PARAM_DENSE)
             return spti_fail(SPT_ERR_STATE, "model: parameter %s is not dense at initialisation", p->name);
         if (p->is_weight) {
-            /* N(0, 2 / fan_in), written when first needed (spti_param_materialize,
-             * or only the active entries by spti_param_sparsify); the model's
-             * stream moves past the draws now, as if they had been made. */
-            p->init_rng = m->rng;
+            /* N(0, 2 / fan_in) from the weight's own stream, written when
+             * its form is known (param.h: spti_param_materialize, or the
+             * active entries alone by spti_param_sparsify). */
+            spti_rng_split(&m->rng, &p->init_rng);
             p->init_pending = true;
             m->init_pending = true;
-            spti_rng_skip_normals(&m->rng, p->n);
         } else if (ends_with(p->name, ".weight")) {
             for (int64_t k = 0; k < p->n; k++) p->value[k] = 1.0f; /* BatchNorm gamma */
         } else {
@@ -198,7 +198,7 @@ static const float *input_of(const spti_model *m, const float *x, int i, int j) 
 }
 
 int spti_model_forward(spti_model *m, const float *x, int64_t N, bool training, const float **logits) {
-    spti_model_materialize(m);
+    SPTI_TRY(spti_model_materialize(m));
     SPTI_TRY(spti_model_reserve(m, N));
     spti_fwd_ctx ctx = {training, &m->rng};
     m->last_N = 0;
@@ -348,6 +348,7 @@ int spti_model_train_step(spti_model *m, const float *x, const int32_t *labels, 
         if (labels[n] < 0 || labels[n] >= m->classes)
             return spti_fail(SPT_ERR_INVALID, "model: label %d of example %lld is outside [0, %lld)", (int)labels[n],
                              (long long)n, (long long)m->classes);
+    SPTI_TRY(spti_model_materialize(m)); /* before the gradients are zeroed */
     spti_model_zero_grad(m);
     const float *logits;
     SPTI_TRY(spti_model_forward(m, x, N, true, &logits));

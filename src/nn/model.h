@@ -68,7 +68,7 @@ int spti_model_init_params(spti_model *m);
 /* Write every pending weight init (param.h, init_pending). Called before
  * anything reads or writes a weight's dense values: the public model
  * functions, trainer creation. */
-void spti_model_materialize(spti_model *m);
+int spti_model_materialize(spti_model *m);
 void spti_model_destroy(spti_model *m);
 
 /* The built-in networks (model_mlp.c, model_resnet.c), described with the

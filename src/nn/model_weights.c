@@ -22,7 +22,7 @@ int spt_model_layer_weight_csr(const spt_model *m, int64_t i, int64_t *row_ptr, 
     SPTI_CHECK_NULL(m);
     const spti_param *p = NULL;
     SPTI_TRY(layer_weight_param(__func__, m, i, &p));
-    spti_param_materialize((spti_param *)p); /* a pending init is written on first read */
+    SPTI_TRY(spti_param_materialize((spti_param *)p)); /* an unallocated weight gets its dense storage and init */
     if (p->cols > INT32_MAX)
         return spti_fail(SPT_ERR_SIZE, "%s: %lld columns do not fit int32 column indices", __func__,
                          (long long)p->cols);
@@ -63,7 +63,7 @@ int spt_model_layer_weight_dense(const spt_model *m, int64_t i, float *dense, in
     SPTI_CHECK_NULL(dense);
     const spti_param *p = NULL;
     SPTI_TRY(layer_weight_param(__func__, m, i, &p));
-    spti_param_materialize((spti_param *)p); /* a pending init is written on first read */
+    SPTI_TRY(spti_param_materialize((spti_param *)p)); /* an unallocated weight gets its dense storage and init */
     int64_t size = p->rows * p->cols; /* fits: the parameter holds or held it densely */
     if (n < size)
         return spti_fail(SPT_ERR_SIZE, "%s: n %lld < rows*cols %lld", __func__, (long long)n, (long long)size);

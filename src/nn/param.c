@@ -6,14 +6,15 @@
 #include "param.h"
 #include "../kernels/grow_collector.h"
 
-int spti_param_create(const char *name, int ndim, const int64_t *shape, bool is_weight, spti_param **out) {
+/* The parameter record without storage: checks and identity. */
+static int param_new(const char *name, int ndim, const int64_t *shape, bool is_weight, spti_param **out) {
     *out = NULL;
     if (ndim < 1 || ndim > 4) return spti_fail(SPT_ERR_SIZE, "param %s: ndim (%d) must be 1..4", name, ndim);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] <= 0) return spti_fail(SPT_ERR_SIZE, "param %s: dimension %d is %lld", name, i, (long long)shape[i]);
     int64_t n;
     if (!spti_count_elems(shape, ndim, sizeof(float), &n) || n == 0)
         return spti_fail(SPT_ERR_SIZE, "param %s: invalid or overflowing shape", name);
-    for (int i = 0; i < ndim; i++)
-        if (shape[i] <= 0) return spti_fail(SPT_ERR_SIZE, "param %s: dimension %d is %lld", name, i, (long long)shape[i]);
     spti_param *p = spti_calloc(1, sizeof *p);
     if (!p) return spti_fail(SPT_ERR_NOMEM, "param %s: out of memory", name);
     snprintf(p->name, sizeof p->name, "%s", name);
@@ -26,14 +27,36 @@ int spti_param_create(const char *name, int ndim, const int64_t *shape, bool is_
     p->is_weight = is_weight;
     p->no_weight_decay = !is_weight;
     p->density = -1.0;
-    p->value = spti_calloc(n, sizeof(float));
-    p->grad = spti_calloc(n, sizeof(float));
-    if (!p->value || !p->grad) {
-        spti_param_destroy(p);
-        return spti_fail(SPT_ERR_NOMEM, "param %s: out of memory for %lld values", name, (long long)n);
-    }
     *out = p;
     return SPT_OK;
+}
+
+/* Dense value and grad arrays, zeroed (calloc: untouched pages cost no memory). */
+static int alloc_dense(spti_param *p) {
+    float *value = spti_calloc(p->n, sizeof(float)), *grad = spti_calloc(p->n, sizeof(float));
+    if (!value || !grad) {
+        spti_free(value);
+        spti_free(grad);
+        return spti_fail(SPT_ERR_NOMEM, "param %s: out of memory for %lld dense values (%.3g GB)", p->name,
+                         (long long)p->n, 8.0 * (double)p->n / 1e9);
+    }
+    p->value = value;
+    p->grad = grad;
+    return SPT_OK;
+}
+
+int spti_param_create(const char *name, int ndim, const int64_t *shape, bool is_weight, spti_param **out) {
+    SPTI_TRY(param_new(name, ndim, shape, is_weight, out));
+    int rc = alloc_dense(*out);
+    if (rc != SPT_OK) {
+        spti_param_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int spti_param_create_unallocated(const char *name, int ndim, const int64_t *shape, spti_param **out) {
+    return param_new(name, ndim, shape, true, out);
 }
 
 void spti_param_destroy(spti_param *p) {
@@ -71,10 +94,14 @@ static int check_positions(const spti_param *p, const int64_t *pos, int64_t nnz)
     return SPT_OK;
 }
 
-void spti_param_materialize(spti_param *p) {
-    if (!p->init_pending) return;
-    p->init_pending = false;
-    spti_init_kaiming(p, &p->init_rng, false);
+int spti_param_materialize(spti_param *p) {
+    if (!spti_param_unallocated(p)) return SPT_OK;
+    SPTI_TRY(alloc_dense(p));
+    if (p->init_pending) {
+        p->init_pending = false;
+        spti_init_kaiming(p, &p->init_rng, false);
+    }
+    return SPT_OK;
 }
 
 int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
@@ -95,16 +122,12 @@ int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
         for (int s = 0; s < SPTI_MAX_SLOTS; s++) spti_free(slots[s]);
         return spti_fail(SPT_ERR_NOMEM, "param %s: out of memory sparsifying", p->name);
     }
-    const bool pending = p->init_pending;
-    if (pending) { /* only the active entries of the pending init: the dense array stays untouched */
-        spti_init_kaiming_at(p, &p->init_rng, pos, nnz, m->values);
-        p->init_pending = false;
-    }
+    const bool unallocated = spti_param_unallocated(p); /* values: the pending init below, or zeros */
     for (int64_t k = 0; k < nnz; k++) {
         int64_t r = pos[k] / p->cols;
         m->row_ptr[r + 1]++;
         m->col_idx[k] = (int32_t)(pos[k] % p->cols);
-        if (!pending) m->values[k] = p->value[pos[k]];
+        m->values[k] = unallocated ? 0.0f : p->value[pos[k]];
         for (int s = 0; s < SPTI_MAX_SLOTS; s++)
             if (slots[s]) slots[s][k] = p->opt.slot[s][pos[k]];
     }
@@ -123,6 +146,10 @@ int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz) {
     p->grad = grad;
     p->n = nnz;
     p->kind = SPTI_PARAM_SPARSE;
+    if (unallocated && p->init_pending) { /* the active entries of the pending init alone */
+        p->init_pending = false;
+        spti_init_kaiming(p, &p->init_rng, false);
+    }
     return SPT_OK;
 }
 
@@ -130,8 +157,8 @@ int spti_param_mask(spti_param *p, const int64_t *pos, int64_t nnz) {
     if (p->kind == SPTI_PARAM_SPARSE)
         return spti_fail(SPT_ERR_STATE, "param %s: a sparse parameter cannot be masked", p->name);
     SPTI_TRY(check_positions(p, pos, nnz));
+    SPTI_TRY(spti_param_materialize(p));
     if (!p->mask && !(p->mask = spti_alloc_or_fail(p->n, 1, "parameter mask"))) return SPT_ERR_NOMEM;
-    spti_param_materialize(p);
     memset(p->mask, 0, (size_t)p->n);
     for (int64_t k = 0; k < nnz; k++) p->mask[pos[k]] = 1;
     for (int64_t i = 0; i < p->n; i++)

@@ -6,6 +6,12 @@
  *   MASKED  value[rows*cols] + mask      inactive entries held at exactly 0
  *   SPARSE  csr (value == csr->values)   only the nonzeros exist
  *
+ * A weight is born unallocated: DENSE with value == grad == NULL, holding
+ * only its shape (and its pending init). Its storage is made once its form
+ * is known: spti_param_sparsify() allocates the nonzeros alone, and
+ * spti_param_materialize() the dense arrays; so a model's memory follows
+ * its nonzeros from the first byte.
+ *
  * In every form `value`, `grad` and the optimizer slots are arrays of the
  * same length `n` (rows*cols, or nnz for SPARSE) in the same order, so an
  * optimizer is one loop over n elements whatever the form. A topology change
@@ -75,10 +81,10 @@ typedef struct spti_param {
     uint8_t *mask;          /* MASKED only: rows*cols, 1 = active */
     int64_t mask_nnz;       /* MASKED only: number of active entries */
     spt_csr *csr;           /* SPARSE only */
-    /* Kaiming init not yet written (DENSE only): the draws start at
-     * init_rng. Written by spti_param_materialize, or, for the active
-     * entries only, by spti_param_sparsify, so that a weight that becomes
-     * sparse never touches its dense memory. */
+    /* Kaiming init not yet written: the draws start at init_rng, one
+     * N(0, 2 / cols) per stored entry in storage order. Written by
+     * spti_param_materialize (every entry) or spti_param_sparsify (the
+     * active entries alone). */
     bool init_pending;
     spti_rng init_rng;
     /* ---- gradient. Writer: the model zeroes it, the owning layer's
@@ -94,6 +100,12 @@ typedef struct spti_param {
 /* A DENSE parameter of the given logical shape (1 to 4 dims), value and
  * grad zeroed. `name` is copied (truncated to 47 chars). */
 int spti_param_create(const char *name, int ndim, const int64_t *shape, bool is_weight, spti_param **out);
+/* A weight (is_weight) of that shape with no storage yet (value == grad ==
+ * NULL): nothing proportional to its size is allocated until
+ * spti_param_sparsify or spti_param_materialize gives it a form. */
+int spti_param_create_unallocated(const char *name, int ndim, const int64_t *shape, spti_param **out);
+/* True while a DENSE parameter has no storage (see above). */
+static inline bool spti_param_unallocated(const spti_param *p) { return p->value == NULL; }
 /* Free the parameter and everything it owns. Accepts NULL. */
 void spti_param_destroy(spti_param *p);
 
@@ -103,10 +115,15 @@ int spti_param_ensure_slots(spti_param *p, int n_slots);
 
 /* Convert a DENSE or MASKED parameter to SPARSE keeping the entries at the
  * `nnz` sorted, distinct linear positions `pos` (row*cols + col) with their
- * current values and optimizer slots. grad is reallocated (zeroed). */
+ * current values and optimizer slots. grad is reallocated (zeroed). An
+ * unallocated parameter gets its pending init at those entries (or zeros
+ * without one) and never allocates its dense size. */
 int spti_param_sparsify(spti_param *p, const int64_t *pos, int64_t nnz);
-/* Write a pending dense init (see init_pending); no-op otherwise. */
-void spti_param_materialize(spti_param *p);
+/* Give an unallocated parameter its dense storage (value and grad), with
+ * its pending init written if it has one (zeros otherwise). No-op for a
+ * parameter that has storage. SPT_ERR_NOMEM, parameter unchanged, if the
+ * dense arrays cannot be allocated. */
+int spti_param_materialize(spti_param *p);
 
 /* Convert a DENSE parameter to MASKED with the given active positions
  * (sorted, distinct); inactive values and slots are set to 0. For a MASKED

@@ -95,14 +95,14 @@ static int trainer_start(spti_trainer *t, bool needs_data) {
      * init at its active entries alone (param.h): a weight that starts
      * sparse never occupies its dense size. Everything else sees written
      * weights. */
-    if (!(!needs_data && spti_method_has(m, SPTI_METHOD_INIT_SPARSIFIES))) spti_model_materialize(t->model);
+    if (!(!needs_data && spti_method_has(m, SPTI_METHOD_INIT_SPARSIFIES))) SPTI_TRY(spti_model_materialize(t->model));
     if (m && !needs_data && m->ops->init) {
         double t0 = spti_now_seconds();
         int rc = m->ops->init(m, m->weights, m->n_weights, NULL);
         t->method_seconds += spti_now_seconds() - t0;
         if (rc != SPT_OK) return rc;
     }
-    spti_model_materialize(t->model);
+    SPTI_TRY(spti_model_materialize(t->model));
     spti_rng_split(&t->rng, &t->model->rng);
     return SPT_OK;
 }
