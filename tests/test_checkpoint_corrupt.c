@@ -174,7 +174,7 @@ static void test_huge_declared_model_refused(void **state) {
     uint8_t *img = small_image(&len);
     spti_ckpt_view v;
     assert_status(spti_checkpoint_parse(img, len, &v), SPT_OK);
-    assert_true(spti_checkpoint_dense_limit(len) < (int64_t)1 << 30);
+    assert_true(spti_checkpoint_span_limit(len) < (int64_t)1 << 30);
     /* A description whose first layer is 2^30 wide (format version 2). */
     assert_int_equal(v.arch, SPTI_ARCH_NET);
     uint8_t *nodes = malloc((size_t)(v.n_nodes * SPTI_CKPT_NODE_BYTES));
@@ -185,7 +185,7 @@ static void test_huge_declared_model_refused(void **state) {
     v.nodes = nodes;
     spt_model *m0 = NULL;
     spt_trainer *t0 = NULL;
-    assert_int_equal(spti_checkpoint_restore(&v, NULL, spti_checkpoint_dense_limit(len), &m0, &t0, NULL),
+    assert_int_equal(spti_checkpoint_restore(&v, NULL, spti_checkpoint_span_limit(len), &m0, &t0, NULL),
                      SPT_ERR_FORMAT);
     assert_non_null(strstr(spt_last_error(), "the architecture makes"));
     v.nodes = orig;
@@ -201,7 +201,7 @@ static void test_huge_declared_model_refused(void **state) {
     spt_model *m = NULL;
     spt_trainer *t = NULL;
     spt_test_alloc_install();
-    assert_int_equal(spti_checkpoint_restore(&v, NULL, spti_checkpoint_dense_limit(len), &m, &t, NULL), SPT_ERR_FORMAT);
+    assert_int_equal(spti_checkpoint_restore(&v, NULL, spti_checkpoint_span_limit(len), &m, &t, NULL), SPT_ERR_FORMAT);
     assert_int_equal(spt_test_alloc_live(), 0);
     spt_test_alloc_uninstall();
     assert_null(m);

@@ -170,20 +170,21 @@ void spti_checkpoint_view_free(spti_ckpt_view *v);
 /* Build a model and a trainer from a parsed view and move the batcher (if
  * given) to the saved position. `user`: the criteria of a run that trains
  * a user method (NULL otherwise; SPT_ERR_STATE when it does not fit the
- * file). `max_dense` bounds the model's dense size (sum of rows*cols over
- * the parameters) before anything is built. On failure nothing is
- * returned and the batcher is unchanged. */
-int spti_checkpoint_restore(const spti_ckpt_view *v, const spt_user_method *user, int64_t max_dense,
+ * file). `max_span` bounds the sum of rows + cols over the parameters
+ * (what a model builds beyond the values its records hold) before
+ * anything is built. On failure nothing is returned and the batcher is
+ * unchanged. */
+int spti_checkpoint_restore(const spti_ckpt_view *v, const spt_user_method *user, int64_t max_span,
                             spti_model **model_out, spti_trainer **trainer_out, spt_batcher *b);
 
 /* The whole read path over an image in memory: parse, restore, and on
  * failure a message naming `name` ("<what>: <name>: <problem>"). The
- * model's dense size may be at most 2^24 + 1024 x len elements. The fuzz
+ * parameters' rows + cols may be at most 2^24 + 1024 x len. The fuzz
  * target and the loader share it. */
 int spti_checkpoint_load_buffer(const uint8_t *buf, int64_t len, const char *name, spti_model **model_out,
                                 spti_trainer **trainer_out, spt_batcher *b);
 
-/* Dense-size bound spti_checkpoint_load_buffer applies for an image of len bytes. */
-int64_t spti_checkpoint_dense_limit(int64_t len);
+/* The rows + cols bound spti_checkpoint_load_buffer applies for an image of len bytes. */
+int64_t spti_checkpoint_span_limit(int64_t len);
 
 #endif

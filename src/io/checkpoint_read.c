@@ -16,11 +16,11 @@ static int name_fail(const char *func, const char *name, int rc) {
     return spti_fail(rc, "%s: %s: %s", func, name, msg);
 }
 
-int64_t spti_checkpoint_dense_limit(int64_t len) {
-    /* 2^24 weights for any file, plus 1024 per byte: a sparse checkpoint
-     * stores at least 8 bytes per nonzero, so this admits densities down
-     * to 1/8192 while a hostile file of B bytes cannot make the loader
-     * build a model of more than 4 KiB of weights per byte. */
+int64_t spti_checkpoint_span_limit(int64_t len) {
+    /* 2^24 rows and columns for any file, plus 1024 per byte
+     * (checkpoint_restore.c, check_sizes): the values themselves are in
+     * the file, so a hostile file of B bytes cannot make the loader build
+     * more than ~8 KiB of structure per byte. */
     int64_t extra;
     if (len < 0 || !spti_mul_i64(len, 1024, &extra) || !spti_add_i64(extra, (int64_t)1 << 24, &extra))
         return INT64_MAX;
@@ -31,7 +31,7 @@ static int load_image(const char *func, const uint8_t *buf, int64_t len, const c
                       const spt_user_method *user, spti_model **mo, spti_trainer **to, spt_batcher *b) {
     spti_ckpt_view v;
     int rc = spti_checkpoint_parse(buf, len, &v);
-    if (rc == SPT_OK) rc = spti_checkpoint_restore(&v, user, spti_checkpoint_dense_limit(len), mo, to, b);
+    if (rc == SPT_OK) rc = spti_checkpoint_restore(&v, user, spti_checkpoint_span_limit(len), mo, to, b);
     spti_checkpoint_view_free(&v);
     return rc == SPT_OK ? SPT_OK : name_fail(func, name, rc);
 }

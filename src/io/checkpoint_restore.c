@@ -71,19 +71,25 @@ static int arch_of_view(const spti_ckpt_view *v, spti_ckpt_arch *a) {
 }
 
 /* The architecture, the parameter records and the size limit agree, before
- * anything large is allocated. */
-static int check_sizes(const spti_ckpt_view *v, const spti_ckpt_arch *a, int64_t max_dense) {
-    int64_t np, dense, rec = 0;
+ * anything large is allocated. Weights are born without storage and take
+ * only what their record holds, so what a file can make the loader build
+ * beyond its own contents is the per-row and per-column structure of each
+ * parameter (CSR row pointers and transposes, biases): rows + cols each,
+ * bounded by `max_span`. */
+static int check_sizes(const spti_ckpt_view *v, const spti_ckpt_arch *a, int64_t max_span) {
+    int64_t np, dense, rec = 0, span = 0;
     SPTI_TRY(spti_ckpt_arch_size(a, &np, &dense));
     for (int64_t i = 0; i < v->n_params; i++)
-        if (!spti_add_i64(rec, v->params[i].rows * v->params[i].cols, &rec))
+        if (!spti_add_i64(rec, v->params[i].rows * v->params[i].cols, &rec) ||
+            !spti_add_i64(span, v->params[i].rows + v->params[i].cols, &span))
             return BAD("the parameters' sizes overflow");
     if (np != v->n_params || dense != rec)
         return BAD("the architecture makes %lld parameters of %lld weights, the file holds %lld of %lld",
                    (long long)np, (long long)dense, (long long)v->n_params, (long long)rec);
-    if (dense > max_dense)
-        return BAD("a model of %lld weights is more than a checkpoint of this size may describe (%lld)",
-                   (long long)dense, (long long)max_dense);
+    if (span > max_span)
+        return BAD("a model whose parameters have %lld rows and columns in all is more than a checkpoint of this "
+                   "size may describe (%lld)",
+                   (long long)span, (long long)max_span);
     return SPT_OK;
 }
 
@@ -338,7 +344,7 @@ static int rebuild(const spti_ckpt_view *v, const spt_user_method *user, const s
     return SPT_OK;
 }
 
-int spti_checkpoint_restore(const spti_ckpt_view *v, const spt_user_method *user, int64_t max_dense,
+int spti_checkpoint_restore(const spti_ckpt_view *v, const spt_user_method *user, int64_t max_span,
                             spti_model **model_out, spti_trainer **trainer_out, spt_batcher *b) {
     *model_out = NULL;
     *trainer_out = NULL;
@@ -351,7 +357,7 @@ int spti_checkpoint_restore(const spti_ckpt_view *v, const spt_user_method *user
     SPTI_TRY(arch_of_view(v, &a));
     spti_model *m = NULL;
     spti_trainer *t = NULL;
-    int rc = check_sizes(v, &a, max_dense);
+    int rc = check_sizes(v, &a, max_span);
     if (rc == SPT_OK) rc = rebuild(v, user, &a, &m, &t);
     if (rc == SPT_OK && b) {
         rc = spt_batcher_set_state(b, v->epoch, v->position, v->batcher_seed);

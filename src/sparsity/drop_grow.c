@@ -8,7 +8,8 @@
  * (kernels/grow_by_score.c: one pass over the score, exact top k) or, with the
  * same result, spti_grow_by_collector over the candidates a backward
  * streamed (kernels/grow_collector.h); random growth
- * samples k candidate ranks into a bit set and maps them to positions.
+ * samples k candidate ranks (spti_sample_sorted: memory and time follow k on
+ * large layers) and maps them to positions.
  */
 #include "dst.h"
 
@@ -23,35 +24,29 @@ static int64_t kept_columns(const spt_csr *m, const uint8_t *dropped, int64_t r,
 
 /* grown[0..k): k candidates chosen uniformly at random, increasing. The
  * candidates are ranked row by row; rank -> column inside a row skips the
- * kept columns. O(n_cand / 64 + rows + nnz + k). */
+ * kept columns. Sampling follows k on large layers (spti_sample_sorted);
+ * the mapping is O(rows + nnz + k). */
 static int grow_at_random(const spt_csr *m, const uint8_t *dropped, int64_t n_cand, int64_t k, spti_rng *rng,
                           int64_t *grown) {
-    uint64_t *bits = spti_alloc((n_cand + 63) / 64, sizeof(uint64_t));
     int32_t *kc = spti_alloc(m->cols, sizeof(int32_t));
-    if (!bits || !kc) {
-        spti_free(bits);
-        spti_free(kc);
-        return spti_fail(SPT_ERR_NOMEM, "drop/grow: out of memory for random growth");
-    }
-    spti_sample_bits(rng, n_cand, k, bits);
-    int64_t r = -1, row_start = 0, row_end = 0, nk = 0, p = 0, g = 0;
-    for (int64_t w = 0; w < (n_cand + 63) / 64; w++)
-        for (uint64_t b = bits[w]; b; b &= b - 1) {
-            int64_t rank = w * 64 + __builtin_ctzll(b);
-            while (rank >= row_end) { /* next row holding candidates [row_start, row_end) */
-                r++;
-                nk = kept_columns(m, dropped, r, kc);
-                row_start = row_end;
-                row_end += m->cols - nk;
-                p = 0;
-            }
-            int64_t local = rank - row_start, col = local + p;
-            while (p < nk && kc[p] <= col) col = local + ++p;
-            grown[g++] = r * m->cols + col;
+    if (!kc) return spti_fail(SPT_ERR_NOMEM, "drop/grow: out of memory for random growth");
+    int rc = spti_sample_sorted(rng, n_cand, k, grown); /* ranks, mapped in place to positions */
+    int64_t r = -1, row_start = 0, row_end = 0, nk = 0, p = 0;
+    for (int64_t g = 0; rc == SPT_OK && g < k; g++) {
+        const int64_t rank = grown[g];
+        while (rank >= row_end) { /* next row holding candidates [row_start, row_end) */
+            r++;
+            nk = kept_columns(m, dropped, r, kc);
+            row_start = row_end;
+            row_end += m->cols - nk;
+            p = 0;
         }
-    spti_free(bits);
+        int64_t local = rank - row_start, col = local + p;
+        while (p < nk && kc[p] <= col) col = local + ++p;
+        grown[g] = r * m->cols + col;
+    }
     spti_free(kc);
-    return SPT_OK;
+    return rc;
 }
 
 int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *drop_score, const float *score,

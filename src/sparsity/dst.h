@@ -55,6 +55,14 @@ int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, 
  * n - k)) time. 0 <= k <= n. */
 void spti_sample_bits(spti_rng *rng, int64_t n, int64_t k, uint64_t *bits);
 
+/* pos[0..k): k distinct values of [0, n), increasing, every k-subset
+ * equally likely. Memory and time follow k, not n, when k < n / 16 and n >
+ * SPTI_SAMPLE_BITMAP_MAX (draws, radix sort, redraw of repeats: O(k) per
+ * round, rounds expected < 2); otherwise the bit set of spti_sample_bits
+ * (so small layers draw as they always have). SPT_ERR_NOMEM on failure. */
+enum { SPTI_SAMPLE_BITMAP_MAX = 1 << 24 };
+int spti_sample_sorted(spti_rng *rng, int64_t n, int64_t k, int64_t *pos);
+
 /* ---- drop and grow (drop_grow.c) ------------------------------------------------ */
 
 /* The exact selections behind drop and grow are kernels:

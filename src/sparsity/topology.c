@@ -149,20 +149,60 @@ static void bits_to_positions(const uint64_t *bits, int64_t n, int64_t *pos) {
         for (uint64_t b = bits[w]; b; b &= b - 1) pos[m++] = w * 64 + __builtin_ctzll(b);
 }
 
-static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng *rng) {
-    int64_t cells = p->rows * p->cols;
-    uint64_t *bits = spti_alloc((cells + 63) / 64, sizeof(uint64_t));
-    int64_t *pos = spti_alloc(nnz, sizeof(int64_t));
-    if (!bits || !pos) {
-        spti_free(bits);
-        spti_free(pos);
-        return spti_fail(SPT_ERR_NOMEM, "topology init: out of memory for the mask of %s", p->name);
+/* a[0..n) sorted increasingly, keys in [0, 2^bits): LSD radix sort with
+ * 11-bit digits through tmp[n]. */
+static void radix_sort(int64_t *a, int64_t *tmp, int64_t n, int bits) {
+    enum { D = 11, B = 1 << D };
+    int64_t count[B];
+    for (int shift = 0; shift < bits; shift += D) {
+        memset(count, 0, sizeof count);
+        for (int64_t i = 0; i < n; i++) count[(a[i] >> shift) & (B - 1)]++;
+        for (int64_t d = 0, sum = 0; d < B; d++) {
+            const int64_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (int64_t i = 0; i < n; i++) tmp[count[(a[i] >> shift) & (B - 1)]++] = a[i];
+        memcpy(a, tmp, (size_t)n * sizeof *a);
     }
-    spti_sample_bits(rng, cells, nnz, bits);
-    bits_to_positions(bits, cells, pos);
-    int rc = spti_param_sparsify(p, pos, nnz);
+}
+
+int spti_sample_sorted(spti_rng *rng, int64_t n, int64_t k, int64_t *pos) {
+    if (k < 0 || k > n) return spti_fail(SPT_ERR_SIZE, "%s: k (%lld) not in [0, n = %lld]", __func__, (long long)k,
+                                         (long long)n);
+    if (k == 0) return SPT_OK;
+    if (n <= SPTI_SAMPLE_BITMAP_MAX || k >= n / 16) { /* the bit set costs at most what the output does */
+        uint64_t *bits = spti_alloc_or_fail((n + 63) / 64, sizeof(uint64_t), "sample bit set");
+        if (!bits) return SPT_ERR_NOMEM;
+        spti_sample_bits(rng, n, k, bits);
+        bits_to_positions(bits, n, pos);
+        spti_free(bits);
+        return SPT_OK;
+    }
+    /* k < n / 16: draw k, sort, drop repeats, draw the missing ones, until
+     * k distinct (a repeat has probability < 1/16: few rounds). */
+    int64_t *tmp = spti_alloc_or_fail(k, sizeof *tmp, "sample scratch");
+    if (!tmp) return SPT_ERR_NOMEM;
+    const int bits = 64 - __builtin_clzll((uint64_t)(n - 1));
+    int64_t have = 0;
+    while (have < k) {
+        for (int64_t i = have; i < k; i++) pos[i] = (int64_t)spti_rng_below(rng, (uint64_t)n);
+        radix_sort(pos, tmp, k, bits);
+        have = 1;
+        for (int64_t i = 1; i < k; i++)
+            if (pos[i] != pos[have - 1]) pos[have++] = pos[i];
+    }
+    spti_free(tmp);
+    return SPT_OK;
+}
+
+static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng *rng) {
+    int64_t *pos = spti_alloc(nnz, sizeof(int64_t));
+    if (!pos) return spti_fail(SPT_ERR_NOMEM, "topology init: out of memory for the %lld positions of %s",
+                               (long long)nnz, p->name);
+    int rc = spti_sample_sorted(rng, p->rows * p->cols, nnz, pos);
+    if (rc == SPT_OK) rc = spti_param_sparsify(p, pos, nnz);
     if (rc == SPT_OK && sparse_init) rc = spti_init_kaiming(p, rng, true);
-    spti_free(bits);
     spti_free(pos);
     return rc;
 }
