@@ -36,6 +36,7 @@ static void test_nnz_matches_allocator(void **state) {
         for (int l = 0; l < 3; l++) memcpy(orig[l], w[l]->value, (size_t)w[l]->n * sizeof(float));
         spt_method_config *c = dst_config(SPT_METHOD_RIGL, NULL, 0, 1);
         assert_int_equal(spt_method_config_set(c, SPT_MP_DISTRIBUTION, dists[di]), SPT_OK);
+        assert_int_equal(spt_method_config_set(c, SPT_MP_SPARSE_INIT, 0), SPT_OK); /* keep the given values */
         spti_method *m = build(SPT_METHOD_RIGL, w, c);
         int32_t ndim[3] = {2, 4, 2};
         int64_t shape[12] = {20, 30, 0, 0, 8, 4, 3, 3, 10, 20, 0, 0}, nnz[3];

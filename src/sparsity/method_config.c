@@ -55,7 +55,7 @@ static const key_info KEYS[SPT_MP_COUNT_] = {
     [SPT_MP_SYNFLOW_ITERS] = {100, 1, 1e6, false, false, T_INT, "synflow_iters", "pruning iterations"},
     [SPT_MP_SEED] = {0, 0, 9007199254740992.0, false, false, T_INT, "seed",
                      "seed of the method's own random state (masks, ties, random growth)"},
-    [SPT_MP_SPARSE_INIT] = {0, 0, 1, false, false, T_BOOL, "sparse_init",
+    [SPT_MP_SPARSE_INIT] = {1, 0, 1, false, false, T_BOOL, "sparse_init",
                             "scale each sparse layer's initialisation by its nonzero fan-in"},
 };
 
