@@ -228,6 +228,38 @@ static void test_custom(void **state) {
     assert_status(spt_sparsity_allocate_custom(3, mlp_ndim, mlp_shape, (double[]){1, 1, 1}, NULL, &a), SPT_ERR_NULL);
 }
 
+/* The SET paper's epsilon: density_l = min(1, eps * score_l), no budget. */
+static void test_epsilon(void **state) {
+    (void)state;
+    const int32_t ndim[3] = {2, 2, 2};
+    const int64_t shape[12] = {1000, 784, 0, 0, 1000, 1000, 0, 0, 10, 1000, 0, 0};
+    double d[3], achieved;
+    int64_t nnz[3];
+    assert_int_equal(spt_sparsity_allocate_epsilon(SPT_DISTRIBUTION_ERDOS_RENYI, 20.0, 3, ndim, shape, NULL, d, nnz,
+                                                   &achieved),
+                     SPT_OK);
+    assert_true(fabs(d[0] - 20.0 * 1784.0 / 784000.0) < 1e-12);
+    assert_int_equal(nnz[0], 35680); /* about eps * (n_in + n_out) */
+    assert_int_equal(nnz[1], 40000);
+    assert_true(d[2] == 1.0 && nnz[2] == 10000); /* 20 * 1010 / 10000 > 1: dense */
+    assert_true(fabs(achieved - (1.0 - 85680.0 / 1794000.0)) < 1e-12);
+    /* ERK equals ER on linear layers; a kept layer is dense. */
+    const uint8_t keep[3] = {1, 0, 0};
+    double e[3];
+    int64_t ennz[3];
+    assert_int_equal(spt_sparsity_allocate_epsilon(SPT_DISTRIBUTION_ERK, 20.0, 3, ndim, shape, keep, e, ennz, NULL),
+                     SPT_OK);
+    assert_true(e[0] == 1.0 && ennz[0] == 784000 && ennz[1] == 40000);
+    assert_status(spt_sparsity_allocate_epsilon(SPT_DISTRIBUTION_UNIFORM, 20.0, 3, ndim, shape, NULL, d, nnz, NULL),
+                  SPT_ERR_INVALID);
+    assert_status(spt_sparsity_allocate_epsilon(SPT_DISTRIBUTION_ERK, 0.0, 3, ndim, shape, NULL, d, nnz, NULL),
+                  SPT_ERR_INVALID);
+    assert_status(spt_sparsity_allocate_epsilon(SPT_DISTRIBUTION_ERK, NAN, 3, ndim, shape, NULL, d, nnz, NULL),
+                  SPT_ERR_INVALID);
+    assert_status(spt_sparsity_allocate_epsilon(SPT_DISTRIBUTION_ERK, 1.0, 3, ndim, shape, NULL, NULL, nnz, NULL),
+                  SPT_ERR_NULL);
+}
+
 static void test_invalid(void **state) {
     (void)state;
     double d[3], a;
@@ -344,6 +376,7 @@ int main(void) {
         cmocka_unit_test(test_erk_kept_dense),
         cmocka_unit_test(test_all_kept),
         cmocka_unit_test(test_custom),
+        cmocka_unit_test(test_epsilon),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_random_networks),
         cmocka_unit_test(test_allocates_nothing),

@@ -104,6 +104,21 @@ static void test_dense_first_last_and_custom(void **state) {
     spt_method_config_destroy(c);
     free_weights(w, 3);
 
+    /* The SET paper's epsilon: no budget, each layer min(1, eps * score);
+     * 20x30 at eps 2: 2 * 50 / 600 -> 100 nonzeros; conv 8x4x3x3 (ERK score
+     * 18 / 288) -> 36 of 288; 10x20: 2 * 30 / 200 -> 60. */
+    make_weights(w, 2);
+    c = dst_config(SPT_METHOD_SET, NULL, 0, 1);
+    assert_int_equal(spt_method_config_set(c, SPT_MP_EPSILON, 2.0), SPT_OK);
+    assert_int_equal(spti_method_create(c, w, 3, 100, &m), SPT_OK);
+    assert_int_equal(m->ops->init(m, w, 3, NULL), SPT_OK);
+    assert_int_equal(w[0]->n, 100);
+    assert_int_equal(w[1]->n, 36);
+    assert_int_equal(w[2]->n, 60);
+    spti_method_destroy(m);
+    spt_method_config_destroy(c);
+    free_weights(w, 3);
+
     /* Explicit densities; dense_first still wins over them. */
     make_weights(w, 3);
     double d[3] = {0.1, 0.5, 1.0};

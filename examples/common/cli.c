@@ -67,6 +67,9 @@ static const flag FLAGS[] = {
      "target fraction of zero weights over the convolution and linear weights, in [0, 1)", SPT_MP_SPARSITY, NULL, 0},
     {"distribution", K_MP_CHOICE, F(distribution), EX_BOTH, "D", "per-layer densities:", SPT_MP_DISTRIBUTION,
      NULL, 0},
+    {"epsilon", K_DBL, F(epsilon), EX_BOTH, "E",
+     "er/erk: each layer's density is min(1, E (n_in + n_out) / (n_in n_out)), the SET paper's epsilon (e.g. 20), "
+     "instead of --sparsity", SPT_MP_EPSILON, NULL, 0},
     {"dense-first", K_TRUE, F(dense_first), EX_BOTH, NULL, "keep the first weight layer dense", SPT_MP_DENSE_FIRST,
      NULL, 0},
     {"dense-last", K_TRUE, F(dense_last), EX_BOTH, NULL, "keep the last weight layer dense", SPT_MP_DENSE_LAST, NULL,
@@ -314,6 +317,7 @@ static void defaults(ex_opts *o, int program, const char *prog) {
     }
     o->sparsity = v[SPT_MP_SPARSITY];
     o->distribution = (int)v[SPT_MP_DISTRIBUTION];
+    o->epsilon = v[SPT_MP_EPSILON];
     o->delta_t = (int64_t)v[SPT_MP_DELTA_T];
     o->alpha = v[SPT_MP_ALPHA];
     o->t_end = v[SPT_MP_T_END_FRACTION];

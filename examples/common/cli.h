@@ -29,6 +29,7 @@ typedef struct ex_opts {
     int method;
     double sparsity;
     int distribution;
+    double epsilon;
     int dense_first, dense_last;
     int64_t delta_t;
     double alpha;

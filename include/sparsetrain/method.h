@@ -49,7 +49,8 @@ typedef enum spt_method_param {
     SPT_MP_SYNFLOW_ITERS = 19,   /**< SynFlow: pruning iterations, 1 .. 10^6. Default 100. */
     SPT_MP_SEED = 20,            /**< Seed of the method's own random state (masks, ties, SET growth), integer in [0, 2^53]. Default 0. */
     SPT_MP_SPARSE_INIT = 21,     /**< Scale each sparse layer's init by its nonzero fan-in (0/1). Default 1: N(0, 2 / nonzeros of the row), so the signal survives at any density; 0 keeps the dense fan-in (the papers' reproductions). */
-    SPT_MP_COUNT_ = 22           /**< Number of keys (not a key). */
+    SPT_MP_EPSILON = 22,         /**< Static, SET, SNFS, RigL with ER or ERK: the SET paper's epsilon, [0, 1e9]. > 0: each layer's density is min(1, epsilon * its ER/ERK score) (spt_sparsity_allocate_epsilon(); about epsilon * (n_in + n_out) weights per linear layer) and SPT_MP_SPARSITY is not used; 0 = off. Default 0. */
+    SPT_MP_COUNT_ = 23           /**< Number of keys (not a key). */
 } spt_method_param;
 
 /**

@@ -130,6 +130,30 @@ SPT_API int spt_sparsity_allocate(int distribution, double sparsity, int64_t n_l
                                   int64_t *nnz_out, double *achieved_sparsity_out);
 
 /**
+ * The SET paper's parameterisation (Mocanu et al. 2018): no overall target,
+ * but each layer's density from epsilon alone,
+ * density_l = min(1, epsilon * score_l), with the ER or ERK score of the file
+ * comment; for a linear layer that is epsilon * (n_in + n_out) / (n_in * n_out),
+ * about epsilon * (n_in + n_out) weights (the paper's epsilon = 20: a
+ * 784-1000 layer keeps 35,680 of 784,000). Kept-dense layers get 1.
+ * Thread-safe; allocates nothing.
+ * @param distribution #SPT_DISTRIBUTION_ERDOS_RENYI or #SPT_DISTRIBUTION_ERK.
+ * @param epsilon      in (0, 1e9].
+ * @param n_layers     number of layers L (layer list: file comment).
+ * @param ndim         L entries, 2 or 4.
+ * @param shape        L*4 dims, row-major.
+ * @param keep_dense   L flags, nonzero = keep that layer dense; NULL = none.
+ * @param[out] density_out L doubles, each in (0, 1]. Required.
+ * @param[out] nnz_out L int64: round(density_l * size_l) clamped to [1, size_l]. Required.
+ * @param[out] achieved_sparsity_out 1 - sum(nnz_out) / total; may be NULL.
+ * @return SPT_OK; SPT_ERR_NULL; SPT_ERR_INVALID for another distribution or
+ *         epsilon outside (0, 1e9]; SPT_ERR_SIZE for a bad layer list.
+ */
+SPT_API int spt_sparsity_allocate_epsilon(int distribution, double epsilon, int64_t n_layers, const int32_t *ndim,
+                                          const int64_t *shape, const uint8_t *keep_dense, double *density_out,
+                                          int64_t *nnz_out, double *achieved_sparsity_out);
+
+/**
  * Integer nonzero counts for per-layer densities chosen by the caller.
  * Thread-safe; allocates nothing.
  * @param n_layers number of layers L (layer list: file comment).

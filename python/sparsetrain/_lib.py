@@ -196,6 +196,7 @@ DECLARATIONS = {
     # ---- sparsity.h
     "spt_sparsity_allocate": (_i, [_i, _d, _i64, _i32p, _i64p, _u8p, _dp, _i64p, _dp]),
     "spt_sparsity_allocate_custom": (_i, [_i64, _i32p, _i64p, _dp, _i64p, _dp]),
+    "spt_sparsity_allocate_epsilon": (_i, [_i, _d, _i64, _i32p, _i64p, _u8p, _dp, _i64p, _dp]),
     "spt_drop_fraction": (_i, [_i, _d, _i64, _i64, _dp]),
     "spt_drop_is_update_step": (_i, [_i64, _i64, _i64, _ip]),
     "spt_gmp_sparsity": (_i, [_d, _d, _i64, _i64, _i64, _i64, _dp]),

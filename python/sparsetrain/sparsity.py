@@ -44,6 +44,18 @@ def allocate(shapes, sparsity, distribution="erk", keep_dense=None):
     return B.result(dens), B.result(nnz), got.value
 
 
+def allocate_epsilon(shapes, epsilon, distribution="er", keep_dense=None):
+    """(densities, nnz per layer, achieved sparsity) from the SET paper's epsilon:
+    each layer's density is min(1, epsilon * its ER/ERK score)."""
+    n, nd, sh = _layer_list(shapes)
+    kd, _kd = _opt([1 if k else 0 for k in keep_dense] if keep_dense is not None else None, "u8", n, "keep_dense")
+    dens, nnz = B.new_output("f64", (n,)), B.new_output("i64", (n,))
+    got = c_double()
+    errors.check(lib.spt_sparsity_allocate_epsilon(int(_value("distribution", distribution)), float(epsilon), n,
+                                                   nd.ptr, sh.ptr, kd, dens.ptr, nnz.ptr, ctypes.byref(got)))
+    return B.result(dens), B.result(nnz), got.value
+
+
 def allocate_custom(shapes, densities):
     """(nnz per layer, achieved sparsity) for chosen densities."""
     n, nd, sh = _layer_list(shapes)

@@ -196,6 +196,10 @@ class TestSchedules(unittest.TestCase):
         dens, nnz, achieved = spt.sparsity.allocate([(100, 50), (10, 100)], 0.9, "uniform")
         self.assertAlmostEqual(achieved, 0.9, places=3)
         self.assertEqual(sum(nnz), 600)
+        # The SET paper's epsilon: 20 * (784 + 1000) of 784,000; the 10-way layer saturates.
+        dens, nnz, _ = spt.sparsity.allocate_epsilon([(1000, 784), (10, 1000)], 20)
+        self.assertEqual(list(nnz), [35680, 10000])
+        self.assertEqual(float(dens[1]), 1.0)
         f = spt.sparsity.flops_forward([(100, 50)])
         self.assertEqual(f, 2 * 100 * 50)
         self.assertAlmostEqual(spt.sparsity.drop_fraction(0, 0.3, 100), 0.3)

@@ -167,6 +167,27 @@ void spti_allocate_erdos_renyi(int64_t n_layers, const int32_t *ndim, const int6
     }
 }
 
+int spt_sparsity_allocate_epsilon(int distribution, double epsilon, int64_t n_layers, const int32_t *ndim,
+                                  const int64_t *shape, const uint8_t *keep_dense, double *density_out,
+                                  int64_t *nnz_out, double *achieved_sparsity_out) {
+    SPTI_CHECK_NULL(density_out);
+    SPTI_CHECK_NULL(nnz_out);
+    if (distribution != SPT_DISTRIBUTION_ERDOS_RENYI && distribution != SPT_DISTRIBUTION_ERK)
+        return spti_fail(SPT_ERR_INVALID, "%s: distribution %d: epsilon sets densities for er or erk only", __func__,
+                         distribution);
+    if (!(epsilon > 0.0 && epsilon <= 1e9))
+        return spti_fail(SPT_ERR_INVALID, "%s: epsilon (%g) must be in (0, 1e9]", __func__, epsilon);
+    int64_t total;
+    SPTI_TRY(spti_layers_check(__func__, n_layers, ndim, shape, NULL, &total));
+    for (int64_t l = 0; l < n_layers; l++) {
+        const double d = epsilon * spti_erdos_renyi_score(ndim, shape, l, distribution == SPT_DISTRIBUTION_ERK);
+        density_out[l] = (keep_dense != NULL && keep_dense[l]) || d > 1.0 ? 1.0 : d;
+    }
+    int64_t placed = spti_round_nnz(n_layers, ndim, shape, density_out, nnz_out);
+    if (achieved_sparsity_out != NULL) *achieved_sparsity_out = 1.0 - (double)placed / (double)total;
+    return SPT_OK;
+}
+
 /* spt_sparsity_allocate_custom: integer nonzero counts for per-layer
  * densities the caller chose (sparsity.h, section 3). */
 

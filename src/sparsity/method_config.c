@@ -57,6 +57,9 @@ static const key_info KEYS[SPT_MP_COUNT_] = {
                      "seed of the method's own random state (masks, ties, random growth)"},
     [SPT_MP_SPARSE_INIT] = {1, 0, 1, false, false, T_BOOL, "sparse_init",
                             "scale each sparse layer's initialisation by its nonzero fan-in"},
+    [SPT_MP_EPSILON] = {0, 0, 1e9, false, false, T_REAL, "epsilon",
+                        "er/erk: each layer's density is min(1, epsilon x its score) instead of a global sparsity "
+                        "(0 = off)"},
 };
 
 /* Names of the values of the choice keys, canonical names first (index =

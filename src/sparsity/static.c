@@ -15,7 +15,7 @@ static int static_after_backward(spti_method *m, int64_t step, bool *skip_optimi
 
 static int static_after_step(spti_method *m, int64_t step) { return SPT_OK; }
 
-static const int STATIC_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, -1};
+static const int STATIC_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, -1};
 
 const spti_method_ops spti_method_static = {
     .id = SPT_METHOD_STATIC,

@@ -14,11 +14,24 @@
 /* The allocator over the weights without a density of their own (param
  * density in (0, 1), from the description): those keep theirs and are
  * paid from the budget, (1 - S) x all weights; the others share the rest
- * as the allocator spreads it. Without such weights: the allocator alone. */
+ * as the allocator spreads it. Without such weights: the allocator alone.
+ * With SPT_MP_EPSILON > 0 there is no budget: every layer without its own
+ * density gets min(1, epsilon x its score). */
 static int allocate_around_fixed(const spt_method_config *cfg, spti_param *const *weights, int n, int32_t *ndim,
                                  int64_t *shape, uint8_t *keep, double *density, int64_t *nnz) {
     const int dist = (int)cfg->value[SPT_MP_DISTRIBUTION];
-    const double S = cfg->value[SPT_MP_SPARSITY];
+    const double S = cfg->value[SPT_MP_SPARSITY], eps = cfg->value[SPT_MP_EPSILON];
+    if (eps > 0.0) { /* no global budget: each layer from epsilon, or its own density */
+        SPTI_TRY(spt_sparsity_allocate_epsilon(dist, eps, n, ndim, shape, keep, density, nnz, NULL));
+        for (int l = 0; l < n; l++) {
+            const double d = weights[l]->density;
+            if (!(d > 0.0 && d < 1.0)) continue;
+            density[l] = d;
+            nnz[l] = (int64_t)llround(d * (double)(weights[l]->rows * weights[l]->cols));
+            if (nnz[l] < 1) nnz[l] = 1;
+        }
+        return SPT_OK;
+    }
     int n_free = 0;
     double total = 0, fixed = 0, total_free = 0;
     for (int l = 0; l < n; l++) {

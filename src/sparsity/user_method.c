@@ -225,8 +225,9 @@ static int user_flops(const spti_flops_query *q, double *out) {
 }
 
 static const int USER_KEYS[] = {SPT_MP_SPARSITY,   SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST,    SPT_MP_DENSE_LAST,
-                                SPT_MP_SEED,       SPT_MP_SPARSE_INIT,  SPT_MP_DELTA_T,        SPT_MP_ALPHA,
-                                SPT_MP_T_END,      SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, -1};
+                                SPT_MP_SEED,       SPT_MP_SPARSE_INIT,  SPT_MP_EPSILON,        SPT_MP_DELTA_T,
+                                SPT_MP_ALPHA,      SPT_MP_T_END,        SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE,
+                                -1};
 
 const spti_method_ops spti_method_user = {
     .id = SPT_METHOD_USER,
