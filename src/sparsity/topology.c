@@ -214,6 +214,8 @@ static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng
     if (!pos) return spti_fail(SPT_ERR_NOMEM, "topology init: out of memory for the %lld positions of %s",
                                (long long)nnz, p->name);
     int rc = spti_sample_sorted(rng, p->rows * p->cols, nnz, pos);
+    /* A pending init that the sparse-aware one replaces is never drawn. */
+    if (sparse_init && spti_param_unallocated(p)) p->init_pending = false;
     if (rc == SPT_OK) rc = spti_param_sparsify(p, pos, nnz);
     if (rc == SPT_OK && sparse_init) rc = spti_init_kaiming(p, rng, true);
     spti_free(pos);
