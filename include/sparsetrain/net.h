@@ -257,6 +257,18 @@ SPT_API int spt_net_size(const spt_net *net, int64_t *n_params, int64_t *values,
                          int64_t *activations);
 
 /**
+ * The input shape of a description and the size of its output (the last
+ * node's C x H x W: a classifier's number of classes), without building it.
+ * @param net the description.
+ * @param[out] c, h, w the shape of one input example; each may be NULL.
+ * @param[out] outputs the last node's output size; may be NULL (then the
+ *             description need not be complete).
+ * @return #SPT_OK; #SPT_ERR_NULL (net); with outputs, the refusals of
+ *         spt_net_size() for a description whose shapes do not fit.
+ */
+SPT_API int spt_net_shapes(const spt_net *net, int64_t *c, int64_t *h, int64_t *w, int64_t *outputs);
+
+/**
  * A copy of the description a model was built from.
  * @param m the model.
  * @param[out] out receives a new description (free it with spt_net_destroy()).

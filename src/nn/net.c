@@ -479,7 +479,7 @@ int spti_net_check_node(const spti_net *net, int64_t i) {
 }
 
 int spti_net_measure(const spti_net *net, int64_t *n_params, int64_t *values, int64_t *weights,
-                     int64_t *activations) {
+                     int64_t *activations, int64_t *outputs) {
     if (net->n < 1) return spti_fail(SPT_ERR_SIZE, "network: no layers");
     spti_shape *shape = spti_alloc_or_fail(net->n, sizeof *shape, "network shapes");
     if (!shape) return SPT_ERR_NOMEM;
@@ -503,27 +503,46 @@ int spti_net_measure(const spti_net *net, int64_t *n_params, int64_t *values, in
                              !spti_add_i64(na, spti_shape_size(shape[i]), &na)))
             rc = spti_fail(SPT_ERR_SIZE, "network: its size overflows");
     }
-    spti_free(shape);
     if (rc == SPT_OK) {
         if (n_params) *n_params = np;
         if (values) *values = nv;
         if (weights) *weights = nw;
         if (activations) *activations = na;
+        if (outputs) *outputs = spti_shape_size(shape[net->n - 1]);
     }
+    spti_free(shape);
     return rc;
 }
 
 int spti_net_size(const spti_net *net, int64_t *n_params, int64_t *values) {
-    return spti_net_measure(net, n_params, values, NULL, NULL);
+    return spti_net_measure(net, n_params, values, NULL, NULL, NULL);
 }
 
 int spt_net_size(const spt_net *net, int64_t *n_params, int64_t *values, int64_t *weights, int64_t *activations) {
     SPTI_CHECK_NULL(net);
-    int rc = spti_net_measure(net, n_params, values, weights, activations);
+    int rc = spti_net_measure(net, n_params, values, weights, activations, NULL);
     if (rc != SPT_OK) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", spt_last_error());
         return spti_fail(rc, "spt_net_size: %s", msg);
     }
+    return SPT_OK;
+}
+
+int spt_net_shapes(const spt_net *net, int64_t *c, int64_t *h, int64_t *w, int64_t *outputs) {
+    SPTI_CHECK_NULL(net);
+    int64_t out = 0;
+    if (outputs) {
+        int rc = spti_net_measure(net, NULL, NULL, NULL, NULL, &out);
+        if (rc != SPT_OK) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", spt_last_error());
+            return spti_fail(rc, "spt_net_shapes: %s", msg);
+        }
+        *outputs = out;
+    }
+    if (c) *c = net->in.c;
+    if (h) *h = net->in.h;
+    if (w) *w = net->in.w;
     return SPT_OK;
 }

@@ -24,12 +24,12 @@ with tempdir() as d:
     bad = os.path.join(cifar, "data_batch_3.bin")
     with open(bad, "r+b") as f:
         f.truncate(CIFAR_RECORD * CIFAR_PER_FILE - 100)
-    rc, out, err = run(resnet, ["--data", cifar, "--limit", "10"])
+    rc, out, err = run(resnet, ["--data", cifar, "--limit", "10", "--batch", "10"])
     check(rc == 1 and "data_batch_3.bin" in err, "truncated file: exit %d, stderr %r" % (rc, err))
 
     # A log file that cannot be written.
     good = write_tiny_cifar(os.path.join(d, "cifar2"), n_train=20, n_test=10)
-    rc, out, err = run(mlp, ["--data", good, "--limit", "20", "--widths", "8", "--epochs", "1",
+    rc, out, err = run(mlp, ["--data", good, "--limit", "20", "--batch", "10", "--widths", "8", "--epochs", "1",
                              "--log", os.path.join(missing, "log.csv")])
     check(rc == 1 and "log.csv" in err, "unwritable log: exit %d, stderr %r" % (rc, err))
 print("ok")
