@@ -495,6 +495,9 @@ static void test_builtin_descriptions_and_size(void **state) {
     spt_model_destroy(a);
     spt_model_destroy(b);
     spt_net_destroy(net);
+    int64_t ic = 0, ih = 0, iw = 0, outs = 0;
+    assert_status(spt_net_shapes(net, &ic, &ih, &iw, &outs), SPT_OK);
+    assert_true(ic == 12 && ih == 1 && iw == 1 && outs == 3);
     /* Outputs may be NULL. */
     assert_status(spt_net_create_mlp(widths, 2, &net), SPT_OK);
     assert_status(spt_net_size(net, NULL, NULL, &nw, NULL), SPT_OK);
@@ -508,6 +511,10 @@ static void test_builtin_descriptions_and_size(void **state) {
     const int64_t w_conv = 16 * 3 * 9 + 2 * 16 * 16 * 9 + (32 * 16 * 9 + 32 * 32 * 9 + 32 * 16) +
                            (64 * 32 * 9 + 64 * 64 * 9 + 64 * 32);
     assert_int_equal(nw, w_conv + 64 * 10);
+    assert_status(spt_net_shapes(net, &ic, &ih, &iw, &outs), SPT_OK);
+    assert_true(ic == 3 && ih == 8 && iw == 8 && outs == 10);
+    assert_status(spt_net_shapes(net, NULL, NULL, NULL, NULL), SPT_OK);
+    assert_status(spt_net_shapes(NULL, &ic, &ih, &iw, &outs), SPT_ERR_NULL);
     assert_status(spt_model_create(net, 3, &a), SPT_OK);
     assert_status(spt_model_create_resnet(3, 8, 8, 1, 1, 10, 3, &b), SPT_OK);
     assert_status(spt_model_num_params(a, &dense_a, &nz), SPT_OK);
@@ -539,6 +546,9 @@ static void test_builtin_descriptions_and_size(void **state) {
     nv = 77;
     assert_status(spt_net_size(net, &np, &nv, &nw, &na), SPT_ERR_SIZE);
     assert_int_equal(nv, 77);
+    assert_status(spt_net_shapes(net, &ic, NULL, NULL, &outs), SPT_ERR_SIZE); /* no layers: no output */
+    assert_status(spt_net_shapes(net, &ic, NULL, NULL, NULL), SPT_OK);
+    assert_int_equal(ic, 4);
     spt_net_destroy(net);
 }
 
