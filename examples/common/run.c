@@ -402,6 +402,9 @@ int ex_train(const ex_opts *o, ex_run *x, const spt_dataset *train, const spt_da
     x->note = note;
     x->note_len = ex_settings_note(o, &eff, note, sizeof note);
     if (x->note_len < 0) return ex_usage_error(o, "the flags are too long to be saved with a checkpoint");
+    /* A run resumed from a checkpoint without settings ran with the checkpoint's optimizer and method,
+     * which the flags need not describe: its checkpoints record none either. */
+    if (o->resume && !o->resume_recorded) x->note_len = 0;
     if (o->log && !(x->csv = ex_csv_open(o->log, o->resume != NULL)))
         return ex_fail(o, "cannot write the log %s: %s", o->log, strerror(errno));
 

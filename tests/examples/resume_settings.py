@@ -125,9 +125,13 @@ with tempdir() as d:
     # given; the network checked against the checkpoint's.
     old = os.path.join(d, "old.ckpt")
     write_without(ck, old, b"NOTE")
-    rc, out, err = run(mlp, flags + ["--resume", old])
+    old2 = os.path.join(d, "old2.ckpt")
+    rc, out, err = run(mlp, flags + ["--resume", old, "--checkpoint", old2])
     check(rc == 0 and "records no settings" in err, "old checkpoint: exit %d %r" % (rc, err))
     check(summary_json(out)["steps"] == whole["steps"], "old checkpoint: steps")
+    # What it saves records no settings either (the flags need not describe what ran).
+    rc, out, err = run(mlp, NOWHERE + ["--resume", old2])
+    check(rc == 1 and "records no settings" in err, "resumed old checkpoint's own: exit %d %r" % (rc, err))
     wider = list(flags)
     wider[wider.index("--widths") + 1] = "30,12"
     rc, out, err = run(mlp, wider + ["--resume", old])
