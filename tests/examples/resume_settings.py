@@ -90,6 +90,14 @@ with tempdir() as d:
     check(abs(resumed["sparsity"] - whole["sparsity"]) < 1e-6, "sparsity %r vs %r" % (resumed["sparsity"],
                                                                                      whole["sparsity"]))
 
+    # The ResNet's own flags.
+    rck = os.path.join(d, "resnet.ckpt")
+    run_ok(resnet, ["--data", data, "--limit", "64", "--test-limit", "32", "--depth", "8", "--batch", "32",
+                    "--epochs", "2", "--checkpoint", rck, "--stop-after", "1"])
+    refused(resnet, NOWHERE + ["--resume", rck, "--depth", "14", "--width", "2"], "2 flags differ",
+            "--depth 14 (the saved run's: 8)", "--width 2 (the saved run's: 1)")
+    refused(mlp, NOWHERE + ["--resume", rck], "saved by spt-train-resnet")
+
     # A finished run is not extended: more epochs are refused with the reason.
     refused(mlp, ["--resume", done, "--epochs", "6"], "cannot be extended", "start a new run")
     # Another program's checkpoint.
