@@ -494,10 +494,10 @@ static void test_builtin_descriptions_and_size(void **state) {
     assert_memory_equal(la, lb, sizeof la);
     spt_model_destroy(a);
     spt_model_destroy(b);
-    spt_net_destroy(net);
     int64_t ic = 0, ih = 0, iw = 0, outs = 0;
     assert_status(spt_net_shapes(net, &ic, &ih, &iw, &outs), SPT_OK);
     assert_true(ic == 12 && ih == 1 && iw == 1 && outs == 3);
+    spt_net_destroy(net);
     /* Outputs may be NULL. */
     assert_status(spt_net_create_mlp(widths, 2, &net), SPT_OK);
     assert_status(spt_net_size(net, NULL, NULL, &nw, NULL), SPT_OK);
