@@ -9,7 +9,8 @@
  * EPOCHS defaults to 2, TRAIN_LIMIT (training examples used, 0 = all 60000)
  * to 10000, DATA_DIR to Debian's /usr/share/datasets/fashion-mnist,
  * CHECKPOINT to train_custom.ckpt (resume it with spt_trainer_load()).
- * Exit status: 0 on success, 1 on an error, 77 when the data set is missing.
+ * Exit status: 0 on success, 1 on an error, 2 for a bad argument (named, before
+ * the data is read), 77 when the data set is missing (ctest's "skipped").
  *
  * The network (shapes per example, C x H x W):
  *
@@ -26,8 +27,10 @@
  *
  * python/examples/train_cnn.py is the same network with sparsetrain.Net.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sparsetrain.h>
 
@@ -43,6 +46,33 @@
 
 enum { BATCH = 64, WIDTH = 16, CLASSES = 10 };
 static const double LR = 0.1, SPARSITY = 0.8;
+
+/* Argument i, named `name` in the usage line: an integer in [lo, hi], or
+ * `def` when it is absent. Anything else ends the program with exit status
+ * 2 (a bad argument) and a message naming it, before any data is read. */
+static int64_t int_arg(int argc, char **argv, int i, const char *name, int64_t def, int64_t lo, int64_t hi) {
+    if (argc <= i) return def;
+    char *end;
+    errno = 0;
+    long long v = strtoll(argv[i], &end, 10);
+    if (argv[i][0] == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s '%.64s%s': expected an integer in [%lld, %lld]\n", argv[0], name, argv[i],
+                strlen(argv[i]) > 64 ? "..." : "", (long long)lo, (long long)hi);
+        exit(2);
+    }
+    return v;
+}
+
+/* Argument i, named `name`: a path (non-empty, at most 4095 bytes), or `def`. */
+static const char *path_arg(int argc, char **argv, int i, const char *name, const char *def) {
+    if (argc <= i) return def;
+    size_t len = strlen(argv[i]);
+    if (len == 0 || len > 4095) {
+        fprintf(stderr, "%s: %s: %s\n", argv[0], name, len ? "longer than 4095 bytes" : "empty");
+        exit(2);
+    }
+    return argv[i];
+}
 
 /* Append a layer of `kind` named `name` reading the tip; returns its id. */
 static int64_t layer(spt_net *net, int kind, const char *name) {
@@ -62,14 +92,14 @@ static int64_t conv(spt_net *net, const char *name, int64_t out, int64_t kernel,
 }
 
 int main(int argc, char **argv) {
-    const int64_t epochs = argc > 1 ? atoll(argv[1]) : 2;
-    const int64_t limit = argc > 2 ? atoll(argv[2]) : 10000;
-    const char *dir = argc > 3 ? argv[3] : SPT_FASHION_MNIST_DIR;
-    const char *ckpt = argc > 4 ? argv[4] : "train_custom.ckpt";
-    if (epochs < 1 || limit < 0) {
-        fprintf(stderr, "usage: %s [EPOCHS >= 1 [TRAIN_LIMIT >= 0 [DATA_DIR [CHECKPOINT]]]]\n", argv[0]);
-        return 1;
+    if (argc > 5) {
+        fprintf(stderr, "%s: usage: %s [EPOCHS [TRAIN_LIMIT [DATA_DIR [CHECKPOINT]]]]\n", argv[0], argv[0]);
+        return 2;
     }
+    const int64_t epochs = int_arg(argc, argv, 1, "EPOCHS", 2, 1, 1000000);
+    const int64_t limit = int_arg(argc, argv, 2, "TRAIN_LIMIT", 10000, 0, INT64_MAX);
+    const char *dir = path_arg(argc, argv, 3, "DATA_DIR", SPT_FASHION_MNIST_DIR);
+    const char *ckpt = path_arg(argc, argv, 4, "CHECKPOINT", "train_custom.ckpt");
 
     /* ---- data: Fashion-MNIST, 1 x 28 x 28 grey images, 10 classes,
      * normalised with the training set's mean and standard deviation. */

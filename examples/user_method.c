@@ -9,8 +9,10 @@
  *
  * STEPS defaults to 300 (a few seconds), DATA_DIR to Debian's
  * /usr/share/datasets/fashion-mnist. Exit status: 0 when every step
- * matched, 1 on a mismatch or an error, 77 when the data set is missing.
+ * matched, 1 on a mismatch or an error, 2 for a bad argument (named, before
+ * the data is read), 77 when the data set is missing.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,14 +122,40 @@ static int same_weights(const spt_model *a, const spt_model *b, int64_t *bad) {
     return 1;
 }
 
-int main(int argc, char **argv) {
-    const int64_t steps = argc > 1 ? atoll(argv[1]) : 300;
-    const char *dir = argc > 2 ? argv[2] : SPT_FASHION_MNIST_DIR;
-    if (steps < 1) {
-        fprintf(stderr, "usage: %s [STEPS >= 1 [DATA_DIR]]\n", argv[0]);
-        return 1;
+/* Argument i, named `name` in the usage line: an integer in [lo, hi], or
+ * `def` when it is absent. Anything else ends the program with exit status
+ * 2 (a bad argument) and a message naming it, before any data is read. */
+static int64_t int_arg(int argc, char **argv, int i, const char *name, int64_t def, int64_t lo, int64_t hi) {
+    if (argc <= i) return def;
+    char *end;
+    errno = 0;
+    long long v = strtoll(argv[i], &end, 10);
+    if (argv[i][0] == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s '%.64s%s': expected an integer in [%lld, %lld]\n", argv[0], name, argv[i],
+                strlen(argv[i]) > 64 ? "..." : "", (long long)lo, (long long)hi);
+        exit(2);
     }
+    return v;
+}
 
+/* Argument i, named `name`: a path (non-empty, at most 4095 bytes), or `def`. */
+static const char *path_arg(int argc, char **argv, int i, const char *name, const char *def) {
+    if (argc <= i) return def;
+    size_t len = strlen(argv[i]);
+    if (len == 0 || len > 4095) {
+        fprintf(stderr, "%s: %s: %s\n", argv[0], name, len ? "longer than 4095 bytes" : "empty");
+        exit(2);
+    }
+    return argv[i];
+}
+
+int main(int argc, char **argv) {
+    if (argc > 3) {
+        fprintf(stderr, "%s: usage: %s [STEPS [DATA_DIR]]\n", argv[0], argv[0]);
+        return 2;
+    }
+    const int64_t steps = int_arg(argc, argv, 1, "STEPS", 300, 1, 1000000);
+    const char *dir = path_arg(argc, argv, 2, "DATA_DIR", SPT_FASHION_MNIST_DIR);
     /* Fashion-MNIST: 28 x 28 grey images, 10 classes; normalised by the
      * training set's mean and standard deviation. */
     spt_dataset *train, *test;

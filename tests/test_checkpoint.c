@@ -2,6 +2,7 @@
  * batch norm) restore every byte; resuming from a checkpoint mid-epoch
  * reproduces the uninterrupted run bit for bit. */
 #include "test_checkpoint_util.h"
+#include "core/le_io.h"
 
 static char g_dir[64];
 
@@ -224,6 +225,88 @@ static void test_lottery_round_trip(void **state) {
     spt_dataset_destroy(ds);
 }
 
+/* An application's note (spt_trainer_save_note): read back without
+ * loading, byte for byte; ignored by spt_trainer_load (the run resumes as
+ * without it); stored in an optional section; every refusal. */
+static void test_note(void **state) {
+    (void)state;
+    ck_run r;
+    ck_run_init(&r, RUN_RIGL_MLP);
+    ck_train(r.t, r.b, r.x, r.y, r.feat, 3, NULL);
+    char path[128], plain[128];
+    path_in_dir(path, sizeof path, "note.ckpt");
+    path_in_dir(plain, sizeof plain, "plain.ckpt");
+    const char note[] = "program=spt-train-mlp\nwidths=24,16\n\001\000binary too";
+    const int64_t nlen = (int64_t)sizeof note;
+    assert_status(spt_trainer_save_note(r.t, r.b, note, nlen, path), SPT_OK);
+    assert_status(spt_trainer_save(r.t, r.b, plain), SPT_OK);
+
+    char buf[256];
+    int64_t len = -1;
+    assert_status(spt_checkpoint_read_note(path, buf, sizeof buf, &len), SPT_OK);
+    assert_int_equal(len, nlen);
+    assert_memory_equal(buf, note, (size_t)nlen);
+    assert_status(spt_checkpoint_read_note(path, NULL, 0, &len), SPT_ERR_SIZE); /* asks for the length */
+    assert_int_equal(len, nlen);
+    assert_status(spt_checkpoint_read_note(path, buf, nlen - 1, &len), SPT_ERR_SIZE);
+    assert_int_equal(len, nlen);
+    assert_non_null(strstr(spt_last_error(), "note.ckpt"));
+    len = -1;
+    assert_status(spt_checkpoint_read_note(plain, buf, sizeof buf, &len), SPT_OK);
+    assert_int_equal(len, 0);
+
+    /* The section is NOTE, flagged optional, and only that differs from the plain file. */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static uint8_t img[1 << 20];
+    size_t n = fread(img, 1, sizeof img, f);
+    fclose(f);
+    assert_true(n > 100 && n < sizeof img);
+    uint8_t *tag = NULL;
+    for (size_t i = 0; i + 4 <= n; i++)
+        if (memcmp(img + i, "NOTE", 4) == 0) tag = img + i;
+    assert_non_null(tag);
+    assert_int_equal(tag[4], 1); /* section flags: optional */
+    assert_int_equal(spti_load_u64(tag + 8), (uint64_t)nlen);
+
+    /* Loading ignores the note: the same run as from the plain file. */
+    spt_model *m1 = NULL, *m2 = NULL;
+    spt_trainer *t1 = NULL, *t2 = NULL;
+    assert_status(spt_trainer_load(path, &m1, &t1, NULL), SPT_OK);
+    assert_status(spt_trainer_load(plain, &m2, &t2, NULL), SPT_OK);
+    ck_assert_same_model(m1, m2);
+    spt_trainer_destroy(t1), spt_model_destroy(m1);
+    spt_trainer_destroy(t2), spt_model_destroy(m2);
+
+    /* A damaged file: the reader checks it as the loader does. */
+    img[n / 2] ^= 0x40;
+    char bad[128];
+    path_in_dir(bad, sizeof bad, "bad.ckpt");
+    f = fopen(bad, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(img, 1, n, f), n);
+    fclose(f);
+    assert_status(spt_checkpoint_read_note(bad, buf, sizeof buf, &len), SPT_ERR_CHECKSUM);
+    assert_non_null(strstr(spt_last_error(), "bad.ckpt"));
+
+    /* Refusals. */
+    static char big[SPT_CHECKPOINT_NOTE_MAX + 1];
+    assert_status(spt_trainer_save_note(r.t, r.b, big, SPT_CHECKPOINT_NOTE_MAX + 1, bad), SPT_ERR_SIZE);
+    assert_non_null(strstr(spt_last_error(), "note_len"));
+    assert_status(spt_trainer_save_note(r.t, r.b, big, -1, bad), SPT_ERR_SIZE);
+    assert_status(spt_trainer_save_note(r.t, r.b, NULL, 4, bad), SPT_ERR_NULL);
+    assert_status(spt_trainer_save_note(r.t, r.b, big, SPT_CHECKPOINT_NOTE_MAX, bad), SPT_OK);
+    assert_status(spt_checkpoint_read_note(bad, big, sizeof big, &len), SPT_OK);
+    assert_int_equal(len, SPT_CHECKPOINT_NOTE_MAX);
+    assert_status(spt_checkpoint_read_note(NULL, buf, sizeof buf, &len), SPT_ERR_NULL);
+    assert_status(spt_checkpoint_read_note(path, buf, sizeof buf, NULL), SPT_ERR_NULL);
+    assert_status(spt_checkpoint_read_note(path, NULL, 8, &len), SPT_ERR_NULL);
+    assert_status(spt_checkpoint_read_note(path, buf, -1, &len), SPT_ERR_SIZE);
+    assert_status(spt_checkpoint_read_note(g_dir, buf, sizeof buf, &len), SPT_ERR_IO); /* a directory */
+    remove(path), remove(plain), remove(bad);
+    ck_run_free(&r);
+}
+
 static int setup(void **state) {
     (void)state;
     ck_tmpdir(g_dir, sizeof g_dir);
@@ -242,6 +325,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip_sparse_resnet), cmocka_unit_test(test_exact_resume_rigl),
         cmocka_unit_test(test_exact_resume_gmp),      cmocka_unit_test(test_exact_resume_resnet),
         cmocka_unit_test(test_pending_init_round_trip), cmocka_unit_test(test_lottery_round_trip),
+        cmocka_unit_test(test_note),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

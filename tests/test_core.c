@@ -1,4 +1,5 @@
 /* Status codes, error messages, version, threads, allocator, sizes, RNG. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,17 @@ static void test_threads(void **state) {
     assert_int_equal(spt_get_num_threads(), 1);
     assert_int_equal(spt_set_num_threads(0), SPT_OK);
     assert_true(spt_get_num_threads() >= 1);
+    /* Above the documented maximum: refused with the range, the count unchanged
+     * (100000 used to crash inside the OpenMP runtime). */
+    assert_int_equal(spt_set_num_threads(SPT_MAX_THREADS), SPT_OK);
+    assert_int_equal(spt_get_num_threads(), SPT_MAX_THREADS);
+    assert_int_equal(spt_set_num_threads(3), SPT_OK);
+    assert_int_equal(spt_set_num_threads(SPT_MAX_THREADS + 1), SPT_ERR_INVALID);
+    assert_non_null(strstr(spt_last_error(), "1025"));
+    assert_non_null(strstr(spt_last_error(), "[0, 1024]"));
+    assert_int_equal(spt_set_num_threads(100000), SPT_ERR_INVALID);
+    assert_int_equal(spt_set_num_threads(INT_MAX), SPT_ERR_INVALID);
+    assert_int_equal(spt_get_num_threads(), 3);
     assert_int_equal(spt_set_num_threads(before), SPT_OK);
 }
 

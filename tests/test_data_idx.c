@@ -157,6 +157,114 @@ static void test_missing(void **state) {
     assert_null(ds);
 }
 
+/* Append raw bytes to a file as it is on disk (after its gzip stream). */
+static void append_raw(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Bytes after the end of a gzip stream are refused (zlib's gzread ignores
+ * them): zeros, text, a lone gzip magic byte, in either file. A file of two
+ * gzip members (what `cat a.gz b.gz` makes) is one stream and loads. */
+static void test_gzip_trailing_bytes(void **state) {
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } tails[] = {{"\0", 1}, {"\0\0\0\0\0\0\0\0", 8}, {"trailing garbage", 16}, {"\x1f", 1}, {"\x1f\x8b", 2}};
+    for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++)
+        for (int which = 0; which < 2; which++) {
+            write_pair(MI, 5, 3, 4, ML, 5, labels5, 1, 0);
+            append_raw(which ? lab_path : img_path, tails[t].bytes, tails[t].len);
+            spt_dataset *ds = (spt_dataset *)&ds;
+            int rc = spt_dataset_load_idx(img_path, lab_path, 0, &ds);
+            assert_null(ds);
+            assert_status(rc, SPT_ERR_FORMAT);
+            const char *msg = spt_last_error();
+            /* "\x1f\x8b" starts a member that never comes: a cut stream. */
+            if (t + 1 < sizeof tails / sizeof tails[0] &&
+                strstr(msg, "trailing bytes after the end of the gzip stream") == NULL)
+                fail_msg("tail %zu in %s: '%s'", t, which ? "labels" : "images", msg);
+            assert_non_null(strstr(msg, which ? lab_path : img_path));
+        }
+    /* Two members: the images file split after its header. */
+    write_pair(MI, 5, 3, 4, ML, 5, labels5, 1, 0);
+    size_t li;
+    unsigned char *bi = tdu_idx_images(MI, 5, 3, 4, &li);
+    tdu_write(dir, "img", bi, 16, 1);
+    tdu_write(dir, "part2", bi + 16, li - 16, 1);
+    char part2[1024];
+    tdu_path(part2, sizeof part2, dir, "part2");
+    FILE *f = fopen(part2, "rb");
+    assert_non_null(f);
+    unsigned char raw[1024];
+    size_t len = fread(raw, 1, sizeof raw, f);
+    fclose(f);
+    unlink(part2);
+    append_raw(img_path, raw, len);
+    spt_dataset *ds = NULL;
+    int rc = spt_dataset_load_idx(img_path, lab_path, 0, &ds);
+    if (rc != SPT_OK) fail_msg("two gzip members: %s", spt_last_error());
+    check_decoded(ds, 5, 3, 4);
+    spt_dataset_destroy(ds);
+    free(bi);
+}
+
+/* A directory or a loop of symbolic links where a data file should be: an
+ * I/O error about that path, not a format error. */
+static void test_not_a_file(void **state) {
+    (void)state;
+    write_pair(MI, 5, 3, 4, ML, 5, labels5, 1, 0);
+    char sub[1024], loop_a[1024], loop_b[1024];
+    tdu_path(sub, sizeof sub, dir, "a-directory");
+    tdu_path(loop_a, sizeof loop_a, dir, "loop-a");
+    tdu_path(loop_b, sizeof loop_b, dir, "loop-b");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(symlink("loop-b", loop_a), 0);
+    assert_int_equal(symlink("loop-a", loop_b), 0);
+    spt_dataset *ds = NULL;
+    assert_status(spt_dataset_load_idx(sub, lab_path, 0, &ds), SPT_ERR_IO);
+    assert_non_null(strstr(spt_last_error(), "a-directory is a directory"));
+    assert_status(spt_dataset_load_idx(img_path, loop_a, 0, &ds), SPT_ERR_IO);
+    assert_non_null(strstr(spt_last_error(), "loop-a"));
+    assert_non_null(strstr(spt_last_error(), "loops"));
+    assert_null(ds);
+
+    /* The same found by name in an MNIST directory. */
+    char mdir[512], p[1024];
+    tdu_mkdtemp(mdir, sizeof mdir);
+    size_t ll;
+    unsigned char *bl = tdu_idx_labels(ML, 5, labels5, &ll);
+    tdu_write(mdir, "t10k-labels-idx1-ubyte.gz", bl, ll, 1);
+    free(bl);
+    tdu_path(p, sizeof p, mdir, "t10k-images-idx3-ubyte.gz");
+    assert_int_equal(symlink("t10k-images-idx3-ubyte.gz", p), 0);
+    assert_status(spt_dataset_load_mnist(mdir, SPT_SPLIT_TEST, 0, &ds), SPT_ERR_IO);
+    assert_non_null(strstr(spt_last_error(), p));
+    assert_non_null(strstr(spt_last_error(), "loops"));
+    unlink(p);
+    tdu_path(p, sizeof p, mdir, "t10k-images-idx3-ubyte");
+    assert_int_equal(mkdir(p, 0700), 0);
+    assert_status(spt_dataset_load_mnist(mdir, SPT_SPLIT_TEST, 0, &ds), SPT_ERR_IO);
+    assert_non_null(strstr(spt_last_error(), "t10k-images-idx3-ubyte is a directory"));
+    rmdir(p);
+    tdu_rmtree(mdir);
+
+    /* CIFAR-10 files. */
+    const char *paths[1] = {sub};
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 0, &ds), SPT_ERR_IO);
+    assert_non_null(strstr(spt_last_error(), "a-directory is a directory"));
+    paths[0] = loop_a;
+    assert_status(spt_dataset_load_cifar10_files(paths, 1, 0, &ds), SPT_ERR_IO);
+    assert_non_null(strstr(spt_last_error(), "loops"));
+    assert_null(ds);
+    rmdir(sub);
+    unlink(loop_a);
+    unlink(loop_b);
+}
+
 static void test_null_args(void **state) {
     (void)state;
     spt_dataset *ds = NULL;
@@ -243,6 +351,7 @@ int main(void) {
         cmocka_unit_test(test_bad_label),           cmocka_unit_test(test_missing),
         cmocka_unit_test(test_null_args),           cmocka_unit_test(test_mnist_dir_names),
         cmocka_unit_test(test_fashion_mnist_real),  cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_gzip_trailing_bytes), cmocka_unit_test(test_not_a_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

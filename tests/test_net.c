@@ -463,9 +463,99 @@ static void test_metadata(void **state) {
     assert_status(spt_layer_kind_from_name("lstm", &uses), SPT_ERR_INVALID);
 }
 
+/* spt_net_create_mlp / spt_net_create_resnet describe the built-in
+ * networks (a model of the description equals the builder's), and
+ * spt_net_size counts them without building: parameters, values, the
+ * sparsifiable weights and one example's activations, checked by hand. */
+static void test_builtin_descriptions_and_size(void **state) {
+    (void)state;
+    const int64_t widths[] = {12, 7, 5, 3};
+    spt_net *net = NULL;
+    assert_status(spt_net_create_mlp(widths, 4, &net), SPT_OK);
+    int64_t np = -1, nv = -1, nw = -1, na = -1;
+    assert_status(spt_net_size(net, &np, &nv, &nw, &na), SPT_OK);
+    assert_int_equal(np, 6);
+    assert_int_equal(nw, 12 * 7 + 7 * 5 + 5 * 3);
+    assert_int_equal(nv, nw + 7 + 5 + 3);
+    /* fc1, relu1, drop1 (7 each), fc2, relu2, drop2 (5 each), fc3 (3) */
+    assert_int_equal(na, 3 * 7 + 3 * 5 + 3);
+    spt_model *a = NULL, *b = NULL;
+    assert_status(spt_model_create(net, 9, &a), SPT_OK);
+    assert_status(spt_model_create_mlp(widths, 4, 9, &b), SPT_OK);
+    int64_t dense_a, dense_b, nz;
+    assert_status(spt_model_num_params(a, &dense_a, &nz), SPT_OK);
+    assert_status(spt_model_num_params(b, &dense_b, &nz), SPT_OK);
+    assert_int_equal(dense_a, nv);
+    assert_int_equal(dense_b, nv);
+    float x[12 * 2], la[3 * 2], lb[3 * 2];
+    for (int i = 0; i < 24; i++) x[i] = (float)i / 10.0f - 1.0f;
+    assert_status(spt_model_forward(a, x, 2, la), SPT_OK);
+    assert_status(spt_model_forward(b, x, 2, lb), SPT_OK);
+    assert_memory_equal(la, lb, sizeof la);
+    spt_model_destroy(a);
+    spt_model_destroy(b);
+    int64_t ic = 0, ih = 0, iw = 0, outs = 0;
+    assert_status(spt_net_shapes(net, &ic, &ih, &iw, &outs), SPT_OK);
+    assert_true(ic == 12 && ih == 1 && iw == 1 && outs == 3);
+    spt_net_destroy(net);
+    /* Outputs may be NULL. */
+    assert_status(spt_net_create_mlp(widths, 2, &net), SPT_OK);
+    assert_status(spt_net_size(net, NULL, NULL, &nw, NULL), SPT_OK);
+    assert_int_equal(nw, 12 * 7);
+    spt_net_destroy(net);
+
+    /* ResNet-8 on 3 x 8 x 8, 10 classes: the same model as the builder's. */
+    assert_status(spt_net_create_resnet(3, 8, 8, 1, 1, 10, &net), SPT_OK);
+    assert_status(spt_net_size(net, &np, &nv, &nw, &na), SPT_OK);
+    /* conv 3->16, block 16->16 (2 convs), 16->32 (2 + 1x1 shortcut), 32->64 (2 + shortcut), fc 64->10 */
+    const int64_t w_conv = 16 * 3 * 9 + 2 * 16 * 16 * 9 + (32 * 16 * 9 + 32 * 32 * 9 + 32 * 16) +
+                           (64 * 32 * 9 + 64 * 64 * 9 + 64 * 32);
+    assert_int_equal(nw, w_conv + 64 * 10);
+    assert_status(spt_net_shapes(net, &ic, &ih, &iw, &outs), SPT_OK);
+    assert_true(ic == 3 && ih == 8 && iw == 8 && outs == 10);
+    assert_status(spt_net_shapes(net, NULL, NULL, NULL, NULL), SPT_OK);
+    assert_status(spt_net_shapes(NULL, &ic, &ih, &iw, &outs), SPT_ERR_NULL);
+    assert_status(spt_model_create(net, 3, &a), SPT_OK);
+    assert_status(spt_model_create_resnet(3, 8, 8, 1, 1, 10, 3, &b), SPT_OK);
+    assert_status(spt_model_num_params(a, &dense_a, &nz), SPT_OK);
+    assert_status(spt_model_num_params(b, &dense_b, &nz), SPT_OK);
+    assert_int_equal(dense_a, nv);
+    assert_int_equal(dense_b, nv);
+    float xr[3 * 8 * 8], ra[10], rb[10];
+    for (int i = 0; i < 3 * 8 * 8; i++) xr[i] = (float)(i % 7) / 7.0f;
+    assert_status(spt_model_forward(a, xr, 1, ra), SPT_OK);
+    assert_status(spt_model_forward(b, xr, 1, rb), SPT_OK);
+    assert_memory_equal(ra, rb, sizeof ra);
+    spt_model_destroy(a);
+    spt_model_destroy(b);
+    spt_net_destroy(net);
+
+    /* Refusals: as the builders; a huge network is measured, not built. */
+    assert_status(spt_net_create_mlp(widths, 1, &net), SPT_ERR_SIZE);
+    assert_null(net);
+    assert_non_null(strstr(spt_last_error(), "spt_net_create_mlp"));
+    assert_status(spt_net_create_mlp(NULL, 2, &net), SPT_ERR_NULL);
+    assert_status(spt_net_create_resnet(3, 8, 8, 0, 1, 10, &net), SPT_ERR_SIZE);
+    assert_status(spt_net_size(NULL, &np, &nv, &nw, &na), SPT_ERR_NULL);
+    const int64_t huge[] = {784, 2000000000, 2000000000, 10};
+    assert_status(spt_net_create_mlp(huge, 4, &net), SPT_OK);
+    assert_status(spt_net_size(net, &np, &nv, &nw, &na), SPT_OK);
+    assert_true(nw > (int64_t)4000000000000000000 / 1000);
+    spt_net_destroy(net);
+    assert_status(spt_net_create(4, 1, 1, &net), SPT_OK);
+    nv = 77;
+    assert_status(spt_net_size(net, &np, &nv, &nw, &na), SPT_ERR_SIZE);
+    assert_int_equal(nv, 77);
+    assert_status(spt_net_shapes(net, &ic, NULL, NULL, &outs), SPT_ERR_SIZE); /* no layers: no output */
+    assert_status(spt_net_shapes(net, &ic, NULL, NULL, NULL), SPT_OK);
+    assert_int_equal(ic, 4);
+    spt_net_destroy(net);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_of_a_graph), cmocka_unit_test(test_model_net_round_trip),
+        cmocka_unit_test(test_builtin_descriptions_and_size),
         cmocka_unit_test(test_train_and_resume),     cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_metadata),             cmocka_unit_test(test_residual_block_gradients),
         cmocka_unit_test(test_pruning_honours_node_density), cmocka_unit_test(test_every_method_on_a_cnn),

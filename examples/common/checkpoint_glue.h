@@ -10,12 +10,16 @@
 
 #include "cli.h"
 
-/* Save the trainer (model, optimizer, method, counters, random states) and
- * the batcher's position to o->checkpoint, atomically. */
-int ex_checkpoint_save(const ex_opts *o, const spt_trainer *tr, const spt_batcher *b);
+/* Save the trainer (model, optimizer, method, counters, random states),
+ * the batcher's position and the run's settings (`note`,
+ * ex_settings_note) to o->checkpoint, atomically. */
+int ex_checkpoint_save(const ex_opts *o, const spt_trainer *tr, const spt_batcher *b, const char *note,
+                       int64_t note_len);
 
 /* Load the run saved in o->resume: a new model and trainer, and the batcher
- * (over the same data, batch size and flags) moved to the saved position. */
+ * (over the same data, batch size and flags) moved to the saved position.
+ * Every failure exits 1 (the settings were checked before the data was
+ * read, ex_resume_settings). */
 int ex_checkpoint_resume(const ex_opts *o, spt_model **model, spt_trainer **tr, spt_batcher *b);
 
 #endif

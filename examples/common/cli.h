@@ -65,17 +65,69 @@ typedef struct ex_opts {
     const char *log, *checkpoint, *resume;
     int64_t stop_after;      /* epochs of this invocation before stopping, 0 = all */
     int progress;
-    /* which flags the command line gave, indexed like the flag table */
-    bool given[64];
+    /* Indexed like the flag table: `cmdline` the flags of this command line;
+     * `given` those the user chose (on this command line, or on the saved
+     * run's when --resume adopts its settings); `fixed` every flag whose
+     * value is decided (given, or adopted from the saved run), which the
+     * per-network defaults leave alone. */
+    bool cmdline[64], given[64], fixed[64];
+    /* With --resume: what the saved run recorded about its training data
+     * (checked once the data is loaded), and whether it recorded settings
+     * at all (a checkpoint of an older version records none). */
+    bool resume_recorded, has_saved_data;
+    int64_t saved_examples, saved_c, saved_h, saved_w, saved_classes;
 } ex_opts;
+
+/* The values a run used where the flags leave them to the program or the
+ * library, recorded with the flags in a checkpoint. */
+typedef struct ex_effective {
+    double lr;              /* the optimizer's base rate */
+    int augment;            /* 0 or 1 */
+    const char *milestones; /* the step schedule's epochs "a,b" (NULL for other schedules) */
+    int64_t examples, c, h, w, classes; /* the training data */
+} ex_effective;
 
 /* Fill *o with the defaults of `program` and parse argv. Returns -1 to go
  * on; otherwise the exit status to leave with (0 after --help/--version,
  * EX_EXIT_USAGE after a one-line message on stderr). */
 int ex_parse_args(ex_opts *o, int program, int argc, char **argv);
 
-/* Whether the flag named `name` (without "--") was on the command line. */
+/* Whether the user chose the flag named `name` (without "--"): on the
+ * command line, or on the saved run's command line (--resume). */
 bool ex_given(const ex_opts *o, const char *name);
+/* Whether its value is decided (given, or adopted from the saved run). */
+bool ex_fixed(const ex_opts *o, const char *name);
+
+/* Largest --epochs and --stop-after. */
+enum { EX_MAX_EPOCHS = 1000000 };
+/* Longest string value of a flag (a path or a list), in bytes. */
+enum { EX_MAX_STRING = 4095 };
+
+/* The data format --data and --format name (EX_FORMAT_CIFAR10 or
+ * EX_FORMAT_IDX), found without reading the data: --format, else CIFAR-10
+ * when DIR/data_batch_1.bin exists (whatever it is: the loader then names
+ * it if it is not a file), else IDX. */
+int ex_data_format(const ex_opts *o);
+
+/* The defaults that depend on the network: a network without batch
+ * normalisation (the MLP, model files without a batchnorm layer) trains
+ * with SGD at --lr 0.01, one with it at 0.1. Applied to flags the user did
+ * not give (nor the saved run, with --resume). */
+void ex_apply_network_defaults(ex_opts *o, bool normalised);
+
+/* --resume: read the settings the saved run recorded in its checkpoint
+ * (spt_checkpoint_read_note) and adopt them for every flag this command
+ * line does not give; a flag that is given with another value than the
+ * saved run's is refused, every such flag listed in one message (exit 2).
+ * A checkpoint that records no settings (an older version, another
+ * program) is resumed with the flags as given, after a warning. Returns
+ * -1 to go on, else the exit status after a message (1: the checkpoint
+ * cannot be read). */
+int ex_resume_settings(ex_opts *o);
+
+/* The settings of this run as a checkpoint note (flags and effective
+ * values). Returns the length, or -1 if they do not fit in cap bytes. */
+int64_t ex_settings_note(const ex_opts *o, const ex_effective *e, char *buf, int64_t cap);
 
 /* Print "prog: message\n" on stderr and return EX_EXIT_USAGE. */
 int ex_usage_error(const ex_opts *o, const char *fmt, ...)

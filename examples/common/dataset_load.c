@@ -5,11 +5,6 @@
 
 #include "example.h"
 
-static bool is_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 static int load_split(const ex_opts *o, const char *dir, int format, int split, int64_t limit, spt_dataset **out) {
     int rc = format == EX_FORMAT_CIFAR10 ? spt_dataset_load_cifar10(dir, split, limit, out)
                                          : spt_dataset_load_mnist(dir, split, limit, out);
@@ -28,12 +23,7 @@ int ex_load_data(const ex_opts *o, spt_dataset **train, spt_dataset **test, bool
                           "dataset-fashion-mnist) or give --data DIR",
                        dir);
     }
-    int format = o->format;
-    if (format == EX_FORMAT_AUTO) {
-        char probe[4096];
-        snprintf(probe, sizeof probe, "%s/data_batch_1.bin", dir);
-        format = o->data && is_file(probe) ? EX_FORMAT_CIFAR10 : EX_FORMAT_IDX;
-    }
+    const int format = ex_data_format(o);
     *is_cifar = format == EX_FORMAT_CIFAR10;
     int rc = load_split(o, dir, format, SPT_SPLIT_TRAIN, o->limit, train);
     if (rc < 0) rc = load_split(o, dir, format, SPT_SPLIT_TEST, o->test_limit, test);

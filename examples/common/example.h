@@ -26,8 +26,21 @@ int ex_load_data(const ex_opts *o, spt_dataset **train, spt_dataset **test, bool
 
 /* ---- the run (run.c) ------------------------------------------------------------ */
 
+/* A program's own network for examples of c x h x w in `classes` classes,
+ * described from its flags (sparsetrain/net.h), and a short name of it in
+ * desc (e.g. "mlp 784-300-10"). Returns -1, or the exit status after a
+ * message naming the flag (a bad flag: 2). Nothing is allocated but the
+ * description, so it also serves to size the model before the data is
+ * read. */
+typedef int (*ex_net_fn)(const ex_opts *o, int64_t c, int64_t h, int64_t w, int64_t classes, spt_net **out,
+                         char *desc, size_t desc_cap);
+
 /* The library objects of one run. */
 typedef struct ex_run {
+    ex_net_fn own;           /* the program's network (unless --model) */
+    spt_net *file_net;       /* --model FILE, read before the data */
+    spt_net *net;            /* the network trained, for the data's examples */
+    int format;              /* EX_FORMAT_CIFAR10 or EX_FORMAT_IDX */
     spt_method_config *cfg;
     spt_optimizer *opt;
     spt_lr_schedule *sched;
@@ -36,27 +49,32 @@ typedef struct ex_run {
     spt_trainer *tr;
     FILE *csv;
     int64_t rounds;          /* training rounds of the method (lottery: R + 1) */
+    char desc[512];          /* e.g. "mlp 784-4000-1000-4000-10" */
+    char milestones[1024];   /* the step schedule's epochs as used, "a,b" */
+    char *note;              /* the settings saved with every checkpoint */
+    int64_t note_len;
 } ex_run;
 
-/* A program's model: with `out` non-NULL, build it for the data (returns
- * -1, or the exit status after a message); always write a short
- * description to desc (e.g. "mlp 784-300-10"). */
-typedef int (*ex_model_builder)(const ex_opts *o, const spt_dataset *train, spt_model **out, char *desc,
-                                size_t desc_cap);
-
-/* Everything the flags decide before the data is read: threads, the method
- * configuration, the optimizer, the schedule's values. Returns -1 to go on,
- * else the exit status (after a message). Free *x with ex_run_free(). */
-int ex_setup(const ex_opts *o, ex_run *x);
+/* Everything the flags decide before the data is read, in this order: with
+ * --resume the saved run's settings (adopted, or refused when a flag
+ * differs); threads; --model FILE; the network's defaults; the method
+ * configuration, the optimizer, the schedule's values; the memory the
+ * model needs against the machine's (with the data format's usual example
+ * shape); --batch against the examples known without reading them.
+ * Returns -1 to go on, else the exit status (after a message). Free *x
+ * with ex_run_free(). */
+int ex_setup(ex_opts *o, ex_run *x, ex_net_fn own);
 
 /* Build the model (or load the run with --resume), train it on `train`,
  * evaluate on `test` after every epoch, print the summary. Borrows the
  * data; the objects it makes go into *x. Returns the exit status. */
-int ex_train(const ex_opts *o, ex_run *x, ex_model_builder build, const spt_dataset *train,
-             const spt_dataset *test, bool is_cifar);
+int ex_train(const ex_opts *o, ex_run *x, const spt_dataset *train, const spt_dataset *test);
 
 /* Free the objects of a run (NULL members are fine). */
 void ex_run_free(ex_run *x);
+
+/* A whole program: set up, load the data, train; returns the exit status. */
+int ex_main(ex_opts *o, ex_net_fn own);
 
 /* ---- progress line (progress.c) -------------------------------------------------- */
 

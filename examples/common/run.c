@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,7 +15,8 @@
 enum { MAX_MILESTONES = 64 };
 
 /* Status of a library call that failed on a value from the command line:
- * arguments out of their domain are the user's (2), the rest are failures. */
+ * arguments out of their domain are the user's (2), the rest (out of
+ * memory, a state the run cannot be in) are failures (1). */
 static int lib_error(const ex_opts *o, int rc, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -26,8 +28,7 @@ static int lib_error(const ex_opts *o, int rc, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    if (rc == SPT_ERR_INVALID || rc == SPT_ERR_SIZE || rc == SPT_ERR_STATE)
-        return ex_usage_error(o, "%s: %s", what, spt_last_error());
+    if (rc == SPT_ERR_INVALID || rc == SPT_ERR_SIZE) return ex_usage_error(o, "%s: %s", what, spt_last_error());
     return ex_fail(o, "%s: %s (%s)", what, spt_last_error(), spt_status_string(rc));
 }
 
@@ -55,7 +56,8 @@ static int make_optimizer(const ex_opts *o, spt_optimizer **out) {
  * batches_per_epoch 0 (before the data is read) only the flags' values are
  * checked. */
 static int make_schedule(const ex_opts *o, const spt_optimizer *opt, int64_t batches_per_epoch,
-                         spt_lr_schedule **out) {
+                         spt_lr_schedule **out, char *used, size_t used_cap) {
+    if (used) used[0] = '\0';
     double base;
     int rc = spt_optimizer_get_param(opt, SPT_OPT_LR, &base);
     if (rc == SPT_OK) rc = spt_lr_schedule_create(o->lr_schedule, out);
@@ -84,6 +86,8 @@ static int make_schedule(const ex_opts *o, const spt_optimizer *opt, int64_t bat
             if (o->epochs * 3 / 4 > o->epochs / 2) ms[n++] = o->epochs * 3 / 4;
         }
         const int64_t per = batches_per_epoch > 0 ? batches_per_epoch : 1;
+        for (int i = 0, len = 0; used && i < n && len >= 0 && (size_t)len < used_cap; i++)
+            len += snprintf(used + len, used_cap - (size_t)len, "%s%lld", i ? "," : "", (long long)ms[i]);
         for (int i = 0; i < n; i++) {
             if (ms[i] > INT64_MAX / per)
                 return ex_usage_error(o, "--milestones: epoch %lld is too large", (long long)ms[i]);
@@ -114,21 +118,35 @@ static int read_model_file(const ex_opts *o, spt_net **net) {
     return -1;
 }
 
-/* The network of --model FILE, checked against the data's examples and classes. */
-static int build_from_file(const ex_opts *o, const spt_dataset *train, spt_model **out, char *desc, size_t cap) {
+/* The flags that size the network, for messages. */
+static void size_flags(const ex_opts *o, char *buf, size_t cap) {
+    if (o->model)
+        snprintf(buf, cap, "--model %s", o->model);
+    else if (o->program == EX_MLP)
+        snprintf(buf, cap, "--widths %s", o->widths);
+    else
+        snprintf(buf, cap, "--depth %lld --width %lld", (long long)o->depth, (long long)o->width);
+}
+
+/* The network to train for examples of c x h x w in `classes` classes: the
+ * program's own, or --model FILE's (whose input and classes must be the
+ * data's; checked when `check_shape`). *out is borrowed for the file's. */
+static int describe(const ex_opts *o, ex_run *x, int64_t c, int64_t h, int64_t w, int64_t classes,
+                    bool check_shape, spt_net **out, bool *owned) {
+    *out = NULL;
+    *owned = false;
+    if (!o->model) {
+        int st = x->own(o, c, h, w, classes, out, x->desc, sizeof x->desc);
+        *owned = *out != NULL;
+        return st;
+    }
     const char *base = strrchr(o->model, '/');
-    snprintf(desc, cap, "model %s", base ? base + 1 : o->model);
-    if (!out) return -1;
-    spt_net *net = NULL;
-    int st = read_model_file(o, &net);
-    if (st >= 0) return st;
-    int rc = spt_model_create(net, (uint64_t)o->seed, out);
-    spt_net_destroy(net);
+    snprintf(x->desc, sizeof x->desc, "model %s", base ? base + 1 : o->model);
+    *out = x->file_net;
+    if (!check_shape) return -1;
+    int64_t mc = 0, mh = 0, mw = 0, mclasses = 0;
+    int rc = spt_net_shapes(x->file_net, &mc, &mh, &mw, &mclasses);
     if (rc != SPT_OK) return lib_error(o, rc, "--model %s", o->model);
-    int64_t c, h, w, classes, mc, mh, mw, mclasses;
-    spt_dataset_info(train, NULL, &c, &h, &w, &classes);
-    spt_model_input_shape(*out, &mc, &mh, &mw);
-    spt_model_num_classes(*out, &mclasses);
     if (mc != c || mh != h || mw != w)
         return ex_usage_error(o, "--model %s: the network's input is %lld x %lld x %lld, the data's examples are "
                               "%lld x %lld x %lld (change the file's \"input\" line)",
@@ -140,6 +158,77 @@ static int build_from_file(const ex_opts *o, const spt_dataset *train, spt_model
     return -1;
 }
 
+/* Whether the network normalises its activations (a batchnorm layer). */
+static bool has_batchnorm(const spt_net *net) {
+    int64_t n = 0;
+    spt_net_num_nodes(net, &n);
+    for (int64_t i = 0; i < n; i++) {
+        int kind = -1;
+        if (spt_net_node(net, i, &kind, NULL, NULL) == SPT_OK && kind == SPT_LAYER_BATCHNORM) return true;
+    }
+    return false;
+}
+
+/* "12.3 GiB" */
+static const char *bytes_text(double b, char *buf, size_t cap) {
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (b >= 1024 && u < 6) b /= 1024, u++;
+    snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+    return buf;
+}
+
+/* The least memory the run needs for `net`, against the machine's
+ * physical memory (sysconf): the weights at the target density with their
+ * gradients, optimizer slots and (when sparse) a column index each; the
+ * other parameters (biases, batch norm) with theirs; the activations of
+ * one batch. A method that starts dense (gmp, lottery, snip, grasp,
+ * synflow) needs the dense size at first: this is a lower bound, and a run
+ * above it cannot fit. Refused with exit 2, naming the flag. */
+static int check_memory(const ex_opts *o, const ex_run *x, const spt_net *net) {
+    char flags[EX_MAX_STRING + 64];
+    size_flags(o, flags, sizeof flags);
+    int64_t values = 0, weights = 0, acts = 0;
+    int rc = spt_net_size(net, NULL, &values, &weights, &acts);
+    if (rc != SPT_OK) return lib_error(o, rc, "%s", flags);
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return -1; /* unknown: nothing to compare with */
+    const double have = (double)pages * (double)page;
+    double sparsity = 0, momentum = 0;
+    int uses = 0;
+    if (spt_method_uses_param(o->method, SPT_MP_SPARSITY, &uses) == SPT_OK && uses)
+        spt_method_config_get(x->cfg, SPT_MP_SPARSITY, &sparsity);
+    const double density = 1.0 - sparsity;
+    int slots = 2; /* Adam's two moments */
+    if (o->optimizer == SPT_OPTIMIZER_SGD) {
+        spt_optimizer_get_param(x->opt, SPT_OPT_MOMENTUM, &momentum);
+        slots = momentum > 0 ? 1 : 0;
+    }
+    const double per_weight = 4.0 * (2 + slots) + (density < 1 ? 4.0 : 0.0);
+    const double w_bytes = (double)weights * density * per_weight;
+    const double p_bytes = (double)(values - weights) * 4.0 * (2 + slots);
+    const int64_t examples = o->batch > o->eval_batch ? o->batch : o->eval_batch;
+    const double a_bytes = (double)acts * (double)examples * 4.0;
+    const double need = w_bytes + p_bytes + a_bytes;
+    if (need <= have) return -1;
+    char t_need[32], t_have[32], t_w[32], t_a[32];
+    if (a_bytes > have - w_bytes - p_bytes && a_bytes >= w_bytes + p_bytes) {
+        const char *which = o->eval_batch > o->batch ? "eval-batch" : "batch";
+        return ex_usage_error(o, "--%s %lld: the activations of %lld examples of %s need %s, with the model at least "
+                              "%s of memory, more than this machine's %s",
+                              which, (long long)examples, (long long)examples, x->desc,
+                              bytes_text(a_bytes, t_a, sizeof t_a), bytes_text(need, t_need, sizeof t_need),
+                              bytes_text(have, t_have, sizeof t_have));
+    }
+    return ex_usage_error(o, "%s: the model needs at least %s of memory (%lld weights at density %.3g with their "
+                          "gradients, %d optimizer slot%s%s: %s; activations of %lld examples: %s), more than this "
+                          "machine's %s",
+                          flags, bytes_text(need, t_need, sizeof t_need), (long long)weights, density, slots,
+                          slots == 1 ? "" : "s", density < 1 ? " and indices" : "", bytes_text(w_bytes, t_w, sizeof t_w),
+                          (long long)examples, bytes_text(a_bytes, t_a, sizeof t_a),
+                          bytes_text(have, t_have, sizeof t_have));
+}
+
 void ex_run_free(ex_run *x) {
     spt_trainer_destroy(x->tr);
     spt_model_destroy(x->model);
@@ -147,76 +236,175 @@ void ex_run_free(ex_run *x) {
     spt_lr_schedule_destroy(x->sched);
     spt_optimizer_destroy(x->opt);
     spt_method_config_destroy(x->cfg);
+    if (x->net != x->file_net) spt_net_destroy(x->net);
+    spt_net_destroy(x->file_net);
     if (x->csv) fclose(x->csv);
     memset(x, 0, sizeof *x);
 }
 
-int ex_setup(const ex_opts *o, ex_run *x) {
+/* Examples of the training split known without reading it: --limit, and
+ * CIFAR-10's 50000; 0 when unknown (an IDX file's count is in the file). */
+static int64_t known_examples(const ex_opts *o, int format) {
+    const int64_t cifar = 50000;
+    if (format == EX_FORMAT_CIFAR10) return o->limit > 0 && o->limit < cifar ? o->limit : cifar;
+    return o->limit;
+}
+
+int ex_setup(ex_opts *o, ex_run *x, ex_net_fn own) {
     memset(x, 0, sizeof *x);
+    x->own = own;
     int rc, st;
-    if (o->threads > INT_MAX) return ex_usage_error(o, "--threads %lld: too many", (long long)o->threads);
+    if (o->resume && (st = ex_resume_settings(o)) >= 0) return st;
     if ((rc = spt_set_num_threads((int)o->threads)) != SPT_OK)
         return lib_error(o, rc, "--threads %lld", (long long)o->threads);
     if ((rc = spt_set_dispatch_mode(o->dispatch)) != SPT_OK) return lib_error(o, rc, "--dispatch");
     if (o->model) { /* a bad file is refused before the data is read */
-        static const char *const own[] = {"widths", "dropout", "depth", "width"};
-        for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-            if (ex_given(o, own[i])) return ex_usage_error(o, "--%s does not apply with --model", own[i]);
-        spt_net *net = NULL;
-        if ((st = read_model_file(o, &net)) >= 0) return st;
-        spt_net_destroy(net);
+        static const char *const own_flags[] = {"widths", "dropout", "depth", "width"};
+        for (size_t i = 0; i < sizeof own_flags / sizeof own_flags[0]; i++)
+            if (ex_given(o, own_flags[i])) return ex_usage_error(o, "--%s does not apply with --model", own_flags[i]);
+        if ((st = read_model_file(o, &x->file_net)) >= 0) return st;
     }
-    if ((rc = spt_method_config_create(o->method, &x->cfg)) != SPT_OK) return lib_error(o, rc, "--method");
-    if ((st = ex_apply_method_flags(o, x->cfg)) >= 0) return st;
-    if ((rc = spt_method_config_rounds(x->cfg, &x->rounds)) != SPT_OK)
-        return lib_error(o, rc, "--sparsity/--lottery-rate");
-    if ((st = make_optimizer(o, &x->opt)) >= 0) return st;
-    if (o->lr_schedule != SPT_LR_STEP && (ex_given(o, "milestones") || ex_given(o, "gamma")))
-        return ex_usage_error(o, "--milestones and --gamma apply to --lr-schedule step only");
+    /* The network for the format's usual examples (the file's own input with --model). */
+    x->format = ex_data_format(o);
+    const bool cifar = x->format == EX_FORMAT_CIFAR10;
+    spt_net *net = NULL;
+    bool owned = false;
+    if ((st = describe(o, x, cifar ? 3 : 1, cifar ? 32 : 28, cifar ? 32 : 28, 10, false, &net, &owned)) >= 0)
+        return st;
+    ex_apply_network_defaults(o, has_batchnorm(net));
+    if ((rc = spt_method_config_create(o->method, &x->cfg)) != SPT_OK) st = lib_error(o, rc, "--method");
+    if (st < 0) st = ex_apply_method_flags(o, x->cfg);
+    if (st < 0 && (rc = spt_method_config_rounds(x->cfg, &x->rounds)) != SPT_OK)
+        st = lib_error(o, rc, "--sparsity/--lottery-rate");
+    if (st < 0) st = make_optimizer(o, &x->opt);
+    if (st < 0 && o->lr_schedule != SPT_LR_STEP && (ex_given(o, "milestones") || ex_given(o, "gamma")))
+        st = ex_usage_error(o, "--milestones and --gamma apply to --lr-schedule step only");
     /* Check the schedule's flags now; it is made again once the epoch length is known. */
-    st = make_schedule(o, x->opt, 0, &x->sched);
-    spt_lr_schedule_destroy(x->sched);
-    x->sched = NULL;
+    if (st < 0) {
+        st = make_schedule(o, x->opt, 0, &x->sched, NULL, 0);
+        spt_lr_schedule_destroy(x->sched);
+        x->sched = NULL;
+    }
+    if (st < 0) st = check_memory(o, x, net);
+    const int64_t known = known_examples(o, x->format);
+    if (st < 0 && known > 0 && o->batch > known)
+        st = ex_usage_error(o, "--batch %lld: larger than the %lld training examples (%s)", (long long)o->batch,
+                            (long long)known, o->limit > 0 ? "--limit" : "CIFAR-10's training set");
+    if (owned) spt_net_destroy(net);
     return st;
+}
+
+int ex_main(ex_opts *o, ex_net_fn own) {
+    ex_run run;
+    spt_dataset *train = NULL, *test = NULL;
+    bool is_cifar = false;
+    int st = ex_setup(o, &run, own);
+    if (st < 0) st = ex_load_data(o, &train, &test, &is_cifar);
+    if (st < 0) st = ex_train(o, &run, train, test);
+    ex_run_free(&run);
+    spt_dataset_destroy(test);
+    spt_dataset_destroy(train);
+    return st;
+}
+
+/* The canonical text of a description (spt_net_format), malloc'd; NULL on failure. */
+static char *net_text(const spt_net *net) {
+    int64_t len = 0;
+    spt_net_format(net, NULL, 0, &len);
+    char *buf = len > 0 ? malloc((size_t)len + 1) : NULL;
+    if (buf && spt_net_format(net, buf, len + 1, &len) != SPT_OK) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+/* --resume: the restored model must be the network the flags describe. */
+static int check_resumed_net(const ex_opts *o, const ex_run *x) {
+    spt_net *saved = NULL;
+    int rc = spt_model_net(x->model, &saved);
+    if (rc != SPT_OK) return ex_fail(o, "--resume %s: %s", o->resume, spt_last_error());
+    char *a = net_text(saved), *b = net_text(x->net);
+    spt_net_destroy(saved);
+    const bool same = a && b && strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    if (same) return -1;
+    char flags[EX_MAX_STRING + 64];
+    size_flags(o, flags, sizeof flags);
+    return ex_usage_error(o, "--resume %s: the checkpoint holds another network than %s describes (%s); give the "
+                          "saved run's",
+                          o->resume, flags, x->desc);
 }
 
 static int train_loop(const ex_opts *o, ex_run *x, const spt_dataset *test, ex_progress *pr, ex_result *res,
                       int64_t batches_per_epoch);
 
-int ex_train(const ex_opts *o, ex_run *x, ex_model_builder build, const spt_dataset *train,
-             const spt_dataset *test, bool is_cifar) {
-    char desc[512] = "";
-    ex_result res = {.model = desc, .method = o->method, .rounds = x->rounds, .batch = o->batch};
-    if (o->model) build = build_from_file;
+int ex_train(const ex_opts *o, ex_run *x, const spt_dataset *train, const spt_dataset *test) {
+    ex_result res = {.model = x->desc, .method = o->method, .rounds = x->rounds, .batch = o->batch};
+    const bool is_cifar = x->format == EX_FORMAT_CIFAR10;
     int rc, st;
+    /* The network for the data's examples, checked again now that their shape is known. */
+    int64_t n_train = 0, c = 0, h = 0, w = 0, classes = 0;
+    spt_dataset_info(train, &n_train, &c, &h, &w, &classes);
+    bool owned = false;
+    if ((st = describe(o, x, c, h, w, classes, true, &x->net, &owned)) >= 0) return st;
+    if ((st = check_memory(o, x, x->net)) >= 0) return st;
+    if (o->batch > n_train)
+        return ex_usage_error(o, "--batch %lld: larger than the %lld training examples", (long long)o->batch,
+                              (long long)n_train);
     /* Peak memory so far: the data sets. The end-of-run peak less this is
      * what the model and its training state took. */
     struct rusage ru;
     res.rss_before_model_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? (long)ru.ru_maxrss : -1;
 
     /* Mini-batches: a new shuffle every epoch, the short last batch kept. */
-    int64_t n_train = 0, batches = 0;
-    spt_dataset_info(train, &n_train, NULL, NULL, NULL, NULL);
+    int64_t batches = 0;
     if ((rc = spt_batcher_create(train, o->batch, SPT_BATCH_SHUFFLE, (uint64_t)o->seed, &x->batcher)) != SPT_OK)
         return lib_error(o, rc, "--batch %lld", (long long)o->batch);
-    bool augment = o->augment < 0 ? (is_cifar && o->program == EX_RESNET) : o->augment != 0;
+    const bool augment = o->augment < 0 ? (is_cifar && o->program == EX_RESNET) : o->augment != 0;
     if (augment && (rc = spt_batcher_set_augment(x->batcher, 4, 1)) != SPT_OK)
         return lib_error(o, rc, "--augment");
     spt_batcher_batches_per_epoch(x->batcher, &batches);
     if (o->epochs > INT64_MAX / x->rounds / batches)
         return ex_usage_error(o, "--epochs %lld: too many steps", (long long)o->epochs);
-    if ((st = make_schedule(o, x->opt, batches, &x->sched)) >= 0) return st;
+    if ((st = make_schedule(o, x->opt, batches, &x->sched, x->milestones, sizeof x->milestones)) >= 0) return st;
 
     const int64_t total_steps = x->rounds * o->epochs * batches;
     if (o->resume) {
         /* The saved run brings its own model, optimizer state and method. */
-        if ((st = build(o, train, NULL, desc, sizeof desc)) >= 0) return st;
+        if (o->has_saved_data && (o->saved_examples != n_train || o->saved_c != c || o->saved_h != h ||
+                                  o->saved_w != w || o->saved_classes != classes))
+            return ex_fail(o, "--resume %s: the saved run trained on %lld examples of %lld x %lld x %lld in %lld "
+                           "classes; the data here (%s) has %lld of %lld x %lld x %lld in %lld classes",
+                           o->resume, (long long)o->saved_examples, (long long)o->saved_c, (long long)o->saved_h,
+                           (long long)o->saved_w, (long long)o->saved_classes,
+                           o->data ? o->data : SPT_FASHION_MNIST_DIR, (long long)n_train, (long long)c, (long long)h,
+                           (long long)w, (long long)classes);
         if ((st = ex_checkpoint_resume(o, &x->model, &x->tr, x->batcher)) >= 0) return st;
+        if ((st = check_resumed_net(o, x)) >= 0) return st;
     } else {
-        if ((st = build(o, train, &x->model, desc, sizeof desc)) >= 0) return st;
+        rc = spt_model_create(x->net, (uint64_t)o->seed, &x->model);
+        if (rc == SPT_ERR_NOMEM)
+            return ex_fail(o, "cannot build the model (%s): %s (%s)", x->desc, spt_last_error(),
+                           spt_status_string(rc));
+        if (rc != SPT_OK) return lib_error(o, rc, "%s", x->desc);
+        if (!o->model && o->dropout > 0 && (rc = spt_model_set_dropout(x->model, o->dropout)) != SPT_OK)
+            return lib_error(o, rc, "--dropout %g", o->dropout);
         rc = spt_trainer_create(x->model, x->opt, x->sched, x->cfg, total_steps, (uint64_t)o->seed, &x->tr);
         if (rc != SPT_OK) return lib_error(o, rc, "cannot set up the method");
     }
+    /* The settings saved with every checkpoint: the flags, and what the program and library chose. */
+    static char note[SPT_CHECKPOINT_NOTE_MAX];
+    ex_effective eff = {.augment = augment, .milestones = o->lr_schedule == SPT_LR_STEP ? x->milestones : NULL,
+                        .examples = n_train, .c = c, .h = h, .w = w, .classes = classes};
+    spt_optimizer_get_param(x->opt, SPT_OPT_LR, &eff.lr);
+    x->note = note;
+    x->note_len = ex_settings_note(o, &eff, note, sizeof note);
+    if (x->note_len < 0) return ex_usage_error(o, "the flags are too long to be saved with a checkpoint");
+    /* A run resumed from a checkpoint without settings ran with the checkpoint's optimizer and method,
+     * which the flags need not describe: its checkpoints record none either. */
+    if (o->resume && !o->resume_recorded) x->note_len = 0;
     if (o->log && !(x->csv = ex_csv_open(o->log, o->resume != NULL)))
         return ex_fail(o, "cannot write the log %s: %s", o->log, strerror(errno));
 
@@ -274,7 +462,7 @@ static int train_loop(const ex_opts *o, ex_run *x, const spt_dataset *test, ex_p
         if (x->csv && ex_csv_row(x->csv, &row) != 0)
             return ex_fail(o, "cannot write the log %s: %s", o->log, strerror(errno));
         if (o->checkpoint) {
-            int st = ex_checkpoint_save(o, x->tr, x->batcher);
+            int st = ex_checkpoint_save(o, x->tr, x->batcher, x->note, x->note_len);
             if (st >= 0) return st;
         }
         res->test_acc = row.test_acc;

@@ -61,6 +61,49 @@ extern "C" {
  */
 SPT_API int spt_trainer_save(const spt_trainer *t, const spt_batcher *batcher, const char *path);
 
+/** Largest note spt_trainer_save_note() stores, in bytes. */
+#define SPT_CHECKPOINT_NOTE_MAX 65536
+
+/**
+ * spt_trainer_save() with an application's note: up to
+ * #SPT_CHECKPOINT_NOTE_MAX bytes that the library stores as they are (an
+ * optional section, which readers older than this call skip) and never
+ * interprets, e.g. the settings of the program that ran the training, so
+ * that the program can check a resumed run against them (the example
+ * programs do). spt_checkpoint_read_note() reads it back without loading
+ * the run; spt_trainer_load() ignores it. spt_trainer_save() is this call
+ * with no note.
+ * @param t, batcher, path as for spt_trainer_save().
+ * @param note      the bytes; may be NULL when note_len is 0.
+ * @param note_len  in [0, #SPT_CHECKPOINT_NOTE_MAX]; 0 stores no note.
+ * @return as spt_trainer_save(); also #SPT_ERR_SIZE (note_len out of
+ *         range) and #SPT_ERR_NULL (note NULL with note_len > 0), before
+ *         anything is written.
+ */
+SPT_API int spt_trainer_save_note(const spt_trainer *t, const spt_batcher *batcher, const void *note,
+                                  int64_t note_len, const char *path);
+
+/**
+ * The note of a checkpoint (spt_trainer_save_note()), without loading the
+ * run: the file is read and checked as spt_trainer_load() checks it
+ * (header, version, checksum, every section's fields) but no model is
+ * built, so a program can look at its own settings before it loads its
+ * data.
+ * @param path      the checkpoint file.
+ * @param buf       receives the note (not NUL terminated); may be NULL
+ *                  when cap is 0 (to ask for the length).
+ * @param cap       bytes available at buf, >= 0; #SPT_CHECKPOINT_NOTE_MAX
+ *                  always suffices.
+ * @param[out] len  the note's length; 0 when the checkpoint has none (saved
+ *                  by spt_trainer_save(), or by an older library).
+ * @return #SPT_OK; #SPT_ERR_NULL (path or len, or buf with cap > 0);
+ *         #SPT_ERR_SIZE (cap < 0, or a note longer than cap: *len holds its
+ *         length and buf is unchanged); for the file, as spt_trainer_load():
+ *         #SPT_ERR_IO, #SPT_ERR_FORMAT, #SPT_ERR_CHECKSUM, #SPT_ERR_VERSION,
+ *         #SPT_ERR_NOMEM, with a message naming the file.
+ */
+SPT_API int spt_checkpoint_read_note(const char *path, void *buf, int64_t cap, int64_t *len);
+
 /**
  * Load a checkpoint: build a new model and a new trainer over it in the
  * saved state, ready to continue with the next step.

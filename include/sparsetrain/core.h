@@ -108,6 +108,9 @@ SPT_API const char *spt_version_string(void);
  * @return #SPT_VERSION_NUMBER of the build. */
 SPT_API int spt_version_number(void);
 
+/** Largest thread count spt_set_num_threads() accepts. */
+#define SPT_MAX_THREADS 1024
+
 /** Set the number of threads.
  * The library's own kernels run on OpenMP with this many threads (default:
  * the number of cores). Dense products run in OpenBLAS, whose thread count
@@ -120,9 +123,14 @@ SPT_API int spt_version_number(void);
  * workers spin next to the OpenMP ones and dense products slow down (see
  * docs/performance.md). Do not also raise OMP_NUM_THREADS /
  * OPENBLAS_NUM_THREADS above the core count.
+ * At most #SPT_MAX_THREADS: the OpenMP runtime crashes when asked for tens
+ * of thousands of threads, and no machine has that many cores; a larger n
+ * is refused, not clamped, and the count is left as it was.
  * Global state: not thread-safe against concurrent library calls.
- * @param n number of threads, >= 1; 0 means "all cores" (the default).
- * @return #SPT_OK, or #SPT_ERR_INVALID for n < 0. */
+ * @param n number of threads, in [1, #SPT_MAX_THREADS]; 0 means "all cores"
+ *          (the default).
+ * @return #SPT_OK, or #SPT_ERR_INVALID for n < 0 or n > #SPT_MAX_THREADS
+ *         (the message gives n and the allowed range). */
 SPT_API int spt_set_num_threads(int n);
 /** Number of threads the library's kernels use (see spt_set_num_threads()).
  * @return the thread count, >= 1. */

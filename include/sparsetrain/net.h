@@ -209,6 +209,66 @@ SPT_API int spt_net_node(const spt_net *net, int64_t node, int *kind, const char
 SPT_API int spt_model_create(const spt_net *net, uint64_t seed, spt_model **out);
 
 /**
+ * The description of the network spt_model_create_mlp() builds (same
+ * layers, names and order: spt_model_create() of it with the same seed
+ * gives the same model).
+ * @param widths, n_widths as for spt_model_create_mlp().
+ * @param[out] out receives the description (NULL on failure); free it with spt_net_destroy().
+ * @return #SPT_OK; #SPT_ERR_NULL (widths or out); #SPT_ERR_SIZE (fewer than
+ *         2 widths, a width outside [1, INT32_MAX]); #SPT_ERR_NOMEM.
+ */
+SPT_API int spt_net_create_mlp(const int64_t *widths, int n_widths, spt_net **out);
+
+/**
+ * The description of the CIFAR ResNet spt_model_create_resnet() builds
+ * (same layers, names and order).
+ * @param in_c, in_h, in_w, blocks_per_stage, width_mult, classes as for
+ *        spt_model_create_resnet().
+ * @param[out] out receives the description (NULL on failure); free it with spt_net_destroy().
+ * @return #SPT_OK; #SPT_ERR_NULL (out); #SPT_ERR_SIZE (a size out of the
+ *         ranges spt_model_create_resnet() gives); #SPT_ERR_NOMEM.
+ */
+SPT_API int spt_net_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage,
+                                  int64_t width_mult, int64_t classes, spt_net **out);
+
+/**
+ * What the model of a description would hold, from its shapes alone:
+ * nothing is built and nothing is allocated but one shape per node, so a
+ * program can tell how much memory a network needs before it asks for it
+ * (the example programs refuse a model larger than the machine's memory
+ * this way). Every check of spt_model_create() on shapes is made.
+ * @param net the description.
+ * @param[out] n_params    number of parameter tensors (weights, biases,
+ *                         batch-norm scales and shifts); may be NULL.
+ * @param[out] values      their total number of values (floats), as if
+ *                         every weight were dense; may be NULL.
+ * @param[out] weights     of those, the values of linear and convolution
+ *                         weights (biases excluded): what a sparse method
+ *                         sparsifies; may be NULL.
+ * @param[out] activations output values of every node for one example (a
+ *                         forward pass over N examples holds N times this);
+ *                         may be NULL.
+ * @return #SPT_OK; #SPT_ERR_NULL (net); as spt_model_create():
+ *         #SPT_ERR_SIZE (no layers, a shape that does not fit, sizes that
+ *         overflow int64), #SPT_ERR_INVALID (a required parameter unset),
+ *         naming the node; #SPT_ERR_NOMEM. Outputs are unchanged on failure.
+ */
+SPT_API int spt_net_size(const spt_net *net, int64_t *n_params, int64_t *values, int64_t *weights,
+                         int64_t *activations);
+
+/**
+ * The input shape of a description and the size of its output (the last
+ * node's C x H x W: a classifier's number of classes), without building it.
+ * @param net the description.
+ * @param[out] c, h, w the shape of one input example; each may be NULL.
+ * @param[out] outputs the last node's output size; may be NULL (then the
+ *             description need not be complete).
+ * @return #SPT_OK; #SPT_ERR_NULL (net); with outputs, the refusals of
+ *         spt_net_size() for a description whose shapes do not fit.
+ */
+SPT_API int spt_net_shapes(const spt_net *net, int64_t *c, int64_t *h, int64_t *w, int64_t *outputs);
+
+/**
  * A copy of the description a model was built from.
  * @param m the model.
  * @param[out] out receives a new description (free it with spt_net_destroy()).

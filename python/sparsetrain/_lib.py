@@ -250,6 +250,8 @@ DECLARATIONS = {
     # ---- checkpoint.h
     "spt_trainer_save": (_i, [TrainerP, BatcherP, _s]),
     "spt_trainer_load": (_i, [_s, _out(ModelP), _out(TrainerP), BatcherP]),
+    "spt_trainer_save_note": (_i, [TrainerP, BatcherP, c_void_p, _i64, _s]),
+    "spt_checkpoint_read_note": (_i, [_s, c_void_p, _i64, _i64p]),
     # ---- net.h
     "spt_net_create": (_i, [_i64, _i64, _i64, _out(NetP)]),
     "spt_net_destroy": (None, [NetP]),
@@ -262,6 +264,10 @@ DECLARATIONS = {
     "spt_net_node": (_i, [NetP, _i64, _ip, _sp, _i64p]),
     "spt_model_create": (_i, [NetP, _u64, _out(ModelP)]),
     "spt_model_net": (_i, [ModelP, _out(NetP)]),
+    "spt_net_create_mlp": (_i, [_i64p, _i, _out(NetP)]),
+    "spt_net_create_resnet": (_i, [_i64, _i64, _i64, _i64, _i64, _i64, _out(NetP)]),
+    "spt_net_size": (_i, [NetP, _i64p, _i64p, _i64p, _i64p]),
+    "spt_net_shapes": (_i, [NetP, _i64p, _i64p, _i64p, _i64p]),
     "spt_layer_kind_name": (_s, [_i]),
     "spt_layer_kind_from_name": (_i, [_s, _ip]),
     "spt_layer_param_name": (_s, [_i]),

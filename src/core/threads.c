@@ -21,7 +21,10 @@ static int cores(void) {
 }
 
 int spt_set_num_threads(int n) {
-    if (n < 0) return spti_fail(SPT_ERR_INVALID, "spt_set_num_threads: n (%d) must be >= 0", n);
+    if (n < 0 || n > SPT_MAX_THREADS)
+        return spti_fail(SPT_ERR_INVALID,
+                         "spt_set_num_threads: n (%d) must be in [0, %d] (0 = all cores, SPT_MAX_THREADS = %d)", n,
+                         SPT_MAX_THREADS, SPT_MAX_THREADS);
     g_threads = n == 0 ? cores() : n;
     openblas_set_num_threads(g_threads);
     return SPT_OK;

@@ -16,10 +16,16 @@ static int open_checked(const char *path, bool standard, int64_t *records, FILE 
     char why[128];
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (f == NULL) return spti_fail(SPT_ERR_IO, "%s: cannot open %s: %s", fn, path, spti_errno_text(errno, why, sizeof why));
+    if (f == NULL) {
+        int err = errno;
+        return spti_fail(SPT_ERR_IO, "%s: cannot open %s: %s%s", fn, path, spti_errno_text(err, why, sizeof why),
+                         err == ELOOP ? " (a symbolic link that loops)" : "");
+    }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        bool dir = fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode);
         fclose(f);
+        if (dir) return spti_fail(SPT_ERR_IO, "%s: %s is a directory, not a CIFAR-10 batch file", fn, path);
         return spti_fail(SPT_ERR_IO, "%s: %s is not a readable regular file", fn, path);
     }
     int64_t size = (int64_t)st.st_size;

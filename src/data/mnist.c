@@ -1,6 +1,7 @@
 /* MNIST / Fashion-MNIST directories: find the four IDX files under the names
  * they are found with in practice (the distributed .gz, unpacked, or with a
  * dot before "idx"), then load them as 28 x 28 images. */
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -19,6 +20,14 @@ static int find_file(const char *dir, const char *prefix, const char *kind, cons
         SPTI_TRY(spti_path_join(dir, name, buf, cap, fn));
         if (i == 0) snprintf(first, sizeof first, "%s", buf);
         if (access(buf, F_OK) == 0) return SPT_OK;
+        /* Missing: try the next name. Anything else (a loop of symbolic
+         * links, no permission to search) is about this path. */
+        int err = errno;
+        if (err != ENOENT) {
+            char why[128];
+            return spti_fail(SPT_ERR_IO, "%s: cannot open %s: %s%s", fn, buf, spti_errno_text(err, why, sizeof why),
+                             err == ELOOP ? " (a symbolic link that loops)" : "");
+        }
     }
     return spti_fail(SPT_ERR_IO, "%s: no %s %s file in %s (tried %s and 2 other names)", fn, prefix, kind, dir, first);
 }

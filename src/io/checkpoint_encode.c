@@ -16,18 +16,21 @@ typedef struct enc {
     const spt_batcher *b;
     const spti_ckpt_arch *arch;
     int64_t method_len; /* bytes of the method's save hook */
+    const uint8_t *note; /* the application's note (NOTE), note_len bytes */
+    int64_t note_len;
     spti_wcur w;
     uint32_t n_sections;
 } enc;
 
 /* A section's header with its length patched once the content is written. */
-static int64_t section_begin(enc *e, uint32_t tag) {
+static int64_t section_begin_flags(enc *e, uint32_t tag, uint32_t flags) {
     spti_put_u32(&e->w, tag);
-    spti_put_u32(&e->w, 0); /* section flags */
+    spti_put_u32(&e->w, flags); /* section flags */
     spti_put_u64(&e->w, 0); /* length, patched by section_end */
     e->n_sections++;
     return e->w.len;
 }
+static int64_t section_begin(enc *e, uint32_t tag) { return section_begin_flags(e, tag, 0); }
 static void section_end(enc *e, int64_t start) {
     if (e->w.buf) spti_store_u64(e->w.buf + start - 8, (uint64_t)(e->w.len - start));
 }
@@ -196,6 +199,14 @@ static int put_batcher(enc *e) {
     return SPT_OK;
 }
 
+/* The application's note, optional: readers that do not know NOTE skip it. */
+static void put_note(enc *e) {
+    if (e->note_len <= 0) return;
+    int64_t s = section_begin_flags(e, SPTI_TAG_NOTE, SPTI_CKPT_SECTION_OPTIONAL);
+    spti_put_bytes(&e->w, e->note, e->note_len);
+    section_end(e, s);
+}
+
 static int encode_pass(enc *e) {
     e->n_sections = 0;
     uint8_t *head = e->w.buf;
@@ -213,6 +224,7 @@ static int encode_pass(enc *e) {
     SPTI_TRY(put_method(e));
     put_trainer(e);
     SPTI_TRY(put_batcher(e));
+    put_note(e);
     if (head) {
         spti_store_u64(head + 16, (uint64_t)(e->w.len - SPTI_CKPT_HEADER_BYTES));
         spti_store_u32(head + 24, e->n_sections);
@@ -242,6 +254,11 @@ static int check_params(const spti_model *m) {
 }
 
 int spti_checkpoint_encode(const spti_trainer *t, const spt_batcher *b, uint8_t **out, int64_t *len) {
+    return spti_checkpoint_encode_note(t, b, NULL, 0, out, len);
+}
+
+int spti_checkpoint_encode_note(const spti_trainer *t, const spt_batcher *b, const void *note, int64_t note_len,
+                                uint8_t **out, int64_t *len) {
     *out = NULL;
     *len = 0;
     if (t->method && !t->cfg)
@@ -250,7 +267,7 @@ int spti_checkpoint_encode(const spti_trainer *t, const spt_batcher *b, uint8_t 
     SPTI_TRY(check_params(t->model));
     spti_ckpt_arch arch;
     SPTI_TRY(spti_ckpt_arch_of(t->model, &arch));
-    enc e = {.t = t, .b = b, .arch = &arch};
+    enc e = {.t = t, .b = b, .arch = &arch, .note = note, .note_len = note ? note_len : 0};
     int rc = SPT_OK;
     if (t->method) rc = t->method->ops->save(t->method, NULL, 0, &e.method_len);
     if (rc == SPT_OK) rc = encode_pass(&e); /* count */

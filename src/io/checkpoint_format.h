@@ -43,6 +43,10 @@ extern const uint8_t spti_ckpt_magic[8];
 #define SPTI_TAG_METH SPTI_CKPT_TAG('M', 'E', 'T', 'H')
 #define SPTI_TAG_TRNR SPTI_CKPT_TAG('T', 'R', 'N', 'R')
 #define SPTI_TAG_BTCH SPTI_CKPT_TAG('B', 'T', 'C', 'H')
+#define SPTI_TAG_NOTE SPTI_CKPT_TAG('N', 'O', 'T', 'E')
+
+/* Section flag: a reader that does not know the tag skips the section. */
+enum { SPTI_CKPT_SECTION_OPTIONAL = 1u };
 
 /* Layer-state entries of the LAYR section. */
 enum { SPTI_CKPT_LAYER_BATCHNORM = 1, SPTI_CKPT_LAYER_DROPOUT = 2 };
@@ -153,6 +157,9 @@ typedef struct spti_ckpt_view {
     bool has_batcher;
     int64_t epoch, position;
     uint64_t batcher_seed;
+    /* NOTE (optional): the application's bytes */
+    int64_t note_len;
+    const uint8_t *note;
 } spti_ckpt_view;
 
 /* Encode the trainer (and the batcher's position, if b) into a new buffer
@@ -160,6 +167,10 @@ typedef struct spti_ckpt_view {
  * a model built layer by layer or a trainer around a caller's method
  * object; SPT_ERR_SIZE if the image would not fit in memory; SPT_ERR_NOMEM. */
 int spti_checkpoint_encode(const spti_trainer *t, const spt_batcher *b, uint8_t **out, int64_t *len);
+/* The same with an application's note (NOTE section when note_len > 0;
+ * the caller has checked note_len <= SPT_CHECKPOINT_NOTE_MAX). */
+int spti_checkpoint_encode_note(const spti_trainer *t, const spt_batcher *b, const void *note, int64_t note_len,
+                                uint8_t **out, int64_t *len);
 
 /* Parse and validate a whole image (header, checksum, every section) into
  * *v. On failure *v owns nothing. Messages do not name the file: the

@@ -293,6 +293,16 @@ static int parse_batcher(spti_rcur *r, spti_ckpt_view *v) {
     return SPT_OK;
 }
 
+static int parse_note(spti_rcur *r, spti_ckpt_view *v) {
+    const int64_t n = spti_rcur_left(r);
+    if (n < 1 || n > SPT_CHECKPOINT_NOTE_MAX)
+        return BAD("section NOTE: %lld bytes, a note holds 1 to %d", (long long)n, SPT_CHECKPOINT_NOTE_MAX);
+    v->note = r->p + r->pos;
+    v->note_len = n;
+    r->pos += n;
+    return SPT_OK;
+}
+
 typedef struct section_kind {
     uint32_t tag;
     bool required;
@@ -304,10 +314,11 @@ static const section_kind SECTIONS[] = {
     {SPTI_TAG_LAYR, true, parse_layers},    {SPTI_TAG_OPTM, true, parse_optimizer},
     {SPTI_TAG_LRSC, false, parse_schedule}, {SPTI_TAG_METH, true, parse_method},
     {SPTI_TAG_TRNR, true, parse_trainer},   {SPTI_TAG_BTCH, false, parse_batcher},
+    {SPTI_TAG_NOTE, false, parse_note},
 };
 enum { N_KINDS = sizeof SECTIONS / sizeof SECTIONS[0] };
 
-enum { SECTION_OPTIONAL = 1u }; /* section flag: a reader that does not know the tag skips it */
+enum { SECTION_OPTIONAL = SPTI_CKPT_SECTION_OPTIONAL };
 
 static int parse_sections(spti_rcur *r, uint32_t n_sections, spti_ckpt_view *v) {
     bool seen[N_KINDS] = {false};

@@ -103,3 +103,29 @@ int spt_trainer_load_user(const char *path, const spt_user_method *u, spt_model 
     SPTI_CHECK_NULL(u);
     return load_file(__func__, path, u, model_out, trainer_out, batcher);
 }
+
+int spt_checkpoint_read_note(const char *path, void *buf, int64_t cap, int64_t *len) {
+    SPTI_CHECK_NULL(path);
+    SPTI_CHECK_NULL(len);
+    *len = 0;
+    if (cap < 0) return spti_fail(SPT_ERR_SIZE, "%s: cap (%lld) must be >= 0", __func__, (long long)cap);
+    if (cap > 0 && buf == NULL) return spti_fail(SPT_ERR_NULL, "%s: buf is NULL with cap %lld", __func__, (long long)cap);
+    uint8_t *img;
+    int64_t n;
+    SPTI_TRY(read_file(__func__, path, &img, &n));
+    spti_ckpt_view v;
+    int rc = spti_checkpoint_parse(img, n, &v);
+    if (rc != SPT_OK) {
+        spti_free(img);
+        return name_fail(__func__, path, rc);
+    }
+    *len = v.note_len;
+    if (v.note_len > cap)
+        rc = spti_fail(SPT_ERR_SIZE, "%s: %s: the note has %lld bytes, more than cap (%lld)", __func__, path,
+                       (long long)v.note_len, (long long)cap);
+    else if (v.note_len > 0)
+        memcpy(buf, v.note, (size_t)v.note_len);
+    spti_checkpoint_view_free(&v);
+    spti_free(img);
+    return rc;
+}

@@ -68,19 +68,33 @@ static int write_atomic(const char *func, const char *path, const uint8_t *buf, 
     return rc;
 }
 
-int spt_trainer_save(const spt_trainer *t, const spt_batcher *batcher, const char *path) {
+static int save(const char *func, const spt_trainer *t, const spt_batcher *batcher, const void *note,
+                int64_t note_len, const char *path) {
     SPTI_CHECK_NULL(t);
     SPTI_CHECK_NULL(path);
-    if (path[0] == '\0') return spti_fail(SPT_ERR_INVALID, "%s: path is empty", __func__);
+    if (path[0] == '\0') return spti_fail(SPT_ERR_INVALID, "%s: path is empty", func);
+    if (note_len < 0 || note_len > SPT_CHECKPOINT_NOTE_MAX)
+        return spti_fail(SPT_ERR_SIZE, "%s: note_len (%lld) must be in [0, %d] (SPT_CHECKPOINT_NOTE_MAX)", func,
+                         (long long)note_len, SPT_CHECKPOINT_NOTE_MAX);
+    if (note_len > 0 && note == NULL) return spti_fail(SPT_ERR_NULL, "%s: note is NULL", func);
     uint8_t *buf;
     int64_t len;
-    int rc = spti_checkpoint_encode(t, batcher, &buf, &len);
+    int rc = spti_checkpoint_encode_note(t, batcher, note, note_len, &buf, &len);
     if (rc != SPT_OK) {
         char msg[384];
         snprintf(msg, sizeof msg, "%s", spt_last_error());
-        return spti_fail(rc, "%s: %s: %s", __func__, path, msg);
+        return spti_fail(rc, "%s: %s: %s", func, path, msg);
     }
-    rc = write_atomic(__func__, path, buf, len);
+    rc = write_atomic(func, path, buf, len);
     spti_free(buf);
     return rc;
+}
+
+int spt_trainer_save(const spt_trainer *t, const spt_batcher *batcher, const char *path) {
+    return save(__func__, t, batcher, NULL, 0, path);
+}
+
+int spt_trainer_save_note(const spt_trainer *t, const spt_batcher *batcher, const void *note, int64_t note_len,
+                          const char *path) {
+    return save(__func__, t, batcher, note, note_len, path);
 }

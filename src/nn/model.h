@@ -77,6 +77,10 @@ void spti_model_destroy(spti_model *m);
 int spti_model_create_mlp(const int64_t *widths, int n_widths, uint64_t seed, spti_model **out);
 int spti_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage, int64_t width_mult,
                              int64_t classes, uint64_t seed, spti_model **out);
+/* Their descriptions alone (spt_net_create_mlp / spt_net_create_resnet). */
+int spti_net_mlp(const int64_t *widths, int n_widths, spt_net **out);
+int spti_net_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage, int64_t width_mult,
+                    int64_t classes, spt_net **out);
 
 /* ---- running ------------------------------------------------------------------ */
 

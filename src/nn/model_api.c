@@ -29,6 +29,22 @@ int spt_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t bl
     return rc == SPT_OK ? rc : prefix_error(__func__, rc);
 }
 
+int spt_net_create_mlp(const int64_t *widths, int n_widths, spt_net **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    SPTI_CHECK_NULL(widths);
+    int rc = spti_net_mlp(widths, n_widths, out);
+    return rc == SPT_OK ? rc : prefix_error(__func__, rc);
+}
+
+int spt_net_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage, int64_t width_mult,
+                          int64_t classes, spt_net **out) {
+    SPTI_CHECK_NULL(out);
+    *out = NULL;
+    int rc = spti_net_resnet(in_c, in_h, in_w, blocks_per_stage, width_mult, classes, out);
+    return rc == SPT_OK ? rc : prefix_error(__func__, rc);
+}
+
 void spt_model_destroy(spt_model *m) { spti_model_destroy(m); }
 
 int spt_model_forward(spt_model *m, const float *x, int64_t n, float *logits) {

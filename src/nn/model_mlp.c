@@ -17,7 +17,7 @@ static int layer(spt_net *net, int kind, const char *prefix, int i, int64_t out)
     return out > 0 ? spt_net_set(net, node, SPT_LP_OUT, (double)out) : SPT_OK;
 }
 
-int spti_model_create_mlp(const int64_t *widths, int n_widths, uint64_t seed, spti_model **out) {
+int spti_net_mlp(const int64_t *widths, int n_widths, spt_net **out) {
     *out = NULL;
     if (n_widths < 2) return spti_fail(SPT_ERR_SIZE, "mlp: %d widths given, need at least 2", n_widths);
     for (int i = 0; i < n_widths; i++)
@@ -31,7 +31,19 @@ int spti_model_create_mlp(const int64_t *widths, int n_widths, uint64_t seed, sp
         if (rc == SPT_OK && i < n_widths - 1) rc = layer(net, SPT_LAYER_RELU, "relu", i, 0);
         if (rc == SPT_OK && i < n_widths - 1) rc = layer(net, SPT_LAYER_DROPOUT, "drop", i, 0);
     }
-    if (rc == SPT_OK) rc = spti_model_create(net, seed, out);
+    if (rc != SPT_OK) {
+        spt_net_destroy(net);
+        return rc;
+    }
+    *out = net;
+    return SPT_OK;
+}
+
+int spti_model_create_mlp(const int64_t *widths, int n_widths, uint64_t seed, spti_model **out) {
+    *out = NULL;
+    spt_net *net;
+    SPTI_TRY(spti_net_mlp(widths, n_widths, &net));
+    int rc = spti_model_create(net, seed, out);
     spt_net_destroy(net);
     return rc;
 }

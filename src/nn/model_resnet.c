@@ -72,8 +72,8 @@ static void block(builder *b, int stage, int64_t index, int64_t in_c, int64_t ou
     b->prefix[0] = '\0';
 }
 
-int spti_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage, int64_t width_mult,
-                             int64_t classes, uint64_t seed, spti_model **out) {
+int spti_net_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage, int64_t width_mult,
+                    int64_t classes, spt_net **out) {
     *out = NULL;
     if (blocks_per_stage < 1 || blocks_per_stage > 1000)
         return spti_fail(SPT_ERR_SIZE, "resnet: blocks per stage (%lld) must be in [1, 1000]",
@@ -97,8 +97,20 @@ int spti_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t b
         }
     plain(&b, SPT_LAYER_GLOBAL_AVGPOOL, "pool");
     add(&b, SPT_LAYER_LINEAR, "fc", SPT_LP_OUT, (double)classes, -1, 0, -1, 0);
-    int rc = b.rc;
-    if (rc == SPT_OK) rc = spti_model_create(b.net, seed, out);
-    spt_net_destroy(b.net);
+    if (b.rc != SPT_OK) {
+        spt_net_destroy(b.net);
+        return b.rc;
+    }
+    *out = b.net;
+    return SPT_OK;
+}
+
+int spti_model_create_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per_stage, int64_t width_mult,
+                             int64_t classes, uint64_t seed, spti_model **out) {
+    *out = NULL;
+    spt_net *net;
+    SPTI_TRY(spti_net_resnet(in_c, in_h, in_w, blocks_per_stage, width_mult, classes, &net));
+    int rc = spti_model_create(net, seed, out);
+    spt_net_destroy(net);
     return rc;
 }

@@ -478,11 +478,12 @@ int spti_net_check_node(const spti_net *net, int64_t i) {
     return SPT_OK;
 }
 
-int spti_net_size(const spti_net *net, int64_t *n_params, int64_t *values) {
+int spti_net_measure(const spti_net *net, int64_t *n_params, int64_t *values, int64_t *weights,
+                     int64_t *activations, int64_t *outputs) {
     if (net->n < 1) return spti_fail(SPT_ERR_SIZE, "network: no layers");
     spti_shape *shape = spti_alloc_or_fail(net->n, sizeof *shape, "network shapes");
     if (!shape) return SPT_ERR_NOMEM;
-    int64_t np = 0, nv = 0;
+    int64_t np = 0, nv = 0, nw = 0, na = 0;
     int rc = SPT_OK;
     for (int64_t i = 0; i < net->n && rc == SPT_OK; i++) {
         const spti_net_node *nd = &net->nodes[i];
@@ -494,13 +495,54 @@ int spti_net_size(const spti_net *net, int64_t *n_params, int64_t *values) {
         if (rc == SPT_OK && k == 2 && (s[0].c != s[1].c || s[0].h != s[1].h || s[0].w != s[1].w))
             rc = spti_fail(SPT_ERR_SIZE, "add %s: the two inputs differ in shape", nd->name);
         if (rc == SPT_OK) rc = KINDS[nd->kind].size(nd, s, &shape[i], &p, &v);
-        if (rc == SPT_OK && (!spti_add_i64(np, p, &np) || !spti_add_i64(nv, v, &nv)))
+        /* A linear or convolution weight: its values less the bias (one per output channel). */
+        int64_t w = 0;
+        if (rc == SPT_OK && (nd->kind == SPT_LAYER_LINEAR || nd->kind == SPT_LAYER_CONV2D))
+            w = v - (pi(nd, SPT_LP_BIAS) ? shape[i].c : 0);
+        if (rc == SPT_OK && (!spti_add_i64(np, p, &np) || !spti_add_i64(nv, v, &nv) || !spti_add_i64(nw, w, &nw) ||
+                             !spti_add_i64(na, spti_shape_size(shape[i]), &na)))
             rc = spti_fail(SPT_ERR_SIZE, "network: its size overflows");
     }
-    spti_free(shape);
     if (rc == SPT_OK) {
-        *n_params = np;
-        *values = nv;
+        if (n_params) *n_params = np;
+        if (values) *values = nv;
+        if (weights) *weights = nw;
+        if (activations) *activations = na;
+        if (outputs) *outputs = spti_shape_size(shape[net->n - 1]);
     }
+    spti_free(shape);
     return rc;
+}
+
+int spti_net_size(const spti_net *net, int64_t *n_params, int64_t *values) {
+    return spti_net_measure(net, n_params, values, NULL, NULL, NULL);
+}
+
+int spt_net_size(const spt_net *net, int64_t *n_params, int64_t *values, int64_t *weights, int64_t *activations) {
+    SPTI_CHECK_NULL(net);
+    int rc = spti_net_measure(net, n_params, values, weights, activations, NULL);
+    if (rc != SPT_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", spt_last_error());
+        return spti_fail(rc, "spt_net_size: %s", msg);
+    }
+    return SPT_OK;
+}
+
+int spt_net_shapes(const spt_net *net, int64_t *c, int64_t *h, int64_t *w, int64_t *outputs) {
+    SPTI_CHECK_NULL(net);
+    int64_t out = 0;
+    if (outputs) {
+        int rc = spti_net_measure(net, NULL, NULL, NULL, NULL, &out);
+        if (rc != SPT_OK) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", spt_last_error());
+            return spti_fail(rc, "spt_net_shapes: %s", msg);
+        }
+        *outputs = out;
+    }
+    if (c) *c = net->in.c;
+    if (h) *h = net->in.h;
+    if (w) *w = net->in.w;
+    return SPT_OK;
 }

@@ -54,6 +54,12 @@ int spti_net_build_layer(const spti_net *net, int64_t i, const spti_shape *in, s
  * from the shapes alone, nothing built: SPT_ERR_SIZE / SPT_ERR_INVALID
  * naming the node that does not fit. */
 int spti_net_size(const spti_net *net, int64_t *n_params, int64_t *values);
+/* The same, and of those values the linear and convolution weights' (bias
+ * excluded), the output elements of every node for one example
+ * (spt_net_size) and of the last node (the network's output). Outputs may
+ * be NULL. */
+int spti_net_measure(const spti_net *net, int64_t *n_params, int64_t *values, int64_t *weights,
+                     int64_t *activations, int64_t *outputs);
 
 /* Density requested for the weight of node i: -1 (the method's), 1 (dense)
  * or in (0, 1). */

@@ -1,8 +1,10 @@
 """Every bad flag or value exits 2 with one line on stderr and nothing on
 stdout, before any data is read (the cases run with --data pointing
-nowhere, which would exit 1 if they got that far); values that only the
-data's size makes bad (a run too long to count) too. --help and --version
-exit 0."""
+nowhere, which would exit 1 if they got that far): the thread count above
+SPT_MAX_THREADS, --batch above the examples known without reading them, a
+model larger than the machine's memory (--widths 3000000,3000000); values
+that only the data's size makes bad (a run too long to count) too, once it
+is read. --help and --version exit 0. (flag_matrix.py tries every flag.)"""
 import os
 
 from ex_util import check, programs, run, tempdir, write_tiny_cifar
@@ -64,8 +66,17 @@ BOTH = [
     ["--eval-batch", "0"],
     ["--stop-after", "-1"],
     ["--threads", "99999999999"],
+    ["--threads", "100000"],
+    ["--epochs", "9223372036854775807"],
+    ["--batch", "50001", "--format", "cifar10"],
+    ["--batch", "11", "--limit", "10"],
+    ["--batch", "100000000000"],
 ]
 MLP_ONLY = [
+    ["--widths", "2147483648"],
+    ["--widths", "3000000,3000000"],
+    ["--widths", "3000000", "--method", "dense", "--threads", "1"] if os.sysconf("SC_PHYS_PAGES") *
+    os.sysconf("SC_PAGE_SIZE") < 28 * 2**30 else ["--widths", "30000000", "--method", "dense"],
     ["--widths", "10,,5"],
     ["--widths", "0"],
     ["--widths", "-4"],
@@ -74,6 +85,8 @@ MLP_ONLY = [
     ["--depth", "20"],
 ]
 RESNET_ONLY = [
+    ["--depth", "6008"],
+    ["--width", "100000"],
     ["--depth", "21"],
     ["--depth", "2"],
     ["--width", "0"],
@@ -92,12 +105,9 @@ for prog, cases in ((mlp, BOTH + MLP_ONLY), (resnet, BOTH + RESNET_ONLY)):
 with tempdir() as d:
     data = write_tiny_cifar(os.path.join(d, "cifar"), n_train=20, n_test=10)
     small = ["--data", data, "--limit", "20", "--test-limit", "10", "--batch", "10"]
-    for prog, args in ((mlp, ["--epochs", "9223372036854775807"]),
-                       (mlp, ["--lr-schedule", "step", "--milestones", "9223372036854775807"]),
+    for prog, args in ((mlp, ["--lr-schedule", "step", "--milestones", "9223372036854775807"]),
                        (mlp, ["--method", "gmp", "--prune-start", "5", "--prune-end", "3"]),
-                       (mlp, ["--warmup", "100", "--epochs", "2"]),
-                       (mlp, ["--widths", "2147483648"]),
-                       (resnet, ["--depth", "6008"])):
+                       (mlp, ["--warmup", "100", "--epochs", "2"])):
         rc, out, err = run(prog, small + args, timeout=120)
         if rc != 2 or out or len(err.strip().splitlines()) != 1:
             bad.append("%s %s: exit %d, stdout %r, stderr %r" % (prog.split("/")[-1], " ".join(args), rc, out, err))

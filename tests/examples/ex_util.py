@@ -111,5 +111,32 @@ def write_tiny_cifar(d, n_train=600, n_test=200, seed=7):
     return d
 
 
+def write_tiny_idx(d, n_train=96, n_test=32, seed=3):
+    """An MNIST-style directory (plain IDX files, 28 x 28, 10 classes) of a
+    learnable toy problem: class k brightens its own band of rows."""
+    import random
+    import struct
+    os.makedirs(d, exist_ok=True)
+    rnd = random.Random(seed)
+
+    def write(prefix, n):
+        labels = [rnd.randrange(10) for _ in range(n)]
+        img = bytearray(struct.pack(">IIII", 0x803, n, 28, 28))
+        for k in labels:
+            px = bytearray(os.urandom(784))
+            for r in range(2 * k + 4, 2 * k + 8):
+                for c in range(28):
+                    px[r * 28 + c] = 255
+            img += px
+        with open(os.path.join(d, prefix + "-images-idx3-ubyte"), "wb") as f:
+            f.write(img)
+        with open(os.path.join(d, prefix + "-labels-idx1-ubyte"), "wb") as f:
+            f.write(struct.pack(">II", 0x801, n) + bytes(labels))
+
+    write("train", n_train)
+    write("t10k", n_test)
+    return d
+
+
 def tempdir():
     return tempfile.TemporaryDirectory(prefix="spt-examples-")
