@@ -49,7 +49,8 @@ static const flag FLAGS[] = {
      "cifar10 (data_batch_1..5.bin, test_batch.bin) or idx (MNIST-style *-idx?-ubyte[.gz]); "
      "default (auto): cifar10 when DIR holds data_batch_1.bin, else idx",
      NO_KEY, "cifar10|idx", 0, 0, R_ADOPT},
-    {"limit", K_INT, F(limit), EX_BOTH, "N", "use only the first N training examples (0 = all)", NO_KEY, NULL, 0, 0, R_STRICT},
+    {"limit", K_INT, F(limit), EX_BOTH, "N", "use only the first N training examples (0 = all)",
+     NO_KEY, NULL, 0, 0, R_STRICT},
     {"test-limit", K_INT, F(test_limit), EX_BOTH, "N", "evaluate on the first N test examples (0 = all)", NO_KEY,
      NULL, 0, 0, R_ADOPT},
     {"augment", K_TRUE, F(augment), EX_BOTH, NULL,
@@ -72,9 +73,11 @@ static const flag FLAGS[] = {
      NO_KEY, NULL, 1, 1 << 20, R_STRICT},
 
     SECTION("Sparse training method"),
-    {"method", K_METHOD, F(method), EX_BOTH, "M", "sparse-training method (listed below)", NO_KEY, NULL, 0, 0, R_STRICT},
+    {"method", K_METHOD, F(method), EX_BOTH, "M", "sparse-training method (listed below)",
+     NO_KEY, NULL, 0, 0, R_STRICT},
     {"sparsity", K_DBL, F(sparsity), EX_BOTH, "S",
-     "target fraction of zero weights over the convolution and linear weights, in [0, 1)", SPT_MP_SPARSITY, NULL, 0, 0, R_STRICT},
+     "target fraction of zero weights over the convolution and linear weights, in [0, 1)",
+     SPT_MP_SPARSITY, NULL, 0, 0, R_STRICT},
     {"distribution", K_MP_CHOICE, F(distribution), EX_BOTH, "D", "per-layer densities:", SPT_MP_DISTRIBUTION,
      NULL, 0, 0, R_STRICT},
     {"epsilon", K_DBL, F(epsilon), EX_BOTH, "E",
@@ -127,7 +130,8 @@ static const flag FLAGS[] = {
      NULL, 1, 0, R_STRICT},
 
     SECTION("Training"),
-    {"epochs", K_INT, F(epochs), EX_BOTH, "N", "training epochs (per round for lottery)", NO_KEY, NULL, 1, EX_MAX_EPOCHS, R_STRICT},
+    {"epochs", K_INT, F(epochs), EX_BOTH, "N", "training epochs (per round for lottery)",
+     NO_KEY, NULL, 1, EX_MAX_EPOCHS, R_STRICT},
     {"batch", K_INT, F(batch), EX_BOTH, "N", "mini-batch size", NO_KEY, NULL, 1, 0, R_STRICT},
     {"optimizer", K_CHOICE, F(optimizer), EX_BOTH, "O", "sgd|adam", NO_KEY, "sgd|adam", 0, 0, R_STRICT},
     {"lr", K_DBL, F(lr), EX_BOTH, "LR",
@@ -137,7 +141,8 @@ static const flag FLAGS[] = {
     {"lr-schedule", K_CHOICE, F(lr_schedule), EX_BOTH, "S",
      "constant|step (x gamma at each milestone)|cosine (to 0 at the end of the round)", NO_KEY,
      "constant|step|cosine", 0, 0, R_STRICT},
-    {"warmup", K_INT, F(warmup), EX_BOTH, "STEPS", "linear warm-up from 0 over this many steps", NO_KEY, NULL, 0, 0, R_STRICT},
+    {"warmup", K_INT, F(warmup), EX_BOTH, "STEPS", "linear warm-up from 0 over this many steps",
+     NO_KEY, NULL, 0, 0, R_STRICT},
     {"milestones", K_STR, F(milestones), EX_BOTH, "E1,E2,...",
      "step schedule: epochs at which the lr is multiplied by gamma (default: 50% and 75% of the epochs)", NO_KEY,
      NULL, 0, 0, R_STRICT},
@@ -146,22 +151,26 @@ static const flag FLAGS[] = {
     {"nesterov", K_TRUE, F(nesterov), EX_BOTH, NULL, "sgd: Nesterov momentum", NO_KEY, NULL, 0, 0, R_STRICT},
     {"weight-decay", K_DBL, F(weight_decay), EX_BOTH, "WD", "L2 weight decay (not on biases and batch norm)", NO_KEY,
      NULL, 0, 0, R_STRICT},
-    {"seed", K_INT, F(seed), EX_BOTH, "N", "seed of initialisation, masks, shuffling and dropout", NO_KEY, NULL, 0, 0, R_STRICT},
+    {"seed", K_INT, F(seed), EX_BOTH, "N", "seed of initialisation, masks, shuffling and dropout",
+     NO_KEY, NULL, 0, 0, R_STRICT},
     {"threads", K_INT, F(threads), EX_BOTH, "N", "threads (0 = all cores), at most SPT_MAX_THREADS (1024)", NO_KEY,
      NULL, 0, SPT_MAX_THREADS, R_FREE},
     {"dispatch", K_CHOICE, F(dispatch), EX_BOTH, "P",
      "path of sparse layers: threshold (dense at density >= 0.4; reproducible) | timed (measure both) | sparse | "
      "dense",
      NO_KEY, "threshold|timed|sparse|dense", 0, 0, R_FREE},
-    {"eval-batch", K_INT, F(eval_batch), EX_BOTH, "N", "examples per forward pass when evaluating", NO_KEY, NULL, 1, 0, R_FREE},
+    {"eval-batch", K_INT, F(eval_batch), EX_BOTH, "N", "examples per forward pass when evaluating",
+     NO_KEY, NULL, 1, 0, R_FREE},
 
     SECTION("Output"),
     {"log", K_STR, F(log), EX_BOTH, "FILE.csv",
      "one CSV row per epoch: epoch,step,loss,train_acc,test_acc,lr,sparsity,seconds", NO_KEY, NULL, 0, 0, R_FREE},
-    {"checkpoint", K_STR, F(checkpoint), EX_BOTH, "FILE", "save the run to FILE after every epoch", NO_KEY, NULL, 0, 0, R_FREE},
-    {"resume", K_STR, F(resume), EX_BOTH, "FILE", "continue the run saved in FILE", NO_KEY, NULL, 0, 0, R_FREE},
+    {"checkpoint", K_STR, F(checkpoint), EX_BOTH, "FILE", "save the run to FILE after every epoch",
+     NO_KEY, NULL, 0, 0, R_FREE},
+    {"resume", K_STR, F(resume), EX_BOTH, "FILE", "continue the run saved in FILE with its settings (a flag that differs is refused)", NO_KEY, NULL, 0, 0, R_FREE},
     {"stop-after", K_INT, F(stop_after), EX_BOTH, "N",
-     "stop after N epochs of this invocation (0 = train to the end; continue with --resume)", NO_KEY, NULL, 0, EX_MAX_EPOCHS, R_FREE},
+     "stop after N epochs of this invocation (0 = train to the end; continue with --resume)",
+     NO_KEY, NULL, 0, EX_MAX_EPOCHS, R_FREE},
     {"progress", K_TRUE, F(progress), EX_BOTH, NULL,
      "progress line rewritten in place on stderr even when stderr is not a terminal", NO_KEY, NULL, 0, 0, R_FREE},
     {"help", K_HELP, 0, EX_BOTH, NULL, "print this help and exit", NO_KEY, NULL, 0, 0, R_FREE},
@@ -666,7 +675,8 @@ static int apply_method_flags(const ex_opts *o, spt_method_config *cfg, bool qui
             }
         }
         rc = spt_method_config_set(cfg, key, v);
-        if (rc != SPT_OK) return quiet ? EX_EXIT_USAGE : ex_usage_error(o, "--%s %g: %s", fl->name, v, spt_last_error());
+        if (rc != SPT_OK)
+            return quiet ? EX_EXIT_USAGE : ex_usage_error(o, "--%s %g: %s", fl->name, v, spt_last_error());
     }
     return -1;
 }
