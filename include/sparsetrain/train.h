@@ -14,6 +14,19 @@
  * A step that fails before its update (bad arguments, NaN/Inf anywhere,
  * out of memory) updates no weight and does not advance the step count.
  *
+ * A run has the length given to spt_trainer_create() (`total_steps`): the
+ * schedules and the method's timetable are resolved against it, and once
+ * that many steps are done spt_trainer_step() refuses more with
+ * #SPT_ERR_STATE, changing nothing. A longer run is a new trainer created
+ * with a larger `total_steps` (checkpoints keep the length they were saved
+ * with).
+ *
+ * A model has at most one trainer at a time: the trainer samples, prunes
+ * and updates the model's weights, and a second one would change them under
+ * the first. spt_trainer_create() on a model that has one fails with
+ * #SPT_ERR_STATE; after spt_trainer_destroy() the model may be given a new
+ * trainer, which starts from the weights as the first left them.
+ *
  * Typical use:
  * @code
  *   spt_trainer *tr;
@@ -72,7 +85,9 @@ typedef int (*spt_progress_fn)(void *user, int64_t step, int64_t batch_index, in
  * @param model        the network to train; borrowed, not copied: it must
  *                     outlive the trainer (destroy the trainer first) and
  *                     must not be used elsewhere while the trainer runs.
- *                     Attach at most one trainer to a model.
+ *                     At most one trainer per model at a time
+ *                     (#SPT_ERR_STATE while another lives; allowed again
+ *                     once that one is destroyed).
  * @param opt          the optimizer whose kind and hyper-parameters are
  *                     copied; its step count is not (the trainer counts from
  *                     0). Later changes to `opt` do not affect the trainer.
@@ -84,7 +99,8 @@ typedef int (*spt_progress_fn)(void *user, int64_t step, int64_t batch_index, in
  * @param total_steps  number of training steps of the whole run (e.g.
  *                     epochs x spt_batcher_batches_per_epoch()), >= 1: the
  *                     method resolves fractions of the run (T_end, pruning
- *                     windows) against it. Training past it is allowed.
+ *                     windows) against it. The run ends there: later
+ *                     steps are refused (#SPT_ERR_STATE).
  * @param seed         seed of the trainer's random stream; the model's
  *                     generator (dropout) is reseeded from it.
  * @param[out] out     receives the trainer (NULL on failure); free it with
@@ -93,8 +109,9 @@ typedef int (*spt_progress_fn)(void *user, int64_t step, int64_t batch_index, in
  *         (total_steps < 1, or a method setting that does not fit the run:
  *         an unreachable sparsity, a GMP window not inside the run...);
  *         #SPT_ERR_SIZE (explicit densities whose count is not the model's
- *         number of weight layers); #SPT_ERR_STATE (the schedule cannot
- *         give a learning rate, e.g. a cosine total not above its warm-up);
+ *         number of weight layers); #SPT_ERR_STATE (the model already has
+ *         a trainer, see above; or the schedule cannot give a learning rate,
+ *         e.g. a cosine total not above its warm-up);
  *         another error of the method's initialisation; #SPT_ERR_NOMEM. On
  *         failure the model's weights are as before unless the method's
  *         initialisation failed half-way (it then reports which layer).
@@ -104,7 +121,8 @@ SPT_API int spt_trainer_create(spt_model *model, const spt_optimizer *opt, const
                                spt_trainer **out);
 
 /** Free a trainer (not its model). The model keeps its weights, in
- *  whatever form (dense or sparse) training left them.
+ *  whatever form (dense or sparse) training left them, and may be given a
+ *  new trainer.
  *  @param t the trainer, or NULL (no-op). */
 SPT_API void spt_trainer_destroy(spt_trainer *t);
 
@@ -138,8 +156,8 @@ SPT_API int spt_trainer_prepare(spt_trainer *t, spt_batcher *b);
  *         too large); SPT_ERR_INVALID (a label out of range);
  *         SPT_ERR_NONFINITE (NaN or Inf in the input, an activation, the
  *         loss or a gradient: the message names the input, the layer or the
- *         parameter); SPT_ERR_STATE (the step count is exhausted); a
- *         method's error; SPT_ERR_NOMEM. A failure before the update
+ *         parameter); SPT_ERR_STATE (the run's `total_steps` steps are
+ *         all done: nothing is read or changed); a method's error; SPT_ERR_NOMEM. A failure before the update
  *         (arguments, NaN/Inf, memory, the method's begin_step or
  *         after_backward hook) updates no weight and does not advance the
  *         step count; only an error of the method's after_step hook comes
@@ -163,9 +181,11 @@ SPT_API int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labe
  *                   trained (may be NULL; 0 when none was).
  * @param accuracy   receives the fraction predicted right over them (may be NULL).
  * @return SPT_OK; SPT_ERR_NULL (t or b); SPT_ERR_SIZE (data and model
- *         shapes differ); any error of spt_trainer_step(), which stops the
- *         epoch: the steps before it stay done and the failing batch is
- *         consumed; SPT_ERR_NOMEM.
+ *         shapes differ); SPT_ERR_STATE (the run's `total_steps` are done,
+ *         before the epoch or in it: the steps before stay done and the
+ *         batcher stays at the first batch not trained); any error of
+ *         spt_trainer_step(), which stops the epoch: the steps before it
+ *         stay done and the failing batch is consumed; SPT_ERR_NOMEM.
  */
 SPT_API int spt_trainer_train_epoch(spt_trainer *t, spt_batcher *b, spt_progress_fn progress, void *user,
                                     double *mean_loss, double *accuracy);

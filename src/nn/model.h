@@ -53,6 +53,7 @@ struct spt_model {
     uint64_t seed;
     spti_rng rng;            /* initialisation, then dropout */
     bool init_pending;       /* some weight may still have a pending init (spti_model_materialize) */
+    bool has_trainer;        /* a trainer is attached (set by trainer create, cleared by its destroy) */
 };
 typedef struct spt_model spti_model;
 

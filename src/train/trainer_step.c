@@ -170,7 +170,11 @@ int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int6
     SPTI_CHECK_NULL(x);
     SPTI_CHECK_NULL(labels);
     if (n < 1) return spti_fail(SPT_ERR_SIZE, "%s: batch size (%lld) must be >= 1", __func__, (long long)n);
-    if (t->step == INT64_MAX) return spti_fail(SPT_ERR_STATE, "%s: the step count is exhausted", __func__);
+    if (t->step >= t->total_steps)
+        return spti_fail(SPT_ERR_STATE,
+                         "%s: the run is complete (total_steps = %lld steps done); a longer run needs a trainer "
+                         "created with a larger total_steps",
+                         __func__, (long long)t->total_steps);
     /* Sizes first (overflow, memory): the labels are read only then. */
     SPTI_TRY(spti_trainer_prefix(__func__, spti_model_reserve(t->model, n)));
     const int64_t classes = t->model->classes;
