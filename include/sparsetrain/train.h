@@ -287,15 +287,56 @@ SPT_API int spt_trainer_flops(const spt_trainer *t, double *forward_dense, doubl
                               double *train_measured);
 
 /**
- * Wall-clock time spent so far (a monotonic clock). Any output may be NULL.
+ * Time of the whole run (a monotonic clock), over every trainer object that
+ * ran it: checkpoints carry both figures and spt_trainer_load() restores
+ * them. Any output may be NULL. For this trainer object's own figures, and
+ * the method's time outside the steps, see spt_trainer_session_times().
  * @param t               the trainer.
- * @param step_seconds    receives the time inside spt_trainer_step() (all of it).
- * @param method_seconds  receives the part of it (and of spt_trainer_prepare()
- *                        and spt_trainer_end_round()) spent in the method's
- *                        hooks: mask sampling, drop/grow, pruning.
+ * @param step_seconds    receives the time inside spt_trainer_step() (steps
+ *                        that failed included), except a method
+ *                        initialisation the first step ran (SNIP, GraSP,
+ *                        SynFlow without spt_trainer_prepare()).
+ * @param method_seconds  receives the part of `step_seconds` spent in the
+ *                        method's per-step hooks (RigL: choosing the
+ *                        weights to drop and grow; SET, SNFS: their
+ *                        updates; GMP: pruning; on every step, update step
+ *                        or not), so never more than `step_seconds`. The
+ *                        method's initialisation and end-of-round work are
+ *                        not in it.
  * @return SPT_OK or SPT_ERR_NULL (t).
  */
 SPT_API int spt_trainer_times(const spt_trainer *t, double *step_seconds, double *method_seconds);
+
+/**
+ * Where this trainer object's time went (a monotonic clock), from its
+ * spt_trainer_create() or spt_trainer_load() on; not saved in checkpoints.
+ * The three parts outside or inside the steps are disjoint:
+ *
+ *     init_seconds   the method's initialisation: sampling the initial
+ *                    topology (static, SET, RigL, SNFS, user methods: in
+ *                    spt_trainer_create(), and again in spt_trainer_load(),
+ *                    which rebuilds the trainer that way), or scoring on
+ *                    data (SNIP, GraSP, SynFlow: in spt_trainer_prepare()
+ *                    or the first step). Not part of step_seconds.
+ *     step_seconds   time inside spt_trainer_step() (steps that failed
+ *                    included), the initialisation excluded.
+ *     hook_seconds   the part of step_seconds spent in the method's
+ *                    per-step hooks (drop/grow, pruning; every step).
+ *     round_seconds  the method's end-of-round hook in
+ *                    spt_trainer_end_round() (lottery tickets: prune and
+ *                    rewind). Not part of step_seconds.
+ *
+ * So hook_seconds / step_seconds is the share of the steps' time the
+ * method's per-step work took, and lies in [0, 1]. Any output may be NULL.
+ * @param t              the trainer.
+ * @param init_seconds   receives the initialisation time.
+ * @param step_seconds   receives the steps' time.
+ * @param hook_seconds   receives the per-step hooks' time.
+ * @param round_seconds  receives the end-of-round time.
+ * @return SPT_OK or SPT_ERR_NULL (t).
+ */
+SPT_API int spt_trainer_session_times(const spt_trainer *t, double *init_seconds, double *step_seconds,
+                                      double *hook_seconds, double *round_seconds);
 
 /**
  * What the topology updates cost, from the steps this trainer object has
@@ -306,13 +347,15 @@ SPT_API int spt_trainer_times(const spt_trainer *t, double *step_seconds, double
  * grow); its extra cost is
  *     update_step_seconds - update_steps * (step_seconds - update_step_seconds)
  *                                        / (steps - update_steps)
- * with step_seconds from spt_trainer_times() (same process). Any output
- * may be NULL.
+ * with step_seconds of the same object from spt_trainer_session_times()
+ * (0 when there was no update step). Any output may be NULL.
  * @param t                    the trainer.
  * @param update_step_seconds  receives the time inside spt_trainer_step() of
- *                             the steps that changed the topology.
+ *                             the steps that changed the topology (part of
+ *                             the session's step_seconds).
  * @param update_steps         receives their number.
- * @param steps                receives the number of steps timed (all).
+ * @param steps                receives the number of steps timed (all
+ *                             completed steps of this object).
  * @return SPT_OK or SPT_ERR_NULL (t).
  */
 SPT_API int spt_trainer_update_times(const spt_trainer *t, double *update_step_seconds, int64_t *update_steps,

@@ -100,7 +100,7 @@ static int trainer_start(spti_trainer *t, bool needs_data) {
     if (m && !needs_data && m->ops->init) {
         double t0 = spti_now_seconds();
         int rc = m->ops->init(m, m->weights, m->n_weights, NULL);
-        t->method_seconds += spti_now_seconds() - t0;
+        t->s_init_seconds += spti_now_seconds() - t0;
         if (rc != SPT_OK) return rc;
     }
     spti_model_materialize(t->model);
