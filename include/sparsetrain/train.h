@@ -12,7 +12,10 @@
  *     t = t + 1
  *
  * A step that fails before its update (bad arguments, NaN/Inf anywhere,
- * out of memory) updates no weight and does not advance the step count.
+ * out of memory) changes nothing: no weight, no topology, no optimizer
+ * state, no batch-norm running statistic, no random stream, not the step
+ * count; retrying it on the same batch gives what the step would have
+ * given without the failure.
  *
  * A run has the length given to spt_trainer_create() (`total_steps`): the
  * schedules and the method's timetable are resolved against it, and once
@@ -157,11 +160,15 @@ SPT_API int spt_trainer_prepare(spt_trainer *t, spt_batcher *b);
  *         SPT_ERR_NONFINITE (NaN or Inf in the input, an activation, the
  *         loss or a gradient: the message names the input, the layer or the
  *         parameter); SPT_ERR_STATE (the run's `total_steps` steps are
- *         all done: nothing is read or changed); a method's error; SPT_ERR_NOMEM. A failure before the update
- *         (arguments, NaN/Inf, memory, the method's begin_step or
- *         after_backward hook) updates no weight and does not advance the
- *         step count; only an error of the method's after_step hook comes
- *         after the update, and that step then counts as done.
+ *         all done: nothing is read or changed); a method's error;
+ *         SPT_ERR_NOMEM. A failure before the update (arguments, NaN/Inf,
+ *         memory, the method's begin_step or after_backward hook, RigL's
+ *         drop and grow included) changes nothing (see the file comment;
+ *         tests/test_alloc_sweep.c retries every such failure); only an
+ *         error of the method's after_step hook (SET and SNFS updates, GMP
+ *         pruning) comes after the update: that step then counts as done,
+ *         and the topology change the hook was making may be partly made
+ *         (every weight stays a valid sparse or masked tensor).
  */
 SPT_API int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int64_t n, double *loss,
                              int64_t *correct);

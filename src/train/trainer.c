@@ -79,6 +79,7 @@ static int trainer_alloc(spti_model *model, const spti_optimizer *opt, const spt
     spti_rng_seed(&t->rng, seed);
     int rc = schedule ? copy_schedule(schedule, total_steps, &t->sched) : SPT_OK;
     if (rc == SPT_OK) rc = spti_trainer_collect_weights(model, &t->weights, &t->n_weights);
+    if (rc == SPT_OK) rc = spti_model_step_state_init(model, &t->undo);
     if (rc != SPT_OK) {
         spt_trainer_destroy(t);
         return rc;
@@ -170,6 +171,7 @@ void spt_trainer_destroy(spt_trainer *t) {
     spt_lr_schedule_destroy(t->sched);
     spt_method_config_destroy(t->cfg);
     spti_free(t->weights);
+    spti_model_step_state_free(&t->undo);
     spti_free(t->xbuf);
     spti_free(t->ybuf);
     spti_free(t);

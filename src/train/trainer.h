@@ -49,6 +49,9 @@ struct spt_trainer {
     double train_flops_sum;     /* sum over completed steps of that step's FLOPs per example */
     bool last_update;           /* the last completed step changed the topology */
     int64_t update_steps;       /* completed steps that changed the topology */
+    /* the model's random stream and running statistics before the current
+     * step, put back when it fails before its update */
+    spti_model_step_state undo;
     /* batch buffers of train_epoch / prepare, grown as needed */
     float *xbuf;
     int32_t *ybuf;

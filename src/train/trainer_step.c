@@ -194,7 +194,16 @@ int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int6
     double t0 = spti_now_seconds();
     const int64_t step_before = t->step;
     const double init_before = t->s_init_seconds;
+    const spti_rng rng_before = t->rng;
+    spti_model_step_state_save(t->model, &t->undo);
     int rc = run_step(t, x, labels, n, lr, loss, correct);
+    if (t->step == step_before) {
+        /* Failed before the update: the forward pass may have drawn dropout
+         * masks and moved running statistics before a later layer failed.
+         * Put them back, so that the failed step changes nothing. */
+        t->rng = rng_before;
+        spti_model_step_state_restore(t->model, &t->undo);
+    }
     /* A deferred initialisation of the method (SNIP...) counts as
      * initialisation, not as step time. */
     const double dt = spti_now_seconds() - t0 - (t->s_init_seconds - init_before);
