@@ -120,6 +120,8 @@ SPT_API int spt_version_number(void);
  * workers spin next to the OpenMP ones and dense products slow down (see
  * docs/performance.md). Do not also raise OMP_NUM_THREADS /
  * OPENBLAS_NUM_THREADS above the core count.
+ * The count holds for library calls from every thread (a product runs on
+ * the same threads, so gives the same bits, whichever thread calls it).
  * Global state: not thread-safe against concurrent library calls.
  * @param n number of threads, >= 1; 0 means "all cores" (the default).
  * @return #SPT_OK, or #SPT_ERR_INVALID for n < 0. */
