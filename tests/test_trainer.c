@@ -257,7 +257,8 @@ static void test_lr_follows_schedule(void **state) {
         assert_status(spt_trainer_get_lr(t, &lr), SPT_OK);
         assert_true(fabs(lr - cexp[i]) < 1e-12);
         take_batch(px, py, i, x, y);
-        assert_status(spt_trainer_step(t, x, y, BATCH, NULL, NULL), SPT_OK); /* past the total: allowed */
+        /* The fifth step is past the run's total: refused (test_step_past_total). */
+        assert_status(spt_trainer_step(t, x, y, BATCH, NULL, NULL), i < 4 ? SPT_OK : SPT_ERR_STATE);
     }
     spt_trainer_destroy(t);
     /* Without a schedule: the optimizer's lr. */
@@ -268,6 +269,138 @@ static void test_lr_follows_schedule(void **state) {
     spt_trainer_destroy(t);
     spt_lr_schedule_destroy(c);
     spt_lr_schedule_destroy(s);
+    spt_optimizer_destroy(o);
+    spt_model_destroy(m);
+}
+
+/* Steps past total_steps are refused with SPT_ERR_STATE and change nothing:
+ * no weight, no topology, no step count, no batch drawn; the learning rate
+ * of the end of the run stays readable. */
+static void test_step_past_total(void **state) {
+    (void)state;
+    enum { TOTAL = 5 };
+    float px[F * POOL], x[F * BATCH];
+    int32_t py[POOL], y[BATCH];
+    make_blobs(5, POOL, px, NULL, py);
+    spt_model *m = mlp(3);
+    spt_optimizer *o = sgd(0.1, 0.9);
+    spt_method_config *cfg = NULL;
+    assert_status(spt_method_config_create(SPT_METHOD_SET, &cfg), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_SPARSITY, 0.5), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_DELTA_T, 1), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_T_END_FRACTION, 1.0), SPT_OK);
+    spt_trainer *t = NULL;
+    assert_status(spt_trainer_create(m, o, NULL, cfg, TOTAL, 1, &t), SPT_OK);
+    for (int i = 0; i < TOTAL; i++) {
+        take_batch(px, py, i, x, y);
+        assert_status(spt_trainer_step(t, x, y, BATCH, NULL, NULL), SPT_OK);
+    }
+    int64_t len, updates0, updates1, step;
+    float *before = snapshot(m, &len);
+    assert_status(spt_trainer_last_update(t, NULL, &updates0), SPT_OK);
+    for (int i = 0; i < 3; i++) {
+        take_batch(px, py, TOTAL + i, x, y);
+        double loss = -1.0;
+        assert_status(spt_trainer_step(t, x, y, BATCH, &loss, NULL), SPT_ERR_STATE);
+        assert_non_null(strstr(spt_last_error(), "spt_trainer_step"));
+        assert_non_null(strstr(spt_last_error(), "total_steps = 5"));
+        assert_true(loss == -1.0);
+    }
+    assert_true(same_params(m, before, len));
+    assert_status(spt_trainer_last_update(t, NULL, &updates1), SPT_OK);
+    assert_int_equal(updates1, updates0);
+    assert_status(spt_trainer_get_step(t, &step), SPT_OK);
+    assert_int_equal(step, TOTAL);
+    double lr;
+    assert_status(spt_trainer_get_lr(t, &lr), SPT_OK);
+    assert_true(lr == 0.1);
+    /* An epoch over a finished run: refused before a batch is drawn. */
+    spt_dataset *ds = NULL;
+    float xnf[POOL * F];
+    make_blobs(5, POOL, px, xnf, py);
+    assert_status(spt_dataset_from_float(xnf, py, POOL, F, 1, 1, K, &ds), SPT_OK);
+    spt_batcher *b = NULL;
+    assert_status(spt_batcher_create(ds, BATCH, SPT_BATCH_SHUFFLE, 9, &b), SPT_OK);
+    assert_status(spt_trainer_train_epoch(t, b, NULL, NULL, NULL, NULL), SPT_ERR_STATE);
+    assert_non_null(strstr(spt_last_error(), "spt_trainer_train_epoch"));
+    int64_t epoch, pos;
+    assert_status(spt_batcher_get_state(b, &epoch, &pos, NULL), SPT_OK);
+    assert_true(epoch == 0 && pos == 0);
+    assert_true(same_params(m, before, len));
+    spt_trainer_destroy(t);
+    /* A run that ends inside an epoch: the epoch trains up to the end and
+     * then refuses; the batcher stays at the first batch not trained. */
+    assert_status(spt_trainer_create(m, o, NULL, NULL, 3, 1, &t), SPT_OK);
+    assert_status(spt_trainer_train_epoch(t, b, NULL, NULL, NULL, NULL), SPT_ERR_STATE);
+    assert_status(spt_trainer_get_step(t, &step), SPT_OK);
+    assert_int_equal(step, 3);
+    assert_status(spt_batcher_get_state(b, &epoch, &pos, NULL), SPT_OK);
+    assert_true(epoch == 0 && pos == 3 * BATCH);
+    spt_trainer_destroy(t);
+    spt_batcher_destroy(b);
+    spt_dataset_destroy(ds);
+    free(before);
+    spt_method_config_destroy(cfg);
+    spt_optimizer_destroy(o);
+    spt_model_destroy(m);
+}
+
+/* One trainer per model at a time: a second one is refused with
+ * SPT_ERR_STATE and the first keeps its sparsity and its weights; once the
+ * first is destroyed a new trainer may be created over the weights as the
+ * first left them. */
+static void test_second_trainer_refused(void **state) {
+    (void)state;
+    float px[F * POOL], x[F * BATCH];
+    int32_t py[POOL], y[BATCH];
+    make_blobs(6, POOL, px, NULL, py);
+    spt_model *m = mlp(4);
+    spt_optimizer *o = sgd(0.05, 0.0);
+    spt_method_config *c80 = NULL, *c50 = NULL;
+    assert_status(spt_method_config_create(SPT_METHOD_RIGL, &c80), SPT_OK);
+    assert_status(spt_method_config_set(c80, SPT_MP_SPARSITY, 0.8), SPT_OK);
+    assert_status(spt_method_config_create(SPT_METHOD_STATIC, &c50), SPT_OK);
+    assert_status(spt_method_config_set(c50, SPT_MP_SPARSITY, 0.5), SPT_OK);
+    spt_trainer *a = NULL, *b = (spt_trainer *)1;
+    assert_status(spt_trainer_create(m, o, NULL, c80, 20, 1, &a), SPT_OK);
+    for (int i = 0; i < 3; i++) {
+        take_batch(px, py, i, x, y);
+        assert_status(spt_trainer_step(a, x, y, BATCH, NULL, NULL), SPT_OK);
+    }
+    double sa0, sa1;
+    int64_t len;
+    assert_status(spt_trainer_sparsity(a, &sa0, NULL, NULL), SPT_OK);
+    float *before = snapshot(m, &len);
+    assert_status(spt_trainer_create(m, o, NULL, c50, 20, 2, &b), SPT_ERR_STATE);
+    assert_null(b);
+    assert_non_null(strstr(spt_last_error(), "already has a trainer"));
+    assert_status(spt_trainer_create(m, o, NULL, NULL, 20, 2, &b), SPT_ERR_STATE); /* dense too */
+    assert_null(b);
+    assert_status(spt_trainer_sparsity(a, &sa1, NULL, NULL), SPT_OK);
+    assert_true(sa1 == sa0);
+    assert_true(same_params(m, before, len));
+    take_batch(px, py, 3, x, y);
+    assert_status(spt_trainer_step(a, x, y, BATCH, NULL, NULL), SPT_OK); /* the first trains on */
+    spt_trainer_destroy(a);
+    /* Detached: a new trainer (here static at 50%) starts from the weights
+     * the first left. */
+    free(before);
+    before = snapshot(m, &len);
+    assert_status(spt_trainer_create(m, o, NULL, c50, 20, 2, &b), SPT_OK);
+    double sb;
+    assert_status(spt_trainer_sparsity(b, &sb, NULL, NULL), SPT_OK);
+    assert_true(fabs(sb - 0.5) < 0.02);
+    assert_true(sb < sa0);
+    for (int i = 0; i < 3; i++) {
+        take_batch(px, py, i, x, y);
+        assert_status(spt_trainer_step(b, x, y, BATCH, NULL, NULL), SPT_OK);
+    }
+    spt_trainer_destroy(b);
+    assert_status(spt_trainer_create(m, o, NULL, NULL, 20, 2, &b), SPT_OK);
+    spt_trainer_destroy(b);
+    free(before);
+    spt_method_config_destroy(c80);
+    spt_method_config_destroy(c50);
     spt_optimizer_destroy(o);
     spt_model_destroy(m);
 }
@@ -614,6 +747,8 @@ int main(void) {
         cmocka_unit_test(test_nonfinite_changes_nothing),
         cmocka_unit_test(test_same_seed_same_bytes),
         cmocka_unit_test(test_lr_follows_schedule),
+        cmocka_unit_test(test_step_past_total),
+        cmocka_unit_test(test_second_trainer_refused),
         cmocka_unit_test(test_invalid_arguments),
         cmocka_unit_test(test_epoch_over_batcher),
         cmocka_unit_test(test_evaluate_matches_manual_loop),

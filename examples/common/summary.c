@@ -29,11 +29,16 @@ static void json_str(const char *key, const char *s, bool first) {
 }
 
 int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *model, const ex_result *r) {
-    double sparsity = 0, f_dense = 0, f_sparse = 0, f_train = 0, f_measured = 0, step_s = 0, method_s = 0;
+    double sparsity = 0, f_dense = 0, f_sparse = 0, f_train = 0, f_measured = 0;
     int64_t nnz = 0, dense = 0, layers = 0, params_dense = 0, params_nnz = 0, updates = 0;
     int rc = spt_trainer_sparsity(tr, &sparsity, &nnz, &dense);
     if (rc == SPT_OK) rc = spt_trainer_flops(tr, &f_dense, &f_sparse, &f_train, &f_measured);
-    if (rc == SPT_OK) rc = spt_trainer_times(tr, &step_s, &method_s);
+    /* This invocation's figures (a resumed run counts from the resume, as
+     * `seconds` does): the method's initialisation (initial topology, or
+     * scoring on data), outside the steps; the steps; the method's per-step
+     * hooks, part of the steps; end-of-round work, outside them. */
+    double init_s = 0, step_s = 0, hook_s = 0, round_s = 0;
+    if (rc == SPT_OK) rc = spt_trainer_session_times(tr, &init_s, &step_s, &hook_s, &round_s);
     double upd_s = 0;
     int64_t upd_n = 0, timed_n = 0;
     if (rc == SPT_OK) rc = spt_trainer_update_times(tr, &upd_s, &upd_n, &timed_n);
@@ -54,9 +59,9 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
            dense > 0 ? (double)nnz / (double)dense : 0.0);
 
     const char *method = spt_method_name(r->method);
-    double share = step_s > 0 ? method_s / step_s : 0;
-    /* What the update steps cost beyond an ordinary step (this process),
-     * as a share of the whole run's time (steps, data, evaluation). */
+    const double hook_share = step_s > 0 ? hook_s / step_s : 0;
+    /* What the update steps cost beyond an ordinary step (this invocation),
+     * as a share of the training loop's time (steps, data, evaluation). */
     const double ordinary = timed_n > upd_n ? (step_s - upd_s) / (double)(timed_n - upd_n) : 0.0;
     double extra = upd_s - (double)upd_n * ordinary;
     extra = extra > 0 ? extra : 0.0;
@@ -75,10 +80,14 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     printf("%-24s %lld epoch%s, %lld steps, %lld round%s, %lld topology updates\n", "run", (long long)r->epochs,
            r->epochs == 1 ? "" : "s", (long long)r->steps, (long long)r->rounds, r->rounds == 1 ? "" : "s",
            (long long)updates);
-    printf("%-24s %.2f s (steps %.2f s, mask updates %.3f s = %.1f%%), %.0f examples/s\n", "time", r->seconds,
-           step_s, method_s, 100 * share, r->examples_per_second);
-    printf("%-24s %lld update steps, %.3f s beyond ordinary steps = %.2f%% of the run\n", "topology updates",
-           (long long)upd_n, extra, 100 * extra_share);
+    printf("%-24s %.2f s training loop (steps %.2f s), %.0f examples/s\n", "time", r->seconds, step_s,
+           r->examples_per_second);
+    printf("%-24s initialisation %.3f s (not in the steps); per-step hooks %.3f s = %.1f%% of the steps",
+           "method time", init_s, hook_s, 100 * hook_share);
+    if (round_s > 0) printf("; end of rounds %.3f s", round_s);
+    putchar('\n');
+    printf("%-24s %lld update steps, %.3f s beyond ordinary steps = %.2f%% of the training loop\n",
+           "topology updates", (long long)upd_n, extra, 100 * extra_share);
 
     /* The last stdout line: one JSON object. */
     putchar('{');
@@ -100,8 +109,10 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
            (long long)r->epochs, (long long)r->steps, (long long)r->rounds, (long long)r->batch, (long long)updates);
     json_num("seconds", r->seconds, "%.3f");
     json_num("step_seconds", step_s, "%.3f");
-    json_num("mask_update_seconds", method_s, "%.4f");
-    json_num("mask_update_share", share, "%.5f");
+    json_num("method_init_seconds", init_s, "%.4f");
+    json_num("method_hook_seconds", hook_s, "%.4f");
+    json_num("method_hook_share", hook_share, "%.5f");
+    json_num("method_round_seconds", round_s, "%.4f");
     printf(",\"update_steps\":%lld", (long long)upd_n);
     json_num("update_step_seconds", upd_s, "%.4f");
     json_num("update_extra_seconds", extra, "%.4f");

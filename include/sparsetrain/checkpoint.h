@@ -2,8 +2,8 @@
  * Checkpoints: save a training run to one file and resume it exactly.
  *
  * A checkpoint holds everything the next training step depends on: the
- * architecture (an MLP or a CIFAR ResNet made by spt_model_create_mlp() /
- * spt_model_create_resnet()), every parameter in its current form (dense,
+ * architecture (the model's network description, sparsetrain/net.h: any
+ * model, the built-in MLP and ResNet included), every parameter in its current form (dense,
  * masked, or sparse as CSR: only the nonzeros are stored), the optimizer's
  * slots (momentum, Adam moments) and scalar state, batch-norm running
  * statistics and dropout rates, the learning-rate schedule, the sparse
@@ -47,14 +47,13 @@ extern "C" {
  * crash; the next save replaces it). The whole image is built in memory
  * first (about the size of the model's stored values and slots).
  *
- * @param t        the trainer (read only). Its model must come from
- *                 spt_model_create_mlp() or spt_model_create_resnet().
+ * @param t        the trainer (read only).
  * @param batcher  the batcher feeding the run, whose position (epoch,
  *                 position in the epoch, seed) is saved; may be NULL.
  * @param path     the file to write (replaced if it exists).
  * @return SPT_OK; SPT_ERR_NULL (t or path); SPT_ERR_INVALID (empty path);
- *         SPT_ERR_UNSUPPORTED (a model built otherwise, or a trainer around
- *         a caller's own method object); SPT_ERR_IO (the file or the
+ *         SPT_ERR_UNSUPPORTED (a trainer around a caller's own method
+ *         object); SPT_ERR_IO (the file or the
  *         temporary file cannot be created, written, synced or renamed:
  *         the message names the file and the system's reason);
  *         SPT_ERR_NOMEM. On failure the file at `path` is unchanged.

@@ -126,6 +126,8 @@ SPT_API int spt_version_number(void);
  * At most #SPT_MAX_THREADS: the OpenMP runtime crashes when asked for tens
  * of thousands of threads, and no machine has that many cores; a larger n
  * is refused, not clamped, and the count is left as it was.
+ * The count holds for library calls from every thread (a product runs on
+ * the same threads, so gives the same bits, whichever thread calls it).
  * Global state: not thread-safe against concurrent library calls.
  * @param n number of threads, in [1, #SPT_MAX_THREADS]; 0 means "all cores"
  *          (the default).

@@ -12,7 +12,23 @@
  *     t = t + 1
  *
  * A step that fails before its update (bad arguments, NaN/Inf anywhere,
- * out of memory) updates no weight and does not advance the step count.
+ * out of memory) changes nothing: no weight, no topology, no optimizer
+ * state, no batch-norm running statistic, no random stream, not the step
+ * count; retrying it on the same batch gives what the step would have
+ * given without the failure.
+ *
+ * A run has the length given to spt_trainer_create() (`total_steps`): the
+ * schedules and the method's timetable are resolved against it, and once
+ * that many steps are done spt_trainer_step() refuses more with
+ * #SPT_ERR_STATE, changing nothing. A longer run is a new trainer created
+ * with a larger `total_steps` (checkpoints keep the length they were saved
+ * with).
+ *
+ * A model has at most one trainer at a time: the trainer samples, prunes
+ * and updates the model's weights, and a second one would change them under
+ * the first. spt_trainer_create() on a model that has one fails with
+ * #SPT_ERR_STATE; after spt_trainer_destroy() the model may be given a new
+ * trainer, which starts from the weights as the first left them.
  *
  * Typical use:
  * @code
@@ -72,7 +88,9 @@ typedef int (*spt_progress_fn)(void *user, int64_t step, int64_t batch_index, in
  * @param model        the network to train; borrowed, not copied: it must
  *                     outlive the trainer (destroy the trainer first) and
  *                     must not be used elsewhere while the trainer runs.
- *                     Attach at most one trainer to a model.
+ *                     At most one trainer per model at a time
+ *                     (#SPT_ERR_STATE while another lives; allowed again
+ *                     once that one is destroyed).
  * @param opt          the optimizer whose kind and hyper-parameters are
  *                     copied; its step count is not (the trainer counts from
  *                     0). Later changes to `opt` do not affect the trainer.
@@ -84,7 +102,8 @@ typedef int (*spt_progress_fn)(void *user, int64_t step, int64_t batch_index, in
  * @param total_steps  number of training steps of the whole run (e.g.
  *                     epochs x spt_batcher_batches_per_epoch()), >= 1: the
  *                     method resolves fractions of the run (T_end, pruning
- *                     windows) against it. Training past it is allowed.
+ *                     windows) against it. The run ends there: later
+ *                     steps are refused (#SPT_ERR_STATE).
  * @param seed         seed of the trainer's random stream; the model's
  *                     generator (dropout) is reseeded from it.
  * @param[out] out     receives the trainer (NULL on failure); free it with
@@ -93,8 +112,9 @@ typedef int (*spt_progress_fn)(void *user, int64_t step, int64_t batch_index, in
  *         (total_steps < 1, or a method setting that does not fit the run:
  *         an unreachable sparsity, a GMP window not inside the run...);
  *         #SPT_ERR_SIZE (explicit densities whose count is not the model's
- *         number of weight layers); #SPT_ERR_STATE (the schedule cannot
- *         give a learning rate, e.g. a cosine total not above its warm-up);
+ *         number of weight layers); #SPT_ERR_STATE (the model already has
+ *         a trainer, see above; or the schedule cannot give a learning rate,
+ *         e.g. a cosine total not above its warm-up);
  *         another error of the method's initialisation; #SPT_ERR_NOMEM. On
  *         failure the model's weights are as before unless the method's
  *         initialisation failed half-way (it then reports which layer).
@@ -104,7 +124,8 @@ SPT_API int spt_trainer_create(spt_model *model, const spt_optimizer *opt, const
                                spt_trainer **out);
 
 /** Free a trainer (not its model). The model keeps its weights, in
- *  whatever form (dense or sparse) training left them.
+ *  whatever form (dense or sparse) training left them, and may be given a
+ *  new trainer.
  *  @param t the trainer, or NULL (no-op). */
 SPT_API void spt_trainer_destroy(spt_trainer *t);
 
@@ -138,12 +159,16 @@ SPT_API int spt_trainer_prepare(spt_trainer *t, spt_batcher *b);
  *         too large); SPT_ERR_INVALID (a label out of range);
  *         SPT_ERR_NONFINITE (NaN or Inf in the input, an activation, the
  *         loss or a gradient: the message names the input, the layer or the
- *         parameter); SPT_ERR_STATE (the step count is exhausted); a
- *         method's error; SPT_ERR_NOMEM. A failure before the update
- *         (arguments, NaN/Inf, memory, the method's begin_step or
- *         after_backward hook) updates no weight and does not advance the
- *         step count; only an error of the method's after_step hook comes
- *         after the update, and that step then counts as done.
+ *         parameter); SPT_ERR_STATE (the run's `total_steps` steps are
+ *         all done: nothing is read or changed); a method's error;
+ *         SPT_ERR_NOMEM. A failure before the update (arguments, NaN/Inf,
+ *         memory, the method's begin_step or after_backward hook, RigL's
+ *         drop and grow included) changes nothing (see the file comment;
+ *         tests/test_alloc_sweep.c retries every such failure); only an
+ *         error of the method's after_step hook (SET and SNFS updates, GMP
+ *         pruning) comes after the update: that step then counts as done,
+ *         and the topology change the hook was making may be partly made
+ *         (every weight stays a valid sparse or masked tensor).
  */
 SPT_API int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int64_t n, double *loss,
                              int64_t *correct);
@@ -163,9 +188,11 @@ SPT_API int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labe
  *                   trained (may be NULL; 0 when none was).
  * @param accuracy   receives the fraction predicted right over them (may be NULL).
  * @return SPT_OK; SPT_ERR_NULL (t or b); SPT_ERR_SIZE (data and model
- *         shapes differ); any error of spt_trainer_step(), which stops the
- *         epoch: the steps before it stay done and the failing batch is
- *         consumed; SPT_ERR_NOMEM.
+ *         shapes differ); SPT_ERR_STATE (the run's `total_steps` are done,
+ *         before the epoch or in it: the steps before stay done and the
+ *         batcher stays at the first batch not trained); any error of
+ *         spt_trainer_step(), which stops the epoch: the steps before it
+ *         stay done and the failing batch is consumed; SPT_ERR_NOMEM.
  */
 SPT_API int spt_trainer_train_epoch(spt_trainer *t, spt_batcher *b, spt_progress_fn progress, void *user,
                                     double *mean_loss, double *accuracy);
@@ -267,15 +294,56 @@ SPT_API int spt_trainer_flops(const spt_trainer *t, double *forward_dense, doubl
                               double *train_measured);
 
 /**
- * Wall-clock time spent so far (a monotonic clock). Any output may be NULL.
+ * Time of the whole run (a monotonic clock), over every trainer object that
+ * ran it: checkpoints carry both figures and spt_trainer_load() restores
+ * them. Any output may be NULL. For this trainer object's own figures, and
+ * the method's time outside the steps, see spt_trainer_session_times().
  * @param t               the trainer.
- * @param step_seconds    receives the time inside spt_trainer_step() (all of it).
- * @param method_seconds  receives the part of it (and of spt_trainer_prepare()
- *                        and spt_trainer_end_round()) spent in the method's
- *                        hooks: mask sampling, drop/grow, pruning.
+ * @param step_seconds    receives the time inside spt_trainer_step() (steps
+ *                        that failed included), except a method
+ *                        initialisation the first step ran (SNIP, GraSP,
+ *                        SynFlow without spt_trainer_prepare()).
+ * @param method_seconds  receives the part of `step_seconds` spent in the
+ *                        method's per-step hooks (RigL: choosing the
+ *                        weights to drop and grow; SET, SNFS: their
+ *                        updates; GMP: pruning; on every step, update step
+ *                        or not), so never more than `step_seconds`. The
+ *                        method's initialisation and end-of-round work are
+ *                        not in it.
  * @return SPT_OK or SPT_ERR_NULL (t).
  */
 SPT_API int spt_trainer_times(const spt_trainer *t, double *step_seconds, double *method_seconds);
+
+/**
+ * Where this trainer object's time went (a monotonic clock), from its
+ * spt_trainer_create() or spt_trainer_load() on; not saved in checkpoints.
+ * The three parts outside or inside the steps are disjoint:
+ *
+ *     init_seconds   the method's initialisation: sampling the initial
+ *                    topology (static, SET, RigL, SNFS, user methods: in
+ *                    spt_trainer_create(), and again in spt_trainer_load(),
+ *                    which rebuilds the trainer that way), or scoring on
+ *                    data (SNIP, GraSP, SynFlow: in spt_trainer_prepare()
+ *                    or the first step). Not part of step_seconds.
+ *     step_seconds   time inside spt_trainer_step() (steps that failed
+ *                    included), the initialisation excluded.
+ *     hook_seconds   the part of step_seconds spent in the method's
+ *                    per-step hooks (drop/grow, pruning; every step).
+ *     round_seconds  the method's end-of-round hook in
+ *                    spt_trainer_end_round() (lottery tickets: prune and
+ *                    rewind). Not part of step_seconds.
+ *
+ * So hook_seconds / step_seconds is the share of the steps' time the
+ * method's per-step work took, and lies in [0, 1]. Any output may be NULL.
+ * @param t              the trainer.
+ * @param init_seconds   receives the initialisation time.
+ * @param step_seconds   receives the steps' time.
+ * @param hook_seconds   receives the per-step hooks' time.
+ * @param round_seconds  receives the end-of-round time.
+ * @return SPT_OK or SPT_ERR_NULL (t).
+ */
+SPT_API int spt_trainer_session_times(const spt_trainer *t, double *init_seconds, double *step_seconds,
+                                      double *hook_seconds, double *round_seconds);
 
 /**
  * What the topology updates cost, from the steps this trainer object has
@@ -286,13 +354,15 @@ SPT_API int spt_trainer_times(const spt_trainer *t, double *step_seconds, double
  * grow); its extra cost is
  *     update_step_seconds - update_steps * (step_seconds - update_step_seconds)
  *                                        / (steps - update_steps)
- * with step_seconds from spt_trainer_times() (same process). Any output
- * may be NULL.
+ * with step_seconds of the same object from spt_trainer_session_times()
+ * (0 when there was no update step). Any output may be NULL.
  * @param t                    the trainer.
  * @param update_step_seconds  receives the time inside spt_trainer_step() of
- *                             the steps that changed the topology.
+ *                             the steps that changed the topology (part of
+ *                             the session's step_seconds).
  * @param update_steps         receives their number.
- * @param steps                receives the number of steps timed (all).
+ * @param steps                receives the number of steps timed (all
+ *                             completed steps of this object).
  * @return SPT_OK or SPT_ERR_NULL (t).
  */
 SPT_API int spt_trainer_update_times(const spt_trainer *t, double *update_step_seconds, int64_t *update_steps,

@@ -245,6 +245,7 @@ DECLARATIONS = {
     "spt_trainer_layer_density": (_i, [TrainerP, _i64, _sp, _i64p, _i64p, _dp]),
     "spt_trainer_flops": (_i, [TrainerP, _dp, _dp, _dp, _dp]),
     "spt_trainer_times": (_i, [TrainerP, _dp, _dp]),
+    "spt_trainer_session_times": (_i, [TrainerP, _dp, _dp, _dp, _dp]),
     "spt_trainer_update_times": (_i, [TrainerP, _dp, _i64p, _i64p]),
     "spt_trainer_last_update": (_i, [TrainerP, _ip, _i64p]),
     # ---- checkpoint.h

@@ -168,10 +168,17 @@ class Trainer(Handle):
         return Flops(*[x.value for x in v])
 
     def times(self):
-        """(seconds in steps, seconds of it in the method's hooks)."""
+        """(seconds in steps, seconds of it in the method's per-step hooks), over the whole run."""
         a, b = c_double(), c_double()
         errors.check(lib.spt_trainer_times(self.ptr, ctypes.byref(a), ctypes.byref(b)))
         return a.value, b.value
+
+    def session_times(self):
+        """This trainer object's (initialisation, steps, per-step hooks within the steps, end of rounds)
+        in seconds; see spt_trainer_session_times."""
+        v = [c_double() for _ in range(4)]
+        errors.check(lib.spt_trainer_session_times(self.ptr, *[ctypes.byref(x) for x in v]))
+        return tuple(x.value for x in v)
 
     def update_times(self):
         """(seconds in the steps that changed the topology, their number, steps timed)."""

@@ -50,6 +50,9 @@ class TestTrain(unittest.TestCase):
         self.assertLess(f.forward_sparse, f.forward_dense)
         step_s, method_s = tr.times()
         self.assertGreaterEqual(step_s, method_s)
+        init_s, s_step, hook_s, round_s = tr.session_times()
+        self.assertGreater(init_s, 0)
+        self.assertTrue(0 <= hook_s <= s_step and round_s == 0)
 
     def test_rigl_keeps_layer_nnz(self):
         _, batcher, model, tr = make_run(spt.MethodConfig("rigl", sparsity=0.6, delta_t=2, alpha=0.5,

@@ -118,6 +118,12 @@ int spti_num_threads(void);
  * may each run their own product. (The pthreads build would contend for its
  * own pool.) */
 bool spti_blas_nests_in_openmp(void);
+/* Before a BLAS call: OpenBLAS's OpenMP build runs a product on the calling
+ * thread's omp_get_max_threads() threads, a per-thread setting that
+ * spt_set_num_threads changed in its caller's thread only. Make it the
+ * library's count in this thread too, so that a product has the same threads
+ * (and so the same bits) whichever thread calls it. */
+void spti_blas_use_threads(void);
 /* 0 generic, 1 avx2+fma, 2 avx512f (after spt_set_simd_level's cap). */
 int spti_simd_level(void);
 

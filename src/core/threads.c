@@ -37,6 +37,13 @@ int spti_num_threads(void) {
     return g_threads;
 }
 
+void spti_blas_use_threads(void) {
+#ifdef _OPENMP
+    const int n = spti_num_threads();
+    if (!omp_in_parallel() && omp_get_max_threads() != n) omp_set_num_threads(n);
+#endif
+}
+
 bool spti_blas_nests_in_openmp(void) {
 #ifdef _OPENMP
     return openblas_get_parallel() == 2;

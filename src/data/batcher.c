@@ -111,14 +111,14 @@ int spt_batcher_next(spt_batcher *b, float *x, int64_t x_len, int32_t *labels, i
     if (labels_len < b->batch_size)
         return spti_fail(SPT_ERR_SIZE, "%s: labels_len (%lld) < batch_size (%lld)", __func__, (long long)labels_len,
                          (long long)b->batch_size);
-    int64_t left = ds->n - b->position;
-    if (left == 0 || ((b->flags & SPT_BATCH_DROP_LAST) && left < b->batch_size)) {
+    if (spti_batcher_epoch_done(b)) {
         b->epoch++;
         b->position = 0;
         make_order(b);
         *batch = 0;
         return SPT_OK;
     }
+    const int64_t left = ds->n - b->position;
     int64_t B = left < b->batch_size ? left : b->batch_size;
     bool augment = b->crop_pad > 0 || b->hflip;
     if (augment) draw_augment(b, B);
@@ -158,4 +158,9 @@ int spt_batcher_set_state(spt_batcher *b, int64_t epoch, int64_t position, uint6
 void spti_batcher_info(const spt_batcher *b, int64_t *batch_size, const spt_dataset **ds) {
     if (batch_size) *batch_size = b->batch_size;
     if (ds) *ds = b->ds;
+}
+
+bool spti_batcher_epoch_done(const spt_batcher *b) {
+    const int64_t left = b->ds->n - b->position;
+    return left == 0 || ((b->flags & SPT_BATCH_DROP_LAST) && left < b->batch_size);
 }

@@ -64,4 +64,8 @@ const char *spti_errno_text(int err, char *buf, size_t cap);
  * sizes its batch buffers once from them). Either output may be NULL. */
 void spti_batcher_info(const spt_batcher *b, int64_t *batch_size, const spt_dataset **ds);
 
+/* Whether the current epoch has no batch left (the next spt_batcher_next
+ * returns 0 and starts a new epoch). */
+bool spti_batcher_epoch_done(const spt_batcher *b);
+
 #endif /* SPTI_DATA_DATASET_H */

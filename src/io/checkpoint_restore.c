@@ -308,7 +308,9 @@ static void restore_scalars(const spti_ckpt_view *v, const spti_optimizer *opt, 
     t->init_pending = v->init_pending;
     t->last_update = v->last_update;
     t->step_seconds = v->step_seconds;
-    t->method_seconds = v->method_seconds;
+    /* Files of earlier releases counted the method's initialisation here
+     * too; now this is the part of step_seconds in per-step hooks. */
+    t->method_seconds = v->method_seconds < v->step_seconds ? v->method_seconds : v->step_seconds;
     t->train_flops_sum = v->train_flops_sum;
     for (int i = 0; i < 4; i++) {
         t->rng.s[i] = v->rng[i];

@@ -22,6 +22,7 @@ int spti_gemm_fwd(const float *W, int64_t out, int64_t in, const float *X, int64
         beta = 1.0f;
     }
     if (out == 0 || N == 0) return SPT_OK;
+    spti_blas_use_threads();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)out, (int)N, (int)in, 1.0f, W, (int)in, X, (int)N,
                 beta, Y, (int)N);
     return SPT_OK;
@@ -31,6 +32,7 @@ int spti_gemm_fwd(const float *W, int64_t out, int64_t in, const float *X, int64
 int spti_gemm_dx(const float *W, int64_t out, int64_t in, const float *dY, int64_t N, float *dX, bool accumulate) {
     SPTI_TRY(check_dims(__func__, out, in, N));
     if (in == 0 || N == 0) return SPT_OK;
+    spti_blas_use_threads();
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)in, (int)N, (int)out, 1.0f, W, (int)in, dY, (int)N,
                 accumulate ? 1.0f : 0.0f, dX, (int)N);
     return SPT_OK;
@@ -40,6 +42,7 @@ int spti_gemm_dx(const float *W, int64_t out, int64_t in, const float *dY, int64
 int spti_gemm_dw(const float *dY, int64_t out, const float *X, int64_t in, int64_t N, float *dW, bool accumulate) {
     SPTI_TRY(check_dims(__func__, out, in, N));
     if (out == 0 || in == 0) return SPT_OK;
+    spti_blas_use_threads();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)out, (int)in, (int)N, 1.0f, dY, (int)N, X, (int)N,
                 accumulate ? 1.0f : 0.0f, dW, (int)in);
     return SPT_OK;

@@ -220,6 +220,8 @@ int spti_batchnorm_running(spti_layer *L, float **running_mean, float **running_
     return SPT_OK;
 }
 
+bool spti_layer_is_batchnorm(const spti_layer *L) { return L && L->ops == &bn_ops; }
+
 void spti_batchnorm_reset_running(spti_layer *L) {
     if (!L || L->ops != &bn_ops) return;
     bn_state *s = L->state;

@@ -150,6 +150,8 @@ int spti_batchnorm1d_create(const char *name, int64_t features, spti_layer **out
 int spti_batchnorm_running(spti_layer *L, float **running_mean, float **running_var, int64_t *c);
 /* Reset the running statistics to mean 0, var 1. */
 void spti_batchnorm_reset_running(spti_layer *L);
+/* Whether L is a batch-norm layer (no error state either way). */
+bool spti_layer_is_batchnorm(const spti_layer *L);
 
 /* Elementwise activations over any shape (activation.c). NaN inputs give
  * NaN outputs; results are the same bytes for any thread count. */

@@ -53,6 +53,7 @@ struct spt_model {
     uint64_t seed;
     spti_rng rng;            /* initialisation, then dropout */
     bool init_pending;       /* some weight may still have a pending init (spti_model_materialize) */
+    bool has_trainer;        /* a trainer is attached (set by trainer create, cleared by its destroy) */
 };
 typedef struct spt_model spti_model;
 
@@ -83,6 +84,21 @@ int spti_net_resnet(int64_t in_c, int64_t in_h, int64_t in_w, int64_t blocks_per
                     int64_t classes, spt_net **out);
 
 /* ---- running ------------------------------------------------------------------ */
+
+/* What a training step changes in a model besides its parameters: the
+ * random stream (dropout) and the batch norms' running statistics, which a
+ * forward pass updates before a later layer may fail. spti_model_step_state
+ * holds a copy, so that a failed step can be undone: init sizes it
+ * (SPT_ERR_NOMEM), save copies into it, restore copies back. */
+typedef struct spti_model_step_state {
+    spti_rng rng;
+    float *running; /* 2 x (batch-norm channels) floats, or NULL when none */
+    int64_t n_running;
+} spti_model_step_state;
+int spti_model_step_state_init(const spti_model *m, spti_model_step_state *s);
+void spti_model_step_state_free(spti_model_step_state *s);
+void spti_model_step_state_save(const spti_model *m, spti_model_step_state *s);
+void spti_model_step_state_restore(spti_model *m, const spti_model_step_state *s);
 
 /* Make the buffers hold a batch of N (grows only; nothing changes on failure). */
 int spti_model_reserve(spti_model *m, int64_t N);

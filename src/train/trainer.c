@@ -71,6 +71,7 @@ static int trainer_alloc(spti_model *model, const spti_optimizer *opt, const spt
     spti_trainer *t = spti_calloc_or_fail(1, sizeof *t, "trainer");
     if (!t) return SPT_ERR_NOMEM;
     t->model = model;
+    model->has_trainer = true;
     t->opt = *opt;
     t->opt.step = 0;
     t->total_steps = total_steps;
@@ -78,6 +79,7 @@ static int trainer_alloc(spti_model *model, const spti_optimizer *opt, const spt
     spti_rng_seed(&t->rng, seed);
     int rc = schedule ? copy_schedule(schedule, total_steps, &t->sched) : SPT_OK;
     if (rc == SPT_OK) rc = spti_trainer_collect_weights(model, &t->weights, &t->n_weights);
+    if (rc == SPT_OK) rc = spti_model_step_state_init(model, &t->undo);
     if (rc != SPT_OK) {
         spt_trainer_destroy(t);
         return rc;
@@ -99,7 +101,7 @@ static int trainer_start(spti_trainer *t, bool needs_data) {
     if (m && !needs_data && m->ops->init) {
         double t0 = spti_now_seconds();
         int rc = m->ops->init(m, m->weights, m->n_weights, NULL);
-        t->method_seconds += spti_now_seconds() - t0;
+        t->s_init_seconds += spti_now_seconds() - t0;
         if (rc != SPT_OK) return rc;
     }
     SPTI_TRY(spti_model_materialize(t->model));
@@ -115,6 +117,11 @@ static int check_create_args(const char *func, const spti_model *model, const sp
     if (!opt) return spti_fail(SPT_ERR_NULL, "%s: opt is NULL", func);
     if (total_steps < 1)
         return spti_fail(SPT_ERR_INVALID, "%s: total_steps (%lld) must be >= 1", func, (long long)total_steps);
+    /* A second trainer would re-sample or re-prune the weights the first one
+     * trains (and both would move them): one trainer per model at a time. */
+    if (model->has_trainer)
+        return spti_fail(SPT_ERR_STATE, "%s: the model already has a trainer; destroy it before creating another",
+                         func);
     return SPT_OK;
 }
 
@@ -159,10 +166,12 @@ int spti_trainer_create_with_method(spti_model *model, const spti_optimizer *opt
 
 void spt_trainer_destroy(spt_trainer *t) {
     if (!t) return;
+    t->model->has_trainer = false;
     if (t->owns_method) spti_method_destroy(t->method);
     spt_lr_schedule_destroy(t->sched);
     spt_method_config_destroy(t->cfg);
     spti_free(t->weights);
+    spti_model_step_state_free(&t->undo);
     spti_free(t->xbuf);
     spti_free(t->ybuf);
     spti_free(t);

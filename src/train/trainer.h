@@ -35,15 +35,23 @@ struct spt_trainer {
     int64_t round_start;        /* step at which the current round began (lr schedule origin) */
     uint64_t seed;
     spti_rng rng;               /* the trainer's stream (the model's dropout stream is split from it) */
-    /* statistics */
+    /* Statistics of the whole run (in checkpoints): time inside the steps
+     * (a method initialisation a step ran excluded), and the part of it in
+     * the method's per-step hooks. */
     double step_seconds, method_seconds;
-    /* This process only (not in checkpoints): steps timed, and the time and
-     * number of those that changed the topology. */
+    /* This trainer object only (not in checkpoints), spt_trainer_session_times
+     * and spt_trainer_update_times: the method's initialisation (outside the
+     * steps), the steps, their hooks, end-of-round hooks; the steps timed,
+     * and the time and number of those that changed the topology. */
+    double s_init_seconds, s_step_seconds, s_hook_seconds, s_round_seconds;
     double update_step_seconds;
     int64_t timed_steps, timed_update_steps;
     double train_flops_sum;     /* sum over completed steps of that step's FLOPs per example */
     bool last_update;           /* the last completed step changed the topology */
     int64_t update_steps;       /* completed steps that changed the topology */
+    /* the model's random stream and running statistics before the current
+     * step, put back when it fails before its update */
+    spti_model_step_state undo;
     /* batch buffers of train_epoch / prepare, grown as needed */
     float *xbuf;
     int32_t *ybuf;

@@ -20,6 +20,11 @@ int spt_trainer_train_epoch(spt_trainer *t, spt_batcher *b, spt_progress_fn prog
     int64_t index = position / bs, examples = 0, correct_sum = 0;
     double loss_sum = 0.0;
     for (;; index++) {
+        /* The run's last step done with batches left: refuse before drawing
+         * one, so that the batcher stays at the first batch not trained. */
+        if (t->step >= t->total_steps && !spti_batcher_epoch_done(b))
+            return spti_fail(SPT_ERR_STATE, "%s: the run is complete (total_steps = %lld steps done)", __func__,
+                             (long long)t->total_steps);
         int64_t B;
         SPTI_TRY(spt_batcher_next(b, t->xbuf, t->xcap, t->ybuf, t->ycap, &B));
         if (B == 0) break;

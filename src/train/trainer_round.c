@@ -10,7 +10,7 @@ int spt_trainer_end_round(spt_trainer *t) {
     if (m && m->ops->end_round) {
         double t0 = spti_now_seconds();
         int rc = m->ops->end_round(m, t->step);
-        t->method_seconds += spti_now_seconds() - t0;
+        t->s_round_seconds += spti_now_seconds() - t0;
         if (rc != SPT_OK) return rc;
     }
     /* Slots start at zero, as on a fresh optimizer; they stay allocated. */

@@ -63,6 +63,16 @@ int spt_trainer_times(const spt_trainer *t, double *step_seconds, double *method
     return SPT_OK;
 }
 
+int spt_trainer_session_times(const spt_trainer *t, double *init_seconds, double *step_seconds, double *hook_seconds,
+                              double *round_seconds) {
+    SPTI_CHECK_NULL(t);
+    if (init_seconds) *init_seconds = t->s_init_seconds;
+    if (step_seconds) *step_seconds = t->s_step_seconds;
+    if (hook_seconds) *hook_seconds = t->s_hook_seconds;
+    if (round_seconds) *round_seconds = t->s_round_seconds;
+    return SPT_OK;
+}
+
 int spt_trainer_update_times(const spt_trainer *t, double *update_step_seconds, int64_t *update_steps,
                              int64_t *steps) {
     SPTI_CHECK_NULL(t);

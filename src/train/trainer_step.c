@@ -18,7 +18,7 @@ int spti_trainer_run_init(spti_trainer *t, spti_grad_source *src) {
     spti_method *m = t->method;
     double t0 = spti_now_seconds();
     int rc = m->ops->init ? m->ops->init(m, m->weights, m->n_weights, src) : SPT_OK;
-    t->method_seconds += spti_now_seconds() - t0;
+    t->s_init_seconds += spti_now_seconds() - t0;
     if (rc == SPT_OK) t->init_pending = false;
     return rc;
 }
@@ -119,13 +119,20 @@ static int check_dense_grads(const spti_trainer *t) {
     return SPT_OK;
 }
 
-/* A method hook, timed into method_seconds. */
-#define TIMED_HOOK(t, call)                                   \
-    do {                                                      \
-        double hook_t0_ = spti_now_seconds();                 \
-        int hook_rc_ = (call);                                \
-        (t)->method_seconds += spti_now_seconds() - hook_t0_; \
-        if (hook_rc_ != SPT_OK) return hook_rc_;              \
+/* Time of a per-step hook of the method (whole run and this object). */
+static void add_hook_time(spti_trainer *t, double t0) {
+    const double dt = spti_now_seconds() - t0;
+    t->method_seconds += dt;
+    t->s_hook_seconds += dt;
+}
+
+/* A per-step method hook, timed. */
+#define TIMED_HOOK(t, call)                           \
+    do {                                              \
+        double hook_t0_ = spti_now_seconds();         \
+        int hook_rc_ = (call);                        \
+        add_hook_time((t), hook_t0_);                 \
+        if (hook_rc_ != SPT_OK) return hook_rc_;      \
     } while (0)
 
 /* Everything after the argument checks. Returns before the optimizer
@@ -155,7 +162,7 @@ static int run_step(spti_trainer *t, const float *x, const int32_t *labels, int6
     if (m && m->ops->after_step) {
         double t0 = spti_now_seconds();
         rc = m->ops->after_step(m, step);
-        t->method_seconds += spti_now_seconds() - t0;
+        add_hook_time(t, t0);
     }
     t->last_update = m && m->topology_updates != updates_before;
     if (t->last_update) t->update_steps++;
@@ -170,7 +177,11 @@ int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int6
     SPTI_CHECK_NULL(x);
     SPTI_CHECK_NULL(labels);
     if (n < 1) return spti_fail(SPT_ERR_SIZE, "%s: batch size (%lld) must be >= 1", __func__, (long long)n);
-    if (t->step == INT64_MAX) return spti_fail(SPT_ERR_STATE, "%s: the step count is exhausted", __func__);
+    if (t->step >= t->total_steps)
+        return spti_fail(SPT_ERR_STATE,
+                         "%s: the run is complete (total_steps = %lld steps done); a longer run needs a trainer "
+                         "created with a larger total_steps",
+                         __func__, (long long)t->total_steps);
     /* Sizes first (overflow, memory): the labels are read only then. */
     SPTI_TRY(spti_trainer_prefix(__func__, spti_model_reserve(t->model, n)));
     const int64_t classes = t->model->classes;
@@ -182,9 +193,22 @@ int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int6
     SPTI_TRY(spti_trainer_prefix(__func__, spti_trainer_lr_at(t, t->step, &lr)));
     double t0 = spti_now_seconds();
     const int64_t step_before = t->step;
+    const double init_before = t->s_init_seconds;
+    const spti_rng rng_before = t->rng;
+    spti_model_step_state_save(t->model, &t->undo);
     int rc = run_step(t, x, labels, n, lr, loss, correct);
-    const double dt = spti_now_seconds() - t0;
+    if (t->step == step_before) {
+        /* Failed before the update: the forward pass may have drawn dropout
+         * masks and moved running statistics before a later layer failed.
+         * Put them back, so that the failed step changes nothing. */
+        t->rng = rng_before;
+        spti_model_step_state_restore(t->model, &t->undo);
+    }
+    /* A deferred initialisation of the method (SNIP...) counts as
+     * initialisation, not as step time. */
+    const double dt = spti_now_seconds() - t0 - (t->s_init_seconds - init_before);
     t->step_seconds += dt;
+    t->s_step_seconds += dt;
     if (t->step != step_before) { /* a completed step */
         t->timed_steps++;
         if (t->last_update) {

@@ -12,7 +12,7 @@ FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 SKIP = 77  # ctest SKIP_RETURN_CODE
 
 REQUIRED_KEYS = ("method", "sparsity", "test_acc", "nnz", "params_dense", "train_flops_per_example",
-                 "infer_flops", "epochs", "seconds", "mask_update_seconds")
+                 "infer_flops", "epochs", "seconds", "step_seconds", "method_init_seconds", "method_hook_share")
 
 CIFAR_RECORD = 3073
 CIFAR_PER_FILE = 10000
