@@ -2,7 +2,11 @@
  * positions (SDDMM, or the exact path's blocked dense product) and the
  * growth selection over the sample. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "grow_collector.h"
 #include "grow_sample.h"
@@ -96,8 +100,42 @@ static int dense_product(const spt_csr *m, const spti_grow_sample *s, const floa
     return rc;
 }
 
+/* The dense gradient as spti_grow_collect streams it (the linear layer's
+ * exact path): the same row blocks on the same lanes, one product per
+ * block inside the parallel region (single-threaded with the OpenMP
+ * OpenBLAS, as there); so the same values for the thread count. */
+static int dense_product_lanes(const spt_csr *m, const spti_grow_sample *s, const float *dy, const float *X,
+                               int64_t ncols, spti_sample_grad *g) {
+    const int lanes = spti_grow_lanes(m->rows, m->cols);
+    if (lanes == 1) return dense_product(m, s, dy, X, ncols, 1, g);
+    const int64_t rows = m->rows, cols = m->cols, B = spti_grad_block_rows(cols), nblk = (rows + B - 1) / B;
+    float *blocks = spti_alloc_or_fail((int64_t)lanes * B * cols, sizeof(float), "growth sample: gradient blocks");
+    if (!blocks) return SPT_ERR_NOMEM;
+    int rc[64] = {SPT_OK};
+    char err[64][160];
+    const int used = lanes < 64 ? lanes : 64;
+#pragma omp parallel num_threads(used)
+    {
+#ifdef _OPENMP
+        /* The runtime may give fewer threads than asked: every lane runs. */
+        for (int L = omp_get_thread_num(); L < used; L += omp_get_num_threads())
+            for (int64_t b = L; b < nblk && rc[L] == SPT_OK; b += used) {
+                const int64_t r0 = b * B, nb = rows - r0 < B ? rows - r0 : B;
+                float *block = blocks + (int64_t)L * B * cols;
+                rc[L] = spti_gemm_dw(dy + r0 * ncols, nb, X, cols, ncols, block, false);
+                if (rc[L] == SPT_OK) gather_block(m, s, r0, r0 + nb, block, g);
+                else snprintf(err[L], sizeof err[L], "%s", spt_last_error());
+            }
+#endif
+    }
+    spti_free(blocks);
+    for (int L = 0; L < used; L++)
+        if (rc[L] != SPT_OK) return spti_fail(rc[L], "%s", err[L]);
+    return SPT_OK;
+}
+
 int spti_sample_gradient(spti_sample_grad **out, const spt_csr *m, const spti_grow_sample *s, const float *dy,
-                         const float *X, int64_t ncols, int64_t groups) {
+                         const float *X, int64_t ncols, int64_t groups, bool as_collector) {
     spti_sample_grad_destroy(*out);
     *out = NULL;
     if (s->rows != m->rows || s->cols != m->cols || (groups > 1 && m->rows % groups != 0))
@@ -119,7 +157,8 @@ int spti_sample_gradient(spti_sample_grad **out, const spt_csr *m, const spti_gr
     g->dense = spti_grow_sample_dense(m->rows * m->cols, m->nnz, s->n);
     int rc;
     if (g->dense) {
-        rc = dense_product(m, s, dy, X, ncols, groups, g);
+        rc = as_collector && groups <= 1 ? dense_product_lanes(m, s, dy, X, ncols, g)
+                                         : dense_product(m, s, dy, X, ncols, groups, g);
     } else {
         rc = sddmm_pattern(s->rows, s->cols, s->row_ptr, s->col_idx, dy, X, ncols, groups, g->grad);
         if (rc == SPT_OK) rc = sddmm_pattern(m->rows, m->cols, m->row_ptr, m->col_idx, dy, X, ncols, groups, g->active);

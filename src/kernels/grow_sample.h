@@ -12,11 +12,13 @@
  *
  * When the sample holds every inactive position, or at least a quarter of
  * all positions, the gradient is computed instead by the blocked dense
- * product of the exact path (the row blocks of spti_grad_block_rows, one
- * OpenBLAS call per block, or one per group of a grouped convolution, as
- * the layers' dense-gradient path calls it): there it is cheaper, and it
- * gives the exact path's gradients bit for bit, so that a sample of every
- * candidate grows what exact RigL grows. Only one block is held at a time.
+ * product of the layer's exact path, call for call: a linear layer's
+ * growth collector (spti_grow_collect: row blocks of spti_grad_block_rows
+ * on its lanes), or a convolution's dense gradient (spti_weight_grad_gemm:
+ * the same row blocks; one product per group when grouped). There it is
+ * cheaper, and it gives the exact path's gradients bit for bit for the
+ * thread count, so that a sample of every candidate grows what exact RigL
+ * grows. Only one block per lane is held at a time.
  */
 #ifndef SPTI_GROW_SAMPLE_H
 #define SPTI_GROW_SAMPLE_H
@@ -62,11 +64,14 @@ static inline bool spti_grow_sample_dense(int64_t cells, int64_t nnz, int64_t n)
 /* The gradient of a weight of pattern m (rows x cols, SPARSE) at sample s
  * and at its active entries, for dY[rows x ncols] and X[groups*cols x
  * ncols]: with groups > 1 (a grouped convolution) row r belongs to group
- * q = r / (rows / groups) and reads X's rows [q*cols, (q+1)*cols). *out is
- * (re)made here and points at s. Nothing else changes; on failure
- * (SPT_ERR_NOMEM; SPT_ERR_SIZE from the cblas wrapper) *out is NULL. */
+ * q = r / (rows / groups) and reads X's rows [q*cols, (q+1)*cols).
+ * as_collector: the dense product, where it serves, runs as the growth
+ * collector's (a linear layer's exact path), else as the layer's dense
+ * gradient (a convolution's). *out is (re)made here and points at s.
+ * Nothing else changes; on failure (SPT_ERR_NOMEM; SPT_ERR_SIZE from the
+ * cblas wrapper) *out is NULL. */
 int spti_sample_gradient(spti_sample_grad **out, const spt_csr *m, const spti_grow_sample *s, const float *dy,
-                         const float *X, int64_t ncols, int64_t groups);
+                         const float *X, int64_t ncols, int64_t groups, bool as_collector);
 
 /* Growth over a sample: the k positions of largest |g| (NaN lowest) among
  * the sampled positions and the k dropped entries drop[0..k) (CSR indices,

@@ -139,7 +139,7 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
      * scratch); the bias and dX below cannot. A sampled gradient reads
      * the column buffer (the SDDMM over im2col(x)), whatever the path. */
     if (sampled)
-        SPTI_TRY(spti_weight_grad_sample(W, dy, src, PN, spti_conv_groups(g)));
+        SPTI_TRY(spti_weight_grad_sample(W, dy, src, PN, spti_conv_groups(g), true));
     else if (want_dense || !sparse)
         SPTI_TRY(spti_weight_grad_gemm_grouped(W, dy, src, PN, spti_conv_groups(g)));
     else if (direct)

@@ -119,10 +119,12 @@ int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int6
  * dY[rows x ncols], X[groups*cols x ncols] (groups > 1: a grouped
  * convolution, see spti_weight_grad_gemm_grouped): the gradient at the
  * sampled positions and at the active entries into p->result.sample
- * (spti_sample_gradient, kernels/grow_sample.h), then grad += the latter.
- * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a weight not
- * SPARSE or without a sample) grad is unchanged. */
-int spti_weight_grad_sample(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups);
+ * (spti_sample_gradient, kernels/grow_sample.h; `conv`: the layer's exact
+ * path is the dense gradient, else the growth collector), then grad += the
+ * latter. On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a
+ * weight not SPARSE or without a sample) grad is unchanged. */
+int spti_weight_grad_sample(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,
+                            bool conv);
 /* db[r] += sum of dy[r*M .. r*M + M) (double accumulation), r < rows. */
 void spti_bias_grad_add(float *db, const float *dy, int64_t rows, int64_t M);
 /* Active weight entries in the current form (rows*cols when DENSE). */

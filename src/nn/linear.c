@@ -90,12 +90,16 @@ int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int6
     return SPT_OK;
 }
 
-int spti_weight_grad_sample(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups) {
+int spti_weight_grad_sample(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,
+                            bool conv) {
     if (p->kind != SPTI_PARAM_SPARSE || !p->request.sample)
         return spti_fail(SPT_ERR_STATE, "sampled growth: %s is not sparse or has no sample", p->name);
     /* The kernel computes both gradients first; only then does grad change
      * (a failure leaves it as it was). */
-    SPTI_TRY(spti_sample_gradient(&p->result.sample, p->csr, p->request.sample, dy, X, ncols, groups));
+    /* The dense product, where it serves, as the layer's exact path runs
+     * it: a linear layer streams into the collector, a convolution fills
+     * dense_grad (so a sample of every candidate gives its bits). */
+    SPTI_TRY(spti_sample_gradient(&p->result.sample, p->csr, p->request.sample, dy, X, ncols, groups, !conv));
     const float *active = p->result.sample->active;
     for (int64_t j = 0; j < p->csr->nnz; j++) p->grad[j] += active[j];
     return SPT_OK;
@@ -151,7 +155,7 @@ static int linear_backward(spti_layer *L, const float *x, const float *y, const 
     /* The weight gradient is the last call that may fail (its dense
      * scratch); the bias and dX below cannot. */
     if (sampled)
-        SPTI_TRY(spti_weight_grad_sample(W, dy, x, N, 1));
+        SPTI_TRY(spti_weight_grad_sample(W, dy, x, N, 1, false));
     else if (stream)
         SPTI_TRY(spti_weight_grad_stream(W, dy, x, N));
     else if (want_dense || W->kind != SPTI_PARAM_SPARSE)
