@@ -214,8 +214,8 @@ static void free_sample(spti_param *p) {
 }
 
 /* The positions layer l samples for k growths at `step`: min(inactive,
- * ceil(grow_sample k)), drawn from their own stream (seed of the step and
- * layer, apart from the selections' seed and seed ^ ...). */
+ * ceil(grow_sample k)), from a stream of the step's and layer's seed of
+ * its own (the selections use that seed and other salts of it). */
 static int draw_sample(spti_method *m, int64_t step, int l, int64_t k) {
     spti_param *p = m->weights[l];
     const int64_t inactive = p->rows * p->cols - p->n;
