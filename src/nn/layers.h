@@ -74,7 +74,8 @@ typedef struct spti_conv2d_spec {
  * OpenBLAS product per group over the shared im2col buffer; a SPARSE weight
  * always runs the direct sparse kernels (whatever spti_conv2d_set_path
  * says; cost in proportion to its nonzeros); a dense-gradient request adds
- * im2col + one product per group.
+ * im2col + one product per group, a sampled one (request.sample) im2col +
+ * an SDDMM per group at the sampled and active positions.
  * SPT_ERR_NULL for NULL arguments; SPT_ERR_SIZE for sizes < 1, pad < 0,
  * a kernel larger than the padded input, sizes above INT32_MAX or
  * overflowing products; SPT_ERR_INVALID for stride < 1, groups < 0 or
