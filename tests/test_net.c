@@ -552,10 +552,92 @@ static void test_builtin_descriptions_and_size(void **state) {
     spt_net_destroy(net);
 }
 
+/* spt_net_weights lists a description's weights as a layer list (grouped
+ * and depthwise convolutions, linear after flatten, pinned densities),
+ * counts with capacity 0, writes nothing when short, and the epsilon
+ * allocation over that list is exactly what a trainer allocates. */
+static void test_net_weights(void **state) {
+    (void)state;
+    spt_net *net = NULL;
+    int64_t node = -1;
+    assert_status(spt_net_create(4, 6, 6, &net), SPT_OK);
+    assert_status(spt_net_add_layer(net, SPT_LAYER_CONV2D, "c1", &node), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_OUT, 8), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_GROUPS, 2), SPT_OK);
+    assert_status(spt_net_add_layer(net, SPT_LAYER_RELU, NULL, NULL), SPT_OK);
+    assert_status(spt_net_add_layer(net, SPT_LAYER_CONV2D, "dw", &node), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_OUT, 8), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_GROUPS, 8), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_KERNEL, 1), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_PADDING, 0), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_DENSITY, 1.0), SPT_OK);
+    assert_status(spt_net_add_layer(net, SPT_LAYER_FLATTEN, NULL, NULL), SPT_OK);
+    assert_status(spt_net_add_layer(net, SPT_LAYER_LINEAR, "fc", &node), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_OUT, 40), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_DENSITY, 0.25), SPT_OK);
+    assert_status(spt_net_add_layer(net, SPT_LAYER_LINEAR, "out", &node), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_OUT, 3), SPT_OK);
+
+    int64_t n = -1;
+    assert_status(spt_net_weights(net, 0, NULL, NULL, NULL, &n), SPT_OK);
+    assert_int_equal(n, 4);
+    int32_t ndim[4] = {-7, -7, -7, -7};
+    int64_t shape[16];
+    double dens[4] = {-7, -7, -7, -7};
+    n = -1;
+    assert_status(spt_net_weights(net, 3, ndim, shape, dens, &n), SPT_OK); /* short: counted, nothing written */
+    assert_int_equal(n, 4);
+    assert_int_equal(ndim[0], -7);
+    assert_status(spt_net_weights(net, 4, ndim, shape, dens, &n), SPT_OK);
+    const int64_t want[16] = {8, 2, 3, 3, 8, 1, 1, 1, 40, 8 * 4 * 4, 1, 1, 3, 40, 1, 1}; /* c1 has no padding: 4 x 4 out */;
+    const int32_t want_ndim[4] = {4, 4, 2, 2};
+    const double want_d[4] = {0, 1, 0.25, 0};
+    for (int l = 0; l < 4; l++) {
+        assert_int_equal(ndim[l], want_ndim[l]);
+        assert_true(dens[l] == want_d[l]);
+        for (int j = 0; j < (ndim[l] == 4 ? 4 : 2); j++) assert_int_equal(shape[4 * l + j], want[4 * l + j]);
+    }
+    /* Refusals, outputs unchanged. */
+    n = 99;
+    assert_status(spt_net_weights(NULL, 4, ndim, shape, dens, &n), SPT_ERR_NULL);
+    assert_status(spt_net_weights(net, 4, ndim, shape, dens, NULL), SPT_ERR_NULL);
+    assert_status(spt_net_weights(net, 4, NULL, shape, dens, &n), SPT_ERR_NULL);
+    assert_status(spt_net_weights(net, -1, ndim, shape, dens, &n), SPT_ERR_INVALID);
+    assert_int_equal(n, 99);
+
+    /* The trainer's allocation under epsilon is the list's. */
+    double eps_d[4];
+    int64_t nnz[4];
+    uint8_t keep[4] = {0, 1, 0, 0};
+    assert_status(spt_sparsity_allocate_epsilon(SPT_DISTRIBUTION_ERK, 1.5, 4, ndim, shape, keep, eps_d, nnz, NULL),
+                  SPT_OK);
+    spt_model *m = NULL;
+    assert_status(spt_model_create(net, 2, &m), SPT_OK);
+    spt_optimizer *o = NULL;
+    assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, &o), SPT_OK);
+    spt_method_config *cfg = NULL;
+    assert_status(spt_method_config_create(SPT_METHOD_SET, &cfg), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_DISTRIBUTION, SPT_DISTRIBUTION_ERK), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_EPSILON, 1.5), SPT_OK);
+    spt_trainer *t = NULL;
+    assert_status(spt_trainer_create(m, o, NULL, cfg, 10, 1, &t), SPT_OK);
+    for (int l = 0; l < 4; l++) {
+        int64_t got = 0, rows = 0;
+        double d = 0;
+        assert_status(spt_trainer_layer_density(t, l, NULL, &got, &rows, &d), SPT_OK);
+        assert_int_equal(got, l == 2 ? 40 * 128 / 4 : nnz[l]);
+    }
+    spt_trainer_destroy(t);
+    spt_method_config_destroy(cfg);
+    spt_optimizer_destroy(o);
+    spt_model_destroy(m);
+    spt_net_destroy(net);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_of_a_graph), cmocka_unit_test(test_model_net_round_trip),
-        cmocka_unit_test(test_builtin_descriptions_and_size),
+        cmocka_unit_test(test_builtin_descriptions_and_size), cmocka_unit_test(test_net_weights),
         cmocka_unit_test(test_train_and_resume),     cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_metadata),             cmocka_unit_test(test_residual_block_gradients),
         cmocka_unit_test(test_pruning_honours_node_density), cmocka_unit_test(test_every_method_on_a_cnn),

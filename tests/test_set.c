@@ -91,7 +91,7 @@ static void test_set_uniform(void **state) {
     for (int64_t t = 0; t < trials; t++) {
         spti_rng rng;
         spti_rng_seed(&rng, 100 + (uint64_t)t);
-        assert_int_equal(spti_drop_grow_positions(w, k, NULL, NULL, NULL, &rng, 9, newp), SPT_OK);
+        assert_int_equal(spti_drop_grow_positions(w, k, NULL, NULL, NULL, NULL, &rng, 9, newp), SPT_OK);
         for (int64_t j = 0; j < nnz; j++) count[newp[j]]++;
     }
     const int64_t cand = CELLS - (nnz - k);

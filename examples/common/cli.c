@@ -101,6 +101,10 @@ static const flag FLAGS[] = {
      NULL, 0, 0, R_STRICT},
     {"drop-schedule", K_MP_CHOICE, F(drop_schedule), EX_BOTH, "S", "decay of the drop fraction:",
      SPT_MP_DROP_SCHEDULE, NULL, 0, 0, R_STRICT},
+    {"grow-sample", K_DBL, F(grow_sample), EX_BOTH, "M",
+     "grow the best k of M k random inactive positions and the k dropped, gradients computed there alone "
+     "(an approximation for layers too large for the dense gradient); 0 = exact, every position",
+     SPT_MP_GROW_SAMPLE, NULL, 0, 0, R_STRICT},
     {"snfs-momentum", K_DBL, F(snfs_momentum), EX_BOTH, "B", "momentum of the growth gradient, in [0, 1)",
      SPT_MP_SNFS_MOMENTUM, NULL, 0, 0, R_STRICT},
     {"prune-start", K_INT, F(prune_start), EX_BOTH, "STEP", "first pruning step (-1 = 10% of the run)",
@@ -346,6 +350,7 @@ static void defaults(ex_opts *o, int program, const char *prog) {
     o->t_end = v[SPT_MP_T_END_FRACTION];
     o->drop_schedule = (int)v[SPT_MP_DROP_SCHEDULE];
     o->snfs_momentum = v[SPT_MP_SNFS_MOMENTUM];
+    o->grow_sample = v[SPT_MP_GROW_SAMPLE];
     o->prune_start = (int64_t)v[SPT_MP_PRUNE_START];
     o->prune_end = (int64_t)v[SPT_MP_PRUNE_END];
     o->prune_freq = (int64_t)v[SPT_MP_PRUNE_FREQ];

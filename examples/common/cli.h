@@ -36,6 +36,7 @@ typedef struct ex_opts {
     double t_end;            /* < 1: fraction of the run; >= 1: steps */
     int drop_schedule;
     double snfs_momentum;
+    double grow_sample;      /* sampled growth: candidates per grown weight (0 = exact) */
     int64_t prune_start, prune_end, prune_freq;
     double initial_sparsity;
     int global;              /* -1 = the method's default */

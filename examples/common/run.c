@@ -178,6 +178,41 @@ static const char *bytes_text(double b, char *buf, size_t cap) {
     return buf;
 }
 
+/* The overall density of `net`'s weights under --epsilon (each layer
+ * min(1, epsilon x its ER/ERK score), pinned layers their own, kept-dense
+ * ones 1), as the trainer will allocate it; -1 when it cannot be told
+ * (the trainer then reports the error). */
+static double epsilon_density(const ex_run *x, const spt_net *net, double epsilon) {
+    int64_t n = 0;
+    if (spt_net_weights(net, 0, NULL, NULL, NULL, &n) != SPT_OK || n < 1) return -1;
+    int32_t *ndim = calloc((size_t)n, sizeof *ndim);
+    int64_t *shape = calloc((size_t)n * 4, sizeof *shape), *nnz = calloc((size_t)n, sizeof *nnz);
+    double *pinned = calloc((size_t)n, sizeof *pinned), *dens = calloc((size_t)n, sizeof *dens), first = 0, last = 0,
+           dist = 0, out = -1;
+    uint8_t *keep = calloc((size_t)n, sizeof *keep);
+    if (ndim && shape && nnz && pinned && dens && keep &&
+        spt_net_weights(net, n, ndim, shape, pinned, &n) == SPT_OK &&
+        spt_method_config_get(x->cfg, SPT_MP_DENSE_FIRST, &first) == SPT_OK &&
+        spt_method_config_get(x->cfg, SPT_MP_DENSE_LAST, &last) == SPT_OK &&
+        spt_method_config_get(x->cfg, SPT_MP_DISTRIBUTION, &dist) == SPT_OK) {
+        keep[0] |= first != 0;
+        keep[n - 1] |= last != 0;
+        for (int64_t l = 0; l < n; l++) keep[l] |= pinned[l] >= 1.0;
+        if (spt_sparsity_allocate_epsilon((int)dist, epsilon, n, ndim, shape, keep, dens, nnz, NULL) == SPT_OK) {
+            double kept = 0, total = 0;
+            for (int64_t l = 0; l < n; l++) {
+                double size = (double)shape[4 * l] * (double)shape[4 * l + 1];
+                if (ndim[l] == 4) size *= (double)shape[4 * l + 2] * (double)shape[4 * l + 3];
+                total += size;
+                kept += pinned[l] > 0 && pinned[l] < 1 ? pinned[l] * size : (double)nnz[l];
+            }
+            out = total > 0 ? kept / total : -1;
+        }
+    }
+    free(ndim), free(shape), free(nnz), free(pinned), free(dens), free(keep);
+    return out;
+}
+
 /* The least memory the run needs for `net`, against the machine's
  * physical memory (sysconf): the weights at the target density with their
  * gradients, optimizer slots and (when sparse) a column index each; the
@@ -186,7 +221,7 @@ static const char *bytes_text(double b, char *buf, size_t cap) {
  * synflow) needs the dense size at first: this is a lower bound, and a run
  * above it cannot fit. Refused with exit 2, naming the flag. */
 static int check_memory(const ex_opts *o, const ex_run *x, const spt_net *net) {
-    char flags[EX_MAX_STRING + 64];
+    char flags[EX_MAX_STRING + 96];
     size_flags(o, flags, sizeof flags);
     int64_t values = 0, weights = 0, acts = 0;
     int rc = spt_net_size(net, NULL, &values, &weights, &acts);
@@ -194,11 +229,20 @@ static int check_memory(const ex_opts *o, const ex_run *x, const spt_net *net) {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || page <= 0) return -1; /* unknown: nothing to compare with */
     const double have = (double)pages * (double)page;
-    double sparsity = 0, momentum = 0;
+    double sparsity = 0, momentum = 0, epsilon = 0;
     int uses = 0;
     if (spt_method_uses_param(o->method, SPT_MP_SPARSITY, &uses) == SPT_OK && uses)
         spt_method_config_get(x->cfg, SPT_MP_SPARSITY, &sparsity);
-    const double density = 1.0 - sparsity;
+    if (spt_method_uses_param(o->method, SPT_MP_EPSILON, &uses) == SPT_OK && uses)
+        spt_method_config_get(x->cfg, SPT_MP_EPSILON, &epsilon);
+    double density = 1.0 - sparsity;
+    if (epsilon > 0) { /* no global budget: the allocation itself */
+        const double d = epsilon_density(x, net, epsilon);
+        if (d < 0) return -1; /* not computable here: the trainer will say */
+        density = d;
+        const size_t len = strlen(flags);
+        snprintf(flags + len, sizeof flags - len, " --epsilon %g", epsilon);
+    }
     int slots = 2; /* Adam's two moments */
     if (o->optimizer == SPT_OPTIMIZER_SGD) {
         spt_optimizer_get_param(x->opt, SPT_OPT_MOMENTUM, &momentum);

@@ -50,7 +50,8 @@ typedef enum spt_method_param {
     SPT_MP_SEED = 20,            /**< Seed of the method's own random state (masks, ties, SET growth), integer in [0, 2^53]. Default 0. */
     SPT_MP_SPARSE_INIT = 21,     /**< Scale each sparse layer's init by its nonzero fan-in (0/1). Default 1: N(0, 2 / nonzeros of the row), so the signal survives at any density; 0 keeps the dense fan-in (the papers' reproductions). */
     SPT_MP_EPSILON = 22,         /**< Static, SET, SNFS, RigL with ER or ERK: the SET paper's epsilon, [0, 1e9]. > 0: each layer's density is min(1, epsilon * its ER/ERK score) (spt_sparsity_allocate_epsilon(); about epsilon * (n_in + n_out) weights per linear layer) and SPT_MP_SPARSITY is not used; 0 = off. Default 0. */
-    SPT_MP_COUNT_ = 23           /**< Number of keys (not a key). */
+    SPT_MP_GROW_SAMPLE = 23,     /**< RigL (and user methods growing by #SPT_GROW_GRADIENT): sampled growth, an approximation of RigL for layers too large for the dense gradient, real in [0, 1e9]. m > 0: on an update step each sparse layer growing k weights draws min(inactive, ceil(m k)) of its inactive positions uniformly at random (seeded by SPT_MP_SEED, the step and the layer), its backward computes dL/dW at those positions alone (an SDDMM: O((ceil(m k) + nnz) x batch) work and O(ceil(m k) + nnz + rows) memory instead of rows x cols), and the k of largest |dL/dW| among them and the k just dropped grow, with exact RigL's tie-break. Linear and convolution layers (grouped too); per layer, the same sample for any thread count. A sample of every inactive position (m k >= inactive) grows exactly what exact RigL grows. 0 = exact RigL, the dense gradient at every position. Default 0 (docs/methods.md, "Sampled growth"). */
+    SPT_MP_COUNT_ = 24           /**< Number of keys (not a key). */
 } spt_method_param;
 
 /**

@@ -257,6 +257,30 @@ SPT_API int spt_net_size(const spt_net *net, int64_t *n_params, int64_t *values,
                          int64_t *activations);
 
 /**
+ * The description's linear and convolution weights as a layer list
+ * (sparsity.h, "Layer lists"), in node order: what a method's allocation
+ * is computed over, so a caller can see the nonzeros a run will have
+ * (spt_sparsity_allocate(), spt_sparsity_allocate_epsilon()) before any
+ * model exists. Thread-safe for concurrent readers of one description.
+ * @param net the description.
+ * @param capacity entries the arrays hold (>= 0). With fewer than the
+ *        description has, nothing is written but n_weights (call with 0
+ *        to count, then again).
+ * @param[out] ndim    capacity entries: 2 (linear: out x in) or 4 (conv:
+ *                     out x in/groups x k x k). NULL only if capacity is 0.
+ * @param[out] shape   capacity * 4 dims (ndim 2: the last two are 1).
+ * @param[out] density capacity entries: the weight's #SPT_LP_DENSITY (1 =
+ *                     pinned dense, (0, 1) its own density), 0 = left to
+ *                     the method.
+ * @param[out] n_weights number of weights of the description. Required.
+ * @return #SPT_OK; #SPT_ERR_NULL (net, n_weights, or an array with
+ *         capacity > 0); #SPT_ERR_INVALID (capacity < 0); the refusals of
+ *         spt_net_size(). Outputs are unchanged on failure.
+ */
+SPT_API int spt_net_weights(const spt_net *net, int64_t capacity, int32_t *ndim, int64_t *shape, double *density,
+                            int64_t *n_weights);
+
+/**
  * The input shape of a description and the size of its output (the last
  * node's C x H x W: a classifier's number of classes), without building it.
  * @param net the description.

@@ -276,7 +276,9 @@ SPT_API int spt_flops_forward(int64_t n_layers, const int32_t *ndim, const int64
  *    not counted);
  *  - #SPT_METHOD_SNFS: 2 f_S + f_D (a dense gradient every step);
  *  - #SPT_METHOD_RIGL: (3 f_S delta_t + 2 f_S + f_D) / (delta_t + 1) (a dense
- *    gradient every delta_t steps);
+ *    gradient every delta_t steps; exact growth: this function knows no
+ *    #SPT_MP_GROW_SAMPLE, spt_trainer_flops() counts a trainer's sampled
+ *    growth);
  *  - #SPT_METHOD_GMP, #SPT_METHOD_LOTTERY: SPT_ERR_INVALID, since their cost
  *    follows a density schedule: use spt_flops_train_schedule() or
  *    spt_flops_train_gmp().

@@ -280,13 +280,18 @@ SPT_API int spt_trainer_layer_density(const spt_trainer *t, int64_t layer, const
  * @param forward_sparse  receives f_S, the forward cost with the current weights.
  * @param train           receives the training cost per step of the method
  *                        (spt_flops_train() with the method's SPT_MP_DELTA_T
- *                        at the current f_S; GMP: spt_flops_train_gmp() over
+ *                        at the current f_S; RigL with #SPT_MP_GROW_SAMPLE
+ *                        m > 0: f_D replaced by f_S plus, per sparse layer,
+ *                        2 s out_hw for its s = min(inactive, ceil(m k))
+ *                        sampled positions, averaged over the run's update
+ *                        steps; GMP: spt_flops_train_gmp() over
  *                        the configured schedule for the whole run; lottery:
  *                        3 f_S of the current round).
  * @param train_measured  receives the mean over the steps run so far of each
  *                        step's actual cost: 2 f_S plus, per layer, the dense
  *                        or the sparse weight-gradient cost as the method
- *                        asked (0 before the first step).
+ *                        asked, or the sparse one plus 2 s out_hw for a
+ *                        sample of s positions (0 before the first step).
  * @return SPT_OK; SPT_ERR_NULL (t); SPT_ERR_INVALID (the configured GMP
  *         target cannot be reached); SPT_ERR_NOMEM.
  */

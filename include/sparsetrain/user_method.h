@@ -122,7 +122,7 @@ typedef int (*spt_grow_score_fn)(void *user, int64_t layer, int64_t step, int64_
 /** How a user method grows (pinned values). */
 typedef enum spt_grow_kind {
     SPT_GROW_RANDOM = 0,         /**< Uniformly at random among the positions not kept (SET's growth). No callback. */
-    SPT_GROW_GRADIENT = 1,       /**< Largest |dense gradient| of the step's mini-batch, streamed without a dense buffer (RigL's growth). No callback. */
+    SPT_GROW_GRADIENT = 1,       /**< Largest |dense gradient| of the step's mini-batch, streamed without a dense buffer (RigL's growth). No callback. With #SPT_MP_GROW_SAMPLE > 0, over a sample of positions as RigL's (the only kind that accepts a nonzero #SPT_MP_GROW_SAMPLE: the others fail trainer creation with #SPT_ERR_INVALID). */
     SPT_GROW_SCORE = 2,          /**< Largest |score| from a #spt_grow_score_fn, called with dense_grad NULL. */
     SPT_GROW_GRADIENT_SCORE = 3  /**< Largest |score| from a #spt_grow_score_fn, given the dense gradient. */
 } spt_grow_kind;

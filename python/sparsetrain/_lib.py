@@ -268,6 +268,7 @@ DECLARATIONS = {
     "spt_net_create_mlp": (_i, [_i64p, _i, _out(NetP)]),
     "spt_net_create_resnet": (_i, [_i64, _i64, _i64, _i64, _i64, _i64, _out(NetP)]),
     "spt_net_size": (_i, [NetP, _i64p, _i64p, _i64p, _i64p]),
+    "spt_net_weights": (_i, [NetP, _i64, _i32p, _i64p, _dp, _i64p]),
     "spt_net_shapes": (_i, [NetP, _i64p, _i64p, _i64p, _i64p]),
     "spt_layer_kind_name": (_s, [_i]),
     "spt_layer_kind_from_name": (_i, [_s, _ip]),

@@ -388,6 +388,23 @@ class Net(Handle):
             lines.append("%3d %-24s %-14s <- %-4s %s" % (node.id, name, KINDS[kind], inp, " ".join(changed)))
         return "\n".join(lines)
 
+    def weights(self):
+        """The linear and convolution weights as a layer list, in node
+        order: ``(shapes, densities)``, each shape a tuple (linear: out,
+        in; conv: out, in/groups, k, k) and each density the layer's
+        pinned one (1 dense, (0, 1) its own, 0 = the method's). ``shapes``
+        feeds :func:`sparsetrain.sparsity.allocate` and
+        :func:`~sparsetrain.sparsity.allocate_epsilon`, to see a run's
+        nonzeros before building anything."""
+        n = c_int64()
+        errors.check(lib.spt_net_weights(self.ptr, 0, None, None, None, ctypes.byref(n)))
+        cap = n.value
+        ndim = (ctypes.c_int32 * max(cap, 1))()
+        shape = (c_int64 * max(4 * cap, 1))()
+        dens = (c_double * max(cap, 1))()
+        errors.check(lib.spt_net_weights(self.ptr, cap, ndim, shape, dens, ctypes.byref(n)))
+        return ([tuple(shape[4 * i:4 * i + ndim[i]]) for i in range(cap)], [dens[i] for i in range(cap)])
+
     def __repr__(self):
         if self.closed:
             return "<Net closed>"

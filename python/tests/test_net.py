@@ -254,6 +254,21 @@ class TestTrainNet(unittest.TestCase):
         _, _, _, tr2 = self.make()
         self.assertLess({L.name: L for L in tr2.layer_densities()}["stem.weight"].density, 1.0)
 
+    def test_weights_list_is_the_trainers_allocation(self):
+        net = residual_cnn(stem_density=1)
+        shapes, dens = net.weights()
+        self.assertEqual(len(shapes), 5)  # stem, b.conv1, b.conv2, b.short, fc
+        self.assertEqual(dens[0], 1)
+        self.assertTrue(all(d == 0 for d in dens[1:]))
+        self.assertEqual(len(shapes[-1]), 2)
+        _, nnz, _ = spt.sparsity.allocate_epsilon(shapes, 3, "erk", keep_dense=[d == 1 for d in dens])
+        model = net.build(seed=1)
+        tr = spt.Trainer(model, spt.Optimizer("sgd", lr=0.05), spt.LRSchedule("constant", base=0.05),
+                         spt.MethodConfig("set", epsilon=3, distribution="erk"), total_steps=4, seed=1)
+        self.assertEqual([L.nnz for L in tr.layer_densities()], [int(v) for v in nnz])
+        tr.close()
+        model.close()
+
     @unittest.skipUnless(spt.checkpoint.available(), "the library has no checkpoint functions")
     def test_checkpoint_resumes_exactly(self):
         ds, batcher, model, tr = self.make(stem_density=1)

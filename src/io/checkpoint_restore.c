@@ -263,6 +263,7 @@ static void swap_in(spti_param *dst, spti_param *fresh) {
     dst->request = old.request; /* the method's per-step request */
     dst->result = old.result;   /* and its scratch (dense gradient, growth collector) */
     *fresh = old;
+    fresh->request = (spti_grad_request){0}; /* dst holds them now */
     fresh->result = (spti_grad_result){0};
 }
 

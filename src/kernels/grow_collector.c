@@ -392,12 +392,17 @@ static void stream_all(spti_grow_collector *c, const spt_csr *m, const float *dy
     }
 }
 
+int spti_grow_lanes(int64_t rows, int64_t cols) {
+    const int64_t B = spti_grad_block_rows(cols), nblk = (rows + B - 1) / B;
+    int lanes = spti_blas_nests_in_openmp() ? spti_num_threads() : 1;
+    if (lanes > nblk) lanes = (int)nblk;
+    return lanes < 1 ? 1 : lanes;
+}
+
 int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
                       int64_t ncols) {
     const int64_t B = spti_grad_block_rows(m->cols), nblk = (m->rows + B - 1) / B;
-    int lanes = spti_blas_nests_in_openmp() ? spti_num_threads() : 1;
-    if (lanes > nblk) lanes = (int)nblk;
-    if (lanes < 1) lanes = 1;
+    const int lanes = spti_grow_lanes(m->rows, m->cols);
     SPTI_TRY(spti_grow_collector_begin(cp, m, k, lanes));
     spti_grow_collector *c = *cp;
     /* Blocks visited from the largest dY rows down, so the threshold rises

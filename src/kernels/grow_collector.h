@@ -96,6 +96,11 @@ void spti_grow_collector_destroy(spti_grow_collector *c);
  * The layer-level call is spti_weight_grad_stream (nn/layers.h). */
 int spti_grow_collect(spti_grow_collector **c, const spt_csr *m, int64_t k, const float *dy, const float *X,
                       int64_t ncols);
+/* The lanes spti_grow_collect streams a rows x cols weight on: one per
+ * thread with the OpenMP OpenBLAS (whose products inside a parallel region
+ * run single-threaded), at most one per row block; else 1 (the products
+ * themselves threaded). */
+int spti_grow_lanes(int64_t rows, int64_t cols);
 
 /* ---- growth selection (grow_by_score.c) ------------------------------------- */
 

@@ -127,16 +127,20 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     int64_t PN, colsz;
     SPTI_TRY(sizes(L, N, &PN, &colsz));
     spti_param *W = L->params[0];
-    const bool sparse = W->kind == SPTI_PARAM_SPARSE, want_dense = W->request.dense_grad;
+    const bool sparse = W->kind == SPTI_PARAM_SPARSE, sampled = sparse && W->request.sample;
+    const bool want_dense = W->request.dense_grad && !sampled;
     const bool direct = sparse && use_direct(st, W);
     const bool pw = pointwise(g);
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
     const float *src = x;
-    if (!pw && (!direct || want_dense)) SPTI_TRY(columns(L, x, N, colsz, &src));
+    if (!pw && (!direct || want_dense || sampled)) SPTI_TRY(columns(L, x, N, colsz, &src));
 
     /* The weight gradient is the last call that may fail (its dense
-     * scratch); the bias and dX below cannot. */
-    if (want_dense || !sparse)
+     * scratch); the bias and dX below cannot. A sampled gradient reads
+     * the column buffer (the SDDMM over im2col(x)), whatever the path. */
+    if (sampled)
+        SPTI_TRY(spti_weight_grad_sample(W, dy, src, PN, spti_conv_groups(g), true));
+    else if (want_dense || !sparse)
         SPTI_TRY(spti_weight_grad_gemm_grouped(W, dy, src, PN, spti_conv_groups(g)));
     else if (direct)
         spti_conv_sparse_dw(g, W->csr, x, dy, N, W->grad, true);

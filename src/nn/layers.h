@@ -32,6 +32,9 @@
  * that gradient in row blocks into weight->result.grow (kernels/grow_collector.h:
  * the request.grow_k best growth candidates, the gradient at the active
  * entries, the first non-finite entry) and leaves dense_grad alone.
+ * A linear or conv2d layer whose SPARSE weight has request.sample computes
+ * the gradient at those sampled positions and at the active entries into
+ * weight->result.sample (kernels/grow_sample.h), nothing rows x cols.
  * Weights are created DENSE and zero: initialise them with spti_init_*.
  * Biases are DENSE, zero, no_weight_decay. Backward adds into grads, writes
  * dx (skipped when dx is NULL), and needs x and dy of the last forward; when
@@ -71,7 +74,8 @@ typedef struct spti_conv2d_spec {
  * OpenBLAS product per group over the shared im2col buffer; a SPARSE weight
  * always runs the direct sparse kernels (whatever spti_conv2d_set_path
  * says; cost in proportion to its nonzeros); a dense-gradient request adds
- * im2col + one product per group.
+ * im2col + one product per group, a sampled one (request.sample) im2col +
+ * an SDDMM per group at the sampled and active positions.
  * SPT_ERR_NULL for NULL arguments; SPT_ERR_SIZE for sizes < 1, pad < 0,
  * a kernel larger than the padded input, sizes above INT32_MAX or
  * overflowing products; SPT_ERR_INVALID for stride < 1, groups < 0 or
@@ -112,6 +116,16 @@ int spti_weight_grad_gemm_grouped(spti_param *p, const float *dy, const float *X
  * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a weight not
  * SPARSE or k < 1) grad is unchanged. */
 int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols);
+/* The weight gradient of a SPARSE weight p with p->request.sample, for
+ * dY[rows x ncols], X[groups*cols x ncols] (groups > 1: a grouped
+ * convolution, see spti_weight_grad_gemm_grouped): the gradient at the
+ * sampled positions and at the active entries into p->result.sample
+ * (spti_sample_gradient, kernels/grow_sample.h; `conv`: the layer's exact
+ * path is the dense gradient, else the growth collector), then grad += the
+ * latter. On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a
+ * weight not SPARSE or without a sample) grad is unchanged. */
+int spti_weight_grad_sample(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,
+                            bool conv);
 /* db[r] += sum of dy[r*M .. r*M + M) (double accumulation), r < rows. */
 void spti_bias_grad_add(float *db, const float *dy, int64_t rows, int64_t M);
 /* Active weight entries in the current form (rows*cols when DENSE). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../kernels/grow_collector.h"
+#include "../kernels/grow_sample.h"
 #include "layers.h"
 
 typedef struct linear_state {
@@ -89,6 +90,21 @@ int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int6
     return SPT_OK;
 }
 
+int spti_weight_grad_sample(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,
+                            bool conv) {
+    if (p->kind != SPTI_PARAM_SPARSE || !p->request.sample)
+        return spti_fail(SPT_ERR_STATE, "sampled growth: %s is not sparse or has no sample", p->name);
+    /* The kernel computes both gradients first; only then does grad change
+     * (a failure leaves it as it was). */
+    /* The dense product, where it serves, as the layer's exact path runs
+     * it: a linear layer streams into the collector, a convolution fills
+     * dense_grad (so a sample of every candidate gives its bits). */
+    SPTI_TRY(spti_sample_gradient(&p->result.sample, p->csr, p->request.sample, dy, X, ncols, groups, !conv));
+    const float *active = p->result.sample->active;
+    for (int64_t j = 0; j < p->csr->nnz; j++) p->grad[j] += active[j];
+    return SPT_OK;
+}
+
 /* db[rows] += row sums of dy[rows x M]. */
 void spti_bias_grad_add(float *db, const float *dy, int64_t rows, int64_t M) {
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (rows * M >= (1 << 15))
@@ -128,15 +144,19 @@ static int linear_backward(spti_layer *L, const float *x, const float *y, const 
     const linear_state *st = L->state;
     if (N < 0 || N > INT32_MAX) return spti_fail(SPT_ERR_SIZE, "linear %s: batch size %lld", L->name, (long long)N);
     spti_param *W = L->params[0];
-    /* A SPARSE weight asked for growth candidates streams its dense
+    /* A SPARSE weight asked for the gradient at sampled positions computes
+     * it there alone; one asked for growth candidates streams its dense
      * gradient in row blocks (no rows x cols buffer); otherwise the
      * dense_grad request is served in full. */
-    const bool stream = W->kind == SPTI_PARAM_SPARSE && W->request.grow_k > 0;
-    const bool want_dense = W->request.dense_grad && !stream;
+    const bool sampled = W->kind == SPTI_PARAM_SPARSE && W->request.sample;
+    const bool stream = !sampled && W->kind == SPTI_PARAM_SPARSE && W->request.grow_k > 0;
+    const bool want_dense = W->request.dense_grad && !stream && !sampled;
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
     /* The weight gradient is the last call that may fail (its dense
      * scratch); the bias and dX below cannot. */
-    if (stream)
+    if (sampled)
+        SPTI_TRY(spti_weight_grad_sample(W, dy, x, N, 1, false));
+    else if (stream)
         SPTI_TRY(spti_weight_grad_stream(W, dy, x, N));
     else if (want_dense || W->kind != SPTI_PARAM_SPARSE)
         SPTI_TRY(spti_weight_grad_gemm(W, dy, x, N));

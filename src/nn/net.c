@@ -480,6 +480,11 @@ int spti_net_check_node(const spti_net *net, int64_t i) {
 
 int spti_net_measure(const spti_net *net, int64_t *n_params, int64_t *values, int64_t *weights,
                      int64_t *activations, int64_t *outputs) {
+    return spti_net_measure_shapes(net, n_params, values, weights, activations, outputs, NULL);
+}
+
+int spti_net_measure_shapes(const spti_net *net, int64_t *n_params, int64_t *values, int64_t *weights,
+                            int64_t *activations, int64_t *outputs, spti_shape *in_shapes) {
     if (net->n < 1) return spti_fail(SPT_ERR_SIZE, "network: no layers");
     spti_shape *shape = spti_alloc_or_fail(net->n, sizeof *shape, "network shapes");
     if (!shape) return SPT_ERR_NOMEM;
@@ -491,6 +496,7 @@ int spti_net_measure(const spti_net *net, int64_t *n_params, int64_t *values, in
         spti_shape s[SPTI_NODE_MAX_INPUTS];
         const int k = spti_net_inputs(net, i, in);
         for (int j = 0; j < k; j++) s[j] = in[j] == SPTI_NET_INPUT ? net->in : shape[in[j]];
+        if (in_shapes) in_shapes[i] = s[0];
         rc = spti_net_check_node(net, i);
         if (rc == SPT_OK && k == 2 && (s[0].c != s[1].c || s[0].h != s[1].h || s[0].w != s[1].w))
             rc = spti_fail(SPT_ERR_SIZE, "add %s: the two inputs differ in shape", nd->name);
@@ -526,6 +532,57 @@ int spt_net_size(const spt_net *net, int64_t *n_params, int64_t *values, int64_t
         snprintf(msg, sizeof msg, "%s", spt_last_error());
         return spti_fail(rc, "spt_net_size: %s", msg);
     }
+    return SPT_OK;
+}
+
+int spt_net_weights(const spt_net *net, int64_t capacity, int32_t *ndim, int64_t *shape, double *density,
+                    int64_t *n_weights) {
+    SPTI_CHECK_NULL(net);
+    SPTI_CHECK_NULL(n_weights);
+    if (capacity < 0) return spti_fail(SPT_ERR_INVALID, "spt_net_weights: capacity %lld < 0", (long long)capacity);
+    if (capacity > 0 && (!ndim || !shape || !density))
+        return spti_fail(SPT_ERR_NULL, "spt_net_weights: ndim, shape and density are required when capacity > 0");
+    if (net->n < 1) return spti_fail(SPT_ERR_SIZE, "spt_net_weights: network: no layers");
+    spti_shape *in = spti_alloc_or_fail(net->n, sizeof *in, "network shapes");
+    if (!in) return SPT_ERR_NOMEM;
+    int rc = spti_net_measure_shapes(net, NULL, NULL, NULL, NULL, NULL, in);
+    if (rc != SPT_OK) {
+        spti_free(in);
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", spt_last_error());
+        return spti_fail(rc, "spt_net_weights: %s", msg);
+    }
+    int64_t n = 0;
+    for (int64_t i = 0; i < net->n; i++) {
+        const spti_net_node *nd = &net->nodes[i];
+        if (nd->kind != SPT_LAYER_LINEAR && nd->kind != SPT_LAYER_CONV2D) continue;
+        n++;
+    }
+    if (n > capacity) { /* count only: nothing written */
+        spti_free(in);
+        *n_weights = n;
+        return SPT_OK;
+    }
+    int64_t l = 0;
+    for (int64_t i = 0; i < net->n; i++) {
+        const spti_net_node *nd = &net->nodes[i];
+        int64_t *d = &shape[4 * l];
+        if (nd->kind == SPT_LAYER_LINEAR) {
+            ndim[l] = 2;
+            d[0] = pi(nd, SPT_LP_OUT), d[1] = spti_shape_size(in[i]), d[2] = d[3] = 1;
+        } else if (nd->kind == SPT_LAYER_CONV2D) {
+            ndim[l] = 4;
+            d[0] = pi(nd, SPT_LP_OUT), d[1] = in[i].c / pi(nd, SPT_LP_GROUPS);
+            d[2] = d[3] = pi(nd, SPT_LP_KERNEL);
+        } else {
+            continue;
+        }
+        const double r = spti_net_density(net, i);
+        density[l] = r > 0.0 ? r : 0.0;
+        l++;
+    }
+    spti_free(in);
+    *n_weights = n;
     return SPT_OK;
 }
 

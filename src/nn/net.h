@@ -60,6 +60,10 @@ int spti_net_size(const spti_net *net, int64_t *n_params, int64_t *values);
  * be NULL. */
 int spti_net_measure(const spti_net *net, int64_t *n_params, int64_t *values, int64_t *weights,
                      int64_t *activations, int64_t *outputs);
+/* The same, and each node's first input shape into in_shapes (net->n
+ * entries) when not NULL. */
+int spti_net_measure_shapes(const spti_net *net, int64_t *n_params, int64_t *values, int64_t *weights,
+                            int64_t *activations, int64_t *outputs, spti_shape *in_shapes);
 
 /* Density requested for the weight of node i: -1 (the method's), 1 (dense)
  * or in (0, 1). */

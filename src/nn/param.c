@@ -5,6 +5,7 @@
 #include "layers.h"
 #include "param.h"
 #include "../kernels/grow_collector.h"
+#include "../kernels/grow_sample.h"
 
 /* The parameter record without storage: checks and identity. */
 static int param_new(const char *name, int ndim, const int64_t *shape, bool is_weight, spti_param **out) {
@@ -68,6 +69,8 @@ void spti_param_destroy(spti_param *p) {
     for (int i = 0; i < SPTI_MAX_SLOTS; i++) spti_free(p->opt.slot[i]);
     spti_free(p->result.dense_grad);
     spti_grow_collector_destroy(p->result.grow);
+    spti_sample_grad_destroy(p->result.sample);
+    spti_grow_sample_destroy(p->request.sample);
     spti_csr_ws_release(&p->ws);
     spti_free(p);
 }

@@ -42,7 +42,8 @@ typedef struct spti_param_slots {
 
 /* A method's request for the coming backward. Writer: the method
  * (begin_step sets it, its update clears it); readers: the layer's
- * backward and the trainer's checks. */
+ * backward and the trainer's checks. The param frees a sample left
+ * behind when destroyed. */
 typedef struct spti_grad_request {
     bool dense_grad; /* also produce the full rows x cols gradient */
     /* > 0: a SPARSE linear layer streams its dense gradient into
@@ -50,6 +51,11 @@ typedef struct spti_grad_request {
      * kernels/grow_collector.h) instead of filling result.dense_grad;
      * layers that cannot stream fill result.dense_grad as asked. */
     int64_t grow_k;
+    /* Non-NULL (a SPARSE weight, dense_grad false, grow_k 0): compute the
+     * gradient at these sampled positions alone, and at the active
+     * entries, into result.sample (kernels/grow_sample.h; linear and
+     * conv2d layers). */
+    struct spti_grow_sample *sample;
 } spti_grad_request;
 
 /* What the backward produced for the request. Writer: the owning layer's
@@ -59,6 +65,7 @@ typedef struct spti_grad_request {
 typedef struct spti_grad_result {
     float *dense_grad;                /* rows*cols full gradient dL/dW, or NULL */
     struct spti_grow_collector *grow; /* streamed growth candidates, or NULL */
+    struct spti_sample_grad *sample;  /* the gradient at request.sample, or NULL */
 } spti_grad_result;
 
 /* Each group has one writer, named at the group. */

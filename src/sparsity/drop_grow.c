@@ -7,33 +7,35 @@
  * rows x cols mask is built. Growth by score is spti_grow_by_score
  * (kernels/grow_by_score.c: one pass over the score, exact top k) or, with the
  * same result, spti_grow_by_collector over the candidates a backward
- * streamed (kernels/grow_collector.h); random growth
- * samples k candidate ranks (spti_sample_sorted: memory and time follow k on
- * large layers) and maps them to positions.
+ * streamed (kernels/grow_collector.h), or over a sample of inactive
+ * positions whose gradient a backward computed (kernels/grow_sample.h;
+ * drawn by spti_grow_sample_draw below, before that backward); random
+ * growth samples k candidate ranks (spti_sample_sorted: memory and time
+ * follow k on large layers) and maps them to positions.
  */
 #include "dst.h"
 
-/* Kept columns of CSR row r (entries not dropped), increasing, into kc;
- * returns their number. */
+/* Kept columns of CSR row r (entries not dropped; dropped == NULL: all),
+ * increasing, into kc; returns their number. */
 static int64_t kept_columns(const spt_csr *m, const uint8_t *dropped, int64_t r, int32_t *kc) {
     int64_t nk = 0;
     for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++)
-        if (!dropped[j]) kc[nk++] = m->col_idx[j];
+        if (!dropped || !dropped[j]) kc[nk++] = m->col_idx[j];
     return nk;
 }
 
-/* grown[0..k): k candidates chosen uniformly at random, increasing. The
- * candidates are ranked row by row; rank -> column inside a row skips the
- * kept columns. Sampling follows k on large layers (spti_sample_sorted);
- * the mapping is O(rows + nnz + k). */
-static int grow_at_random(const spt_csr *m, const uint8_t *dropped, int64_t n_cand, int64_t k, spti_rng *rng,
-                          int64_t *grown) {
+/* k candidates chosen uniformly at random among the n_cand positions not
+ * kept, increasing, into pos[0..k). The candidates are ranked row by row;
+ * rank -> column inside a row skips the kept columns. Sampling follows k
+ * on large layers (spti_sample_sorted); the mapping is O(rows + nnz + k). */
+static int sample_candidates(const spt_csr *m, const uint8_t *dropped, int64_t n_cand, int64_t k, spti_rng *rng,
+                             int64_t *pos) {
     int32_t *kc = spti_alloc(m->cols, sizeof(int32_t));
-    if (!kc) return spti_fail(SPT_ERR_NOMEM, "drop/grow: out of memory for random growth");
-    int rc = spti_sample_sorted(rng, n_cand, k, grown); /* ranks, mapped in place to positions */
+    if (!kc) return spti_fail(SPT_ERR_NOMEM, "drop/grow: out of memory for random candidates");
+    int rc = spti_sample_sorted(rng, n_cand, k, pos); /* ranks, mapped in place to positions */
     int64_t r = -1, row_start = 0, row_end = 0, nk = 0, p = 0;
     for (int64_t g = 0; rc == SPT_OK && g < k; g++) {
-        const int64_t rank = grown[g];
+        const int64_t rank = pos[g];
         while (rank >= row_end) { /* next row holding candidates [row_start, row_end) */
             r++;
             nk = kept_columns(m, dropped, r, kc);
@@ -43,14 +45,45 @@ static int grow_at_random(const spt_csr *m, const uint8_t *dropped, int64_t n_ca
         }
         int64_t local = rank - row_start, col = local + p;
         while (p < nk && kc[p] <= col) col = local + ++p;
-        grown[g] = r * m->cols + col;
+        pos[g] = r * m->cols + col;
     }
     spti_free(kc);
     return rc;
 }
 
+/* Random growth (SET): k of the positions not kept. */
+static int grow_at_random(const spt_csr *m, const uint8_t *dropped, int64_t n_cand, int64_t k, spti_rng *rng,
+                          int64_t *grown) {
+    return sample_candidates(m, dropped, n_cand, k, rng, grown);
+}
+
+int spti_grow_sample_draw(const spt_csr *m, int64_t n, spti_rng *rng, spti_grow_sample **out) {
+    *out = NULL;
+    const int64_t inactive = m->rows * m->cols - m->nnz;
+    if (n < 0 || n > inactive)
+        return spti_fail(SPT_ERR_SIZE, "%s: %lld positions asked of %lld inactive ones", __func__, (long long)n,
+                         (long long)inactive);
+    int64_t *pos = spti_alloc(n > 0 ? n : 1, sizeof(int64_t));
+    if (!pos) return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for %lld positions", __func__, (long long)n);
+    spti_grow_sample *s = NULL;
+    int rc = sample_candidates(m, NULL, inactive, n, rng, pos);
+    if (rc == SPT_OK) rc = spti_grow_sample_alloc(m->rows, m->cols, n, &s);
+    if (rc == SPT_OK) {
+        /* Positions (increasing) -> per-row counts, then columns. */
+        for (int64_t i = 0; i < n; i++) {
+            s->row_ptr[pos[i] / m->cols + 1]++;
+            s->col_idx[i] = (int32_t)(pos[i] % m->cols);
+        }
+        for (int64_t r = 0; r < m->rows; r++) s->row_ptr[r + 1] += s->row_ptr[r];
+        *out = s;
+    }
+    spti_free(pos);
+    return rc;
+}
+
 int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *drop_score, const float *score,
-                             const struct spti_grow_collector *grow, spti_rng *rng, uint64_t seed, int64_t *new_pos) {
+                             const struct spti_grow_collector *grow, const spti_sample_grad *sampled, spti_rng *rng,
+                             uint64_t seed, int64_t *new_pos) {
     if (p->kind != SPTI_PARAM_SPARSE)
         return spti_fail(SPT_ERR_STATE, "%s: %s is not sparse", __func__, p->name);
     const spt_csr *m = p->csr;
@@ -74,6 +107,7 @@ int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *drop_s
     /* Grow among the cells - (nnz - k) positions not kept (>= k of them). */
     if (score) rc = spti_grow_by_score(m, dropped, score, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
     else if (grow) rc = spti_grow_by_collector(m, drop, grow, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
+    else if (sampled) rc = spti_grow_by_sample(m, drop, sampled, k, seed ^ 0x6a09e667f3bcc909ULL, grown);
     else rc = grow_at_random(m, dropped, cells - nnz + k, k, rng, grown);
     if (rc != SPT_OK) goto done;
     /* Kept positions (CSR order = increasing), then merged with grown

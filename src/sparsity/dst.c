@@ -52,6 +52,7 @@ int spti_dst_create(const spti_method_ops *ops, const spt_method_config *cfg, sp
     st->alpha = cfg->value[SPT_MP_ALPHA];
     st->schedule = (int)cfg->value[SPT_MP_DROP_SCHEDULE];
     st->beta = (float)cfg->value[SPT_MP_SNFS_MOMENTUM];
+    st->grow_sample = cfg->value[SPT_MP_GROW_SAMPLE];
     st->t_end = cfg->value[SPT_MP_T_END] >= 0 ? (int64_t)cfg->value[SPT_MP_T_END]
                                                : (int64_t)floor(cfg->value[SPT_MP_T_END_FRACTION] * (double)total_steps);
     st->last_update = -1;
@@ -115,8 +116,15 @@ static int layer_positions(spti_method *m, int64_t step, const float *const *dro
     const spti_param *p = m->weights[l];
     const int64_t k = spti_dst_drop_count(m, step, p->n);
     const float *score = scores ? scores[l] : NULL;
-    const struct spti_grow_collector *grow = scores && !score && p->result.grow && p->result.grow->filled ? p->result.grow : NULL;
-    if (scores && !score && !grow)
+    /* Without a score: the gradient at the sample begin_step drew, or the
+     * collector the backward streamed into. */
+    const spti_sample_grad *sampled = scores && !score && p->request.sample && p->result.sample &&
+                                              p->result.sample->at == p->request.sample
+                                          ? p->result.sample
+                                          : NULL;
+    const struct spti_grow_collector *grow =
+        scores && !score && !p->request.sample && p->result.grow && p->result.grow->filled ? p->result.grow : NULL;
+    if (scores && !score && !grow && !sampled)
         return spti_fail(SPT_ERR_STATE, "%s: no growth score for %s at step %lld", m->ops->name, p->name,
                          (long long)step);
     if (!(*pos = spti_alloc(p->n, sizeof(int64_t))))
@@ -124,7 +132,7 @@ static int layer_positions(spti_method *m, int64_t step, const float *const *dro
     const uint64_t seed = spti_dst_seed(m, step, l);
     spti_rng rng;
     spti_rng_seed(&rng, seed);
-    return spti_drop_grow_positions(p, k, drop ? drop[l] : NULL, score, grow, &rng, seed, *pos);
+    return spti_drop_grow_positions(p, k, drop ? drop[l] : NULL, score, grow, sampled, &rng, seed, *pos);
 }
 
 /* The layers are independent: each thread takes whole layers (largest
@@ -197,17 +205,60 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
     return rc;
 }
 
-void spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
-    const bool update = spti_dst_is_update(m, step);
+/* Drop a layer's sample and the gradient computed at it. */
+static void free_sample(spti_param *p) {
+    spti_sample_grad_destroy(p->result.sample);
+    p->result.sample = NULL;
+    spti_grow_sample_destroy(p->request.sample);
+    p->request.sample = NULL;
+}
+
+/* The positions layer l samples for k growths at `step`: min(inactive,
+ * ceil(grow_sample k)), from a stream of the step's and layer's seed of
+ * its own (the selections use that seed and other salts of it). */
+static int draw_sample(spti_method *m, int64_t step, int l, int64_t k) {
+    spti_param *p = m->weights[l];
+    const int64_t inactive = p->rows * p->cols - p->n;
+    const double want = ceil(dst(m)->grow_sample * (double)k);
+    const int64_t n = want >= (double)inactive ? inactive : (int64_t)want;
+    spti_rng rng;
+    spti_rng_seed(&rng, spti_dst_seed(m, step, l) ^ 0xbb67ae8584caa73bULL);
+    return spti_grow_sample_draw(p->csr, n, &rng, &p->request.sample);
+}
+
+int spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
+    const bool update = spti_dst_is_update(m, step), sampled = stream && dst(m)->grow_sample > 0.0;
+    layer_job *jobs = NULL;
+    int n_jobs = 0;
     /* A layer that moves no weight (k == 0) needs no dense gradient. */
     for (int l = 0; l < m->n_weights; l++) {
         spti_param *p = m->weights[l];
         if (!spti_dst_is_sparse(m, l)) continue;
         const int64_t k = update ? spti_dst_drop_count(m, step, p->n) : 0;
-        p->request.dense_grad = k > 0;
-        p->request.grow_k = stream ? k : 0;
+        p->request.dense_grad = k > 0 && !sampled;
+        p->request.grow_k = stream && !sampled ? k : 0;
         if (p->result.grow) p->result.grow->filled = false; /* only this step's backward counts */
+        free_sample(p);                                      /* nor does an earlier sample */
+        if (sampled && k > 0) {
+            if (!jobs && !(jobs = spti_calloc(m->n_weights, sizeof(layer_job)))) {
+                spti_dst_release_gradients(m);
+                return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", m->ops->name);
+            }
+            jobs[n_jobs++] = (layer_job){.layer = l, .cost = k}; /* the cost is k itself */
+        }
     }
+    if (n_jobs == 0) return SPT_OK;
+    /* Each layer draws from its own seed: the same samples for any thread count. */
+    qsort(jobs, (size_t)n_jobs, sizeof *jobs, by_cost_desc);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(spti_num_threads()) if (n_jobs > 1)
+    for (int i = 0; i < n_jobs; i++) {
+        const int l = jobs[i].layer;
+        run_job(&jobs[i], draw_sample(m, step, l, jobs[i].cost));
+    }
+    int rc = first_failure(jobs, n_jobs);
+    spti_free(jobs);
+    if (rc != SPT_OK) spti_dst_release_gradients(m);
+    return rc;
 }
 
 void spti_dst_release_gradients(spti_method *m) {
@@ -220,7 +271,56 @@ void spti_dst_release_gradients(spti_method *m) {
         p->result.dense_grad = NULL;
         spti_grow_collector_destroy(p->result.grow);
         p->result.grow = NULL;
+        free_sample(p);
     }
+}
+
+/* ---- FLOPs of sampled growth -------------------------------------------------- */
+
+/* Weight-gradient FLOPs per example beyond f_S of the update at `step`. */
+static double sampled_extra(const spti_flops_query *q, const int64_t *nnz, double alpha, int schedule, int64_t t_end,
+                            int64_t step) {
+    double f = 0.0, extra = 0.0;
+    if (spt_drop_fraction(schedule, alpha, t_end, step, &f) != SPT_OK) return 0.0;
+    const double m = q->cfg->value[SPT_MP_GROW_SAMPLE];
+    for (int l = 0; l < q->n_weights; l++) {
+        const spti_param *p = q->weights[l];
+        const int64_t cells = p->rows * p->cols, inactive = cells - nnz[l];
+        int64_t k = (int64_t)floor(f * (double)nnz[l]);
+        if (nnz[l] >= cells || (k = k < 0 ? 0 : k > nnz[l] ? nnz[l] : k) == 0) continue;
+        const double want = ceil(m * (double)k);
+        const int64_t n = want >= (double)inactive ? inactive : (int64_t)want;
+        const double hw = (double)q->out_hw[l];
+        extra += spti_grow_sample_dense(cells, nnz[l], n) ? 2.0 * (double)inactive * hw : 2.0 * (double)n * hw;
+    }
+    return extra;
+}
+
+int spti_dst_sampled_update_flops(const spti_flops_query *q, double *out) {
+    const spt_method_config *cfg = q->cfg;
+    int64_t *nnz = spti_alloc_or_fail(q->n_weights, sizeof(int64_t), "sampled growth FLOPs");
+    if (!nnz) return SPT_ERR_NOMEM;
+    int rc = spti_topology_plan(cfg, q->weights, q->n_weights, nnz, NULL);
+    if (rc != SPT_OK) {
+        spti_free(nnz);
+        return rc;
+    }
+    const int64_t delta_t = (int64_t)cfg->value[SPT_MP_DELTA_T];
+    const int64_t t_end = cfg->value[SPT_MP_T_END] >= 0
+                              ? (int64_t)cfg->value[SPT_MP_T_END]
+                              : (int64_t)floor(cfg->value[SPT_MP_T_END_FRACTION] * (double)q->total_steps);
+    /* Update steps j delta_t, j = 1 .. n_upd (t < T_end and t < T). */
+    const int64_t limit = t_end < q->total_steps ? t_end : q->total_steps;
+    const int64_t n_upd = limit > 1 ? (limit - 1) / delta_t : 0, pts = n_upd < 1024 ? n_upd : 1024;
+    double sum = 0.0;
+    for (int64_t i = 0; i < pts; i++) {
+        const int64_t j = 1 + i * n_upd / pts;
+        sum += sampled_extra(q, nnz, cfg->value[SPT_MP_ALPHA], (int)cfg->value[SPT_MP_DROP_SCHEDULE], t_end,
+                             j * delta_t);
+    }
+    spti_free(nnz);
+    *out = q->f_sparse + (pts > 0 ? sum / (double)pts : 0.0);
+    return SPT_OK;
 }
 
 /* ---- checkpoint ------------------------------------------------------------- */

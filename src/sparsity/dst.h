@@ -9,7 +9,9 @@
  *   RigL  on update steps only: linear layers stream their dense gradient
  *         in row blocks into a growth collector (O(k + nnz), no rows x cols
  *         buffer), conv layers fill dense_grad; both are freed right after
- *         the update: between updates nothing dense remains;
+ *         the update: between updates nothing dense remains. With
+ *         SPT_MP_GROW_SAMPLE > 0 nothing dense at all: the gradient at a
+ *         sample of positions (kernels/grow_sample.h);
  *   SNFS  dense_grad every step plus one rows x cols momentum buffer per
  *         sparse layer, for the whole run (the method is dense by design).
  */
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "../kernels/grow_collector.h"
+#include "../kernels/grow_sample.h"
 #include "method.h"
 
 /* ---- the methods (one file each; listed in method_registry.c) -------------- */
@@ -82,13 +85,25 @@ int spti_drop_smallest(const float *x, bool absolute, int64_t n, int64_t k, uint
  *           the k largest |score[pos]| when score != NULL (rows x cols, e.g.
  *           the dense gradient), else the k largest |g| of the dense
  *           gradient a backward streamed into grow when grow != NULL
- *           (the same choice), else k chosen uniformly at random from rng.
+ *           (the same choice), else the k largest |g| among the sampled
+ *           positions of `sampled` and the k dropped when sampled != NULL
+ *           (spti_grow_by_sample), else k chosen uniformly at random from rng.
  * Writes the nnz sorted positions kept U grown to new_pos[nnz] (nnz unchanged).
  * A dropped position chosen again is in both patterns, so
  * spti_param_repattern keeps its value and optimizer slots. Ties use `seed`.
- * O(rows * cols) time, O(k + nnz) memory beyond the score. */
+ * O(rows * cols) time with a score or a collector (O(rows + nnz + k) time
+ * otherwise), O(k + nnz) memory beyond the score or sample. */
 int spti_drop_grow_positions(const spti_param *p, int64_t k, const float *drop_score, const float *score,
-                             const struct spti_grow_collector *grow, spti_rng *rng, uint64_t seed, int64_t *new_pos);
+                             const struct spti_grow_collector *grow, const spti_sample_grad *sampled, spti_rng *rng,
+                             uint64_t seed, int64_t *new_pos);
+
+/* n distinct inactive positions of the SPARSE weight of pattern m, every
+ * n-subset of its rows*cols - nnz inactive positions equally likely
+ * (spti_sample_sorted over their ranks, row by row, mapped to positions as
+ * random growth maps them), as a sample (kernels/grow_sample.h; *out made
+ * here). Memory and time O(n + rows + nnz) on large layers. SPT_ERR_SIZE
+ * for n outside [0, inactive]; SPT_ERR_NOMEM. */
+int spti_grow_sample_draw(const spt_csr *m, int64_t n, spti_rng *rng, spti_grow_sample **out);
 
 /* ---- shared state of the four topology methods (dst.c) ---------------- */
 
@@ -102,6 +117,7 @@ typedef struct spti_dst {
     bool has_momentum;      /* the method keeps `momentum` (SNFS) */
     float **momentum;       /* rows*cols per sparse layer (NULL otherwise), or NULL */
     spt_user_method *rules; /* a user method's criteria (owned copy), or NULL */
+    double grow_sample;     /* SPT_MP_GROW_SAMPLE: growth by gradient over ceil(m k) sampled positions; 0: all */
     int64_t updates;        /* update steps performed */
     int64_t last_update;    /* step of the last one, -1 before any */
 } spti_dst;
@@ -133,10 +149,23 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
 /* Ask every sparse layer whose k is > 0 at `step` (0 off update steps) for
  * the dense gradient of the coming backward: streamed into its growth
  * collector (stream: a SPARSE linear layer; others fill dense_grad) or as
- * a rows x cols dense_grad. */
-void spti_dst_request_gradients(spti_method *m, int64_t step, bool stream);
+ * a rows x cols dense_grad. With stream and grow_sample > 0, instead for
+ * the gradient at min(inactive, ceil(grow_sample k)) inactive positions
+ * drawn per layer (spti_grow_sample_draw, seeded by spti_dst_seed; layers
+ * drawn in parallel): request.sample. Frees what an earlier request left
+ * first. SPT_ERR_NOMEM (no request left behind) only when sampling. */
+int spti_dst_request_gradients(spti_method *m, int64_t step, bool stream);
 /* Clear those requests and free what they produced. */
 void spti_dst_release_gradients(spti_method *m);
+/* The weight-gradient FLOPs per example of an update step of a method that
+ * grows over sampled positions (q->cfg, q->weights set, grow_sample > 0):
+ * q->f_sparse plus, per sparse layer growing k > 0 weights,
+ * 2 s hw (s = min(inactive, ceil(grow_sample k)) sampled positions, hw its
+ * output positions per example) or, where the dense product serves the
+ * sample (spti_grow_sample_dense), its dense cost minus f_S, averaged over
+ * the run's update steps (at most 1024 of them, evenly spread); f_S alone
+ * when the run has none. */
+int spti_dst_sampled_update_flops(const spti_flops_query *q, double *out);
 /* Checkpoint of the state (little-endian; layout in dst.c). */
 int spti_dst_save(const spti_method *m, uint8_t *buf, int64_t cap, int64_t *len);
 int spti_dst_load(spti_method *m, const uint8_t *buf, int64_t len);

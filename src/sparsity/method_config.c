@@ -60,6 +60,9 @@ static const key_info KEYS[SPT_MP_COUNT_] = {
     [SPT_MP_EPSILON] = {0, 0, 1e9, false, false, T_REAL, "epsilon",
                         "er/erk: each layer's density is min(1, epsilon x its score) instead of a global sparsity "
                         "(0 = off)"},
+    [SPT_MP_GROW_SAMPLE] = {0, 0, 1e9, false, false, T_REAL, "grow_sample",
+                            "grow the best k of m x k random inactive positions and the k dropped, gradients computed "
+                            "there alone (m; 0 = exact: the dense gradient at every position)"},
 };
 
 /* Names of the values of the choice keys, canonical names first (index =

@@ -19,6 +19,20 @@
  *                   slots), and skip the optimizer step.
  * Other steps change nothing and do not skip.
  *
+ * Sampled growth (SPT_MP_GROW_SAMPLE = m > 0), an approximation for layers
+ * whose dense gradient is too costly: begin_step draws, per sparse layer
+ * with k > 0, s = min(inactive, ceil(m k)) of its inactive positions
+ * uniformly (spti_grow_sample_draw, seeded by the method's seed, the step
+ * and the layer) into request.sample instead of asking for the dense
+ * gradient; the backward computes dL/dW at those positions and at the
+ * active entries alone (kernels/grow_sample.h: an SDDMM, O((s + nnz) x
+ * batch)); after_backward grows the k of largest |g| among the sampled
+ * positions and the k just dropped, with the same selection and seeded
+ * tie-break. A sample of every inactive position takes the blocked dense
+ * product of the exact path and grows exactly what exact RigL grows.
+ * Memory O(s + nnz + rows) per layer, nothing rows x cols, freed after the
+ * update.
+ *
  * Memory: the collector holds O(k + nnz) floats plus one ~1 MiB block; a
  * dense_grad (conv layers) is rows x cols. Both are freed right after the
  * update, so between updates a layer holds only its nonzeros. A layer whose
@@ -30,12 +44,10 @@
  * ordinary steps; in a real run with delta_t = 100, 1.5-1.8% of the run's
  * time at 90% sparsity, 2.3-2.4% at 95%, 3.3-3.7% at 99% (docs/results.md).
  */
+#include "method_config.h"
 #include "dst.h"
 
-static int rigl_begin_step(spti_method *m, int64_t step) {
-    spti_dst_request_gradients(m, step, true);
-    return SPT_OK;
-}
+static int rigl_begin_step(spti_method *m, int64_t step) { return spti_dst_request_gradients(m, step, true); }
 
 static int rigl_after_backward(spti_method *m, int64_t step, bool *skip_optimizer) {
     SPTI_CHECK_NULL(skip_optimizer);
@@ -56,16 +68,22 @@ static int rigl_after_backward(spti_method *m, int64_t step, bool *skip_optimize
 static int rigl_after_step(spti_method *m, int64_t step) { return SPT_OK; }
 
 /* (3 f_S delta_t + 2 f_S + f_D) / (delta_t + 1): an update step adds the
- * dense gradient (f_D) to the sparse forward and input gradient (2 f_S). */
+ * dense gradient (f_D) to the sparse forward and input gradient (2 f_S).
+ * With sampled growth (a run's configuration with grow_sample > 0) the
+ * update step's weight gradient costs f_S plus the sampled positions'
+ * instead of f_D (spti_dst_sampled_update_flops). */
 static int rigl_flops(const spti_flops_query *q, double *out) {
     if (q->delta_t < 1)
         return spti_fail(SPT_ERR_INVALID, "rigl flops: delta_t (%lld) must be >= 1", (long long)q->delta_t);
     const double dt = (double)q->delta_t;
-    *out = (3.0 * q->f_sparse * dt + 2.0 * q->f_sparse + q->f_dense) / (dt + 1.0);
+    double grad = q->f_dense;
+    if (q->cfg && q->weights && q->out_hw && q->cfg->value[SPT_MP_GROW_SAMPLE] > 0.0)
+        SPTI_TRY(spti_dst_sampled_update_flops(q, &grad));
+    *out = (3.0 * q->f_sparse * dt + 2.0 * q->f_sparse + grad) / (dt + 1.0);
     return SPT_OK;
 }
 
-static const int RIGL_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, -1};
+static const int RIGL_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, SPT_MP_GROW_SAMPLE, -1};
 
 const spti_method_ops spti_method_rigl = {
     .id = SPT_METHOD_RIGL,

@@ -8,8 +8,10 @@
  * in layer order on the calling thread:
  *   drop score  the callback's nnz scores (or none: |w|);
  *   grow score  random (none), the streamed |dense gradient| (none; begin_step
- *               asked for it), or the callback's rows x cols scores, given the
- *               dense gradient begin_step asked for with _GRADIENT_SCORE;
+ *               asked for it; or, with SPT_MP_GROW_SAMPLE > 0, |gradient| at a
+ *               sample of positions, as RigL's), or the callback's rows x cols
+ *               scores, given the dense gradient begin_step asked for with
+ *               _GRADIENT_SCORE;
  * then spti_dst_update selects and repatterns every layer (in parallel).
  * The update runs in after_backward (skipping the optimizer step) or in
  * after_step, as the method says.
@@ -104,6 +106,11 @@ static int user_create(const spti_method_ops *ops, const spt_method_config *cfg,
     *out = NULL;
     SPTI_CHECK_NULL(cfg);
     if (!cfg->user) return spti_fail(SPT_ERR_INVALID, "user method: the configuration holds no criteria");
+    if (cfg->value[SPT_MP_GROW_SAMPLE] > 0.0 && cfg->user->grow_kind != SPT_GROW_GRADIENT)
+        return spti_fail(SPT_ERR_INVALID,
+                         "user method %s: grow_sample (%g) samples the gradient of SPT_GROW_GRADIENT growth only; "
+                         "this method grows by kind %d (set grow_sample to 0)",
+                         cfg->user->name, cfg->value[SPT_MP_GROW_SAMPLE], cfg->user->grow_kind);
     spt_user_method *copy = spti_alloc_or_fail(1, sizeof *copy, "user method");
     if (!copy) return SPT_ERR_NOMEM;
     *copy = *cfg->user;
@@ -118,8 +125,7 @@ static int user_create(const spti_method_ops *ops, const spt_method_config *cfg,
 
 static int user_begin_step(spti_method *m, int64_t step) {
     const int kind = rules(m)->grow_kind;
-    if (grow_needs_gradient(kind)) spti_dst_request_gradients(m, step, kind == SPT_GROW_GRADIENT);
-    return SPT_OK;
+    return grow_needs_gradient(kind) ? spti_dst_request_gradients(m, step, kind == SPT_GROW_GRADIENT) : SPT_OK;
 }
 
 static int callback_failed(const spti_method *m, const char *which, int ret, const spti_param *p, int64_t step) {
@@ -140,7 +146,7 @@ static int layer_scores(spti_method *m, int64_t step, int l, float **drop, float
                           drop[l]);
         if (ret != 0) return callback_failed(m, "drop", ret, p, step);
     }
-    if (u->grow_kind == SPT_GROW_GRADIENT) grow[l] = p->result.dense_grad; /* NULL: streamed into p->result.grow */
+    if (u->grow_kind == SPT_GROW_GRADIENT) grow[l] = p->result.dense_grad; /* NULL: streamed or sampled */
     if (!grow_has_callback(u->grow_kind)) return SPT_OK;
     const float *g = NULL;
     if (u->grow_kind == SPT_GROW_GRADIENT_SCORE && !(g = p->result.dense_grad))
@@ -227,7 +233,7 @@ static int user_flops(const spti_flops_query *q, double *out) {
 static const int USER_KEYS[] = {SPT_MP_SPARSITY,   SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST,    SPT_MP_DENSE_LAST,
                                 SPT_MP_SEED,       SPT_MP_SPARSE_INIT,  SPT_MP_EPSILON,        SPT_MP_DELTA_T,
                                 SPT_MP_ALPHA,      SPT_MP_T_END,        SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE,
-                                -1};
+                                SPT_MP_GROW_SAMPLE, -1};
 
 const spti_method_ops spti_method_user = {
     .id = SPT_METHOD_USER,

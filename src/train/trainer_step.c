@@ -5,6 +5,7 @@
 #include "../data/dataset.h"
 #include "trainer.h"
 #include "../kernels/grow_collector.h"
+#include "../kernels/grow_sample.h"
 
 int spti_trainer_lr_at(const spti_trainer *t, int64_t step, double *lr) {
     if (!t->sched) {
@@ -31,8 +32,18 @@ double spti_trainer_step_flops(const spti_trainer *t) {
         double fs = L->ops->flops(L, false);
         const spti_param *w = (L->n_params > 0 && L->params[0]->is_weight) ? L->params[0] : NULL;
         /* forward + input gradient at the sparse cost; the weight gradient
-         * dense when the method asked for it this step. */
-        f += 2.0 * fs + (w && w->request.dense_grad ? L->ops->flops(L, true) : fs);
+         * dense when the method asked for it this step, or at the active
+         * entries and the sampled positions (unless the dense product
+         * serves the sample, kernels/grow_sample.h). */
+        double fw = fs;
+        if (w && w->request.dense_grad) {
+            fw = L->ops->flops(L, true);
+        } else if (w && w->request.sample && w->kind == SPTI_PARAM_SPARSE) {
+            const int64_t cells = w->rows * w->cols, n = w->request.sample->n;
+            const double fd = L->ops->flops(L, true);
+            fw = spti_grow_sample_dense(cells, w->n, n) ? fd : fs + fd * ((double)n / (double)cells);
+        }
+        f += 2.0 * fs + fw;
     }
     return f;
 }
@@ -109,6 +120,12 @@ static int check_dense_grads(const spti_trainer *t) {
         if (p->request.grow_k > 0 && p->result.grow && p->result.grow->filled && p->result.grow->nonfinite >= 0) /* streamed */
             return spti_fail(SPT_ERR_NONFINITE, "trainer: dense gradient of %s is not finite (entry %lld)", p->name,
                              (long long)p->result.grow->nonfinite);
+        if (p->request.sample && p->result.sample) /* sampled: the gradient at the active entries is grad's */
+            for (int64_t j = 0; j < p->result.sample->n; j++)
+                if (!isfinite(p->result.sample->grad[j]))
+                    return spti_fail(SPT_ERR_NONFINITE,
+                                     "trainer: gradient of %s is not finite (sampled position %lld of %lld)", p->name,
+                                     (long long)j, (long long)p->result.sample->n);
         if (!p->request.dense_grad || !p->result.dense_grad) continue;
         int64_t n = p->rows * p->cols;
         for (int64_t k = 0; k < n; k++)

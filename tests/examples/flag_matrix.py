@@ -45,6 +45,7 @@ TABLE = {
     "alpha": (DBL, ["1.5", "-0.1"], []),
     "t-end": (DBL, ["-0.5", "2.5"], []),
     "drop-schedule": (CHOICE, [], []),
+    "grow-sample": (DBL, ["-1", "2e9"], []),
     "snfs-momentum": (DBL, ["1", "-0.1"], []),
     "prune-start": (INT, ["-2"], []),
     "prune-end": (INT, ["-2"], []),
@@ -173,6 +174,18 @@ for exe, name, pos, out_of_range, kind in POSITIONAL:
     n_positional += 1
     if rc != 2 or "usage" not in err:
         bad.append("%s with too many arguments: exit %d, stderr %r" % (exe, rc, err[:300]))
+
+# The memory check before the data follows --epsilon's allocation, not the
+# default sparsity: 3 x 300,000 at epsilon 20 (about 36 million nonzeros)
+# reaches the data; at epsilon 10^6 (dense) it is refused, naming the flag.
+huge = ["--widths", "300000,300000,300000", "--method", "set", "--distribution", "er", "--batch", "8",
+        "--eval-batch", "8", "--data", NOWHERE]
+rc, out, err = run(mlp, huge + ["--epsilon", "20"], timeout=120)
+if rc != 1 or NOWHERE not in err:
+    bad.append("--epsilon 20 at 3 x 300,000 should pass the memory check: exit %d, stderr %r" % (rc, err[:300]))
+rc, out, err = run(mlp, huge + ["--epsilon", "1e6"], timeout=120)
+if rc != 2 or "--epsilon" not in err or NOWHERE in err:
+    bad.append("--epsilon 1e6 at 3 x 300,000 should be refused naming --epsilon: exit %d, stderr %r" % (rc, err[:300]))
 
 check(not bad, "%d of %d cases not refused with exit 2 and one line naming the flag:\n%s" %
       (len(bad), len(all_cases) + n_positional, "\n".join(bad)))
