@@ -89,6 +89,30 @@ static void check_products(const spt_csr *W, int64_t N, uint64_t seed) {
         free(dW);
         free(dWr);
     }
+    /* Both backward products in one pass (AVX-512 machines; elsewhere it
+     * reports false and writes nothing), every accumulate combination: the
+     * references', and dW bit for bit the SDDMM's in one window. */
+    float *dWt = malloc((size_t)(W->nnz + 1) * sizeof(float));
+    for (int acc = 0; acc < 4; acc++) {
+        float *dX = copy_buf(dX0, in * N), *dXr = copy_buf(dX0, in * N);
+        float *dW = copy_buf(dW0, W->nnz), *dWr = copy_buf(dW0, W->nnz), *dWs = copy_buf(dW0, W->nnz);
+        const bool ax = acc & 1, aw = acc & 2;
+        const bool ran = spti_backward_fused(W, wt, dY, X, N, dX, ax, dW, aw, dWt);
+        assert_true(ran == (spti_simd_level() >= 2));
+        if (ran) {
+            spti_ref_spmm_t(W, dY, N, dXr, ax);
+            spti_ref_sddmm(W, dY, X, N, dWr, aw);
+            assert_true(spt_test_max_rel_err(dX, dXr, in * N) < TOL);
+            assert_true(spt_test_max_rel_err(dW, dWr, W->nnz) < TOL);
+            spti_sddmm(W, dY, X, N, dWs, aw);
+            if (N <= 128) assert_memory_equal(dW, dWs, (size_t)W->nnz * sizeof(float));
+        } else {
+            assert_memory_equal(dX, dX0, (size_t)(in * N) * sizeof(float));
+            assert_memory_equal(dW, dW0, (size_t)W->nnz * sizeof(float));
+        }
+        free(dX), free(dXr), free(dW), free(dWr), free(dWs);
+    }
+    free(dWt);
     free(X), free(dY), free(bias), free(Y), free(Yr), free(dX0), free(wt), free(dW0);
 }
 
@@ -152,6 +176,21 @@ static void test_thread_count_invariance(void **state) {
     spti_spmm(W, X, N, NULL, Y2);
     spti_spmm_t(W, dY, N, dX2, false);
     spti_sddmm(W, dY, X, N, dW2, false);
+    /* the fused backward too */
+    float *wt = malloc((size_t)W->nnz * sizeof(float)), *dWt = malloc((size_t)W->nnz * sizeof(float));
+    float *fX[2], *fW[2];
+    spti_csr_gather_t(W, wt);
+    for (int t = 0; t < 2; t++) {
+        fX[t] = malloc(200 * N * sizeof(float)), fW[t] = malloc((size_t)W->nnz * sizeof(float));
+        spt_set_num_threads(t + 1);
+        if (!spti_backward_fused(W, wt, dY, X, N, fX[t], false, fW[t], false, dWt)) {
+            memcpy(fX[t], dX1, 200 * N * sizeof(float));
+            memcpy(fW[t], dW1, (size_t)W->nnz * sizeof(float));
+        }
+    }
+    assert_memory_equal(fX[0], fX[1], 200 * N * sizeof(float));
+    assert_memory_equal(fW[0], fW[1], (size_t)W->nnz * sizeof(float));
+    free(wt), free(dWt), free(fX[0]), free(fX[1]), free(fW[0]), free(fW[1]);
     spt_set_num_threads(0);
     assert_memory_equal(Y1, Y2, 300 * N * sizeof(float));
     assert_memory_equal(dX1, dX2, 200 * N * sizeof(float));

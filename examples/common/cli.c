@@ -140,7 +140,8 @@ static const flag FLAGS[] = {
     {"optimizer", K_CHOICE, F(optimizer), EX_BOTH, "O", "sgd|adam", NO_KEY, "sgd|adam", 0, 0, R_STRICT},
     {"lr", K_DBL, F(lr), EX_BOTH, "LR",
      "base learning rate (default: 0.1 for a network with batch norm, 0.01 without, e.g. the MLP; "
-     "--optimizer adam: 0.001)",
+     "--optimizer adam: 0.001; without batch norm at most 50/F, adam 5/F, for a layer with F > 5000 nonzeros "
+     "per output)",
      NO_KEY, NULL, 0, 0, R_STRICT},
     {"lr-schedule", K_CHOICE, F(lr_schedule), EX_BOTH, "S",
      "constant|step (x gamma at each milestone)|cosine (to 0 at the end of the round)", NO_KEY,
@@ -163,7 +164,8 @@ static const flag FLAGS[] = {
      "path of sparse layers: threshold (dense at density >= 0.4; reproducible) | timed (measure both) | sparse | "
      "dense",
      NO_KEY, "threshold|timed|sparse|dense", 0, 0, R_FREE},
-    {"eval-batch", K_INT, F(eval_batch), EX_BOTH, "N", "examples per forward pass when evaluating",
+    {"eval-batch", K_INT, F(eval_batch), EX_BOTH, "N", "examples per forward pass when evaluating (default 500, fewer when their activations would pass "
+     "1 GiB and the training batch's)",
      NO_KEY, NULL, 1, 0, R_FREE},
 
     SECTION("Output"),
@@ -700,10 +702,27 @@ int ex_data_format(const ex_opts *o) {
     return lstat(probe, &st) == 0 ? EX_FORMAT_CIFAR10 : EX_FORMAT_IDX;
 }
 
-void ex_apply_network_defaults(ex_opts *o, bool normalised) {
+void ex_apply_network_defaults(ex_opts *o, bool normalised, double fan_in, int64_t activations) {
     /* Without batch norm, SGD at 0.1 diverges on the MLP (CIFAR-10: "output of fc3 is not finite"; dense on
      * Fashion-MNIST too) and on Conv-6; 0.01 with momentum 0.9 is the recipe of docs/results.md. */
     if (!ex_fixed(o, "lr")) o->lr = normalised ? 0.1 : 0.01;
+    /* A layer with F nonzeros per output moves its outputs by about lr x F x E[x^2] per step: a wide dense
+     * read-out (the 600,000 -> 10 layer of a 3 x 600,000 MLP) diverges at those rates (loss 1018 after 10
+     * steps at 0.01; 3 x 30,000: loss 21 at 0.01, 0.81 at 0.001). Without batch norm the default rate is
+     * capped at 50 / F for SGD (5 / F for Adam), which leaves every network up to F = 5,000 unchanged (3 x 100,000:
+     * 0.84 after 200 steps at 50 / F). */
+    if (!normalised && fan_in > 0 && !ex_fixed(o, "lr")) {
+        const double cap = (o->optimizer == SPT_OPTIMIZER_ADAM ? 5.0 : 50.0) / fan_in;
+        const double base = o->optimizer == SPT_OPTIMIZER_ADAM ? 0.001 : o->lr;
+        if (cap < base) o->lr = cap;
+    }
+    /* Evaluation holds the activations of --eval-batch examples: keep them to 1 GiB or the training
+     * batch's, whichever is more. */
+    if (activations > 0 && !ex_fixed(o, "eval-batch")) {
+        int64_t fit = ((int64_t)1 << 28) / activations;
+        if (fit < o->batch) fit = o->batch;
+        if (fit < o->eval_batch) o->eval_batch = fit;
+    }
 }
 
 /* ---- settings of a run, recorded in its checkpoint (--checkpoint, --resume) ---------------- */

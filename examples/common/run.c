@@ -37,9 +37,13 @@ static int make_optimizer(const ex_opts *o, spt_optimizer **out) {
     if (rc != SPT_OK) return lib_error(o, rc, "--optimizer");
     if (o->optimizer != SPT_OPTIMIZER_SGD && (ex_given(o, "momentum") || ex_given(o, "nesterov")))
         return ex_usage_error(o, "--momentum and --nesterov apply to --optimizer sgd only");
-    if (o->optimizer == SPT_OPTIMIZER_ADAM && !ex_given(o, "lr"))
-        rc = SPT_OK; /* Adam keeps its own default rate (0.001) unless --lr is given */
-    else if ((rc = spt_optimizer_set_param(*out, SPT_OPT_LR, o->lr)) != SPT_OK)
+    /* Adam keeps its own default rate (0.001) unless --lr is given or the network's width caps it
+     * (ex_apply_network_defaults) */
+    const double lr = o->optimizer == SPT_OPTIMIZER_ADAM && !ex_given(o, "lr") ? (o->lr < 0.001 ? o->lr : 0.001)
+                                                                                : o->lr;
+    if (o->optimizer == SPT_OPTIMIZER_ADAM && !ex_given(o, "lr") && lr == 0.001)
+        rc = SPT_OK;
+    else if ((rc = spt_optimizer_set_param(*out, SPT_OPT_LR, lr)) != SPT_OK)
         return lib_error(o, rc, "--lr %g", o->lr);
     if (o->optimizer == SPT_OPTIMIZER_SGD) {
         if ((rc = spt_optimizer_set_param(*out, SPT_OPT_MOMENTUM, o->momentum)) != SPT_OK)
@@ -178,39 +182,58 @@ static const char *bytes_text(double b, char *buf, size_t cap) {
     return buf;
 }
 
-/* The overall density of `net`'s weights under --epsilon (each layer
- * min(1, epsilon x its ER/ERK score), pinned layers their own, kept-dense
- * ones 1), as the trainer will allocate it; -1 when it cannot be told
- * (the trainer then reports the error). */
-static double epsilon_density(const ex_run *x, const spt_net *net, double epsilon) {
+/* The nonzeros `net`'s weights will have under the run's method (its
+ * allocation: --sparsity or --epsilon over the distribution, kept-dense and
+ * pinned layers as the trainer treats them): the overall density and the
+ * largest mean number of nonzeros per output of any weight layer (its
+ * effective fan-in). false when it cannot be told (the trainer then reports
+ * the error). */
+static bool weight_plan(const ex_opts *o, const ex_run *x, const spt_net *net, double *density, double *fan_in) {
     int64_t n = 0;
-    if (spt_net_weights(net, 0, NULL, NULL, NULL, &n) != SPT_OK || n < 1) return -1;
+    if (spt_net_weights(net, 0, NULL, NULL, NULL, &n) != SPT_OK || n < 1) return false;
+    double sparsity = 0, epsilon = 0, first = 0, last = 0, dist = 0;
+    int uses_s = 0, uses_e = 0;
+    if (spt_method_uses_param(o->method, SPT_MP_SPARSITY, &uses_s) != SPT_OK ||
+        spt_method_uses_param(o->method, SPT_MP_EPSILON, &uses_e) != SPT_OK)
+        return false;
+    if (uses_s) spt_method_config_get(x->cfg, SPT_MP_SPARSITY, &sparsity);
+    if (uses_e) spt_method_config_get(x->cfg, SPT_MP_EPSILON, &epsilon);
+    spt_method_config_get(x->cfg, SPT_MP_DENSE_FIRST, &first);
+    spt_method_config_get(x->cfg, SPT_MP_DENSE_LAST, &last);
+    spt_method_config_get(x->cfg, SPT_MP_DISTRIBUTION, &dist);
     int32_t *ndim = calloc((size_t)n, sizeof *ndim);
     int64_t *shape = calloc((size_t)n * 4, sizeof *shape), *nnz = calloc((size_t)n, sizeof *nnz);
-    double *pinned = calloc((size_t)n, sizeof *pinned), *dens = calloc((size_t)n, sizeof *dens), first = 0, last = 0,
-           dist = 0, out = -1;
+    double *pinned = calloc((size_t)n, sizeof *pinned), *dens = calloc((size_t)n, sizeof *dens);
     uint8_t *keep = calloc((size_t)n, sizeof *keep);
-    if (ndim && shape && nnz && pinned && dens && keep &&
-        spt_net_weights(net, n, ndim, shape, pinned, &n) == SPT_OK &&
-        spt_method_config_get(x->cfg, SPT_MP_DENSE_FIRST, &first) == SPT_OK &&
-        spt_method_config_get(x->cfg, SPT_MP_DENSE_LAST, &last) == SPT_OK &&
-        spt_method_config_get(x->cfg, SPT_MP_DISTRIBUTION, &dist) == SPT_OK) {
+    bool ok = ndim && shape && nnz && pinned && dens && keep &&
+              spt_net_weights(net, n, ndim, shape, pinned, &n) == SPT_OK;
+    if (ok) {
         keep[0] |= first != 0;
         keep[n - 1] |= last != 0;
         for (int64_t l = 0; l < n; l++) keep[l] |= pinned[l] >= 1.0;
-        if (spt_sparsity_allocate_epsilon((int)dist, epsilon, n, ndim, shape, keep, dens, nnz, NULL) == SPT_OK) {
-            double kept = 0, total = 0;
-            for (int64_t l = 0; l < n; l++) {
-                double size = (double)shape[4 * l] * (double)shape[4 * l + 1];
-                if (ndim[l] == 4) size *= (double)shape[4 * l + 2] * (double)shape[4 * l + 3];
-                total += size;
-                kept += pinned[l] > 0 && pinned[l] < 1 ? pinned[l] * size : (double)nnz[l];
-            }
-            out = total > 0 ? kept / total : -1;
+        if (epsilon > 0)
+            ok = spt_sparsity_allocate_epsilon((int)dist, epsilon, n, ndim, shape, keep, dens, nnz, NULL) == SPT_OK;
+        else if (sparsity > 0)
+            ok = spt_sparsity_allocate((int)dist, sparsity, n, ndim, shape, keep, dens, nnz, NULL) == SPT_OK;
+        else
+            for (int64_t l = 0; l < n; l++) dens[l] = 1.0;
+    }
+    if (ok) {
+        double kept = 0, total = 0, widest = 0;
+        for (int64_t l = 0; l < n; l++) {
+            double per_row = (double)shape[4 * l + 1];
+            if (ndim[l] == 4) per_row *= (double)shape[4 * l + 2] * (double)shape[4 * l + 3];
+            const double size = per_row * (double)shape[4 * l];
+            const double d = pinned[l] > 0 && pinned[l] < 1 ? pinned[l] : dens[l];
+            total += size;
+            kept += d * size;
+            if (d * per_row > widest) widest = d * per_row;
         }
+        *density = total > 0 ? kept / total : 1.0;
+        *fan_in = widest;
     }
     free(ndim), free(shape), free(nnz), free(pinned), free(dens), free(keep);
-    return out;
+    return ok;
 }
 
 /* The least memory the run needs for `net`, against the machine's
@@ -235,11 +258,9 @@ static int check_memory(const ex_opts *o, const ex_run *x, const spt_net *net) {
         spt_method_config_get(x->cfg, SPT_MP_SPARSITY, &sparsity);
     if (spt_method_uses_param(o->method, SPT_MP_EPSILON, &uses) == SPT_OK && uses)
         spt_method_config_get(x->cfg, SPT_MP_EPSILON, &epsilon);
-    double density = 1.0 - sparsity;
+    double density = 1.0 - sparsity, fan_in = 0;
     if (epsilon > 0) { /* no global budget: the allocation itself */
-        const double d = epsilon_density(x, net, epsilon);
-        if (d < 0) return -1; /* not computable here: the trainer will say */
-        density = d;
+        if (!weight_plan(o, x, net, &density, &fan_in)) return -1; /* not computable here: the trainer will say */
         const size_t len = strlen(flags);
         snprintf(flags + len, sizeof flags - len, " --epsilon %g", epsilon);
     }
@@ -315,9 +336,15 @@ int ex_setup(ex_opts *o, ex_run *x, ex_net_fn own) {
     bool owned = false;
     if ((st = describe(o, x, cifar ? 3 : 1, cifar ? 32 : 28, cifar ? 32 : 28, 10, false, &net, &owned)) >= 0)
         return st;
-    ex_apply_network_defaults(o, has_batchnorm(net));
     if ((rc = spt_method_config_create(o->method, &x->cfg)) != SPT_OK) st = lib_error(o, rc, "--method");
     if (st < 0) st = ex_apply_method_flags(o, x->cfg);
+    if (st < 0) {
+        double density = 1, fan_in = 0;
+        int64_t acts = 0;
+        if (!weight_plan(o, x, net, &density, &fan_in)) fan_in = 0;
+        if (spt_net_size(net, NULL, NULL, NULL, &acts) != SPT_OK) acts = 0;
+        ex_apply_network_defaults(o, has_batchnorm(net), fan_in, acts);
+    }
     if (st < 0 && (rc = spt_method_config_rounds(x->cfg, &x->rounds)) != SPT_OK)
         st = lib_error(o, rc, "--sparsity/--lottery-rate");
     if (st < 0) st = make_optimizer(o, &x->opt);

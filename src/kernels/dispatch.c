@@ -205,9 +205,28 @@ int spti_csr_forward(const spt_csr *W, const float *X, int64_t N, const float *b
     return spti_gemm_fwd(ws->Wd, W->rows, W->cols, X, N, bias, Y);
 }
 
+/* *buf holds at least n floats (reallocated, contents lost, when short);
+ * false (and no buffer) when that cannot be had. */
+static bool grow_scratch(float **buf, int64_t *cap, int64_t n) {
+    if (*buf && *cap >= n) return true;
+    spti_free(*buf);
+    *buf = spti_alloc(n > 0 ? n : 1, sizeof(float));
+    *cap = *buf ? n : 0;
+    return *buf != NULL;
+}
+
 int spti_csr_backward(const spt_csr *W, const float *X, const float *dY, int64_t N, float *dX, bool accumulate_dx,
                       float *dW, bool accumulate_dw, spti_csr_ws *ws) {
     if (decide(W, N, ws) == SPTI_PATH_SPARSE) {
+        /* Both products: one pass over the rows of dY when the machine has
+         * the fused kernel and the two nnz-long scratch arrays can be had
+         * (else the two passes below, which cannot fail). */
+        if (dW && dX && ws && spti_simd_level() >= 2 && N > 0 && grow_scratch(&ws->wt, &ws->wt_cap, W->nnz) &&
+            grow_scratch(&ws->dwt, &ws->dwt_cap, W->nnz)) {
+            spti_csr_gather_t(W, ws->wt);
+            if (spti_backward_fused(W, ws->wt, dY, X, N, dX, accumulate_dx, dW, accumulate_dw, ws->dwt))
+                return SPT_OK;
+        }
         if (dW) spti_sddmm(W, dY, X, N, dW, accumulate_dw);
         if (dX) {
             /* Gather the values into transposed order once per call, so the
@@ -216,12 +235,7 @@ int spti_csr_backward(const spt_csr *W, const float *X, const float *dY, int64_t
              * 26 inline; never clearly slower at low density). If the
              * workspace cannot grow, the kernel reads through csr_pos. */
             const float *wt = NULL;
-            if (ws && ws->wt_cap < W->nnz) {
-                spti_free(ws->wt);
-                ws->wt = spti_alloc(W->nnz, sizeof(float));
-                ws->wt_cap = ws->wt ? W->nnz : 0;
-            }
-            if (ws && ws->wt) {
+            if (ws && grow_scratch(&ws->wt, &ws->wt_cap, W->nnz)) {
                 spti_csr_gather_t(W, ws->wt);
                 wt = ws->wt;
             }
@@ -250,5 +264,6 @@ void spti_csr_ws_release(spti_csr_ws *ws) {
     spti_free(ws->Wd);
     spti_free(ws->dWd);
     spti_free(ws->wt);
+    spti_free(ws->dwt);
     memset(ws, 0, sizeof *ws);
 }

@@ -39,6 +39,16 @@ void spti_spmm_t_vals(const spt_csr *W, const float *wt, const float *dY, int64_
 /* wt[j] = W->values[W->csr_pos[j]] for every j < nnz (parallel). */
 void spti_csr_gather_t(const spt_csr *W, float *wt);
 
+/* Both backward products in one pass over W's columns: dX (=|+=) W^T . dY
+ * and dW[nnz] (=|+=, CSR order) the SDDMM, each row of dY read once for
+ * both. wt[nnz] holds the values in CSC order (spti_csr_gather_t); dWt[nnz]
+ * is scratch (the gradient in CSC order before its scatter to CSR order).
+ * AVX-512 only: returns false, having done nothing, on other machines (the
+ * caller runs spti_sddmm and spti_spmm_t_vals). Each dW entry is computed
+ * by one thread, so results do not depend on the thread count. */
+bool spti_backward_fused(const spt_csr *W, const float *wt, const float *dY, const float *X, int64_t N, float *dX,
+                         bool accumulate_dx, float *dW, bool accumulate_dw, float *dWt);
+
 /* ---- kernel internals: one SIMD variant over a part of the work ------------
  * Each variant computes the rows [r0, r1) (columns [c0, c1) for _t) of its
  * product restricted to the batch window [n0, n1) and is called by the
@@ -55,6 +65,11 @@ void spti_csr_gather_t(const spt_csr *W, float *wt);
 SPTI_DECLARE_SPARSE_VARIANT(generic)
 SPTI_DECLARE_SPARSE_VARIANT(avx2)
 SPTI_DECLARE_SPARSE_VARIANT(avx512)
+/* The fused backward (spti_backward_fused) over columns [c0, c1), window
+ * [n0, n1): dWt in CSC order, stored (or added, add_dw). */
+void spti_bwd_fused_cols_avx512(const spt_csr *W, const float *wt, const float *dY, const float *X, int64_t N,
+                                float *dX, bool accumulate, float *dWt, bool add_dw, int64_t c0, int64_t c1,
+                                int64_t n0, int64_t n1);
 
 /* Split [0, n) into `parts` ranges of about equal cost, where the cost of
  * [0, i) is ptr[i] + i (nonzeros plus one per row for its output); part p is
@@ -114,6 +129,8 @@ typedef struct spti_csr_ws {
     float *dWd;         /* out x in dense gradient (dense path only) */
     float *wt;          /* W's values in transposed order (sparse backward), wt_cap floats */
     int64_t wt_cap;
+    float *dwt;         /* the fused backward's dW in transposed order, dwt_cap floats */
+    int64_t dwt_cap;
 } spti_csr_ws;
 
 /* Which path is faster for an out x in weight with nnz nonzeros, N columns.

@@ -118,3 +118,22 @@ void spti_sddmm(const spt_csr *W, const float *dY, const float *X, int64_t N, fl
     }
 }
 
+
+bool spti_backward_fused(const spt_csr *W, const float *wt, const float *dY, const float *X, int64_t N, float *dX,
+                         bool accumulate_dx, float *dW, bool accumulate_dw, float *dWt) {
+    if (spti_simd_level() < 2 || N <= 0) return false;
+    const int64_t win = window_for(N);
+    const int nt = threads_for(W->nnz, N);
+#pragma omp parallel num_threads(nt)
+    {
+        int64_t c0, c1;
+        thread_part(W->col_ptr, W->cols, &c0, &c1);
+        for (int64_t n0 = 0; n0 < N; n0 += win)
+            spti_bwd_fused_cols_avx512(W, wt, dY, X, N, dX, accumulate_dx, dWt, n0 > 0, c0, c1, n0,
+                                       window_end(n0, win, N));
+    }
+    const int32_t *pos = W->csr_pos;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t j = 0; j < W->nnz; j++) dW[pos[j]] = accumulate_dw ? dW[pos[j]] + dWt[j] : dWt[j];
+    return true;
+}

@@ -160,7 +160,11 @@ static int linear_backward(spti_layer *L, const float *x, const float *y, const 
         SPTI_TRY(spti_weight_grad_stream(W, dy, x, N));
     else if (want_dense || W->kind != SPTI_PARAM_SPARSE)
         SPTI_TRY(spti_weight_grad_gemm(W, dy, x, N));
-    else
+    else if (dx) { /* both products at once (one pass over dY's rows where the machine allows) */
+        SPTI_TRY(spti_csr_backward(W->csr, x, dy, N, dx, false, W->grad, true, &W->ws));
+        if (st->has_bias) spti_bias_grad_add(L->params[1]->grad, dy, st->out, N);
+        return SPT_OK;
+    } else
         SPTI_TRY(spti_csr_backward(W->csr, x, dy, N, NULL, false, W->grad, true, &W->ws));
     if (st->has_bias) spti_bias_grad_add(L->params[1]->grad, dy, st->out, N);
     if (!dx) return SPT_OK;

@@ -39,6 +39,17 @@ with tempdir() as d:
                                      "dense", "--lr-schedule", "constant", "--log", log])[0])
     check(math.isfinite(j["train_loss"]), "conv-6: train loss %r" % j["train_loss"])
     check(read_csv(log)[0]["lr"] == 0.01, "conv-6: lr %r" % read_csv(log)[0]["lr"])
+    # A wide dense read-out (20,000 -> 10 is dense at epsilon 20) caps the default at 50 / 20,000; a given
+    # --lr is kept. (At 3 x 600,000 the uncapped 0.01 reached a loss of 1018 in 10 steps.)
+    wide = ["--data", cifar, "--widths", "20000", "--method", "static", "--distribution", "er", "--epsilon", "20",
+            "--limit", "512", "--test-limit", "200", "--epochs", "1", "--lr-schedule", "constant"]
+    log = os.path.join(d, "wide.csv")
+    j = summary_json(run_ok(mlp, wide + ["--log", log])[0])
+    check(abs(read_csv(log)[0]["lr"] - 0.0025) < 1e-12, "wide MLP: lr %r" % read_csv(log)[0]["lr"])
+    learns("wide MLP, CIFAR-10 format", j)
+    run_ok(mlp, wide[:-8] + ["--limit", "128", "--test-limit", "16", "--epochs", "1", "--lr-schedule", "constant",
+                             "--lr", "0.02", "--log", log])
+    check(read_csv(log)[0]["lr"] == 0.02, "wide MLP with --lr 0.02: lr %r" % read_csv(log)[0]["lr"])
     # A network with batch norm keeps 0.1.
     log = os.path.join(d, "resnet.csv")
     run_ok(resnet, ["--data", cifar, "--depth", "8", "--limit", "32", "--test-limit", "32", "--batch", "32",
