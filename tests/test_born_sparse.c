@@ -4,9 +4,11 @@
  * among 10^12 candidates), evaluated, checkpointed and resumed; and the
  * position sampler behind the topology and SET's growth is exact. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nn/model.h"
@@ -77,6 +79,30 @@ static void batch(float *x, int32_t *y, uint64_t seed) {
     }
 }
 
+/* An allocator that records, while `watch` is set, the largest block. */
+static atomic_bool watch;
+static atomic_size_t largest;
+
+static void *watching_alloc(size_t size, void *user) {
+    (void)user;
+    if (atomic_load(&watch)) {
+        size_t cur = atomic_load(&largest);
+        while (size > cur && !atomic_compare_exchange_weak(&largest, &cur, size)) {
+        }
+    }
+    return malloc(size);
+}
+
+static void watching_free(void *ptr, void *user) {
+    (void)user;
+    free(ptr);
+}
+
+static void watch_from_zero(bool on) {
+    atomic_store(&largest, 0);
+    atomic_store(&watch, on);
+}
+
 static void test_layer_beyond_memory(void **state) {
     (void)state;
     const int methods[2] = {SPT_METHOD_STATIC, SPT_METHOD_SET};
@@ -110,14 +136,29 @@ static void test_layer_beyond_memory(void **state) {
         int fd = mkstemp(path);
         assert_true(fd >= 0);
         close(fd);
+        /* Saving and loading stream the image: no block as large as the
+         * file (the writer encodes into the mapped file, the reader parses
+         * the mapped file in place); the largest are the model's own
+         * arrays (row offsets of a 10^6-row layer: 8 MB). */
+        assert_int_equal(spt_set_allocator(watching_alloc, watching_free, NULL), SPT_OK);
+        watch_from_zero(true);
         int rc_save = spt_trainer_save(t, NULL, path);
+        watch_from_zero(false);
         if (rc_save != SPT_OK) fprintf(stderr, "%s\n", spt_last_error());
         assert_int_equal(rc_save, SPT_OK);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(st.st_size > (off_t)(24 << 20));
+        assert_true(atomic_load(&largest) < (size_t)st.st_size / 2);
         spt_model *m2;
         spt_trainer *t2;
+        watch_from_zero(true);
         int rc_load = spt_trainer_load(path, &m2, &t2, NULL);
+        const size_t load_largest = atomic_load(&largest);
+        watch_from_zero(false);
         if (rc_load != SPT_OK) fprintf(stderr, "%s\n", spt_last_error());
         assert_int_equal(rc_load, SPT_OK);
+        assert_true(load_largest < (size_t)st.st_size / 2);
         unlink(path);
         double a, b;
         assert_int_equal(spt_trainer_step(t, x, y, N, &a, NULL), SPT_OK);
@@ -129,6 +170,7 @@ static void test_layer_beyond_memory(void **state) {
         spt_trainer_destroy(t);
         spt_model_destroy(m);
     }
+    assert_int_equal(spt_set_allocator(NULL, NULL, NULL), SPT_OK);
 }
 
 int main(void) {

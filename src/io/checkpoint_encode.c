@@ -257,9 +257,8 @@ int spti_checkpoint_encode(const spti_trainer *t, const spt_batcher *b, uint8_t 
     return spti_checkpoint_encode_note(t, b, NULL, 0, out, len);
 }
 
-int spti_checkpoint_encode_note(const spti_trainer *t, const spt_batcher *b, const void *note, int64_t note_len,
-                                uint8_t **out, int64_t *len) {
-    *out = NULL;
+int spti_checkpoint_encode_to(const spti_trainer *t, const spt_batcher *b, const void *note, int64_t note_len,
+                              spti_ckpt_sink sink, void *ctx, int64_t *len) {
     *len = 0;
     if (t->method && !t->cfg)
         return spti_fail(SPT_ERR_UNSUPPORTED, "checkpoint: the trainer runs a caller's method object, which a "
@@ -272,10 +271,7 @@ int spti_checkpoint_encode_note(const spti_trainer *t, const spt_batcher *b, con
     if (t->method) rc = t->method->ops->save(t->method, NULL, 0, &e.method_len);
     if (rc == SPT_OK) rc = encode_pass(&e); /* count */
     uint8_t *buf = NULL;
-    if (rc == SPT_OK) {
-        buf = spti_alloc_or_fail(e.w.len, 1, "checkpoint image");
-        if (!buf) rc = SPT_ERR_NOMEM;
-    }
+    if (rc == SPT_OK) rc = sink(ctx, e.w.len, &buf);
     if (rc == SPT_OK) {
         int64_t size = e.w.len;
         e.w = (spti_wcur){.buf = buf, .len = 0};
@@ -285,11 +281,29 @@ int spti_checkpoint_encode_note(const spti_trainer *t, const spt_batcher *b, con
                            (long long)size);
     }
     spti_ckpt_arch_free(&arch);
+    if (rc == SPT_OK) *len = e.w.len;
+    return rc;
+}
+
+/* The memory sink: a new buffer. */
+static int memory_sink(void *ctx, int64_t size, uint8_t **buf) {
+    *buf = spti_alloc_or_fail(size, 1, "checkpoint image");
+    *(uint8_t **)ctx = *buf;
+    return *buf ? SPT_OK : SPT_ERR_NOMEM;
+}
+
+int spti_checkpoint_encode_note(const spti_trainer *t, const spt_batcher *b, const void *note, int64_t note_len,
+                                uint8_t **out, int64_t *len) {
+    *out = NULL;
+    *len = 0;
+    uint8_t *buf = NULL;
+    int64_t n = 0;
+    int rc = spti_checkpoint_encode_to(t, b, note, note_len, memory_sink, &buf, &n);
     if (rc != SPT_OK) {
         spti_free(buf);
         return rc;
     }
     *out = buf;
-    *len = e.w.len;
+    *len = n;
     return SPT_OK;
 }

@@ -172,6 +172,17 @@ int spti_checkpoint_encode(const spti_trainer *t, const spt_batcher *b, uint8_t 
 int spti_checkpoint_encode_note(const spti_trainer *t, const spt_batcher *b, const void *note, int64_t note_len,
                                 uint8_t **out, int64_t *len);
 
+/* Where spti_checkpoint_encode_to writes the image: given its exact size
+ * (bytes), a writable buffer of that size in *buf, or a failure status
+ * with the message set. The sink owns the buffer (and frees or unmaps it
+ * whether the encoding succeeds or not). */
+typedef int (*spti_ckpt_sink)(void *ctx, int64_t size, uint8_t **buf);
+/* Count the image, ask the sink for its bytes, encode into them: the
+ * writer's path (a file mapped for writing, no copy in memory). *len is
+ * the size written (0 on failure). */
+int spti_checkpoint_encode_to(const spti_trainer *t, const spt_batcher *b, const void *note, int64_t note_len,
+                              spti_ckpt_sink sink, void *ctx, int64_t *len);
+
 /* Parse and validate a whole image (header, checksum, every section) into
  * *v. On failure *v owns nothing. Messages do not name the file: the
  * caller prefixes them. */
