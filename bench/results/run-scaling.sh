@@ -27,12 +27,21 @@ mkdir -p "$out"
 COMMON=(--distribution er --epsilon 20 --epochs 1 --batch 128 --optimizer sgd --momentum 0.9
         --weight-decay 0.0002 --seed 1 --threads 2)
 
+# The machine and settings the times belong to.
+{
+    lscpu | grep -E '^(Model name|CPU\(s\))' || true
+    echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-}"
+} > "$out/machine.txt"
+
 run() { # name args...
     local name=$1
     shift
     if [ -f "$out/$name.json" ]; then echo "== $name: done"; return; fi
     echo "== $name: spt-train-mlp $*"
+    # the load average at the start and end of the run: an idle machine reads ~0 before and ~2 after
+    { date -u +%FT%TZ; cat /proc/loadavg; } > "$out/$name.load"
     "$build/examples/spt-train-mlp" "$@" > "$out/$name.out"
+    cat /proc/loadavg >> "$out/$name.load"
     tail -n 1 "$out/$name.out" > "$out/$name.json"
 }
 
