@@ -13,6 +13,10 @@ raise instead:
   C takes an unsigned value) or a float that is not a whole number (NaN,
   infinity, 2.5). Whole floats (``1e4``, NumPy floats) are accepted.
 
+Strings go through :func:`text`: C reads them up to the first NUL byte, so
+``"run.ckpt\\0x"`` would silently be ``run.ckpt``; a NUL raises
+:class:`~sparsetrain.InvalidError` instead (as ``open()`` refuses one).
+
 Only representability is checked here; the domain of each argument (a
 batch size >= 1, a thread count <= SPT_MAX_THREADS) stays the library's to
 check, with its own status and message. Doubles need no check: every C
@@ -21,6 +25,7 @@ function taking one refuses NaN and infinity where it needs a finite value.
 import ctypes
 import math
 import operator
+import os
 
 from . import errors
 
@@ -85,3 +90,19 @@ def check_ints(values, kind, name):
     for i, v in enumerate(values):
         if not lo <= v <= hi:
             raise _out_of_range("%s[%d]" % (name, i), v, kind)
+
+
+def text(value, name, path=False):
+    """``value`` (str, or bytes; also os.PathLike when ``path``) as the bytes
+    of a C string, refusing an embedded NUL (see the module comment)."""
+    if path:
+        b = os.fsencode(value)
+    elif isinstance(value, bytes):
+        b = value
+    elif isinstance(value, str):
+        b = value.encode()
+    else:
+        raise TypeError("%s must be a str, not %s" % (name, type(value).__name__))
+    if b"\0" in b:
+        raise errors.InvalidError("%s %r contains a NUL byte" % (name, value), errors.ERR_INVALID)
+    return b

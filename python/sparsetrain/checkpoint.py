@@ -1,8 +1,8 @@
 """Checkpoints: save a training run to one file and resume it exactly
 (sparsetrain/checkpoint.h)."""
 import ctypes
-import os
 
+from . import _args
 from . import errors
 from ._handle import using
 from ._lib import ModelP, TrainerP, has, lib
@@ -26,7 +26,7 @@ def save(trainer, path, batcher=None):
     _require()
     with using(trainer, batcher):
         errors.check(lib.spt_trainer_save(trainer._p, batcher._p if batcher is not None else None,
-                                          os.fsencode(path)))
+                                          _args.text(path, "path", path=True)))
 
 
 def load(path, batcher=None, user_method=None):
@@ -41,9 +41,9 @@ def load(path, batcher=None, user_method=None):
     with using(batcher, user_method):
         bptr = batcher._p if batcher is not None else None
         if user_method is not None:
-            errors.check(lib.spt_trainer_load_user(os.fsencode(path), user_method._p, ctypes.byref(m),
+            errors.check(lib.spt_trainer_load_user(_args.text(path, "path", path=True), user_method._p, ctypes.byref(m),
                                                    ctypes.byref(t), bptr))
         else:
-            errors.check(lib.spt_trainer_load(os.fsencode(path), ctypes.byref(m), ctypes.byref(t), bptr))
+            errors.check(lib.spt_trainer_load(_args.text(path, "path", path=True), ctypes.byref(m), ctypes.byref(t), bptr))
     model = Model(m)
     return Trainer._wrap(t, model, user_method)

@@ -5,7 +5,6 @@ Python users hold them. Batches handed out are feature-major with the batch
 contiguous, ``C x H x W x B``: the layout the models and the trainer read.
 """
 import ctypes
-import os
 
 from . import _args
 from . import _buffers as B
@@ -32,7 +31,7 @@ def _split(split):
 
 
 def _path(p):
-    return os.fsencode(p)
+    return _args.text(p, "path", path=True)
 
 
 class Dataset(Handle):

@@ -140,7 +140,7 @@ def method_id(method):
     """The spt_method value of a name ("rigl") or an int."""
     if isinstance(method, str):
         m = c_int()
-        errors.check(lib.spt_method_from_name(method.lower().encode(), ctypes.byref(m)))
+        errors.check(lib.spt_method_from_name(_args.text(method.lower(), "method"), ctypes.byref(m)))
         return m.value
     return _args.integer(method, "method", "int")
 

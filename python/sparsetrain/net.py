@@ -285,7 +285,7 @@ class Net(Handle):
             values[key] = v
         settings = [(_PARAM_KEY[key], self._value(key, v)) for key, v in values.items()]
         node = c_int64()
-        errors.check(lib.spt_net_add_layer(self._p, k, None if name is None else str(name).encode(),
+        errors.check(lib.spt_net_add_layer(self._p, k, None if name is None else _args.text(str(name), "name"),
                                            ctypes.byref(node)))
         try:
             for key, v in settings:
