@@ -9,7 +9,7 @@ import ctypes
 from . import _args
 from . import _buffers as B
 from . import errors
-from ._handle import Handle, locked, using
+from ._handle import Handle, locked, reading, using
 from ._lib import BatcherP, DatasetP, c_char_p, c_int64, c_uint64, lib
 
 SPLIT_TRAIN = 0
@@ -38,7 +38,12 @@ class Dataset(Handle):
     """N labelled examples of C x H x W pixels held by the library.
 
     Create with :meth:`load_mnist`, :meth:`load_idx`, :meth:`load_cifar10`,
-    :meth:`load_cifar10_files` or :meth:`from_arrays`."""
+    :meth:`load_cifar10_files` or :meth:`from_arrays`.
+
+    Threads: every method but :meth:`set_normalization` only reads the
+    dataset and runs at once with other reads, from batchers over it too.
+    Closing it while batchers exist only marks it closed (the C object is
+    freed with the last batcher)."""
 
     _destroy = lib.spt_dataset_destroy
 
@@ -100,7 +105,7 @@ class Dataset(Handle):
         fn = lib.spt_dataset_from_u8 if is_u8 else lib.spt_dataset_from_float
         return cls._make(fn, img.ptr, lab.ptr, n, c, h, w, _args.integer(classes, "classes"))
 
-    @locked
+    @reading
     def _info(self):
         v = [c_int64() for _ in range(5)]
         errors.check(lib.spt_dataset_info(self._p, *[ctypes.byref(x) for x in v]))
@@ -123,14 +128,14 @@ class Dataset(Handle):
     def classes(self):
         return self._info()[4]
 
-    @locked
+    @reading
     def labels(self):
         """All N labels (int32)."""
         out = B.new_output("i32", (len(self),))
         errors.check(lib.spt_dataset_labels(self._p, out.ptr, out.size))
         return B.result(out)
 
-    @locked
+    @reading
     def gather(self, indices):
         """(x, labels) of the chosen examples: x is ``C x H x W x n`` (feature-major)."""
         idx = B.as_input(indices, "i64", "indices")
@@ -142,7 +147,7 @@ class Dataset(Handle):
         errors.check(lib.spt_dataset_gather(self._p, idx.ptr, n, x.ptr, x.size, y.ptr))
         return B.result(x), B.result(y)
 
-    @locked
+    @reading
     def compute_mean_std(self):
         """Per-channel (mean, std) of the scaled pixels, ignoring the normalisation."""
         c = self.shape[0]
@@ -152,8 +157,11 @@ class Dataset(Handle):
 
     @locked
     def set_normalization(self, mean=None, std=None):
-        """Batches become (scale*pixel - mean[c]) / std[c]; both None removes it."""
+        """Batches become (scale*pixel - mean[c]) / std[c]; both None removes it.
+        The dataset's one change: it waits for the batches other threads are
+        building from it (and for their other reads of it)."""
         c = self.shape[0]
+        self._wait_for_readers()
         if mean is None and std is None:
             errors.check(lib.spt_dataset_set_normalization(self._p, None, None, c))
             return
@@ -168,20 +176,20 @@ class Dataset(Handle):
         self.set_normalization(mean, std)
         return mean, std
 
-    @locked
+    @reading
     def get_normalization(self):
         c = self.shape[0]
         m, s = B.new_output("f32", (c,)), B.new_output("f32", (c,))
         errors.check(lib.spt_dataset_get_normalization(self._p, m.ptr, s.ptr, c))
         return B.result(m), B.result(s)
 
-    @locked
+    @reading
     def subset(self, start, count):
         """A new dataset with examples start .. start+count-1."""
         return Dataset._make(lib.spt_dataset_subset, self._p, _args.integer(start, "start"),
                              _args.integer(count, "count"))
 
-    @locked
+    @reading
     def split_random(self, n_holdout, seed=0):
         """(rest, holdout): a seeded random split into two new datasets."""
         rest, hold = DatasetP(), DatasetP()
@@ -201,16 +209,19 @@ class Batcher(Handle):
     """Mini-batches over a Dataset in a seeded order; keeps the Dataset alive.
 
     Iterating yields ``(x, labels)`` for one epoch, x feature-major
-    ``C x H x W x B`` (B <= batch_size on the last batch)."""
+    ``C x H x W x B`` (B <= batch_size on the last batch). Its calls read
+    the dataset: batchers over one dataset run at once from several threads
+    (one batcher, one thread at a time)."""
 
     _destroy = lib.spt_batcher_destroy
+    _shares_owner_lock = False  # it reads its dataset in each call (see _handle)
 
     def __init__(self, dataset, batch_size, shuffle=True, drop_last=False, seed=0, crop_pad=0, hflip=False):
         flags = (BATCH_SHUFFLE if shuffle else 0) | (BATCH_DROP_LAST if drop_last else 0)
         batch_size = _args.integer(batch_size, "batch_size")
         seed = _args.integer(seed, "seed", "u64")
         out = BatcherP()
-        with using(dataset):
+        with using(reads=((dataset, False),)):
             errors.check(lib.spt_batcher_create(dataset._p, batch_size, flags, seed, ctypes.byref(out)))
             super().__init__(out, borrows=(dataset,))
             self._shape = dataset.shape  # fixed for a dataset

@@ -144,7 +144,7 @@ class Trainer(Handle):
         """(mean loss, accuracy) over a whole dataset, evaluation mode."""
         batch = _args.integer(batch, "batch")
         loss, acc = c_double(), c_double()
-        with using(self, dataset):
+        with using(self, reads=((dataset, False),)):
             errors.check(lib.spt_trainer_evaluate(self._p, dataset._p, batch, ctypes.byref(loss), ctypes.byref(acc)))
         return loss.value, acc.value
 
