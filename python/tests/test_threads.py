@@ -3,6 +3,8 @@ C calls, so library calls really do run at once): distinct trainers give the
 bits they give alone; calls on one handle run one at a time; close() waits
 for a running call, and later calls raise ClosedError instead of reaching a
 freed C object."""
+import os
+import re
 import threading
 import time
 import unittest
@@ -341,6 +343,22 @@ class TestOneHandle(unittest.TestCase):
         with self.assertRaises(spt.InternalError):
             m._p  # noqa: B018 - outside a locked call
         self.assertIsNotNone(m.ptr)  # the public handle is for the caller's own ctypes calls
+
+    def test_wrappers_use_the_locked_pointer(self):
+        # The binding's own C calls take a handle through ``_p``, which
+        # checks the lock (every test of a wrapper then proves it locks);
+        # the unchecked ``ptr`` is for users' own ctypes calls only.
+        package = os.path.dirname(os.path.abspath(spt.__file__))
+        handle_ptr = re.compile(r"\b(self|self\.net|model|trainer|batcher|dataset|optimizer|schedule|method|"
+                                r"user_method|net|owner)\.ptr\b")
+        found = []
+        for name in sorted(os.listdir(package)):
+            if name.endswith(".py") and name not in ("_buffers.py", "_handle.py"):  # Buf.ptr; the definition
+                with open(os.path.join(package, name)) as f:
+                    for i, line in enumerate(f, 1):
+                        if handle_ptr.search(line):
+                            found.append("%s:%d: %s" % (name, i, line.strip()))
+        self.assertEqual(found, [])
 
 
 if __name__ == "__main__":
