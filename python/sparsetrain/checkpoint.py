@@ -38,12 +38,12 @@ def load(path, batcher=None, user_method=None):
     keeps it alive."""
     _require()
     m, t = ModelP(), TrainerP()
+    cpath = _args.text(path, "path", path=True)
     with using(batcher, user_method):
         bptr = batcher._p if batcher is not None else None
         if user_method is not None:
-            errors.check(lib.spt_trainer_load_user(_args.text(path, "path", path=True), user_method._p, ctypes.byref(m),
-                                                   ctypes.byref(t), bptr))
+            errors.check(lib.spt_trainer_load_user(cpath, user_method._p, ctypes.byref(m), ctypes.byref(t), bptr))
         else:
-            errors.check(lib.spt_trainer_load(_args.text(path, "path", path=True), ctypes.byref(m), ctypes.byref(t), bptr))
+            errors.check(lib.spt_trainer_load(cpath, ctypes.byref(m), ctypes.byref(t), bptr))
     model = Model(m)
     return Trainer._wrap(t, model, user_method)
