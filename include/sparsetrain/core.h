@@ -14,8 +14,11 @@
  *    stated per function. The library never keeps a pointer to a caller's
  *    buffer after the call returns unless the function says so.
  *  - Thread-safety: distinct handles may be used from distinct threads at
- *    once; one handle must not be used from two threads at once. Functions
- *    that touch global state say so.
+ *    once; one handle must not be used from two threads at once, and
+ *    destroying a handle must not race with any other use of it (nor with a
+ *    use of a handle that borrows it: destroy the borrower first). Functions
+ *    that touch global state say so; a header states where it allows more
+ *    (several threads may read one dataset, sparsetrain/data.h).
  *  - The library never exits, aborts, or prints to stdout or stderr.
  */
 #ifndef SPARSETRAIN_CORE_H

@@ -57,9 +57,11 @@ def version_number():
 
 
 def set_num_threads(n):
-    """Threads of the library's kernels (0 = all cores). Global."""
+    """Threads of the library's kernels, 0 to SPT_MAX_THREADS (1024); 0 = all
+    cores. Global state: set it before starting threads that use the library."""
+    from ._args import integer
     from .errors import check
-    check(_clib.spt_set_num_threads(int(n)))
+    check(_clib.spt_set_num_threads(integer(n, "n", "int")))
 
 
 def get_num_threads():
@@ -72,7 +74,8 @@ _DISPATCH = {"threshold": 0, "timed": 1, "sparse": 2, "dense": 3}
 def set_dispatch(mode, threshold=None):
     """How sparse layers choose between the sparse kernels and dense OpenBLAS:
     "threshold" (default; dense from ``threshold`` density up, reproducible),
-    "timed", "sparse" or "dense". Global: set it before building a Trainer."""
+    "timed", "sparse" or "dense". Global: set it before building a Trainer
+    (and before starting threads that use the library)."""
     from .errors import check
     if mode not in _DISPATCH:
         raise ValueError("mode must be one of %s" % ", ".join(_DISPATCH))

@@ -7,6 +7,9 @@ converted with ``np.ascontiguousarray(x, dtype)``, which copies. Without
 NumPy, an ``array.array`` of the right type code (``'f'``, ``'i'``, ``'q'``,
 ``'B'``, ``'d'``), a ``bytearray`` (uint8) or any buffer of exactly the right
 format is passed without a copy; nested lists or tuples are copied.
+Integer elements a copy would wrap (2**32 into an int32 array, -1 into
+uint8) raise :class:`~sparsetrain.InvalidError` naming the array and the
+index (see ``_args``).
 
 Outputs are NumPy arrays when NumPy is installed, else (nested) lists.
 The environment variable ``SPT_PYTHON_NO_NUMPY=1`` makes the binding ignore
@@ -15,6 +18,8 @@ an installed NumPy (to test the other path).
 import array
 import ctypes
 import os
+
+from . import _args
 
 np = None
 if not os.environ.get("SPT_PYTHON_NO_NUMPY"):  # set to test the path without NumPy
@@ -77,9 +82,28 @@ def _flatten(x, shape, depth, out):
         _flatten(item, shape, depth + 1, out)
 
 
+_INT_KINDS = ("i32", "i64", "u8")
+
+
 def _check_integral(kind, dtype, name):
-    if kind in ("i32", "i64", "u8") and dtype.kind == "f":
+    if kind in _INT_KINDS and dtype.kind == "f":
         raise TypeError("%s: expected integers, got an array of %s" % (name, dtype))
+
+
+def _check_range(src, kind, dtype, name):
+    """Refuse elements of a NumPy array that converting it to ``dtype``
+    would wrap (see _args): NumPy casts integer arrays by truncation."""
+    if kind not in _INT_KINDS or src.dtype == dtype or src.size == 0:
+        return
+    if src.dtype.kind in "iu":
+        if _args.fits(int(src.min()), kind) and _args.fits(int(src.max()), kind):
+            return
+        _args.check_ints(src.ravel().tolist(), kind, name)
+    elif src.dtype.kind == "O":  # Python ints beyond int64, or mixed objects
+        for i, v in enumerate(src.ravel().tolist()):
+            if isinstance(v, float):
+                raise TypeError("%s: expected integers, got floats" % name)
+            _args.integer(v, "%s[%d]" % (name, i), kind)
 
 
 def as_input(obj, kind, name="array"):
@@ -87,7 +111,10 @@ def as_input(obj, kind, name="array"):
     ctype, dtype, codes, formats = _KINDS[kind]
     if np is not None and not isinstance(obj, (array.array, bytearray, bytes)):
         src = obj if isinstance(obj, np.ndarray) else np.asarray(obj)
+        if kind in _INT_KINDS and src.dtype.kind == "f" and src is not obj:
+            src = np.asarray(obj, dtype=object)  # ints beyond int64 make NumPy pick float64: see the values
         _check_integral(kind, src.dtype, name)
+        _check_range(src, kind, dtype, name)
         arr = np.ascontiguousarray(src, dtype=dtype)
         copied = arr is not obj
         return Buf(arr.ctypes.data_as(ctypes.POINTER(ctype)), arr.size, arr.shape, copied, arr)
@@ -115,8 +142,10 @@ def as_input(obj, kind, name="array"):
         raise TypeError("%s: expected an array or a sequence, got %s" % (name, type(obj).__name__))
     flat = []
     _flatten(seq, shape, 0, flat)
-    if kind in ("i32", "i64", "u8") and any(isinstance(v, float) for v in flat):
-        raise TypeError("%s: expected integers, got floats" % name)
+    if kind in _INT_KINDS:
+        if any(isinstance(v, float) for v in flat):
+            raise TypeError("%s: expected integers, got floats" % name)
+        _args.check_ints(flat, kind, name)  # ctypes would wrap them
     carr = (ctype * max(len(flat), 1))(*flat)
     return Buf(ctypes.cast(carr, ctypes.POINTER(ctype)), len(flat), shape, True, carr)
 

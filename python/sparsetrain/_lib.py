@@ -5,17 +5,26 @@ so no call ever goes through ctypes' default int conversions. Handles are
 pointers to distinct opaque structures: passing a model where a dataset is
 expected fails in ctypes (``ctypes.ArgumentError``) before reaching C.
 
-The library is found, in this order:
+The library is found, in this order (the first that loads):
 
-1. the path in the environment variable ``SPT_LIBRARY``;
+1. the path in the environment variable ``SPT_LIBRARY`` (then the only one
+   tried: a wrong path is an error);
 2. ``libsparsetrain.so*`` next to this file (a copy inside the package);
-3. the system's search path (``ctypes.util.find_library("sparsetrain")``,
-   then ``libsparsetrain.so.0``).
+3. the directory recorded when the package was installed with pip
+   (``_installed.py``, written by setup.py: ``$SPT_LIBDIR`` or pkg-config's
+   ``libdir`` of sparsetrain at installation);
+4. the system's search path (``ctypes.util.find_library("sparsetrain")``,
+   then ``libsparsetrain.so.0``);
+5. ``pkg-config --variable=libdir sparsetrain`` now: a library installed
+   (``cmake --install``) under a prefix pkg-config searches, such as
+   /usr/local, after the package, or without ``ldconfig`` having run.
 """
 import ctypes
 import ctypes.util
 import glob
 import os
+import shutil
+import subprocess
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_float, c_int, c_int32, c_int64, c_size_t,
                     c_uint8, c_uint64, c_void_p)
 
@@ -291,15 +300,52 @@ DECLARATIONS = {
 }
 
 
+#: the shared library's SONAME (SOVERSION: the major version)
+SONAME = "libsparsetrain.so.0"
+
+
+def _installed_libdir():
+    """The directory setup.py recorded at installation, or None."""
+    try:
+        from ._installed import LIBDIR
+    except ImportError:  # not installed by pip (a source tree on PYTHONPATH)
+        return None
+    return LIBDIR
+
+
+def _pkg_config_libdir():
+    pkg_config = shutil.which("pkg-config")
+    if pkg_config is None:
+        return None
+    try:
+        out = subprocess.run([pkg_config, "--variable=libdir", "sparsetrain"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    libdir = out.stdout.strip()
+    return libdir if out.returncode == 0 and libdir else None
+
+
 def _candidates():
+    """The paths or names to try, in order (generated lazily: pkg-config runs
+    only when everything before it failed)."""
     env = os.environ.get("SPT_LIBRARY")
     if env:
         # An explicit choice is the only one tried: a wrong path is an error.
-        return [env]
+        yield env
+        return
     here = os.path.dirname(os.path.abspath(__file__))
-    found = sorted(glob.glob(os.path.join(here, "libsparsetrain.so*")), key=len)
+    yield from sorted(glob.glob(os.path.join(here, "libsparsetrain.so*")), key=len)
+    libdir = _installed_libdir()
+    if libdir:
+        yield os.path.join(libdir, SONAME)
     system = ctypes.util.find_library("sparsetrain")
-    return found + ([system] if system else []) + ["libsparsetrain.so.0"]
+    if system:
+        yield system
+    yield SONAME
+    libdir = _pkg_config_libdir()
+    if libdir:
+        yield os.path.join(libdir, SONAME)
 
 
 def _load():
@@ -309,8 +355,8 @@ def _load():
             return ctypes.CDLL(path), path
         except OSError as e:
             errors.append("%s: %s" % (path, e))
-    raise ImportError("sparsetrain: cannot load libsparsetrain (set SPT_LIBRARY to its path); tried:\n  "
-                      + "\n  ".join(errors))
+    raise ImportError("sparsetrain: cannot load libsparsetrain (install it with cmake --install, or set "
+                      "SPT_LIBRARY to its path; python/README.md, \"Installing\"); tried:\n  " + "\n  ".join(errors))
 
 
 def _declare(cdll):

@@ -1,9 +1,10 @@
 """Checkpoints: save a training run to one file and resume it exactly
 (sparsetrain/checkpoint.h)."""
 import ctypes
-import os
 
+from . import _args
 from . import errors
+from ._handle import using
 from ._lib import ModelP, TrainerP, has, lib
 from .model import Model
 from .trainer import Trainer
@@ -23,8 +24,9 @@ def save(trainer, path, batcher=None):
     """Write the run (and the batcher's position, if given) to ``path``
     atomically: a failure leaves an existing file unchanged."""
     _require()
-    errors.check(lib.spt_trainer_save(trainer.ptr, batcher.ptr if batcher is not None else None,
-                                      os.fsencode(path)))
+    with using(trainer, batcher):
+        errors.check(lib.spt_trainer_save(trainer._p, batcher._p if batcher is not None else None,
+                                          _args.text(path, "path", path=True)))
 
 
 def load(path, batcher=None, user_method=None):
@@ -36,11 +38,12 @@ def load(path, batcher=None, user_method=None):
     keeps it alive."""
     _require()
     m, t = ModelP(), TrainerP()
-    bptr = batcher.ptr if batcher is not None else None
-    if user_method is not None:
-        errors.check(lib.spt_trainer_load_user(os.fsencode(path), user_method.ptr, ctypes.byref(m), ctypes.byref(t),
-                                               bptr))
-    else:
-        errors.check(lib.spt_trainer_load(os.fsencode(path), ctypes.byref(m), ctypes.byref(t), bptr))
+    cpath = _args.text(path, "path", path=True)
+    with using(batcher, user_method):
+        bptr = batcher._p if batcher is not None else None
+        if user_method is not None:
+            errors.check(lib.spt_trainer_load_user(cpath, user_method._p, ctypes.byref(m), ctypes.byref(t), bptr))
+        else:
+            errors.check(lib.spt_trainer_load(cpath, ctypes.byref(m), ctypes.byref(t), bptr))
     model = Model(m)
     return Trainer._wrap(t, model, user_method)

@@ -110,7 +110,10 @@ _BY_STATUS = {
 
 def status_string(status):
     """English text of a status code (any int)."""
-    return lib.spt_status_string(int(status)).decode()
+    from . import _args
+    status = int(status)
+    # An int beyond C's int is no code (ctypes would wrap it, 2**32 to 0).
+    return lib.spt_status_string(status if _args.fits(status, "int") else -1).decode()
 
 
 def last_error():

@@ -4,6 +4,7 @@ Python users hold batches example-major, ``N x C x H x W`` (or ``N x F``);
 every model and trainer call reads feature-major with the batch contiguous,
 ``C x H x W x N`` (or ``F x N``). Both helpers copy (one pass, in C).
 """
+from . import _args
 from . import _buffers as B
 from . import errors
 from ._lib import lib
@@ -12,6 +13,7 @@ from ._lib import lib
 def _dims(shape, batch_first):
     if len(shape) < 2 or len(shape) > 4:
         raise errors.SizeError("expected 2 to 4 dimensions, got shape %s" % (shape,), errors.ERR_SIZE)
+    shape = tuple(_args.integer(d, "shape[%d]" % i) for i, d in enumerate(shape))
     rest = shape[1:] if batch_first else shape[:-1]
     n = shape[0] if batch_first else shape[-1]
     chw = tuple(rest) + (1,) * (3 - len(rest))

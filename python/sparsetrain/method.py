@@ -2,9 +2,10 @@
 import collections
 import ctypes
 
+from . import _args
 from . import _buffers as B
 from . import errors
-from ._handle import Handle
+from ._handle import Handle, locked, using
 from ._lib import MethodConfigP, c_double, c_int, c_int64, lib
 from .user_method import UserMethod
 
@@ -139,14 +140,14 @@ def method_id(method):
     """The spt_method value of a name ("rigl") or an int."""
     if isinstance(method, str):
         m = c_int()
-        errors.check(lib.spt_method_from_name(method.lower().encode(), ctypes.byref(m)))
+        errors.check(lib.spt_method_from_name(_args.text(method.lower(), "method"), ctypes.byref(m)))
         return m.value
-    return int(method)
+    return _args.integer(method, "method", "int")
 
 
 def method_name(method):
     """The name of an spt_method value (None for an unknown value)."""
-    s = lib.spt_method_name(int(method))
+    s = lib.spt_method_name(_args.integer(method, "method", "int"))
     return s.decode() if s else None
 
 
@@ -184,7 +185,8 @@ class MethodConfig(Handle):
         #: the UserMethod this configuration calls back (None for a built-in method)
         self.user_method = method if isinstance(method, UserMethod) else None
         if self.user_method is not None:
-            errors.check(lib.spt_method_config_create_user(method.ptr, ctypes.byref(out)))
+            with using(method):
+                errors.check(lib.spt_method_config_create_user(method._p, ctypes.byref(out)))
         else:
             errors.check(lib.spt_method_config_create(method_id(method), ctypes.byref(out)))
         super().__init__(out)
@@ -204,40 +206,45 @@ class MethodConfig(Handle):
                 raise errors.InvalidError("unknown method parameter %r (known: %s)" % (key, ", ".join(PARAMS)),
                                           errors.ERR_INVALID)
             return key, PARAMS[key]
-        return str(key), int(key)
+        return str(key), _args.integer(key, "parameter key", "int")
 
+    @locked
     def set(self, key, value):
         """Set one knob by name (or SPT_MP_* number)."""
         name, k = self._key(key)
-        errors.check(lib.spt_method_config_set(self.ptr, k, _value(name, value)))
+        errors.check(lib.spt_method_config_set(self._p, k, _value(name, value)))
 
+    @locked
     def get(self, key):
         """Read one knob (its default if never set), as a float."""
         _, k = self._key(key)
         v = c_double()
-        errors.check(lib.spt_method_config_get(self.ptr, k, ctypes.byref(v)))
+        errors.check(lib.spt_method_config_get(self._p, k, ctypes.byref(v)))
         return v.value
 
     __getitem__ = get
     __setitem__ = set
 
+    @locked
     def set_densities(self, densities):
         """Explicit densities in (0, 1], one per weight layer in model order;
         an empty list clears them."""
         d = B.as_input(list(densities), "f64", "densities")
-        errors.check(lib.spt_method_config_set_densities(self.ptr, d.ptr if d.size else None, d.size))
+        errors.check(lib.spt_method_config_set_densities(self._p, d.ptr if d.size else None, d.size))
 
     @property
+    @locked
     def method(self):
         """The method's name."""
         m = c_int()
-        errors.check(lib.spt_method_config_method(self.ptr, ctypes.byref(m)))
+        errors.check(lib.spt_method_config_method(self._p, ctypes.byref(m)))
         return method_name(m.value)
 
+    @locked
     def rounds(self):
         """Training rounds the method runs (lottery: R + 1; others 1)."""
         r = c_int64()
-        errors.check(lib.spt_method_config_rounds(self.ptr, ctypes.byref(r)))
+        errors.check(lib.spt_method_config_rounds(self._p, ctypes.byref(r)))
         return r.value
 
     def __repr__(self):

@@ -7,9 +7,10 @@ Batches handed to a model are feature-major, ``C x H x W x N`` or ``F x N``
 import collections
 import ctypes
 
+from . import _args
 from . import _buffers as B
 from . import errors
-from ._handle import Handle
+from ._handle import Handle, locked
 from ._lib import ModelP, c_char_p, c_double, c_int64, lib
 
 #: One primitive layer: weight shape (rows, cols) as a matrix, 0 without a weight.
@@ -30,17 +31,20 @@ class Model(Handle):
         """Linear - ReLU - Dropout - ... - Linear over ``widths`` = [inputs,
         hidden..., classes] (image inputs are flat: C*H*W)."""
         w = B.as_input(list(widths), "i64", "widths")
+        n = _args.integer(w.size, "len(widths)", "int")
         out = ModelP()
-        errors.check(lib.spt_model_create_mlp(w.ptr, w.size, int(seed), ctypes.byref(out)))
+        errors.check(lib.spt_model_create_mlp(w.ptr, n, _args.integer(seed, "seed", "u64"), ctypes.byref(out)))
         return cls(out)
 
     @classmethod
     def resnet(cls, input_shape=(3, 32, 32), blocks_per_stage=3, width=1, classes=10, seed=0):
         """A CIFAR ResNet (6n+2 layers; ResNet-20 is blocks_per_stage=3)."""
-        c, h, w = input_shape
+        c, h, w = (_args.integer(d, "input_shape[%d]" % i) for i, d in enumerate(input_shape))
+        sizes = [_args.integer(v, k) for v, k in ((blocks_per_stage, "blocks_per_stage"), (width, "width"),
+                                                  (classes, "classes"))]
         out = ModelP()
-        errors.check(lib.spt_model_create_resnet(int(c), int(h), int(w), int(blocks_per_stage), int(width),
-                                                 int(classes), int(seed), ctypes.byref(out)))
+        errors.check(lib.spt_model_create_resnet(c, h, w, *sizes, _args.integer(seed, "seed", "u64"),
+                                                 ctypes.byref(out)))
         return cls(out)
 
     @classmethod
@@ -49,6 +53,7 @@ class Model(Handle):
         initialised from ``seed``: the same as ``net.build(seed)``."""
         return net.build(seed)
 
+    @locked
     def net(self):
         """The description this model was built from, as a new
         :class:`sparsetrain.Net` (nodes, kinds, names, parameters); it can be
@@ -56,15 +61,16 @@ class Model(Handle):
         from ._lib import NetP
         from .net import Net
         out = NetP()
-        errors.check(lib.spt_model_net(self.ptr, ctypes.byref(out)))
+        errors.check(lib.spt_model_net(self._p, ctypes.byref(out)))
         return Net._wrap(out, self.input_shape)
 
     # ---- information
     @property
+    @locked
     def input_shape(self):
         """(C, H, W) of one example."""
         v = [c_int64() for _ in range(3)]
-        errors.check(lib.spt_model_input_shape(self.ptr, *[ctypes.byref(x) for x in v]))
+        errors.check(lib.spt_model_input_shape(self._p, *[ctypes.byref(x) for x in v]))
         return tuple(x.value for x in v)
 
     @property
@@ -73,25 +79,30 @@ class Model(Handle):
         return c * h * w
 
     @property
+    @locked
     def classes(self):
         k = c_int64()
-        errors.check(lib.spt_model_num_classes(self.ptr, ctypes.byref(k)))
+        errors.check(lib.spt_model_num_classes(self._p, ctypes.byref(k)))
         return k.value
 
+    @locked
     def num_layers(self):
         n = c_int64()
-        errors.check(lib.spt_model_num_layers(self.ptr, ctypes.byref(n)))
+        errors.check(lib.spt_model_num_layers(self._p, ctypes.byref(n)))
         return n.value
 
+    @locked
     def layer(self, i):
         """:class:`LayerInfo` of primitive layer i (composites expanded)."""
+        i = _args.integer(i, "layer index")
         name, kind = c_char_p(), c_char_p()
-        errors.check(lib.spt_model_layer_info(self.ptr, int(i), ctypes.byref(name), ctypes.byref(kind)))
+        errors.check(lib.spt_model_layer_info(self._p, i, ctypes.byref(name), ctypes.byref(kind)))
         r, c, z, d = c_int64(), c_int64(), c_int64(), c_double()
-        errors.check(lib.spt_model_layer_weight(self.ptr, int(i), ctypes.byref(r), ctypes.byref(c), ctypes.byref(z),
+        errors.check(lib.spt_model_layer_weight(self._p, i, ctypes.byref(r), ctypes.byref(c), ctypes.byref(z),
                                                 ctypes.byref(d)))
-        return LayerInfo(int(i), name.value.decode(), kind.value.decode(), r.value, c.value, z.value, d.value)
+        return LayerInfo(i, name.value.decode(), kind.value.decode(), r.value, c.value, z.value, d.value)
 
+    @locked
     def layers(self):
         """Every primitive layer, in forward order."""
         return [self.layer(i) for i in range(self.num_layers())]
@@ -100,16 +111,18 @@ class Model(Handle):
         """The layers that have a weight (linear and convolution)."""
         return [L for L in self.layers() if L.rows > 0]
 
+    @locked
     def num_params(self):
         """(dense, nonzero) parameter counts over every parameter."""
         d, z = c_int64(), c_int64()
-        errors.check(lib.spt_model_num_params(self.ptr, ctypes.byref(d), ctypes.byref(z)))
+        errors.check(lib.spt_model_num_params(self._p, ctypes.byref(d), ctypes.byref(z)))
         return d.value, z.value
 
+    @locked
     def flops(self, dense=False):
         """Forward FLOPs per example (2 per multiply-add), current sparsity or dense."""
         f = c_double()
-        errors.check(lib.spt_model_flops(self.ptr, 1 if dense else 0, ctypes.byref(f)))
+        errors.check(lib.spt_model_flops(self._p, 1 if dense else 0, ctypes.byref(f)))
         return f.value
 
     # ---- weights
@@ -120,6 +133,7 @@ class Model(Handle):
                                       errors.ERR_INVALID)
         return info
 
+    @locked
     def weight_csr(self, i):
         """The active weights of layer i as CSR arrays (row_ptr int64,
         col_idx int32, values float32) over its rows x cols matrix view
@@ -127,15 +141,16 @@ class Model(Handle):
         info = self._weight_layer(i)
         rp, ci, va = B.new_output("i64", (info.rows + 1,)), B.new_output("i32", (info.nnz,)), \
             B.new_output("f32", (info.nnz,))
-        errors.check(lib.spt_model_layer_weight_csr(self.ptr, info.index, rp.ptr, rp.size, ci.ptr, va.ptr,
+        errors.check(lib.spt_model_layer_weight_csr(self._p, info.index, rp.ptr, rp.size, ci.ptr, va.ptr,
                                                     info.nnz))
         return B.result(rp), B.result(ci), B.result(va)
 
+    @locked
     def weight_dense(self, i):
         """The weight of layer i as a dense rows x cols array (0 where inactive)."""
         info = self._weight_layer(i)
         out = B.new_output("f32", (info.rows, info.cols))
-        errors.check(lib.spt_model_layer_weight_dense(self.ptr, info.index, out.ptr, out.size))
+        errors.check(lib.spt_model_layer_weight_dense(self._p, info.index, out.ptr, out.size))
         return B.result(out)
 
     # ---- inference
@@ -143,31 +158,35 @@ class Model(Handle):
         X = B.as_input(x, "f32", "x")
         return X, batch_size_of(X, self.features)
 
+    @locked
     def forward(self, x):
         """Logits ``K x N`` of a feature-major batch x (evaluation mode)."""
         X, n = self._batch(x)
         out = B.new_output("f32", (self.classes, n))
-        errors.check(lib.spt_model_forward(self.ptr, X.ptr, n, out.ptr))
+        errors.check(lib.spt_model_forward(self._p, X.ptr, n, out.ptr))
         return B.result(out)
 
+    @locked
     def predict(self, x):
         """Predicted class of each example of a feature-major batch."""
         X, n = self._batch(x)
         out = B.new_output("i32", (n,))
-        errors.check(lib.spt_model_predict(self.ptr, X.ptr, n, out.ptr))
+        errors.check(lib.spt_model_predict(self._p, X.ptr, n, out.ptr))
         return B.result(out)
 
+    @locked
     def evaluate(self, x, labels):
         """(mean loss, correct count) over a feature-major batch."""
         X, n = self._batch(x)
         y = labels_for(labels, n)
         loss, correct = c_double(), c_int64()
-        errors.check(lib.spt_model_evaluate(self.ptr, X.ptr, y.ptr, n, ctypes.byref(loss), ctypes.byref(correct)))
+        errors.check(lib.spt_model_evaluate(self._p, X.ptr, y.ptr, n, ctypes.byref(loss), ctypes.byref(correct)))
         return loss.value, correct.value
 
+    @locked
     def set_dropout(self, p):
         """Dropout rate of every dropout layer of an MLP, in [0, 1)."""
-        errors.check(lib.spt_model_set_dropout(self.ptr, float(p)))
+        errors.check(lib.spt_model_set_dropout(self._p, float(p)))
 
     def __repr__(self):
         if self.closed:

@@ -60,8 +60,9 @@ as a new :class:`Net` (which can be changed and built again).
 import ctypes
 import keyword
 
+from . import _args
 from . import errors
-from ._handle import Handle
+from ._handle import Handle, locked
 from ._lib import NetP, c_char_p, c_double, c_int, c_int64, lib
 
 # ---- metadata from the library ------------------------------------------------
@@ -127,7 +128,7 @@ def _kind_id(kind):
             raise errors.InvalidError("unknown layer kind %r (known: %s)" % (kind, ", ".join(KINDS)),
                                       errors.ERR_INVALID)
         return _KIND_ID[kind]
-    k = int(kind)
+    k = _args.integer(kind, "layer kind", "int")
     if not 0 <= k < len(KINDS):
         raise errors.InvalidError("unknown layer kind %d" % k, errors.ERR_INVALID)
     return k
@@ -146,12 +147,13 @@ class Node:
 
     def __init__(self, net, node_id):
         self.net = net
-        self.id = int(node_id)
+        self.id = _args.integer(node_id, "node id")
 
     def _node(self):
         kind, name, inp = c_int(), c_char_p(), c_int64()
-        errors.check(lib.spt_net_node(self.net.ptr, self.id, ctypes.byref(kind), ctypes.byref(name),
-                                      ctypes.byref(inp)))
+        with self.net._use():
+            errors.check(lib.spt_net_node(self.net._p, self.id, ctypes.byref(kind), ctypes.byref(name),
+                                          ctypes.byref(inp)))
         return kind.value, name.value.decode(), inp.value
 
     @property
@@ -177,12 +179,13 @@ class Node:
         node id (-1: the network's input)."""
         if self.id < 0:
             return {}
-        kind = self._node()[0]
         out = {}
-        for name in _DEFAULTS[kind]:
-            v = c_double()
-            errors.check(lib.spt_net_get(self.net.ptr, self.id, _PARAM_KEY[name], ctypes.byref(v)))
-            out[name] = _whole(v.value)
+        with self.net._use():
+            kind = self._node()[0]
+            for name in _DEFAULTS[kind]:
+                v = c_double()
+                errors.check(lib.spt_net_get(self.net._p, self.id, _PARAM_KEY[name], ctypes.byref(v)))
+                out[name] = _whole(v.value)
         return out
 
     def __getitem__(self, param):
@@ -237,7 +240,9 @@ class Net(Handle):
     _destroy = lib.spt_net_destroy
 
     def __init__(self, input_shape):
-        shape = (int(input_shape),) if isinstance(input_shape, int) else tuple(int(d) for d in input_shape)
+        if isinstance(input_shape, int):
+            input_shape = (input_shape,)
+        shape = tuple(_args.integer(d, "input_shape[%d]" % i) for i, d in enumerate(input_shape))
         if not 1 <= len(shape) <= 3:
             raise errors.SizeError("an input shape is (C, H, W), (C,) or C, not %r" % (input_shape,),
                                    errors.ERR_SIZE)
@@ -259,6 +264,7 @@ class Net(Handle):
         return self
 
     # ---- adding layers
+    @locked
     def layer(self, kind, *args, name=None, **params):
         """Append a layer of ``kind`` (a name from :data:`KINDS`) reading the
         tip; it becomes the tip. Positional arguments are its parameters in
@@ -279,11 +285,11 @@ class Net(Handle):
             values[key] = v
         settings = [(_PARAM_KEY[key], self._value(key, v)) for key, v in values.items()]
         node = c_int64()
-        errors.check(lib.spt_net_add_layer(self.ptr, k, None if name is None else str(name).encode(),
+        errors.check(lib.spt_net_add_layer(self._p, k, None if name is None else _args.text(str(name), "name"),
                                            ctypes.byref(node)))
         try:
             for key, v in settings:
-                errors.check(lib.spt_net_set(self.ptr, node.value, key, v))
+                errors.check(lib.spt_net_set(self._p, node.value, key, v))
         except BaseException:
             self._drop_last()
             raise
@@ -330,16 +336,19 @@ class Net(Handle):
 
     # ---- the tip and branches
     @property
+    @locked
     def tip(self):
         """The node the next layer reads (a :class:`Node`; ``net.input`` at
         first). Settable to a Node (or None for the network's input)."""
         node = c_int64()
-        errors.check(lib.spt_net_tip(self.ptr, ctypes.byref(node)))
+        errors.check(lib.spt_net_tip(self._p, ctypes.byref(node)))
         return Node(self, node.value)
 
     @tip.setter
+    @locked
     def tip(self, node):
-        errors.check(lib.spt_net_set_tip(self.ptr, -1 if node is None else int(self._value("tip", node))))
+        errors.check(lib.spt_net_set_tip(self._p, -1 if node is None else _args.integer(self._value("tip", node),
+                                                                                          "tip")))
 
     def branch(self, start):
         """``with net.branch(node) as b:`` — layers added in the block read
@@ -350,9 +359,10 @@ class Net(Handle):
         return Branch(self, start)
 
     # ---- inspection
+    @locked
     def __len__(self):
         n = c_int64()
-        errors.check(lib.spt_net_num_nodes(self.ptr, ctypes.byref(n)))
+        errors.check(lib.spt_net_num_nodes(self._p, ctypes.byref(n)))
         return n.value
 
     def __getitem__(self, key):
@@ -378,6 +388,7 @@ class Net(Handle):
         """Every node, in order of addition."""
         return [Node(self, i) for i in range(len(self))]
 
+    @locked
     def summary(self):
         """One line per node: id, name, kind, the node it reads, the
         parameters that differ from the kind's defaults."""
@@ -388,6 +399,7 @@ class Net(Handle):
             lines.append("%3d %-24s %-14s <- %-4s %s" % (node.id, name, KINDS[kind], inp, " ".join(changed)))
         return "\n".join(lines)
 
+    @locked
     def weights(self):
         """The linear and convolution weights as a layer list, in node
         order: ``(shapes, densities)``, each shape a tuple (linear: out,
@@ -397,12 +409,12 @@ class Net(Handle):
         :func:`~sparsetrain.sparsity.allocate_epsilon`, to see a run's
         nonzeros before building anything."""
         n = c_int64()
-        errors.check(lib.spt_net_weights(self.ptr, 0, None, None, None, ctypes.byref(n)))
+        errors.check(lib.spt_net_weights(self._p, 0, None, None, None, ctypes.byref(n)))
         cap = n.value
         ndim = (ctypes.c_int32 * max(cap, 1))()
         shape = (c_int64 * max(4 * cap, 1))()
         dens = (c_double * max(cap, 1))()
-        errors.check(lib.spt_net_weights(self.ptr, cap, ndim, shape, dens, ctypes.byref(n)))
+        errors.check(lib.spt_net_weights(self._p, cap, ndim, shape, dens, ctypes.byref(n)))
         return ([tuple(shape[4 * i:4 * i + ndim[i]]) for i in range(cap)], [dens[i] for i in range(cap)])
 
     def __repr__(self):
@@ -411,6 +423,7 @@ class Net(Handle):
         return "<Net %s, %d nodes>" % ("x".join(str(d) for d in self.input_shape), len(self))
 
     # ---- building
+    @locked
     def build(self, seed=0):
         """A new :class:`~sparsetrain.Model` from this description (checked
         whole: shapes, required parameters), initialised from ``seed``. The
@@ -418,7 +431,7 @@ class Net(Handle):
         from .model import Model
         from ._lib import ModelP
         out = ModelP()
-        errors.check(lib.spt_model_create(self.ptr, int(seed), ctypes.byref(out)))
+        errors.check(lib.spt_model_create(self._p, _args.integer(seed, "seed", "u64"), ctypes.byref(out)))
         return Model(out)
 
 

@@ -1,9 +1,10 @@
 """Optimizers and learning-rate schedules (sparsetrain/optim.h)."""
 import ctypes
 
+from . import _args
 from . import _buffers as B
 from . import errors
-from ._handle import Handle
+from ._handle import Handle, locked
 from ._lib import OptimizerP, ScheduleP, c_double, c_int, c_int64, lib
 
 OPTIMIZERS = {"sgd": 0, "adam": 1}
@@ -22,7 +23,7 @@ def _kind(kind, table, what):
             raise errors.InvalidError("unknown %s %r (known: %s)" % (what, kind, ", ".join(table)),
                                       errors.ERR_INVALID)
         return table[kind.lower()]
-    return int(kind)
+    return _args.integer(kind, what, "int")
 
 
 def _key(key, table):
@@ -31,7 +32,7 @@ def _key(key, table):
             raise errors.InvalidError("unknown parameter %r (known: %s)" % (key, ", ".join(table)),
                                       errors.ERR_INVALID)
         return table[key]
-    return int(key)
+    return _args.integer(key, "parameter key", "int")
 
 
 def _num(value):
@@ -51,12 +52,14 @@ class _Keyed(Handle):
             self.close()
             raise
 
+    @locked
     def set(self, key, value):
-        errors.check(type(self)._set(self.ptr, _key(key, self._table), _num(value)))
+        errors.check(type(self)._set(self._p, _key(key, self._table), _num(value)))
 
+    @locked
     def get(self, key):
         v = c_double()
-        errors.check(type(self)._get(self.ptr, _key(key, self._table), ctypes.byref(v)))
+        errors.check(type(self)._get(self._p, _key(key, self._table), ctypes.byref(v)))
         return v.value
 
     __getitem__ = get
@@ -79,29 +82,33 @@ class Optimizer(_Keyed):
         self._apply(params)
 
     @property
+    @locked
     def kind(self):
         k = c_int()
-        errors.check(lib.spt_optimizer_get_kind(self.ptr, ctypes.byref(k)))
+        errors.check(lib.spt_optimizer_get_kind(self._p, ctypes.byref(k)))
         return {v: n for n, v in OPTIMIZERS.items()}.get(k.value, k.value)
 
     @property
+    @locked
     def step(self):
         s = c_int64()
-        errors.check(lib.spt_optimizer_get_step(self.ptr, ctypes.byref(s)))
+        errors.check(lib.spt_optimizer_get_step(self._p, ctypes.byref(s)))
         return s.value
 
+    @locked
     def save_state(self):
         """The scalar state (kind, hyper-parameters, step) as bytes."""
         n = lib.spt_optimizer_state_bytes()
         buf = ctypes.create_string_buffer(n)
         written = c_int64()
-        errors.check(lib.spt_optimizer_save_state(self.ptr, buf, n, ctypes.byref(written)))
+        errors.check(lib.spt_optimizer_save_state(self._p, buf, n, ctypes.byref(written)))
         return buf.raw[:written.value]
 
+    @locked
     def load_state(self, state):
         """Restore what :meth:`save_state` returned."""
         data = bytes(state)
-        errors.check(lib.spt_optimizer_load_state(self.ptr, data, len(data)))
+        errors.check(lib.spt_optimizer_load_state(self._p, data, len(data)))
 
     def __repr__(self):
         return "<Optimizer closed>" if self.closed else "<Optimizer %s lr=%g>" % (self.kind, self.get("lr"))
@@ -130,28 +137,32 @@ class LRSchedule(_Keyed):
                 raise
 
     @property
+    @locked
     def kind(self):
         k = c_int()
-        errors.check(lib.spt_lr_schedule_get_kind(self.ptr, ctypes.byref(k)))
+        errors.check(lib.spt_lr_schedule_get_kind(self._p, ctypes.byref(k)))
         return {v: n for n, v in SCHEDULES.items()}.get(k.value, k.value)
 
     @property
+    @locked
     def milestones(self):
         n = c_int64()
-        errors.check(lib.spt_lr_schedule_get_milestones(self.ptr, None, 0, ctypes.byref(n)))
+        errors.check(lib.spt_lr_schedule_get_milestones(self._p, None, 0, ctypes.byref(n)))
         out = B.new_output("i64", (n.value,))
-        errors.check(lib.spt_lr_schedule_get_milestones(self.ptr, out.ptr, n.value, ctypes.byref(n)))
+        errors.check(lib.spt_lr_schedule_get_milestones(self._p, out.ptr, n.value, ctypes.byref(n)))
         return [int(v) for v in B.result(out)]
 
     @milestones.setter
+    @locked
     def milestones(self, steps):
         s = B.as_input(list(steps), "i64", "milestones")
-        errors.check(lib.spt_lr_schedule_set_milestones(self.ptr, s.ptr if s.size else None, s.size))
+        errors.check(lib.spt_lr_schedule_set_milestones(self._p, s.ptr if s.size else None, s.size))
 
+    @locked
     def at(self, step):
         """The learning rate at step ``step`` (from 0)."""
         lr = c_double()
-        errors.check(lib.spt_lr_schedule_at(self.ptr, int(step), ctypes.byref(lr)))
+        errors.check(lib.spt_lr_schedule_at(self._p, _args.integer(step, "step"), ctypes.byref(lr)))
         return lr.value
 
     def __repr__(self):

@@ -5,6 +5,7 @@ weight, ``(out, in, kh, kw)`` for a convolution kernel.
 """
 import ctypes
 
+from . import _args
 from . import _buffers as B
 from . import errors
 from ._lib import c_double, c_int, lib
@@ -13,8 +14,8 @@ from .method import DISTRIBUTIONS, DROP_SCHEDULES, _value, method_id
 
 def _layer_list(shapes):
     ndim, flat = [], []
-    for s in shapes:
-        s = [int(d) for d in s]
+    for i, s in enumerate(shapes):
+        s = [_int(d, "shapes[%d]" % i) for d in s]
         if len(s) not in (2, 4):
             raise errors.InvalidError("a layer shape must have 2 or 4 dims, got %s" % (s,), errors.ERR_INVALID)
         ndim.append(len(s))
@@ -22,6 +23,13 @@ def _layer_list(shapes):
     if not ndim:
         raise errors.SizeError("no layers", errors.ERR_SIZE)
     return len(ndim), B.as_input(ndim, "i32", "ndim"), B.as_input(flat, "i64", "shape")
+
+
+_int = _args.integer
+
+
+def _distribution(distribution):
+    return _int(_value("distribution", distribution), "distribution", "int")
 
 
 def _opt(values, kind, n, name):
@@ -39,8 +47,8 @@ def allocate(shapes, sparsity, distribution="erk", keep_dense=None):
     kd, _kd = _opt([1 if k else 0 for k in keep_dense] if keep_dense is not None else None, "u8", n, "keep_dense")
     dens, nnz = B.new_output("f64", (n,)), B.new_output("i64", (n,))
     got = c_double()
-    errors.check(lib.spt_sparsity_allocate(int(_value("distribution", distribution)), float(sparsity), n, nd.ptr,
-                                           sh.ptr, kd, dens.ptr, nnz.ptr, ctypes.byref(got)))
+    errors.check(lib.spt_sparsity_allocate(_distribution(distribution), float(sparsity), n, nd.ptr, sh.ptr, kd,
+                                           dens.ptr, nnz.ptr, ctypes.byref(got)))
     return B.result(dens), B.result(nnz), got.value
 
 
@@ -51,8 +59,8 @@ def allocate_epsilon(shapes, epsilon, distribution="er", keep_dense=None):
     kd, _kd = _opt([1 if k else 0 for k in keep_dense] if keep_dense is not None else None, "u8", n, "keep_dense")
     dens, nnz = B.new_output("f64", (n,)), B.new_output("i64", (n,))
     got = c_double()
-    errors.check(lib.spt_sparsity_allocate_epsilon(int(_value("distribution", distribution)), float(epsilon), n,
-                                                   nd.ptr, sh.ptr, kd, dens.ptr, nnz.ptr, ctypes.byref(got)))
+    errors.check(lib.spt_sparsity_allocate_epsilon(_distribution(distribution), float(epsilon), n, nd.ptr, sh.ptr, kd,
+                                                   dens.ptr, nnz.ptr, ctypes.byref(got)))
     return B.result(dens), B.result(nnz), got.value
 
 
@@ -69,35 +77,37 @@ def allocate_custom(shapes, densities):
 def drop_fraction(t, alpha=0.3, t_end=1, schedule="cosine"):
     """RigL/SET drop fraction f(t)."""
     f = c_double()
-    errors.check(lib.spt_drop_fraction(int(_value("drop_schedule", schedule)), float(alpha), int(t_end), int(t),
-                                       ctypes.byref(f)))
+    schedule = _args.integer(_value("drop_schedule", schedule), "schedule", "int")
+    errors.check(lib.spt_drop_fraction(schedule, float(alpha), _int(t_end, "t_end"), _int(t, "t"), ctypes.byref(f)))
     return f.value
 
 
 def is_update_step(t, delta_t, t_end):
     """Whether step t is a topology-update step."""
     v = c_int()
-    errors.check(lib.spt_drop_is_update_step(int(delta_t), int(t_end), int(t), ctypes.byref(v)))
+    errors.check(lib.spt_drop_is_update_step(_int(delta_t, "delta_t"), _int(t_end, "t_end"), _int(t, "t"),
+                                             ctypes.byref(v)))
     return bool(v.value)
 
 
 def gmp_sparsity(t, s_initial, s_final, t0, n, delta_t):
     """Gradual magnitude pruning's target sparsity at step t."""
     v = c_double()
-    errors.check(lib.spt_gmp_sparsity(float(s_initial), float(s_final), int(t0), int(n), int(delta_t), int(t),
-                                      ctypes.byref(v)))
+    errors.check(lib.spt_gmp_sparsity(float(s_initial), float(s_final), _int(t0, "t0"), _int(n, "n"),
+                                      _int(delta_t, "delta_t"), _int(t, "t"), ctypes.byref(v)))
     return v.value
 
 
 def gmp_is_prune_step(t, t0, n, delta_t):
     v = c_int()
-    errors.check(lib.spt_gmp_is_prune_step(int(t0), int(n), int(delta_t), int(t), ctypes.byref(v)))
+    errors.check(lib.spt_gmp_is_prune_step(_int(t0, "t0"), _int(n, "n"), _int(delta_t, "delta_t"), _int(t, "t"),
+                                           ctypes.byref(v)))
     return bool(v.value)
 
 
 def lottery_sparsity(prune_fraction, rounds):
     v = c_double()
-    errors.check(lib.spt_lottery_sparsity(float(prune_fraction), int(rounds), ctypes.byref(v)))
+    errors.check(lib.spt_lottery_sparsity(float(prune_fraction), _int(rounds, "rounds"), ctypes.byref(v)))
     return v.value
 
 
@@ -114,7 +124,7 @@ def flops_forward(shapes, out_hw=None, nnz=None):
 def flops_train(method, f_dense, f_sparse, delta_t=100):
     """Training FLOPs per example and step of a method from f_D and f_S."""
     f = c_double()
-    errors.check(lib.spt_flops_train(method_id(method), float(f_dense), float(f_sparse), int(delta_t),
+    errors.check(lib.spt_flops_train(method_id(method), float(f_dense), float(f_sparse), _int(delta_t, "delta_t"),
                                      ctypes.byref(f)))
     return f.value
 
@@ -140,8 +150,8 @@ def flops_train_gmp(shapes, final_density, t0, n_prunes, delta_t, total_steps, i
     ini, _ini = _opt(initial_density, "f64", n, "initial_density")
     fin, _fin = _opt(final_density, "f64", n, "final_density")
     f = c_double()
-    errors.check(lib.spt_flops_train_gmp(n, nd.ptr, sh.ptr, hw, ini, fin, int(t0), int(n_prunes), int(delta_t),
-                                         int(total_steps), ctypes.byref(f)))
+    errors.check(lib.spt_flops_train_gmp(n, nd.ptr, sh.ptr, hw, ini, fin, _int(t0, "t0"), _int(n_prunes, "n_prunes"),
+                                         _int(delta_t, "delta_t"), _int(total_steps, "total_steps"), ctypes.byref(f)))
     return f.value
 
 

@@ -55,6 +55,7 @@ import ctypes
 import threading
 import traceback
 
+from . import _args
 from . import _buffers as B
 from . import errors
 from ._handle import Handle
@@ -148,7 +149,7 @@ class UserMethod(Handle):
         if not isinstance(name, str):
             raise TypeError("name must be a str")
         out = UserMethodP()
-        errors.check(lib.spt_user_method_create(name.encode(), ctypes.byref(out)))
+        errors.check(lib.spt_user_method_create(_args.text(name, "name"), ctypes.byref(out)))
         super().__init__(out)
         self.name = name
         self.drop = drop

@@ -24,6 +24,23 @@ class TestCore(unittest.TestCase):
         parts = [re.search(r"#define SPT_VERSION_%s (\d+)" % p, text).group(1) for p in ("MAJOR", "MINOR", "PATCH")]
         self.assertEqual(spt.version(), ".".join(parts))
 
+    def test_package_version_and_soname_match_header(self):
+        # pyproject.toml's version and the SONAME _lib.py loads by name are
+        # copies of core.h's version: they must follow it.
+        root = os.path.join(os.path.dirname(__file__), "..", "..")
+        header, pyproject = (os.path.join(root, *p) for p in (("include", "sparsetrain", "core.h"),
+                                                               ("python", "pyproject.toml")))
+        if not (os.path.exists(header) and os.path.exists(pyproject)):
+            self.skipTest("not a source tree")
+        with open(header) as f:
+            text = f.read()
+        major = re.search(r"#define SPT_VERSION_MAJOR (\d+)", text).group(1)
+        with open(pyproject) as f:
+            version = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
+        self.assertEqual(version, spt.version())
+        from sparsetrain import _lib
+        self.assertEqual(_lib.SONAME, "libsparsetrain.so." + major)
+
     def test_status_strings(self):
         self.assertEqual(spt.status_string(0), spt.status_string(errors.OK))
         texts = {spt.status_string(s) for s in range(0, 13)}

@@ -58,7 +58,7 @@ class TestErrors(unittest.TestCase):
         with self.assertRaises(spt.ClosedError):
             m.layers()
         with self.assertRaises(spt.ClosedError):
-            spt.Trainer(m, spt.Optimizer())
+            spt.Trainer(m, spt.Optimizer(), total_steps=10)
         # No C call failed: the library's message is still empty.
         self.assertEqual(spt.last_error(), "")
 

@@ -120,6 +120,23 @@ class TestTrain(unittest.TestCase):
         tr.close()
         self.assertIsNone(model._ptr)
 
+    def test_trainer_copies_its_settings(self):
+        # C copies the optimizer, schedule and method configuration into the
+        # trainer: closing (or changing) them afterwards does not affect it.
+        xs, ys = blobs(16, 4, 2, seed=2)
+        x = spt.to_feature_major(xs)
+        opt, sched = spt.Optimizer("sgd", lr=0.05), spt.LRSchedule("constant", base=0.05)
+        cfg = spt.MethodConfig("set", sparsity=0.5, delta_t=2)
+        tr = spt.Trainer(spt.Model.mlp([4, 8, 2], seed=2), opt, sched, cfg, total_steps=6)
+        sched.set("base", 1.0)
+        for h in (opt, sched, cfg):
+            h.close()
+            self.assertIsNone(h._ptr)  # nothing pins them: freed at once
+        for _ in range(6):
+            tr.step(x, ys)
+        self.assertAlmostEqual(tr.lr, 0.05)
+        self.assertAlmostEqual(tr.sparsity()[0], 0.5, delta=0.1)
+
     def test_dataset_and_batcher(self):
         xs, ys = blobs(10, 4, 2)
         ds = spt.Dataset.from_arrays(xs, ys)
