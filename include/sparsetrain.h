@@ -23,5 +23,6 @@
 #include "sparsetrain/user_method.h"
 #include "sparsetrain/net.h"
 #include "sparsetrain/net_file.h"
+#include "sparsetrain/safetensors.h"
 
 #endif

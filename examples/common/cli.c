@@ -174,6 +174,15 @@ static const flag FLAGS[] = {
     {"checkpoint", K_STR, F(checkpoint), EX_BOTH, "FILE", "save the run to FILE after every epoch",
      NO_KEY, NULL, 0, 0, R_FREE},
     {"resume", K_STR, F(resume), EX_BOTH, "FILE", "continue the run saved in FILE with its settings (a flag that differs is refused)", NO_KEY, NULL, 0, 0, R_FREE},
+    {"init-from", K_STR, F(init_from), EX_BOTH, "FILE.safetensors",
+     "start from the weights in FILE (an --export of the same network, or a PyTorch state_dict saved with "
+     "safetensors): weights stored sparse there keep their topology, dense ones are sparsified by the method "
+     "(docs/safetensors.md)", NO_KEY, NULL, 0, 0, R_STRICT},
+    {"export", K_STR, F(export_to), EX_BOTH, "FILE.safetensors",
+     "after training, write the model to FILE as safetensors (sparse weights as CSR; docs/safetensors.md)", NO_KEY,
+     NULL, 0, 0, R_FREE},
+    {"export-dense", K_TRUE, F(export_dense), EX_BOTH, NULL,
+     "--export every weight as a dense tensor (a plain PyTorch state_dict)", NO_KEY, NULL, 0, 0, R_FREE},
     {"stop-after", K_INT, F(stop_after), EX_BOTH, "N",
      "stop after N epochs of this invocation (0 = train to the end; continue with --resume)",
      NO_KEY, NULL, 0, EX_MAX_EPOCHS, R_FREE},
@@ -613,6 +622,7 @@ int ex_parse_args(ex_opts *o, int program, int argc, char **argv) {
         int rc = set_value(o, fl, val);
         if (rc >= 0) return rc;
     }
+    if (o->export_dense && !o->export_to) return ex_usage_error(o, "--export-dense needs --export FILE");
     return -1;
 }
 

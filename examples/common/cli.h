@@ -64,6 +64,9 @@ typedef struct ex_opts {
     int augment;             /* -1 = default of the program and data */
     /* output */
     const char *log, *checkpoint, *resume;
+    const char *init_from;   /* safetensors file of the initial weights */
+    const char *export_to;   /* safetensors file written after training */
+    int export_dense;
     int64_t stop_after;      /* epochs of this invocation before stopping, 0 = all */
     int progress;
     /* Indexed like the flag table: `cmdline` the flags of this command line;
@@ -71,7 +74,7 @@ typedef struct ex_opts {
      * run's when --resume adopts its settings); `fixed` every flag whose
      * value is decided (given, or adopted from the saved run), which the
      * per-network defaults leave alone. */
-    bool cmdline[64], given[64], fixed[64];
+    bool cmdline[80], given[80], fixed[80];
     /* With --resume: what the saved run recorded about its training data
      * (checked once the data is loaded), and whether it recorded settings
      * at all (a checkpoint of an older version records none). */

@@ -462,6 +462,8 @@ int ex_train(const ex_opts *o, ex_run *x, const spt_dataset *train, const spt_da
         if (rc != SPT_OK) return lib_error(o, rc, "%s", x->desc);
         if (!o->model && o->dropout > 0 && (rc = spt_model_set_dropout(x->model, o->dropout)) != SPT_OK)
             return lib_error(o, rc, "--dropout %g", o->dropout);
+        if (o->init_from && (rc = spt_model_load_safetensors(x->model, o->init_from)) != SPT_OK)
+            return ex_fail(o, "--init-from: %s (%s)", spt_last_error(), spt_status_string(rc));
         rc = spt_trainer_create(x->model, x->opt, x->sched, x->cfg, total_steps, (uint64_t)o->seed, &x->tr);
         if (rc != SPT_OK) return lib_error(o, rc, "cannot set up the method");
     }
@@ -486,6 +488,9 @@ int ex_train(const ex_opts *o, ex_run *x, const spt_dataset *train, const spt_da
     pr.batch_size = o->batch;
     pr.n_train = n_train;
     if ((st = train_loop(o, x, test, &pr, &res, batches)) >= 0) return st;
+    if (o->export_to && (rc = spt_model_save_safetensors(x->model, o->export_to,
+                                                          o->export_dense ? SPT_SAFETENSORS_DENSE : 0)) != SPT_OK)
+        return ex_fail(o, "--export: %s (%s)", spt_last_error(), spt_status_string(rc));
     if ((st = ex_print_summary(o, x->tr, x->model, &res)) >= 0) return st;
     return EX_EXIT_OK;
 }

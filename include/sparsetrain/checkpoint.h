@@ -44,8 +44,10 @@ extern "C" {
  * directory, flushed and fsync'ed, then renamed over `path`, and the
  * directory is fsync'ed. A crash or a failure at any point leaves the
  * previous file at `path` intact (a stale "<path>.tmp" may remain after a
- * crash; the next save replaces it). The whole image is built in memory
- * first (about the size of the model's stored values and slots).
+ * crash; the next save replaces it). The image is encoded straight into
+ * the temporary file through a memory mapping, so saving holds no copy of
+ * the model in memory (its blocks are reserved first: a full disk is an
+ * #SPT_ERR_IO, not a crash).
  *
  * @param t        the trainer (read only).
  * @param batcher  the batcher feeding the run, whose position (epoch,

@@ -289,6 +289,10 @@ DECLARATIONS = {
     "spt_net_read": (_i, [_s, _out(NetP)]),
     "spt_net_format": (_i, [NetP, c_void_p, _i64, _i64p]),
     "spt_net_write": (_i, [NetP, _s]),
+    # ---- safetensors.h
+    "spt_model_save_safetensors": (_i, [ModelP, _s, _i]),
+    "spt_model_load_safetensors": (_i, [ModelP, _s]),
+    "spt_safetensors_read_net": (_i, [_s, _out(NetP)]),
     # ---- user_method.h
     "spt_user_method_create": (_i, [_s, _out(UserMethodP)]),
     "spt_user_method_destroy": (None, [UserMethodP]),

@@ -53,6 +53,43 @@ class Model(Handle):
         initialised from ``seed``: the same as ``net.build(seed)``."""
         return net.build(seed)
 
+    @classmethod
+    def from_safetensors(cls, path, seed=0):
+        """The model an :meth:`export` of this library holds: its network
+        (from the file's description) with the file's weights. ``seed``
+        only matters for dropout."""
+        from ._lib import NetP
+        p = _args.text(path, "path", path=True)
+        net = NetP()
+        errors.check(lib.spt_safetensors_read_net(p, ctypes.byref(net)))
+        out = ModelP()
+        try:
+            errors.check(lib.spt_model_create(net, _args.integer(seed, "seed", "u64"), ctypes.byref(out)))
+        finally:
+            lib.spt_net_destroy(net)
+        model = cls(out)
+        model.load_weights(path)
+        return model
+
+    @locked
+    def export(self, path, dense=False):
+        """Write the parameters and batch-norm statistics to a safetensors
+        file, atomically (sparse weights as CSR triples ``<name>.values``,
+        ``.col_indices``, ``.crow_indices``; ``dense=True`` writes every
+        weight dense, a plain PyTorch state_dict). docs/safetensors.md shows
+        how to read it with NumPy, SciPy or PyTorch alone."""
+        errors.check(lib.spt_model_save_safetensors(self._p, _args.text(path, "path", path=True),
+                                                    1 if dense else 0))
+
+    @locked
+    def load_weights(self, path):
+        """Replace every parameter and batch-norm statistic with those of a
+        safetensors file (an :meth:`export`, or a PyTorch state_dict of the
+        same network saved with safetensors). All or nothing; refused
+        (StateError) once a trainer is attached. Weights stored sparse in
+        the file stay sparse and keep their topology under a sparse method."""
+        errors.check(lib.spt_model_load_safetensors(self._p, _args.text(path, "path", path=True)))
+
     @locked
     def net(self):
         """The description this model was built from, as a new

@@ -94,6 +94,12 @@ typedef struct spti_param {
      * active entries alone). */
     bool init_pending;
     spti_rng init_rng;
+    /* The values were loaded from a file (spt_model_load_safetensors) and
+     * no trainer has started on them yet: a method's sparse-aware init
+     * (SPT_MP_SPARSE_INIT) keeps them, and a sparse method keeps a loaded
+     * SPARSE weight's topology. Cleared by the trainer once its method's
+     * init has run (later trainers treat the weight as any other). */
+    bool loaded;
     /* ---- gradient. Writer: the model zeroes it, the owning layer's
      *      backward accumulates into it ---- */
     float *grad;            /* n gradients of the stored values */

@@ -84,7 +84,11 @@ int spti_dst_init(spti_method *m, spti_param **weights, int n, spti_grad_source 
     if (n != m->n_weights)
         return spti_fail(SPT_ERR_SIZE, "%s init: %d weights given, the method was built for %d", m->ops->name, n,
                          m->n_weights);
-    return spti_topology_init(weights, n, dst(m)->nnz, dst(m)->sparse_init, &m->rng);
+    SPTI_TRY(spti_topology_init(weights, n, dst(m)->nnz, dst(m)->sparse_init, &m->rng));
+    /* A weight loaded sparse kept its own count (spti_topology_init). */
+    for (int l = 0; l < n; l++)
+        if (weights[l]->kind == SPTI_PARAM_SPARSE && weights[l]->loaded) dst(m)->nnz[l] = weights[l]->n;
+    return SPT_OK;
 }
 
 bool spti_dst_is_update(const spti_method *m, int64_t step) {

@@ -47,8 +47,9 @@ int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights,
 /* Give each weight exactly nnz[l] active positions, chosen uniformly at
  * random (one child stream of rng per layer, split in model order, so the
  * same seed gives the same masks), and spti_param_sparsify it; a layer at
- * nnz == rows*cols is left as it is (DENSE). Kept entries keep their values,
- * unless sparse_init: then each is redrawn from N(0, 2 / fan_in_nnz),
+ * nnz == rows*cols is left as it is (DENSE), and so is a weight loaded
+ * SPARSE from a file (param.h `loaded`; the caller reads its own count). Kept entries keep their values,
+ * unless sparse_init and the weight was not loaded from a file: then each is redrawn from N(0, 2 / fan_in_nnz),
  * fan_in_nnz being the number of nonzeros of its row. On failure the layers
  * before the failing one are already sparse (each layer is consistent). */
 int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, bool sparse_init, spti_rng *rng);

@@ -217,7 +217,7 @@ static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng
     /* A pending init that the sparse-aware one replaces is never drawn. */
     if (sparse_init && spti_param_unallocated(p)) p->init_pending = false;
     if (rc == SPT_OK) rc = spti_param_sparsify(p, pos, nnz);
-    if (rc == SPT_OK && sparse_init) rc = spti_init_kaiming(p, rng, true);
+    if (rc == SPT_OK && sparse_init && !p->loaded) rc = spti_init_kaiming(p, rng, true);
     spti_free(pos);
     return rc;
 }
@@ -231,7 +231,9 @@ int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, 
                              p->name, (long long)cells);
         spti_rng layer_rng; /* split even for dense layers: masks do not shift when one is kept dense */
         spti_rng_split(rng, &layer_rng);
-        if (nnz[l] == cells) continue;
+        /* Loaded sparse from a file (spt_model_load_safetensors): it keeps
+         * its topology. */
+        if (nnz[l] == cells || (p->kind == SPTI_PARAM_SPARSE && p->loaded)) continue;
         SPTI_TRY(sparsify_layer(p, nnz[l], sparse_init, &layer_rng));
     }
     return SPT_OK;

@@ -105,6 +105,7 @@ static int trainer_start(spti_trainer *t, bool needs_data) {
         if (rc != SPT_OK) return rc;
     }
     SPTI_TRY(spti_model_materialize(t->model));
+    for (int64_t i = 0; i < t->model->n_params; i++) t->model->params[i]->loaded = false; /* param.h */
     spti_rng_split(&t->rng, &t->model->rng);
     return SPT_OK;
 }
