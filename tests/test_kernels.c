@@ -159,6 +159,65 @@ static void test_windowed_batch(void **state) {
     spt_csr_destroy(W);
 }
 
+/* Batch 1 (spti_spmv): both variants against the reference, on rows of
+ * every length around the 16- and 64-wide steps (0 to 150 nonzeros), empty
+ * rows, a single nonzero, a dense matrix, with and without bias; each
+ * variant gives the same bytes on 1 and 2 threads (large enough to run in
+ * parallel). */
+static void test_spmv(void **state) {
+    (void)state;
+    /* Ws[0]: 151 x 150, row r has min(r, 150) nonzeros; a single nonzero;
+     * a dense matrix; no nonzero at all */
+    spt_csr *Ws[4] = {NULL, make_csr(40, 30, 0.0, 1, 2), make_csr(37, 70, 0.0, 2, 3), make_csr(151, 150, 0.0, 3, 4)};
+    {
+        int64_t nnz = 0;
+        for (int64_t r = 0; r < 151; r++) nnz += r < 150 ? r : 150;
+        spt_csr *m;
+        assert_int_equal(spti_csr_alloc(151, 150, nnz, &m), SPT_OK);
+        spti_rng rng;
+        spti_rng_seed(&rng, 5);
+        int64_t k = 0;
+        for (int64_t r = 0; r < 151; r++) {
+            const int64_t len = r < 150 ? r : 150;
+            for (int64_t j = 0; j < len; j++) {
+                m->col_idx[k] = (int32_t)(j * 150 / (len ? len : 1));
+                m->values[k++] = spti_rng_uniform(&rng) * 2.0f - 1.0f;
+            }
+            m->row_ptr[r + 1] = k;
+        }
+        spti_csr_build_transpose(m);
+        Ws[0] = m;
+    }
+    for (int w = 0; w < 4; w++) {
+        const spt_csr *W = Ws[w];
+        float *x = rand_buf(W->cols, 10 + w), *bias = rand_buf(W->rows, 20 + w);
+        float *y = rand_buf(W->rows, 30), *yr = rand_buf(W->rows, 31);
+        for (int v = 0; v < 2; v++)
+            for (int b = 0; b < 2; b++) {
+                spti_spmv_set_variant(v);
+                spti_spmv(W, x, b ? bias : NULL, y);
+                spti_ref_spmm(W, x, 1, b ? bias : NULL, yr);
+                assert_true(spt_test_max_rel_err(y, yr, W->rows) < TOL);
+            }
+        free(x), free(bias), free(y), free(yr);
+    }
+    spt_csr *big = make_csr(600, 500, 0.3, 0, 9); /* > 2^15 nonzeros: parallel */
+    float *x = rand_buf(500, 1), *y1 = malloc(600 * sizeof(float)), *y2 = malloc(600 * sizeof(float));
+    for (int v = 0; v < 2; v++) {
+        spti_spmv_set_variant(v);
+        spt_set_num_threads(1);
+        spti_spmv(big, x, NULL, y1);
+        spt_set_num_threads(2);
+        spti_spmv(big, x, NULL, y2);
+        assert_memory_equal(y1, y2, 600 * sizeof(float));
+    }
+    spt_set_num_threads(0);
+    spti_spmv_set_variant(-1);
+    free(x), free(y1), free(y2);
+    spt_csr_destroy(big);
+    for (int w = 0; w < 4; w++) spt_csr_destroy(Ws[w]);
+}
+
 /* Results do not depend on the thread count (one thread per output). */
 static void test_thread_count_invariance(void **state) {
     (void)state;
@@ -285,6 +344,7 @@ int main(void) {
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_special_patterns),
         cmocka_unit_test(test_windowed_batch),
+        cmocka_unit_test(test_spmv),
         cmocka_unit_test(test_thread_count_invariance),
         cmocka_unit_test(test_split_points),
         cmocka_unit_test(test_public_validation),

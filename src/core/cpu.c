@@ -1,6 +1,11 @@
 /* Run-time choice of the SIMD path: the widest the processor and the OS
- * (saved register state) support, capped by spt_set_simd_level. */
+ * (saved register state) support, capped by spt_set_simd_level; and the
+ * vendor, for kernels whose best variant differs between Intel and AMD. */
 #include "internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 
 static int g_cap = 2;
 
@@ -25,6 +30,19 @@ int spt_set_simd_level(int level) {
     if (level < 0 || level > 2) return spti_fail(SPT_ERR_INVALID, "spt_set_simd_level: level (%d) must be 0, 1 or 2", level);
     g_cap = level;
     return SPT_OK;
+}
+
+bool spti_cpu_fast_gathers(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_is("intel")) return true;
+    unsigned a, b, c, d;
+    if (!__builtin_cpu_is("amd") || !__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const unsigned family = ((a >> 8) & 15) + ((a >> 8 & 15) == 15 ? (a >> 20) & 255 : 0);
+    return family >= 0x1a; /* Zen 5 */
+#else
+    return false;
+#endif
 }
 
 const char *spt_simd_name(void) {

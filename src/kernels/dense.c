@@ -23,8 +23,11 @@ int spti_gemm_fwd(const float *W, int64_t out, int64_t in, const float *X, int64
     }
     if (out == 0 || N == 0) return SPT_OK;
     spti_blas_use_threads();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)out, (int)N, (int)in, 1.0f, W, (int)in, X, (int)N,
-                beta, Y, (int)N);
+    if (N == 1) /* batch 1: the matrix-vector product */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)out, (int)in, 1.0f, W, (int)in, X, 1, beta, Y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)out, (int)N, (int)in, 1.0f, W, (int)in, X,
+                    (int)N, beta, Y, (int)N);
     return SPT_OK;
 }
 

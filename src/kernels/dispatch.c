@@ -197,7 +197,8 @@ static spti_path decide(const spt_csr *W, int64_t N, spti_csr_ws *ws) {
 
 int spti_csr_forward(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y, spti_csr_ws *ws) {
     if (decide(W, N, ws) == SPTI_PATH_SPARSE) {
-        spti_spmm(W, X, N, bias, Y);
+        if (N == 1) spti_spmv(W, X, bias, Y);
+        else spti_spmm(W, X, N, bias, Y);
         return SPT_OK;
     }
     SPTI_TRY(ensure_dense(W, ws, false));

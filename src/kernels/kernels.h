@@ -25,6 +25,15 @@
  * Y is overwritten. */
 void spti_spmm(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y);
 
+/* Batch 1 (spmv.c): y[out] = W . x[in] (+ bias; may be NULL), overwritten.
+ * spti_spmm with N = 1 gives the same values up to the order of the sums. */
+void spti_spmv(const spt_csr *W, const float *x, const float *bias, float *y);
+/* The variant spti_spmv runs: -1 by the CPU and the rows (spmv.c), 0 scalar,
+ * 1 AVX-512 gathers when the CPU has them (tests, benchmarks). Not thread-safe. */
+void spti_spmv_set_variant(int variant);
+void spti_spmv_rows_generic(const spt_csr *W, const float *x, const float *bias, float *y, int64_t r0, int64_t r1);
+void spti_spmv_rows_avx512(const spt_csr *W, const float *x, const float *bias, float *y, int64_t r0, int64_t r1);
+
 /* dX[in x N] (=|+=) W^T . dY[out x N], through W's transposed index. */
 void spti_spmm_t(const spt_csr *W, const float *dY, int64_t N, float *dX, bool accumulate);
 
