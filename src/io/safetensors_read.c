@@ -293,41 +293,42 @@ int spti_safetensors_load_view(spti_model *m, const spti_st_view *v) {
 
 /* ---- the public calls ------------------------------------------------------------------ */
 
-static int restate(const char *func, const char *path, int rc) {
+/* Map and parse `path`, run `use` on the view, unmap; a failure restated
+ * as "<func>: <path>: <problem>". */
+static int with_file(const char *func, const char *path, int (*use)(const spti_st_view *, void *), void *ctx) {
+    const uint8_t *buf;
+    int64_t len;
+    SPTI_TRY(spti_map_file(func, path, &buf, &len));
+    spti_st_view v;
+    int rc = spti_safetensors_parse(buf, len, &v);
+    if (rc == SPT_OK) rc = use(&v, ctx);
+    spti_safetensors_view_free(&v);
+    spti_unmap_file(buf, len);
+    if (rc == SPT_OK) return SPT_OK;
     char msg[384];
     snprintf(msg, sizeof msg, "%s", spt_last_error());
     return spti_fail(rc, "%s: %s: %s", func, path, msg);
 }
 
+static int load_into(const spti_st_view *v, void *m) { return spti_safetensors_load_view(m, v); }
+
+static int read_net(const spti_st_view *v, void *out) {
+    const char *text = spti_safetensors_meta(v, SPTI_ST_META_NET);
+    if (!text)
+        return spti_fail(SPT_ERR_FORMAT, "no \"%s\" metadata: not an export of libsparsetrain (build the model "
+                         "yourself and load its weights)", SPTI_ST_META_NET);
+    return spt_net_parse(text, (int64_t)strlen(text), out);
+}
+
 int spt_model_load_safetensors(spt_model *m, const char *path) {
     SPTI_CHECK_NULL(m);
     SPTI_CHECK_NULL(path);
-    const uint8_t *buf;
-    int64_t len;
-    SPTI_TRY(spti_map_file(__func__, path, &buf, &len));
-    spti_st_view v;
-    int rc = spti_safetensors_parse(buf, len, &v);
-    if (rc == SPT_OK) rc = spti_safetensors_load_view(m, &v);
-    spti_safetensors_view_free(&v);
-    spti_unmap_file(buf, len);
-    return rc == SPT_OK ? SPT_OK : restate(__func__, path, rc);
+    return with_file(__func__, path, load_into, m);
 }
 
 int spt_safetensors_read_net(const char *path, spt_net **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;
     SPTI_CHECK_NULL(path);
-    const uint8_t *buf;
-    int64_t len;
-    SPTI_TRY(spti_map_file(__func__, path, &buf, &len));
-    spti_st_view v;
-    int rc = spti_safetensors_parse(buf, len, &v);
-    const char *text = rc == SPT_OK ? spti_safetensors_meta(&v, SPTI_ST_META_NET) : NULL;
-    if (rc == SPT_OK && !text)
-        rc = spti_fail(SPT_ERR_FORMAT, "no \"%s\" metadata: not an export of libsparsetrain (build the model "
-                       "yourself and load its weights)", SPTI_ST_META_NET);
-    if (rc == SPT_OK) rc = spt_net_parse(text, (int64_t)strlen(text), out);
-    spti_safetensors_view_free(&v);
-    spti_unmap_file(buf, len);
-    return rc == SPT_OK ? SPT_OK : restate(__func__, path, rc);
+    return with_file(__func__, path, read_net, out);
 }
