@@ -409,7 +409,8 @@ int main(int argc, char **argv) {
     printf("%-24s %s (%s)\n", "model", o.model, kind);
     printf("%-24s %lld x %lld x %lld in %lld classes\n", "input", (long long)c, (long long)h, (long long)w,
            (long long)classes);
-    printf("%-24s %lld nonzero of %lld (every parameter, biases included)\n", "parameters", (long long)nnz, (long long)dense);
+    printf("%-24s %lld nonzero of %lld (every parameter, biases included)\n", "parameters", (long long)nnz,
+           (long long)dense);
     printf("%-24s %s (%s): %lld test examples\n", "data", dir, cifar ? "cifar10" : "idx", (long long)n);
     printf("%-24s per channel, statistics of the first %lld training examples%s\n", "normalisation",
            (long long)n_train, noted && !o.limit_given ? " (the checkpoint's --limit)" : "");

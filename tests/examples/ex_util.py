@@ -1,6 +1,7 @@
 """Helpers of the example programs' smoke tests (run by ctest, see examples/CMakeLists.txt).
 
 Each test script is called as: python3 TEST.py PATH/spt-train-mlp PATH/spt-train-resnet
+(predict.py: and PATH/spt-predict)
 """
 import json
 import os
@@ -18,10 +19,12 @@ CIFAR_RECORD = 3073
 CIFAR_PER_FILE = 10000
 
 
-def programs():
-    if len(sys.argv) != 3:
-        sys.exit("usage: %s SPT-TRAIN-MLP SPT-TRAIN-RESNET" % sys.argv[0])
-    return sys.argv[1], sys.argv[2]
+def programs(extra=()):
+    """The training programs' paths, then one for each name in extra (a test
+    registered with more programs, e.g. ("SPT-PREDICT",))."""
+    if len(sys.argv) != 3 + len(extra):
+        sys.exit("usage: %s SPT-TRAIN-MLP SPT-TRAIN-RESNET%s" % (sys.argv[0], "".join(" " + e for e in extra)))
+    return tuple(sys.argv[1:])
 
 
 def fail(msg):
