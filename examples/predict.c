@@ -309,7 +309,8 @@ int main(int argc, char **argv) {
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
         fprintf(stderr, "%s: data directory %s: not found (or not a directory)%s\n", prog, dir,
-                o.data ? "" : "; install Fashion-MNIST (apt-get install dataset-fashion-mnist) or give --data DIR");
+                !o.data ? "; install Fashion-MNIST (apt-get install dataset-fashion-mnist) or give --data DIR"
+                : !o.data_given ? " (the checkpoint's; give --data DIR)" : "");
         spt_model_destroy(m);
         return 1;
     }

@@ -19,7 +19,7 @@ import struct
 from ex_util import FASHION_DIR, SKIP, check, programs, run, run_ok, summary_json, tempdir, write_tiny_cifar, \
     write_tiny_idx
 
-mlp, _, predict = programs(("SPT-PREDICT",))
+mlp, resnet, predict = programs(("SPT-PREDICT",))
 
 
 def predicted(args):
@@ -126,9 +126,16 @@ with tempdir() as d:
         f.write(head)
     rc, _, err = run(predict, [junk, "--data", data])
     check(rc == 1 and "neither" not in err and junk in err, "a cut checkpoint: exit %d, %r" % (rc, err))
-    cifar = write_tiny_cifar(os.path.join(d, "cifar"), n_train=20, n_test=10)
+    cifar = write_tiny_cifar(os.path.join(d, "cifar"), n_train=100, n_test=40)
     rc, _, err = run(predict, [export, "--data", cifar])
     check(rc == 1 and "the model takes" in err, "other data: exit %d, %r" % (rc, err))
+    # A ResNet on CIFAR-format data: the checkpoint brings --data, --format and --limit along.
+    rckpt = os.path.join(d, "r.ckpt")
+    out, _ = run_ok(resnet, ["--data", cifar, "--depth", "8", "--epochs", "1", "--batch", "20", "--limit", "100",
+                             "--test-limit", "40", "--checkpoint", rckpt])
+    j = predicted([rckpt, "--test-limit", "40", "--latency-runs", "3", "--threads", "1"])
+    check(j["data"] == cifar and j["train_examples_normalisation"] == 100 and j["threads"] == 1, "ResNet: %r" % j)
+    check(abs(j["test_acc"] - summary_json(out)["test_acc"]) < 1e-9, "ResNet accuracy %r" % j["test_acc"])
 
     # ---- Fashion-MNIST ----
     if not os.path.isfile(os.path.join(FASHION_DIR, "train-images-idx3-ubyte.gz")):
