@@ -35,11 +35,7 @@ int spt_set_simd_level(int level) {
 bool spti_cpu_fast_gathers(void) {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_is("intel")) return true;
-    unsigned a, b, c, d;
-    if (!__builtin_cpu_is("amd") || !__get_cpuid(1, &a, &b, &c, &d)) return false;
-    const unsigned family = ((a >> 8) & 15) + ((a >> 8 & 15) == 15 ? (a >> 20) & 255 : 0);
-    return family >= 0x1a; /* Zen 5 */
+    return __builtin_cpu_is("intel");
 #else
     return false;
 #endif

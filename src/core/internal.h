@@ -126,8 +126,10 @@ bool spti_blas_nests_in_openmp(void);
 void spti_blas_use_threads(void);
 /* 0 generic, 1 avx2+fma, 2 avx512f (after spt_set_simd_level's cap). */
 int spti_simd_level(void);
-/* Whether the processor runs AVX-512 gathers fast: Intel, AMD from Zen 5
- * (family 1Ah); Zen 4 microcodes them. */
+/* Whether the processor runs AVX-512 gathers fast enough to beat scalar
+ * indexed loads: Intel. Zen 4 microcodes them; on Zen 5 (family 1Ah) the
+ * batch-1 product's scalar loop is 8-35% faster than its gathers
+ * (docs/performance.md, "Inference"). */
 bool spti_cpu_fast_gathers(void);
 
 #endif /* SPTI_INTERNAL_H */

@@ -7,14 +7,17 @@
  * interleaved partial sums, combined as (s0 + s1) + (s2 + s3)), so results
  * do not depend on the thread count.
  *
- * Two variants, the scalar one below and AVX-512 gathers
- * (spmv_avx512.c, 16 nonzeros per instruction); which one is faster
- * depends on the processor's gather throughput and the rows' lengths
- * (docs/performance.md, "Inference"): spti_spmv uses the gathers on rows
- * of 64 nonzeros or more on average, where the CPU runs them fast (Intel;
- * AMD from Zen 5: 12-15% faster than the scalar loop at density 0.1 on
- * the 3072-4000-1000-4000 MLP, 20% slower at 0.01), and the scalar loop
- * elsewhere (Zen 4 runs gathers microcoded). */
+ * Two variants, the scalar loop below and AVX-512 gathers (spmv_avx512.c,
+ * 16 nonzeros per instruction); which one is faster depends on the
+ * processor's gather throughput (docs/performance.md, "Inference"):
+ * spti_spmv uses the gathers on rows of 64 nonzeros or more on average on
+ * a CPU that runs them fast (Intel), and the scalar loop elsewhere (on AMD
+ * Zen 5 the scalar loop is 8% faster at density 0.1 and 35% at 0.01 on the
+ * 3072-4000-1000-4000 MLP; Zen 4 runs gathers microcoded).
+ *
+ * The scalar loop is compiled without auto-vectorisation (CMakeLists.txt):
+ * vectorised for SSE it assembles each vector lane by lane from the indexed
+ * loads and ran 18% slower (2 threads) to 2x slower (1 thread, one layer). */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
