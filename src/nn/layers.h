@@ -83,7 +83,8 @@ typedef struct spti_conv2d_spec {
 int spti_conv2d_create(const char *name, const spti_conv2d_spec *spec, spti_layer **out);
 
 /* How a convolution with a SPARSE weight runs (tests and benchmarks):
- * AUTO picks per call from the shapes and density; DIRECT always uses the
+ * AUTO picks per call from the shapes, the batch and the density (im2col on
+ * output rows of fewer than 128 floats, W_out * N: batch 1); DIRECT always uses the
  * direct sparse convolution; IM2COL always uses im2col + the CSR products
  * (which themselves dispatch sparse/dense). DENSE and MASKED weights always
  * use im2col + OpenBLAS. 1x1 stride-1 unpadded convolutions need no im2col:
