@@ -118,7 +118,8 @@ def memory_table(runs, model):
 def main():
     if sys.argv[1] == "--timing":
         runs = load(sys.argv[2])
-        for model, title in (("mlp", "MLP 3072-4000-1000-4000-10"), ("resnet20", "ResNet-20")):
+        for model, title in (("mlp", "MLP 3072-4000-1000-4000-10"), ("resnet20", "ResNet-20"),
+                             ("conv6", "Conv-6"), ("wrn22-2", "WRN-22-2")):
             t = timing_table(runs, model)
             if t:
                 print("### Time per epoch, %s\n\n%s\n" % (title, t))
@@ -132,6 +133,11 @@ def main():
     budgets = sorted({k.split("-")[1] for k in runs if k.startswith("resnet20-")}, key=lambda b: int(b[:-2]))
     sections = [("mlp-", "MLP 3072-4000-1000-4000-10")]
     sections += [("resnet20-%s-" % b, "ResNet-20, %s epochs" % b[:-2]) for b in budgets]
+    # Conv-6 and WRN-22-2 (models from examples/models): conv6-<E>ep-*, wrn22-2-<E>ep-*.
+    for model, title in (("conv6", "Conv-6"), ("wrn22-2", "WRN-22-2")):
+        eps = sorted({k[len(model) + 1:].split("-")[0] for k in runs if k.startswith(model + "-")},
+                     key=lambda b: int(b[:-2]))
+        sections += [("%s-%s-" % (model, b), "%s, %s epochs" % (title, b[:-2])) for b in eps]
     for prefix, title in sections:
         t = table(runs, prefix)
         if t:
