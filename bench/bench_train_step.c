@@ -30,6 +30,12 @@
  * with RigL at --rigl-density and a small --rigl-delta-t so that updates
  * happen, and reports ordinary steps against update steps: the update's
  * extra cost is the dense weight gradient of that step plus drop / grow.
+ *
+ * --torch PYTHON runs bench/torch_step.py with that interpreter after each
+ * model's dense case: the same network, batch, threads and step count in
+ * PyTorch (when it is installed; Debian's python3-torch), printed under the
+ * dense row with the ratio of the two step times, so that the dense
+ * baseline of every speedup is itself compared with what users run.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +54,7 @@ enum { MODEL_RESNET = 1, MODEL_MLP = 2, MAX_DENSITIES = 16, MAX_WRAPPED = 512, M
 typedef struct {
     int models, n_density, threads, steps, warmup, csv, dense_first, dense_last, profile, rigl, rigl_dt;
     double density[MAX_DENSITIES], rigl_density;
+    const char *torch; /* --torch PYTHON, or NULL */
     int64_t batch;
 } options;
 
@@ -62,11 +69,14 @@ static void usage(FILE *f) {
             "                            [--steps N] [--warmup N] [--threads T] [--csv]\n"
             "                            [--dense-first] [--dense-last] [--profile] [--profile-layers]\n"
             "                            [--no-rigl] [--rigl-density D] [--rigl-delta-t N] [--clock wall|cpu]\n"
+            "                            [--torch PYTHON]\n"
             "Times one training step (spt_trainer_step: forward, loss, backward, update) of\n"
             "ResNet-20 (CIFAR, 3x32x32) and the MLP 3072-4000-1000-4000-10 on random data,\n"
             "dense (D = 1) and static sparse with every weight layer at density D.\n"
             "Defaults: --model all --density 1,0.1 --batch 128 --steps 10 --warmup 3\n"
             "          --threads <all cores> --rigl-density 0.1 --rigl-delta-t 10 --clock wall\n"
+            "--torch PYTHON: after each dense case, the same step in PyTorch (bench/torch_step.py run\n"
+            "with PYTHON, e.g. /usr/bin/python3 with Debian's python3-torch), and the ratio.\n"
             "--clock cpu times with the process' CPU time (meaningful with --threads 1 on a\n"
             "busy machine: other processes then do not inflate the numbers).\n");
 }
@@ -131,6 +141,9 @@ static int parse(int argc, char **argv, options *o) {
             if (!strcmp(v, "wall")) g_clock = CLOCK_MONOTONIC;
             else if (!strcmp(v, "cpu")) g_clock = CLOCK_PROCESS_CPUTIME_ID;
             else return -1;
+        } else if (!strcmp(a, "--torch")) {
+            if (strchr(v, '\'')) return -1; /* it goes between single quotes into a shell command */
+            o->torch = v;
         } else if (!strcmp(a, "--batch")) {
             if (parse_int(v, 1, 1 << 16, &n)) return -1;
             o->batch = n;
@@ -516,6 +529,37 @@ static int run_case(const options *o, int kind, double density, int dense_first,
     return rc;
 }
 
+/* --torch: the PyTorch twin of a dense case (bench/torch_step.py), printed
+ * under its row; a missing interpreter or torch is reported, not fatal. */
+static void run_torch(const options *o, int kind, double ours_ms) {
+    char cmd[1024], line[512] = "";
+    snprintf(cmd, sizeof cmd, "'%s' '%s/torch_step.py' --model %s --batch %lld --threads %d --steps %d --warmup %d 2>&1",
+             o->torch, SPT_BENCH_DIR, model_name(kind), (long long)o->batch, spt_get_num_threads(), o->steps,
+             o->warmup);
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    char last[512] = "";
+    while (p && fgets(line, sizeof line, p)) snprintf(last, sizeof last, "%s", line);
+    const int status = p ? pclose(p) : -1;
+    static const char ms_key[] = "\"ms_median\": ", ver_key[] = "\"torch\": \"";
+    const char *ms = strstr(last, ms_key), *ver = strstr(last, ver_key);
+    const double t = ms ? strtod(ms + sizeof ms_key - 1, NULL) : 0.0;
+    char version[32] = "?";
+    if (ver) sscanf(ver + sizeof ver_key - 1, "%31[^\"]", version);
+    if (status != 0 || !(t > 0.0)) {
+        last[strcspn(last, "\n")] = '\0';
+        printf("%s  PyTorch: not run (%s)\n", o->csv ? "#" : "", last[0] ? last : "no output");
+    } else if (o->csv) {
+        printf("# torch,%s,%s,%lld,%d,%.2f,ours_over_torch,%.2f\n", model_name(kind), version, (long long)o->batch,
+               spt_get_num_threads(), t, ours_ms / t);
+    } else {
+        printf("%-9s %7s %-11s %7s %6lld %7d %10.2f   (PyTorch %s, same network and steps: our dense step takes "
+               "%.2fx its time)\n", model_name(kind), "torch", "-", "-", (long long)o->batch, spt_get_num_threads(), t,
+               version, ours_ms / t);
+    }
+    fflush(stdout);
+}
+
 /* RigL on the MLP: ordinary steps against topology-update steps. */
 static int run_rigl(const options *o) {
     spt_model *m = NULL;
@@ -624,7 +668,10 @@ int main(int argc, char **argv) {
             const double d = o.density[di];
             if (run_case(&o, kind, d, o.dense_first, o.dense_last, dense_ms, &ms) != SPT_OK)
                 return die(model_name(kind));
-            if (d >= 1.0) dense_ms = ms;
+            if (d >= 1.0) {
+                dense_ms = ms;
+                if (o.torch) run_torch(&o, kind, ms);
+            }
         }
     }
     if (o.rigl && (o.models & MODEL_MLP) && run_rigl(&o) != SPT_OK) return die("rigl");
