@@ -317,6 +317,7 @@ static int run_steps(spt_trainer *tr, const batch *b, int steps, double *t, int 
 typedef struct {
     char name[48];
     double fwd, bwd; /* exclusive milliseconds, summed over the profiled steps */
+    double flop;     /* multiply-adds x 2 of one step's forward and backward products, per example */
 } category;
 
 typedef struct {
@@ -334,6 +335,7 @@ static struct {
     const spti_layer_ops *ops_orig[32];
     int n_ops;
     double inner; /* time of the wrapped calls nested in the current one */
+    const spti_layer *first; /* the model's first leaf: its backward computes no dX */
 } prof;
 
 static wrapped *find_wrapped(const spti_layer *L) {
@@ -370,7 +372,7 @@ static int category_of(const char *name) {
         if (!strcmp(prof.c[i].name, name)) return i;
     if (prof.n_c == MAX_CATS) return MAX_CATS - 1;
     snprintf(prof.c[prof.n_c].name, sizeof prof.c[0].name, "%s", name);
-    prof.c[prof.n_c].fwd = prof.c[prof.n_c].bwd = 0.0;
+    prof.c[prof.n_c].fwd = prof.c[prof.n_c].bwd = prof.c[prof.n_c].flop = 0.0;
     return prof.n_c++;
 }
 
@@ -401,7 +403,10 @@ static void wrap_layer(spti_layer *L, int per_layer) {
         prof.ops[k].backward = prof_backward;
         prof.n_ops++;
     }
-    prof.w[prof.n_w++] = (wrapped){L, L->ops, category_of(cat)};
+    const int c = category_of(cat);
+    /* forward, dW and (but for the first layer) dX: the same product count */
+    if (L->ops->flops && L->n_children == 0) prof.c[c].flop += L->ops->flops(L, false) * (L == prof.first ? 2.0 : 3.0);
+    prof.w[prof.n_w++] = (wrapped){L, L->ops, c};
     L->ops = &prof.ops[k];
     for (int i = 0; i < L->n_children; i++) wrap_layer(L->children[i], per_layer);
 }
@@ -431,6 +436,7 @@ static void weight_forms(const spt_model *m, FILE *f, const char *pfx) {
 
 static int profile_case(spt_model *m, spt_trainer *tr, const batch *b, int steps, int per_layer, FILE *f,
                         const char *pfx) {
+    prof.first = m->n_leaves > 0 ? m->leaves[0] : NULL;
     for (int i = 0; i < m->n_layers; i++) wrap_layer(m->layers[i], per_layer);
     double *t = malloc(sizeof(double) * (size_t)steps);
     if (!t) return SPT_ERR_NOMEM;
@@ -441,13 +447,16 @@ static int profile_case(spt_model *m, spt_trainer *tr, const batch *b, int steps
     if (rc == SPT_OK) {
         double total = 0.0, layers = 0.0;
         for (int i = 0; i < steps; i++) total += t[i];
-        fprintf(f, "%s  %-28s %10s %10s %10s %7s\n", pfx, "per step (mean)", "fwd_ms", "bwd_ms", "total_ms", "share");
+        fprintf(f, "%s  %-28s %10s %10s %10s %7s %8s\n", pfx, "per step (mean)", "fwd_ms", "bwd_ms", "total_ms", "share",
+                "GFLOP/s");
         for (int c = 0; c < prof.n_c; c++) {
             const category *k = &prof.c[c];
             double s = (k->fwd + k->bwd) / steps;
             layers += k->fwd + k->bwd;
-            fprintf(f, "%s  %-28s %10.2f %10.2f %10.2f %6.1f%%\n", pfx, k->name, k->fwd / steps, k->bwd / steps, s,
-                    100.0 * s * steps / total);
+            char gf[16] = "-";
+            if (k->flop > 0.0 && s > 0.0) snprintf(gf, sizeof gf, "%.1f", k->flop * (double)b->n / (s * 1e-3) * 1e-9);
+            fprintf(f, "%s  %-28s %10.2f %10.2f %10.2f %6.1f%% %8s\n", pfx, k->name, k->fwd / steps, k->bwd / steps, s,
+                    100.0 * s * steps / total, gf);
         }
         double other = (total - layers) / steps;
         fprintf(f, "%s  %-28s %10s %10s %10.2f %6.1f%%\n", pfx, "other (grads, loss, update)", "", "", other,
