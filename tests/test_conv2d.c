@@ -217,10 +217,10 @@ static void test_direct_kernels_match_im2col(void **state) {
     spti_layer_destroy(L);
 }
 
-/* The register-blocked direct kernels (AVX-512, stride 1, one group) through
+/* The register-blocked direct kernels (AVX-512, one group) through
  * the layer on the direct path, against the naive forward and backward: row
  * lengths W_out*N below, at and above a 256-float tile (with a tail), batch
- * 1, odd and multiple-of-16 batches; patterns: 40% with empty rows, a single
+ * 1, odd and multiple-of-16 batches, strides 1-3; patterns: 40% with empty rows, a single
  * nonzero, every entry (density 1), none. Results are bit-identical on 1,
  * 2 and 3 threads. */
 typedef enum { PAT_RANDOM, PAT_SINGLE, PAT_FULL, PAT_EMPTY } pattern;
@@ -250,8 +250,13 @@ static void test_blocked_kernels(void **state) {
         {2, 4, 4, 2, 6, 6, 1, 1, true, 1},  /* 1x1 output */
         {3, 5, 7, 4, 1, 1, 1, 1, true, 1},  /* 1x1 with padding (not pointwise) */
         {2, 9, 3, 3, 3, 1, 1, 2, false, 1}, /* wider padding than the kernel needs */
+        /* strided (the two-half tiles at N = 128, 256; other batches the unblocked kernels) */
+        {3, 8, 8, 4, 3, 3, 2, 1, false, 1}, /* 3x3 stride 2 */
+        {4, 5, 5, 3, 1, 1, 2, 0, true, 1},  /* 1x1 stride 2: odd output width (a one-half tile) */
+        {3, 9, 9, 4, 5, 5, 2, 2, false, 1}, /* 5x5 stride 2 pad 2 */
+        {2, 3, 7, 3, 3, 3, 3, 1, true, 1},  /* stride 3 */
     };
-    const int64_t batches[] = {1, 3, 16, 37, 128};
+    const int64_t batches[] = {1, 3, 16, 37, 128, 256};
     const int threads_before = spt_get_num_threads();
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int pat = PAT_RANDOM; pat <= PAT_EMPTY; pat++)

@@ -100,7 +100,7 @@ int64_t spti_conv_sparse_scratch(const spti_conv_geom *g, int64_t nnz);
  * at src + off + (row + dr)*src_row + f for the floats f of the tile in
  * [vlo, vhi), when the source row row + dr lies in [0, src_rows). */
 typedef struct spti_conv_tap {
-    int64_t off, vlo, vhi;
+    int64_t off, vlo, vhi; /* (the strided variant below: vlo holds dc) */
     int32_t dr;
     float w;
 } spti_conv_tap;
@@ -118,6 +118,24 @@ void spti_conv_tile_axpy_avx512(const spti_conv_tap *ts, int64_t nt, const float
  * q < nt (a fixed order of operations). */
 void spti_conv_tile_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, int64_t src_row, int64_t row,
                                int64_t src_rows, const float *dyt, int64_t f0, int64_t len, float *acc);
+/* The strided variant (any stride, N a multiple of 128): the tile is two
+ * halves of 128 floats, half h in destination cell cell[h] at batch offset
+ * lane[h] (nh = 1 or 2 halves). A tap's source row is (row*a + dr) / b and
+ * its source cell (cell*a + dc) / b, used only when the division is exact
+ * and the result lies in [0, src_rows) x [0, src_cols): a = stride, b = 1
+ * for the forward and dW (destination = output), a = 1, b = stride for dX
+ * (destination = input). The source of half h is src + off + r*src_row +
+ * source cell * N + lane[h]. Same order of operations as the other tiles. */
+typedef struct spti_conv_half_geom {
+    int64_t a, b, src_rows, src_cols, src_row, N;
+} spti_conv_half_geom;
+void spti_conv_tile2_axpy_avx512(const spti_conv_tap *ts, int64_t nt, const float *src,
+                                 const spti_conv_half_geom *hg, int64_t row, const int64_t cell[2],
+                                 const int64_t lane[2], int nh, float init, float *dst);
+void spti_conv_tile2_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, const spti_conv_half_geom *hg,
+                                int64_t row, const int64_t cell[2], const int64_t lane[2], int nh, const float *dyt,
+                                float *acc);
+
 /* The 16 lanes of v, summed in a fixed order. */
 float spti_conv_lanes_sum_avx512(const float *v);
 

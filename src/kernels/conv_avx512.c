@@ -147,4 +147,78 @@ void spti_conv_tile_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float 
     }
 }
 
+/* ---- strided tiles: two halves of 128 floats ---- */
+
+/* Source row or cell (x*a + d) / b if exact and in [0, n), else -1. */
+static inline int64_t src_index(int64_t x, int64_t a, int64_t d, int64_t b, int64_t n) {
+    int64_t t = x * a + d;
+    if (t < 0) return -1;
+    if (b > 1) {
+        if (t % b) return -1;
+        t /= b;
+    }
+    return t < n ? t : -1;
+}
+
+/* The sources of a tap's halves (NULL where it does not contribute); false
+ * when it contributes to neither. */
+static inline bool half_sources(const spti_conv_tap *t, const float *src, const spti_conv_half_geom *hg, int64_t row,
+                                const int64_t cell[2], const int64_t lane[2], int nh, const float *p[2]) {
+    const int64_t r = src_index(row, hg->a, t->dr, hg->b, hg->src_rows);
+    if (r < 0) return false;
+    bool any = false;
+    for (int h = 0; h < 2; h++) {
+        const int64_t c = h < nh ? src_index(cell[h], hg->a, t->vlo, hg->b, hg->src_cols) : -1;
+        p[h] = c < 0 ? NULL : src + (t->off + r * hg->src_row + c * hg->N + lane[h]);
+        any |= c >= 0;
+    }
+    return any;
+}
+
+void spti_conv_tile2_axpy_avx512(const spti_conv_tap *ts, int64_t nt, const float *src,
+                                 const spti_conv_half_geom *hg, int64_t row, const int64_t cell[2],
+                                 const int64_t lane[2], int nh, float init, float *dst) {
+    __m512 acc[V];
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++) acc[v] = _mm512_set1_ps(init);
+    for (int64_t q = 0; q < nt; q++) {
+        const float *p[2];
+        if (!half_sources(&ts[q], src, hg, row, cell, lane, nh, p)) continue;
+        const __m512 w = _mm512_set1_ps(ts[q].w);
+        if (p[0]) {
+#pragma GCC unroll 8
+            for (int v = 0; v < V / 2; v++) acc[v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p[0] + 16 * v), acc[v]);
+        }
+        if (p[1]) {
+#pragma GCC unroll 8
+            for (int v = 0; v < V / 2; v++)
+                acc[V / 2 + v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p[1] + 16 * v), acc[V / 2 + v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++)
+        if (v < nh * V / 2) _mm512_storeu_ps(dst + 16 * v, acc[v]);
+}
+
+void spti_conv_tile2_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, const spti_conv_half_geom *hg,
+                                int64_t row, const int64_t cell[2], const int64_t lane[2], int nh, const float *dyt,
+                                float *acc) {
+    __m512 d[V];
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++) d[v] = v < nh * V / 2 ? _mm512_loadu_ps(dyt + 16 * v) : _mm512_setzero_ps();
+    for (int64_t q = 0; q < nt; q++) {
+        const float *p[2];
+        if (!half_sources(&ts[q], src, hg, row, cell, lane, nh, p)) continue;
+        __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int h = 0; h < 2; h++) {
+            if (!p[h]) continue;
+#pragma GCC unroll 8
+            for (int v = 0; v < V / 2; v++)
+                s[v & 3] = _mm512_fmadd_ps(d[h * V / 2 + v], _mm512_loadu_ps(p[h] + 16 * v), s[v & 3]);
+        }
+        float *a = acc + 16 * q;
+        _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), _mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]))));
+    }
+}
+
 float spti_conv_lanes_sum_avx512(const float *v) { return _mm512_reduce_add_ps(_mm512_loadu_ps(v)); }

@@ -157,8 +157,10 @@ static void apply_taps(const spti_conv_geom *g, int64_t N, const tap *ts, int nt
 
 /* ---- register-blocked kernels (AVX-512, stride 1, one group) ---- */
 
-static bool blocked(const spti_conv_geom *g) {
-    return spti_simd_level() >= 2 && g->stride == 1 && spti_conv_groups(g) == 1;
+/* Stride 1 and any batch, or any stride and a batch of a multiple of 128
+ * (the strided tiles' halves of 128 floats then lie in one cell each). */
+static bool blocked(const spti_conv_geom *g, int64_t N) {
+    return spti_simd_level() >= 2 && spti_conv_groups(g) == 1 && (g->stride == 1 || N % 128 == 0);
 }
 
 int64_t spti_conv_sparse_scratch(const spti_conv_geom *g, int64_t nnz) {
@@ -177,6 +179,15 @@ static void tap_of(const spti_conv_geom *g, int64_t N, int64_t col, int64_t ch, 
                    spti_conv_tap *t) {
     const int64_t kk = g->kh * g->kw, ci = col / kk, di = (col % kk) / g->kw - g->pad, dj = col % g->kw - g->pad;
     int64_t lo, hi;
+    if (g->stride > 1) {
+        /* the strided tiles: source row (row*a + dr)/b, cell (cell*a + dc)/b */
+        t->off = to_in ? ch * g->h_out * g->w_out * N : ci * g->h * g->w * N;
+        t->dr = (int32_t)(to_in ? -di : di);
+        t->vlo = to_in ? -dj : dj;
+        t->vhi = 0;
+        t->w = w;
+        return;
+    }
     if (!to_in) {
         /* destination: output row, floats ow*N..; source: x[ci] */
         spti_conv_range(dj, 1, g->w, g->w_out, &lo, &hi);
@@ -195,6 +206,19 @@ static void tap_of(const spti_conv_geom *g, int64_t N, int64_t col, int64_t ch, 
     t->w = w;
 }
 
+/* The halves of the strided tile at float f0 of a destination row of
+ * row_len floats (N a multiple of 128); returns how many. */
+static int halves(int64_t f0, int64_t row_len, int64_t N, int64_t cell[2], int64_t lane[2]) {
+    int nh = 0;
+    for (int h = 0; h < 2; h++) {
+        const int64_t f = f0 + 128 * h;
+        cell[h] = f / N;
+        lane[h] = f % N;
+        if (f < row_len) nh++;
+    }
+    return nh;
+}
+
 /* Ask for row r of each of the channels [c0, c1) of src (channel stride
  * cs, row stride rs), floats [f0, f0 + len): the row the next destination
  * row will first need, so that it streams in from memory while this row
@@ -203,6 +227,7 @@ static void tap_of(const spti_conv_geom *g, int64_t N, int64_t col, int64_t ch, 
 static void prefetch_rows(const float *src, int64_t c0, int64_t c1, int64_t cs, int64_t r, int64_t rows, int64_t rs,
                           int64_t f0, int64_t len) {
     if (r < 0 || r >= rows) return;
+    if (f0 + len > rs) len = rs - f0; /* within the row */
     for (int64_t ch = c0; ch < c1; ch++) {
         const char *p = (const char *)(src + ch * cs + r * rs + f0);
         for (int64_t b = 0; b < len * (int64_t)sizeof(float); b += 64) __builtin_prefetch(p + b, 0, 3);
@@ -215,16 +240,24 @@ static void blocked_fwd(const spti_conv_geom *g, const spt_csr *W, const float *
     for (int64_t co = 0; co < g->c_out; co++)
         for (int64_t k = W->row_ptr[co]; k < W->row_ptr[co + 1]; k++)
             tap_of(g, N, W->col_idx[k], 0, W->values[k], false, &ts[k]);
-    const int64_t row_len = g->w_out * N, src_row = g->w * N, chan_out = g->h_out * row_len;
+    const int64_t row_len = g->w_out * N, src_row = g->w * N, chan_out = g->h_out * row_len, s = g->stride;
+    const spti_conv_half_geom hg = {s, 1, g->h, g->w, src_row, N};
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (W->nnz * chan_out >= SPTI_CONV_PAR_MIN)
     for (int64_t oh = 0; oh < g->h_out; oh++)
         for (int64_t f0 = 0; f0 < row_len; f0 += SPTI_CONV_TILE) {
             const int64_t len = row_len - f0 < SPTI_CONV_TILE ? row_len - f0 : SPTI_CONV_TILE;
-            prefetch_rows(x, 0, g->c_in, g->h * src_row, oh + g->kh - g->pad, g->h, src_row, f0, len);
+            int64_t cell[2], lane[2];
+            const int nh = s > 1 ? halves(f0, row_len, N, cell, lane) : 0;
+            prefetch_rows(x, 0, g->c_in, g->h * src_row, (oh + 1) * s + g->kh - 1 - g->pad, g->h, src_row,
+                          f0 * s, len * s);
             for (int64_t co = 0; co < g->c_out; co++) {
-                const int64_t k0 = W->row_ptr[co];
-                spti_conv_tile_axpy_avx512(ts + k0, W->row_ptr[co + 1] - k0, x, src_row, oh, g->h, f0, len,
-                                           bias ? bias[co] : 0.0f, y + co * chan_out + oh * row_len + f0);
+                const int64_t k0 = W->row_ptr[co], nt = W->row_ptr[co + 1] - k0;
+                const float b = bias ? bias[co] : 0.0f;
+                float *dst = y + co * chan_out + oh * row_len + f0;
+                if (s > 1)
+                    spti_conv_tile2_axpy_avx512(ts + k0, nt, x, &hg, oh, cell, lane, nh, b, dst);
+                else
+                    spti_conv_tile_axpy_avx512(ts + k0, nt, x, src_row, oh, g->h, f0, len, b, dst);
             }
         }
 }
@@ -239,17 +272,23 @@ static void blocked_dx(const spti_conv_geom *g, const spt_csr *W, const float *d
         for (int64_t e = W->col_ptr[c]; e < W->col_ptr[c + 1]; e++)
             tap_of(g, N, c, W->row_idx[e], W->values[W->csr_pos[e]], true, &ts[e]);
     const int64_t row_len = g->w * N, src_row = g->w_out * N, chan_in = g->h * row_len;
-    const int64_t chan_out = g->h_out * g->w_out * N;
+    const int64_t chan_out = g->h_out * g->w_out * N, s = g->stride;
+    const spti_conv_half_geom hg = {1, s, g->h_out, g->w_out, src_row, N};
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (W->nnz * chan_out >= SPTI_CONV_PAR_MIN)
     for (int64_t ih = 0; ih < g->h; ih++)
         for (int64_t f0 = 0; f0 < row_len; f0 += SPTI_CONV_TILE) {
             const int64_t len = row_len - f0 < SPTI_CONV_TILE ? row_len - f0 : SPTI_CONV_TILE;
             /* dy row ih + 1 + pad is the one input row ih + 1 reads first */
-            prefetch_rows(dy, 0, g->c_out, g->h_out * src_row, ih + 1 + g->pad, g->h_out, src_row, f0, len);
+            int64_t cell[2], lane[2];
+            const int nh = s > 1 ? halves(f0, row_len, N, cell, lane) : 0;
+            if (s == 1) prefetch_rows(dy, 0, g->c_out, g->h_out * src_row, ih + 1 + g->pad, g->h_out, src_row, f0, len);
             for (int64_t ci = 0; ci < g->c_in; ci++) {
-                const int64_t e0 = W->col_ptr[ci * kk];
-                spti_conv_tile_axpy_avx512(ts + e0, W->col_ptr[(ci + 1) * kk] - e0, dy, src_row, ih, g->h_out, f0,
-                                           len, 0.0f, dx + ci * chan_in + ih * row_len + f0);
+                const int64_t e0 = W->col_ptr[ci * kk], nt = W->col_ptr[(ci + 1) * kk] - e0;
+                float *dst = dx + ci * chan_in + ih * row_len + f0;
+                if (s > 1)
+                    spti_conv_tile2_axpy_avx512(ts + e0, nt, dy, &hg, ih, cell, lane, nh, 0.0f, dst);
+                else
+                    spti_conv_tile_axpy_avx512(ts + e0, nt, dy, src_row, ih, g->h_out, f0, len, 0.0f, dst);
             }
         }
 }
@@ -268,20 +307,28 @@ static void blocked_dw(const spti_conv_geom *g, const spt_csr *W, const float *x
         for (int64_t k = W->row_ptr[co]; k < W->row_ptr[co + 1]; k++)
             tap_of(g, N, W->col_idx[k], 0, W->values[k], false, &ts[k]);
     const int64_t row_len = g->w_out * N, src_row = g->w * N, chan_out = g->h_out * row_len, nnz = W->nnz;
+    const int64_t s = g->stride;
+    const spti_conv_half_geom hg = {s, 1, g->h, g->w, src_row, N};
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (nnz * chan_out >= SPTI_CONV_PAR_MIN)
     for (int64_t oh = 0; oh < g->h_out; oh++) {
         float acc[DW_TAPS * 16];
         for (int64_t co = 0; co < g->c_out; co++) {
             /* the next row's new input row, a share of its channels per output channel */
             prefetch_rows(x, co * g->c_in / g->c_out, (co + 1) * g->c_in / g->c_out, g->h * src_row,
-                          oh + g->kh - g->pad, g->h, src_row, 0, src_row);
+                          (oh + 1) * s + g->kh - 1 - g->pad, g->h, src_row, 0, src_row);
             for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += DW_TAPS) {
                 const int64_t nt = W->row_ptr[co + 1] - k0 < DW_TAPS ? W->row_ptr[co + 1] - k0 : DW_TAPS;
                 memset(acc, 0, (size_t)nt * 16 * sizeof(float));
                 const float *dyr = dy + co * chan_out + oh * row_len;
                 for (int64_t f0 = 0; f0 < row_len; f0 += SPTI_CONV_TILE) {
                     const int64_t len = row_len - f0 < SPTI_CONV_TILE ? row_len - f0 : SPTI_CONV_TILE;
-                    spti_conv_tile_dot_avx512(ts + k0, nt, x, src_row, oh, g->h, dyr + f0, f0, len, acc);
+                    if (s > 1) {
+                        int64_t cell[2], lane[2];
+                        const int nh = halves(f0, row_len, N, cell, lane);
+                        spti_conv_tile2_dot_avx512(ts + k0, nt, x, &hg, oh, cell, lane, nh, dyr + f0, acc);
+                    } else {
+                        spti_conv_tile_dot_avx512(ts + k0, nt, x, src_row, oh, g->h, dyr + f0, f0, len, acc);
+                    }
                 }
                 for (int64_t q = 0; q < nt; q++) rows[oh * nnz + k0 + q] = spti_conv_lanes_sum_avx512(acc + 16 * q);
             }
@@ -289,9 +336,9 @@ static void blocked_dw(const spti_conv_geom *g, const spt_csr *W, const float *x
     }
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (nnz * g->h_out >= SPTI_CONV_PAR_MIN)
     for (int64_t k = 0; k < nnz; k++) {
-        double s = 0.0;
-        for (int64_t oh = 0; oh < g->h_out; oh++) s += rows[oh * nnz + k];
-        const float v = (float)s;
+        double sum = 0.0;
+        for (int64_t oh = 0; oh < g->h_out; oh++) sum += rows[oh * nnz + k];
+        const float v = (float)sum;
         dW[k] = accumulate ? dW[k] + v : v;
     }
 }
@@ -299,7 +346,7 @@ static void blocked_dw(const spti_conv_geom *g, const spt_csr *W, const float *x
 /* y[C_out x H_out x W_out x N] = conv(W, x) + bias: one output channel per task. */
 void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float *x, int64_t N, const float *bias,
                           float *y, void *scratch) {
-    if (blocked(g)) {
+    if (blocked(g, N)) {
         blocked_fwd(g, W, x, N, bias, y, scratch);
         return;
     }
@@ -325,7 +372,7 @@ void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float
  * order (the whole columns without groups), taken in batches. */
 void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float *dy, int64_t N, float *dx,
                          void *scratch) {
-    if (blocked(g)) {
+    if (blocked(g, N)) {
         blocked_dx(g, W, dy, N, dx, scratch);
         return;
     }
@@ -363,7 +410,7 @@ void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float 
  * sum is accumulated in double over the chunks, in a fixed order. */
 void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float *x, const float *dy, int64_t N,
                          float *dW, bool accumulate, void *scratch) {
-    if (blocked(g)) {
+    if (blocked(g, N)) {
         blocked_dw(g, W, x, dy, N, dW, accumulate, scratch);
         return;
     }
