@@ -336,6 +336,7 @@ static struct {
     int n_ops;
     double inner; /* time of the wrapped calls nested in the current one */
     const spti_layer *first; /* the model's first leaf: its backward computes no dX */
+    const spt_model *model;  /* for its fused blocks */
 } prof;
 
 static wrapped *find_wrapped(const spti_layer *L) {
@@ -367,6 +368,29 @@ static int prof_backward(spti_layer *L, const float *x, const float *y, const fl
     TIMED(bwd, w->orig->backward(L, x, y, dy, dx, N));
 }
 
+static int prof_forward_act(spti_layer *L, const float *x, const float *res, bool relu, float *y, int64_t N,
+                            const spti_fwd_ctx *ctx) {
+    wrapped *w = find_wrapped(L);
+    TIMED(fwd, w->orig->forward_act(L, x, res, relu, y, N, ctx));
+}
+
+static int prof_backward_act(spti_layer *L, const float *x, const float *y, const float *dy, bool relu, float *dx,
+                             float *dres, int64_t N) {
+    wrapped *w = find_wrapped(L);
+    TIMED(bwd, w->orig->backward_act(L, x, y, dy, relu, dx, dres, N));
+}
+
+static int prof_forward2(spti_layer *L, const float *const *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
+    wrapped *w = find_wrapped(L);
+    TIMED(fwd, w->orig->forward2(L, x, y, N, ctx));
+}
+
+static int prof_backward2(spti_layer *L, const float *const *x, const float *y, const float *dy, float *const *dx,
+                          int64_t N) {
+    wrapped *w = find_wrapped(L);
+    TIMED(bwd, w->orig->backward2(L, x, y, dy, dx, N));
+}
+
 static int category_of(const char *name) {
     for (int i = 0; i < prof.n_c; i++)
         if (!strcmp(prof.c[i].name, name)) return i;
@@ -391,7 +415,11 @@ static void wrap_layer(spti_layer *L, int per_layer) {
         snprintf(cat, sizeof cat, "conv2d %lldx%lld%s", (long long)W->shape[2], (long long)W->shape[3],
                  h_out < h_in ? " s2" : "");
     } else {
-        snprintf(cat, sizeof cat, "%s", L->ops->kind);
+        /* a batch norm the model runs fused with what follows it */
+        int fuse = 0;
+        for (int i = 0; prof.model && i < prof.model->n_layers; i++)
+            if (prof.model->layers[i] == L) fuse = prof.model->fuse[i];
+        snprintf(cat, sizeof cat, "%s%s", L->ops->kind, fuse == 1 ? "+relu" : fuse == 2 ? "+add+relu" : "");
     }
     int k = 0;
     while (k < prof.n_ops && prof.ops_orig[k] != L->ops) k++;
@@ -401,6 +429,10 @@ static void wrap_layer(spti_layer *L, int per_layer) {
         prof.ops[k] = *L->ops;
         prof.ops[k].forward = prof_forward;
         prof.ops[k].backward = prof_backward;
+        if (L->ops->forward2) prof.ops[k].forward2 = prof_forward2;
+        if (L->ops->backward2) prof.ops[k].backward2 = prof_backward2;
+        if (L->ops->forward_act) prof.ops[k].forward_act = prof_forward_act;
+        if (L->ops->backward_act) prof.ops[k].backward_act = prof_backward_act;
         prof.n_ops++;
     }
     const int c = category_of(cat);
@@ -437,6 +469,7 @@ static void weight_forms(const spt_model *m, FILE *f, const char *pfx) {
 static int profile_case(spt_model *m, spt_trainer *tr, const batch *b, int steps, int per_layer, FILE *f,
                         const char *pfx) {
     prof.first = m->n_leaves > 0 ? m->leaves[0] : NULL;
+    prof.model = m;
     for (int i = 0; i < m->n_layers; i++) wrap_layer(m->layers[i], per_layer);
     double *t = malloc(sizeof(double) * (size_t)steps);
     if (!t) return SPT_ERR_NOMEM;
