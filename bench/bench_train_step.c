@@ -330,6 +330,7 @@ static int run_steps(spt_trainer *tr, const batch *b, int steps, double *t, int 
 typedef struct {
     char name[48];
     double fwd, bwd; /* exclusive milliseconds, summed over the profiled steps */
+    double flop;     /* multiply-adds x 2 of one step's forward and backward products, per example */
 } category;
 
 typedef struct {
@@ -347,6 +348,8 @@ static struct {
     const spti_layer_ops *ops_orig[32];
     int n_ops;
     double inner; /* time of the wrapped calls nested in the current one */
+    const spti_layer *first; /* the model's first leaf: its backward computes no dX */
+    const spt_model *model;  /* for its fused blocks */
 } prof;
 
 static wrapped *find_wrapped(const spti_layer *L) {
@@ -378,12 +381,35 @@ static int prof_backward(spti_layer *L, const float *x, const float *y, const fl
     TIMED(bwd, w->orig->backward(L, x, y, dy, dx, N));
 }
 
+static int prof_forward_act(spti_layer *L, const float *x, const float *res, bool relu, float *y, int64_t N,
+                            const spti_fwd_ctx *ctx) {
+    wrapped *w = find_wrapped(L);
+    TIMED(fwd, w->orig->forward_act(L, x, res, relu, y, N, ctx));
+}
+
+static int prof_backward_act(spti_layer *L, const float *x, const float *y, const float *dy, bool relu, float *dx,
+                             float *dres, int64_t N) {
+    wrapped *w = find_wrapped(L);
+    TIMED(bwd, w->orig->backward_act(L, x, y, dy, relu, dx, dres, N));
+}
+
+static int prof_forward2(spti_layer *L, const float *const *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
+    wrapped *w = find_wrapped(L);
+    TIMED(fwd, w->orig->forward2(L, x, y, N, ctx));
+}
+
+static int prof_backward2(spti_layer *L, const float *const *x, const float *y, const float *dy, float *const *dx,
+                          int64_t N) {
+    wrapped *w = find_wrapped(L);
+    TIMED(bwd, w->orig->backward2(L, x, y, dy, dx, N));
+}
+
 static int category_of(const char *name) {
     for (int i = 0; i < prof.n_c; i++)
         if (!strcmp(prof.c[i].name, name)) return i;
     if (prof.n_c == MAX_CATS) return MAX_CATS - 1;
     snprintf(prof.c[prof.n_c].name, sizeof prof.c[0].name, "%s", name);
-    prof.c[prof.n_c].fwd = prof.c[prof.n_c].bwd = 0.0;
+    prof.c[prof.n_c].fwd = prof.c[prof.n_c].bwd = prof.c[prof.n_c].flop = 0.0;
     return prof.n_c++;
 }
 
@@ -402,7 +428,11 @@ static void wrap_layer(spti_layer *L, int per_layer) {
         snprintf(cat, sizeof cat, "conv2d %lldx%lld%s", (long long)W->shape[2], (long long)W->shape[3],
                  h_out < h_in ? " s2" : "");
     } else {
-        snprintf(cat, sizeof cat, "%s", L->ops->kind);
+        /* a batch norm the model runs fused with what follows it */
+        int fuse = 0;
+        for (int i = 0; prof.model && i < prof.model->n_layers; i++)
+            if (prof.model->layers[i] == L) fuse = prof.model->fuse[i];
+        snprintf(cat, sizeof cat, "%s%s", L->ops->kind, fuse == 1 ? "+relu" : fuse == 2 ? "+add+relu" : "");
     }
     int k = 0;
     while (k < prof.n_ops && prof.ops_orig[k] != L->ops) k++;
@@ -412,9 +442,16 @@ static void wrap_layer(spti_layer *L, int per_layer) {
         prof.ops[k] = *L->ops;
         prof.ops[k].forward = prof_forward;
         prof.ops[k].backward = prof_backward;
+        if (L->ops->forward2) prof.ops[k].forward2 = prof_forward2;
+        if (L->ops->backward2) prof.ops[k].backward2 = prof_backward2;
+        if (L->ops->forward_act) prof.ops[k].forward_act = prof_forward_act;
+        if (L->ops->backward_act) prof.ops[k].backward_act = prof_backward_act;
         prof.n_ops++;
     }
-    prof.w[prof.n_w++] = (wrapped){L, L->ops, category_of(cat)};
+    const int c = category_of(cat);
+    /* forward, dW and (but for the first layer) dX: the same product count */
+    if (L->ops->flops && L->n_children == 0) prof.c[c].flop += L->ops->flops(L, false) * (L == prof.first ? 2.0 : 3.0);
+    prof.w[prof.n_w++] = (wrapped){L, L->ops, c};
     L->ops = &prof.ops[k];
     for (int i = 0; i < L->n_children; i++) wrap_layer(L->children[i], per_layer);
 }
@@ -444,6 +481,8 @@ static void weight_forms(const spt_model *m, FILE *f, const char *pfx) {
 
 static int profile_case(spt_model *m, spt_trainer *tr, const batch *b, int steps, int per_layer, FILE *f,
                         const char *pfx) {
+    prof.first = m->n_leaves > 0 ? m->leaves[0] : NULL;
+    prof.model = m;
     for (int i = 0; i < m->n_layers; i++) wrap_layer(m->layers[i], per_layer);
     double *t = malloc(sizeof(double) * (size_t)steps);
     if (!t) return SPT_ERR_NOMEM;
@@ -454,13 +493,16 @@ static int profile_case(spt_model *m, spt_trainer *tr, const batch *b, int steps
     if (rc == SPT_OK) {
         double total = 0.0, layers = 0.0;
         for (int i = 0; i < steps; i++) total += t[i];
-        fprintf(f, "%s  %-28s %10s %10s %10s %7s\n", pfx, "per step (mean)", "fwd_ms", "bwd_ms", "total_ms", "share");
+        fprintf(f, "%s  %-28s %10s %10s %10s %7s %8s\n", pfx, "per step (mean)", "fwd_ms", "bwd_ms", "total_ms", "share",
+                "GFLOP/s");
         for (int c = 0; c < prof.n_c; c++) {
             const category *k = &prof.c[c];
             double s = (k->fwd + k->bwd) / steps;
             layers += k->fwd + k->bwd;
-            fprintf(f, "%s  %-28s %10.2f %10.2f %10.2f %6.1f%%\n", pfx, k->name, k->fwd / steps, k->bwd / steps, s,
-                    100.0 * s * steps / total);
+            char gf[16] = "-";
+            if (k->flop > 0.0 && s > 0.0) snprintf(gf, sizeof gf, "%.1f", k->flop * (double)b->n / (s * 1e-3) * 1e-9);
+            fprintf(f, "%s  %-28s %10.2f %10.2f %10.2f %6.1f%% %8s\n", pfx, k->name, k->fwd / steps, k->bwd / steps, s,
+                    100.0 * s * steps / total, gf);
         }
         double other = (total - layers) / steps;
         fprintf(f, "%s  %-28s %10s %10s %10.2f %6.1f%%\n", pfx, "other (grads, loss, update)", "", "", other,

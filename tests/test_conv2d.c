@@ -185,19 +185,21 @@ static void test_direct_kernels_match_im2col(void **state) {
     spti_ref_sddmm(W, dy, col, PN, dw_ref, false);
     spti_ref_spmm_t(W, dy, PN, col, false);
     spti_col2im(&g, col, N, dx_ref);
+    void *scratch = malloc((size_t)spti_conv_sparse_scratch(&g, W->nnz));
+    assert_non_null(scratch);
     for (int level = 0; level <= 2; level++) {
         assert_status(spt_set_simd_level(level), SPT_OK);
         float *y = random_buf(s.c_out * PN, 1), *dx = random_buf(nin, 2), *dw = random_buf(W->nnz, 3);
-        spti_conv_sparse_fwd(&g, W, x, N, NULL, y);
-        spti_conv_sparse_dx(&g, W, dy, N, dx);
-        spti_conv_sparse_dw(&g, W, x, dy, N, dw, false);
+        spti_conv_sparse_fwd(&g, W, x, N, NULL, y, scratch);
+        spti_conv_sparse_dx(&g, W, dy, N, dx, scratch);
+        spti_conv_sparse_dw(&g, W, x, dy, N, dw, false, scratch);
         assert_true(spt_test_max_rel_err(y, y_ref, s.c_out * PN) < 1e-5);
         assert_true(spt_test_max_rel_err(dx, dx_ref, nin) < 1e-5);
         assert_true(spt_test_max_rel_err(dw, dw_ref, W->nnz) < 1e-5);
         /* accumulate adds */
         float *dw2 = malloc((size_t)(W->nnz + 1) * sizeof(float));
         for (int64_t k = 0; k < W->nnz; k++) dw2[k] = 1.0f;
-        spti_conv_sparse_dw(&g, W, x, dy, N, dw2, true);
+        spti_conv_sparse_dw(&g, W, x, dy, N, dw2, true, scratch);
         for (int64_t k = 0; k < W->nnz; k++) assert_true(fabsf(dw2[k] - 1.0f - dw[k]) <= 1e-4f * (1.0f + fabsf(dw[k])));
         free(dw2);
         free(y);
@@ -205,6 +207,7 @@ static void test_direct_kernels_match_im2col(void **state) {
         free(dw);
     }
     assert_status(spt_set_simd_level(2), SPT_OK);
+    free(scratch);
     free(x);
     free(dy);
     free(col);
@@ -212,6 +215,103 @@ static void test_direct_kernels_match_im2col(void **state) {
     free(dx_ref);
     free(dw_ref);
     spti_layer_destroy(L);
+}
+
+/* The register-blocked direct kernels (AVX-512, one group) through
+ * the layer on the direct path, against the naive forward and backward: row
+ * lengths W_out*N below, at and above a 256-float tile (with a tail), batch
+ * 1, odd and multiple-of-16 batches, strides 1-3; patterns: 40% with empty rows, a single
+ * nonzero, every entry (density 1), none. Results are bit-identical on 1,
+ * 2 and 3 threads. */
+typedef enum { PAT_RANDOM, PAT_SINGLE, PAT_FULL, PAT_EMPTY } pattern;
+
+static spti_layer *make_conv_pattern(const spti_conv2d_spec *s, pattern pat, uint64_t seed) {
+    spti_layer *L = make_conv(s, pat == PAT_RANDOM ? FORM_SPARSE : FORM_DENSE, seed);
+    if (pat == PAT_RANDOM) return L;
+    spti_param *W = L->params[0];
+    int64_t *pos = malloc((size_t)W->n * sizeof(int64_t)), nnz = 0;
+    assert_non_null(pos);
+    if (pat == PAT_SINGLE)
+        pos[nnz++] = W->n / 2 + 1 < W->n ? W->n / 2 + 1 : 0;
+    else if (pat == PAT_FULL)
+        for (int64_t i = 0; i < W->n; i++) pos[nnz++] = i;
+    assert_status(spti_param_sparsify(W, pos, nnz), SPT_OK);
+    free(pos);
+    return L;
+}
+
+static void test_blocked_kernels(void **state) {
+    (void)state;
+    static const spti_conv2d_spec shapes[] = {
+        {3, 7, 5, 4, 3, 3, 1, 1, true, 1},  /* 3x3 same, odd sizes */
+        {4, 6, 9, 5, 3, 3, 1, 1, false, 1}, /* rows of 9 cells: several tiles at N >= 32 */
+        {2, 5, 6, 3, 3, 2, 1, 0, true, 1},  /* no padding, non-square */
+        {3, 6, 5, 2, 5, 5, 1, 2, false, 1}, /* 5x5 pad 2 */
+        {2, 4, 4, 2, 6, 6, 1, 1, true, 1},  /* 1x1 output */
+        {3, 5, 7, 4, 1, 1, 1, 1, true, 1},  /* 1x1 with padding (not pointwise) */
+        {2, 9, 3, 3, 3, 1, 1, 2, false, 1}, /* wider padding than the kernel needs */
+        /* strided (the two-half tiles at N = 128, 256; other batches the unblocked kernels) */
+        {3, 8, 8, 4, 3, 3, 2, 1, false, 1}, /* 3x3 stride 2 */
+        {4, 5, 5, 3, 1, 1, 2, 0, true, 1},  /* 1x1 stride 2: odd output width (a one-half tile) */
+        {3, 9, 9, 4, 5, 5, 2, 2, false, 1}, /* 5x5 stride 2 pad 2 */
+        {2, 3, 7, 3, 3, 3, 3, 1, true, 1},  /* stride 3 */
+    };
+    const int64_t batches[] = {1, 3, 16, 37, 128, 256};
+    const int threads_before = spt_get_num_threads();
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int pat = PAT_RANDOM; pat <= PAT_EMPTY; pat++)
+            for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+                const spti_conv2d_spec *s = &shapes[si];
+                const int64_t N = batches[bi];
+                spti_layer *L = make_conv_pattern(s, (pattern)pat, 300 + si);
+                assert_status(spti_conv2d_set_path(L, SPTI_CONV_DIRECT), SPT_OK);
+                spti_param *W = L->params[0];
+                const int64_t nin = in_size(L, N), nout = out_size(L, N), cells = W->rows * W->cols;
+                float *x = random_buf(nin, 3 + si), *dy = random_buf(nout, 4 + bi);
+                float *y_ref = malloc((size_t)nout * sizeof(float)), *dx_ref = malloc((size_t)nin * sizeof(float));
+                float *dW_ref = malloc((size_t)cells * sizeof(float)), *db_ref = malloc((size_t)s->c_out * sizeof(float));
+                float *Wd = dense_weight(W);
+                naive_fwd(s, Wd, s->bias ? L->params[1]->value : NULL, x, N, y_ref);
+                naive_bwd(s, Wd, x, dy, N, dW_ref, dx_ref, db_ref);
+                float *y[3], *dx[3], *dw[3];
+                for (int t = 0; t < 3; t++) {
+                    assert_status(spt_set_num_threads(t + 1), SPT_OK);
+                    y[t] = random_buf(nout, 1);
+                    dx[t] = random_buf(nin, 2);
+                    memset(W->grad, 0, (size_t)W->n * sizeof(float));
+                    spti_fwd_ctx ctx = {true, NULL};
+                    assert_status(L->ops->forward(L, x, y[t], N, &ctx), SPT_OK);
+                    assert_status(L->ops->backward(L, x, y[t], dy, dx[t], N), SPT_OK);
+                    dw[t] = malloc((size_t)(W->n + 1) * sizeof(float));
+                    memcpy(dw[t], W->grad, (size_t)W->n * sizeof(float));
+                }
+                assert_true(spt_test_max_rel_err(y[0], y_ref, nout) < 1e-5);
+                assert_true(spt_test_max_rel_err(dx[0], dx_ref, nin) < 1e-5);
+                for (int64_t r = 0; r < W->rows; r++)
+                    for (int64_t k = W->csr->row_ptr[r]; k < W->csr->row_ptr[r + 1]; k++) {
+                        const float want = dW_ref[r * W->cols + W->csr->col_idx[k]];
+                        assert_true(fabsf(dw[0][k] - want) <= 1e-4f * (1.0f + fabsf(want)));
+                    }
+                for (int t = 1; t < 3; t++) {
+                    assert_memory_equal(y[t], y[0], (size_t)nout * sizeof(float));
+                    assert_memory_equal(dx[t], dx[0], (size_t)nin * sizeof(float));
+                    assert_memory_equal(dw[t], dw[0], (size_t)W->n * sizeof(float));
+                }
+                for (int t = 0; t < 3; t++) {
+                    free(y[t]);
+                    free(dx[t]);
+                    free(dw[t]);
+                }
+                free(x);
+                free(dy);
+                free(y_ref);
+                free(dx_ref);
+                free(dW_ref);
+                free(db_ref);
+                free(Wd);
+                spti_layer_destroy(L);
+            }
+    assert_status(spt_set_num_threads(threads_before), SPT_OK);
 }
 
 /* ---- backward ------------------------------------------------------------------------ */
@@ -635,6 +735,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_matches_naive),
         cmocka_unit_test(test_direct_kernels_match_im2col),
+        cmocka_unit_test(test_blocked_kernels),
         cmocka_unit_test(test_backward_matches_naive),
         cmocka_unit_test(test_gradcheck),
         cmocka_unit_test(test_gradcheck_detects_errors),

@@ -236,16 +236,19 @@ static void test_direct_kernels(void **state) {
     float *dw_ref = malloc((size_t)(W->nnz + 1) * sizeof(float));
     for (int64_t row = 0; row < W->rows; row++)
         for (int64_t k = W->row_ptr[row]; k < W->row_ptr[row + 1]; k++) dw_ref[k] = dW_ref[row * r.K + W->col_idx[k]];
-    spti_conv_sparse_fwd(&g, W, x, N, b, y);
-    spti_conv_sparse_dx(&g, W, dy, N, dx);
+    void *scratch = malloc((size_t)spti_conv_sparse_scratch(&g, W->nnz));
+    assert_non_null(scratch);
+    spti_conv_sparse_fwd(&g, W, x, N, b, y, scratch);
+    spti_conv_sparse_dx(&g, W, dy, N, dx, scratch);
     for (int64_t k = 0; k < W->nnz; k++) dw[k] = 1.0f;
-    spti_conv_sparse_dw(&g, W, x, dy, N, dw, true);
+    spti_conv_sparse_dw(&g, W, x, dy, N, dw, true, scratch);
     for (int64_t k = 0; k < W->nnz; k++) dw[k] -= 1.0f;
     assert_true(spt_test_max_rel_err(y, y_ref, nout) < 1e-5);
     assert_true(spt_test_max_rel_err(dx, dx_ref, nin) < 1e-5);
     assert_true(spt_test_max_rel_err(dw, dw_ref, W->nnz) < 1e-4);
-    spti_conv_sparse_dw(&g, W, x, dy, N, dw, false);
+    spti_conv_sparse_dw(&g, W, x, dy, N, dw, false, scratch);
     assert_true(spt_test_max_rel_err(dw, dw_ref, W->nnz) < 1e-5);
+    free(scratch);
     free(x);
     free(dy);
     free(Wd);

@@ -494,6 +494,106 @@ static void shared_check(spti_layer *L, int64_t N, bool training, spt_gc_skip_fn
     free(x);
 }
 
+/* The fused block of the model (batch norm's forward_act / backward_act)
+ * as a layer of its own for the checker: input = x (C channels) and the
+ * residual (C more channels), output relu?(bn(x) + res); the batch norm is
+ * its child, so its gamma and beta are checked too. */
+typedef struct fused_state {
+    bool relu, res;
+} fused_state;
+
+static int64_t fused_half(const spti_layer *L, int64_t N) { return spti_shape_size(L->out_shape) * N; }
+
+static int fused_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
+    const fused_state *f = L->state;
+    spti_layer *bn = L->children[0];
+    return bn->ops->forward_act(bn, x, f->res ? x + fused_half(L, N) : NULL, f->relu, y, N, ctx);
+}
+
+static int fused_backward(spti_layer *L, const float *x, const float *y, const float *dy, float *dx, int64_t N) {
+    const fused_state *f = L->state;
+    spti_layer *bn = L->children[0];
+    float *dres = dx && f->res ? dx + fused_half(L, N) : NULL;
+    int rc = bn->ops->backward_act(bn, x, y, dy, f->relu, dx, dres, N);
+    if (rc == SPT_OK && dx && !f->res) /* the unused residual half has no gradient */
+        memset(dx + fused_half(L, N), 0, (size_t)fused_half(L, N) * sizeof(float));
+    return rc;
+}
+
+static const spti_layer_ops fused_ops = {.kind = "fused_bn", .forward = fused_forward, .backward = fused_backward,
+                                         .destroy = spti_layer_free};
+
+/* Skip points within reach of a ReLU kink: a point moves every
+ * pre-activation of its channel (x, gamma, beta) or one (the residual). */
+static bool skip_fused_kink(const spt_gc_point *pt, double eps, void *user) {
+    (void)eps;
+    const spti_layer *L = pt->L;
+    const fused_state *f = L->state;
+    if (!f->relu) return false;
+    const int64_t N = pt->N, half = fused_half(L, N), M = half / L->out_shape.c;
+    float *pre = malloc((size_t)half * sizeof(float));
+    assert_non_null(pre);
+    spti_layer *bn = L->children[0];
+    spti_fwd_ctx ctx = {*(const bool *)user, NULL};
+    assert_int_equal(bn->ops->forward_act(bn, pt->x, f->res ? pt->x + half : NULL, false, pre, N, &ctx), SPT_OK);
+    int64_t lo, hi;
+    if (pt->p == NULL && pt->index >= half) {
+        lo = pt->index - half;
+        hi = lo + 1;
+    } else {
+        const int64_t c = pt->p == NULL ? pt->index / M : pt->index;
+        lo = c * M;
+        hi = lo + M;
+    }
+    bool near = false;
+    for (int64_t i = lo; i < hi; i++) near |= fabsf(pre[i]) < 0.05f;
+    free(pre);
+    return near;
+}
+
+static void test_fused_batchnorm_gradcheck(void **state) {
+    (void)state;
+    for (int relu = 0; relu <= 1; relu++)
+        for (int res = 0; res <= 1; res++)
+            for (int training = 0; training <= 1; training++) {
+                spti_layer *bn, *L;
+                assert_int_equal(spti_batchnorm2d_create("bn", 3, 2, 3, &bn), SPT_OK);
+                for (int c = 0; c < 3; c++) {
+                    bn->params[0]->value[c] = 0.5f + 0.4f * (float)c;
+                    bn->params[1]->value[c] = 0.3f * (float)c - 0.2f;
+                }
+                L = spti_layer_new(&fused_ops, "fused", (spti_shape){6, 2, 3}, (spti_shape){3, 2, 3},
+                                   sizeof(fused_state));
+                assert_non_null(L);
+                L->children = spti_alloc(1, sizeof *L->children);
+                assert_non_null(L->children);
+                L->children[0] = bn;
+                L->n_children = 1;
+                ((fused_state *)L->state)->relu = relu;
+                ((fused_state *)L->state)->res = res;
+                const int64_t N = 4;
+                spti_rng r;
+                spti_rng_seed(&r, 40 + 4 * relu + 2 * res + training);
+                float *x = rand_buf(in_elems(L, N), &r, 1.0f);
+                bool tr = training;
+                if (!training) { /* evaluation: running statistics from a training forward */
+                    float *y = malloc((size_t)out_elems(L, N) * sizeof(float));
+                    spti_fwd_ctx ctx = {true, NULL};
+                    assert_int_equal(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
+                    free(y);
+                }
+                spt_gc_opts o = {1e-3, 1e-2, 0, 77, tr, skip_fused_kink, &tr};
+                spt_gc_result out;
+                assert_int_equal(spt_gradcheck(L, x, N, &o, &out), SPT_OK);
+                if (out.failed)
+                    fail_msg("relu %d res %d training %d: %lld of %lld points failed: %s", relu, res, training,
+                             (long long)out.failed, (long long)out.checked, out.worst);
+                assert_true(out.checked > 40);
+                free(x);
+                spti_layer_destroy(L);
+            }
+}
+
 static void test_shared_gradcheck(void **state) {
     (void)state;
     spti_layer *L;
@@ -526,6 +626,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batchnorm_forward_and_running),
         cmocka_unit_test(test_batchnorm_gradients),
+        cmocka_unit_test(test_fused_batchnorm_gradcheck),
         cmocka_unit_test(test_relu),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_pooling),

@@ -403,6 +403,65 @@ static void test_resnet_forward_backward(void **state) {
     spt_model_destroy(b);
 }
 
+/* Fused batch norm + ReLU and batch norm + addition + ReLU (the default)
+ * against every node on its own: the plan fuses the stem and every block,
+ * and logits, loss, every gradient and the running statistics are the same
+ * bytes, for 1 and 2 threads, in training and in evaluation. */
+static void test_resnet_fused_matches_unfused(void **state) {
+    (void)state;
+    const int64_t N = 5;
+    const int threads = spt_get_num_threads();
+    for (int t = 1; t <= 2; t++) {
+        assert_status(spt_set_num_threads(t), SPT_OK);
+        spt_model *a, *b;
+        assert_int_equal(spt_model_create_resnet(3, 8, 8, 2, 1, 10, 7, &a), SPT_OK);
+        assert_int_equal(spt_model_create_resnet(3, 8, 8, 2, 1, 10, 7, &b), SPT_OK);
+        assert_int_equal(spti_model_set_fusion(b, false), SPT_OK);
+        int fused = 0, fused3 = 0;
+        for (int i = 0; i < a->n_layers; i++) {
+            fused += a->fuse[i] > 0;
+            fused3 += a->fuse[i] == 2;
+            assert_int_equal(b->fuse[i], 0);
+        }
+        /* stem, two per block (bn1 + relu1, bn2 + add + relu2) in 3 stages x 2 blocks */
+        assert_int_equal(fused, 13);
+        assert_int_equal(fused3, 6);
+        float *x = rand_buf(3 * 64 * N, 8, 1.0f), za[50], zb[50];
+        int32_t *y = rand_labels(N, 10, 9);
+        for (int step = 0; step < 2; step++) {
+            double la, lb;
+            assert_int_equal(spti_model_train_step(a, x, y, N, &la, NULL), SPT_OK);
+            assert_int_equal(spti_model_train_step(b, x, y, N, &lb, NULL), SPT_OK);
+            assert_memory_equal(&la, &lb, sizeof la);
+            for (int64_t p = 0; p < a->n_params; p++)
+                assert_memory_equal(a->params[p]->grad, b->params[p]->grad, a->params[p]->n * sizeof(float));
+            /* move the weights so that the next step differs */
+            for (int64_t p = 0; p < a->n_params; p++)
+                for (int64_t k = 0; k < a->params[p]->n; k++) {
+                    a->params[p]->value[k] -= 0.05f * a->params[p]->grad[k];
+                    b->params[p]->value[k] -= 0.05f * b->params[p]->grad[k];
+                }
+        }
+        for (int i = 0; i < a->n_layers; i++) {
+            float *ra, *rb, *va, *vb;
+            int64_t c;
+            if (!spti_layer_is_batchnorm(a->layers[i])) continue;
+            assert_int_equal(spti_batchnorm_running(a->layers[i], &ra, &va, &c), SPT_OK);
+            assert_int_equal(spti_batchnorm_running(b->layers[i], &rb, &vb, NULL), SPT_OK);
+            assert_memory_equal(ra, rb, (size_t)c * sizeof(float));
+            assert_memory_equal(va, vb, (size_t)c * sizeof(float));
+        }
+        assert_int_equal(spt_model_forward(a, x, N, za), SPT_OK);
+        assert_int_equal(spt_model_forward(b, x, N, zb), SPT_OK);
+        assert_memory_equal(za, zb, sizeof za);
+        free(x);
+        free(y);
+        spt_model_destroy(a);
+        spt_model_destroy(b);
+    }
+    assert_status(spt_set_num_threads(threads), SPT_OK);
+}
+
 static void test_resnet_mnist_shape(void **state) {
     (void)state;
     spt_model *m;
@@ -542,6 +601,7 @@ int main(void) {
         cmocka_unit_test(test_nonfinite),
         cmocka_unit_test(test_resnet_structure),
         cmocka_unit_test(test_resnet_forward_backward),
+        cmocka_unit_test(test_resnet_fused_matches_unfused),
         cmocka_unit_test(test_resnet_mnist_shape),
         cmocka_unit_test(test_api_arguments),
         cmocka_unit_test(test_layout_helpers),

@@ -74,16 +74,70 @@ void spti_col2im(const spti_conv_geom *g, const float *col, int64_t N, float *dx
  * y[C_out x H_out x W_out x N] = conv(W, x[C_in x H x W x N]) (+ bias[C_out]
  * when bias != NULL). y is overwritten. */
 void spti_conv_sparse_fwd(const spti_conv_geom *g, const spt_csr *W, const float *x, int64_t N, const float *bias,
-                          float *y);
+                          float *y, void *scratch);
 /* dx[C_in x H x W x N] = the input gradient for dy[C_out x H_out x W_out x N],
  * through W's transposed index (one input channel per task; with groups,
  * the entries of its group's rows, found by binary search in each column).
  * Overwritten. */
-void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float *dy, int64_t N, float *dx);
+void spti_conv_sparse_dx(const spti_conv_geom *g, const spt_csr *W, const float *dy, int64_t N, float *dx,
+                         void *scratch);
 /* dW[k] (=|+=) dL/dW at each nonzero k of W (CSR order): the dot product of
  * dy[co] with x[ci] shifted by the tap (i, j). */
 void spti_conv_sparse_dw(const spti_conv_geom *g, const spt_csr *W, const float *x, const float *dy, int64_t N,
-                         float *dW, bool accumulate);
+                         float *dW, bool accumulate, void *scratch);
+
+/* Scratch the direct kernels need for a weight of nnz nonzeros, in bytes
+ * (the register-blocked kernels below: a decoded tap per nonzero, and for dW
+ * one partial sum per nonzero and output row); -1 when it overflows. The
+ * caller passes a buffer of at least this size (malloc-aligned) to each of
+ * spti_conv_sparse_fwd / _dx / _dw. */
+int64_t spti_conv_sparse_scratch(const spti_conv_geom *g, int64_t nnz);
+
+/* One nonzero decoded for the register-blocked kernels (stride 1, one
+ * group). A tile is up to SPTI_CONV_TILE contiguous floats [f0, f0 + len) of
+ * one destination row `row` (a row is W_dst*N floats: the batch of each cell
+ * and the cells of the row are contiguous); the tap adds w times the source
+ * at src + off + (row + dr)*src_row + f for the floats f of the tile in
+ * [vlo, vhi), when the source row row + dr lies in [0, src_rows). */
+typedef struct spti_conv_tap {
+    int64_t off, vlo, vhi; /* (the strided variant below: vlo holds dc) */
+    int32_t dr;
+    float w;
+} spti_conv_tap;
+
+/* Floats per register tile: 16 zmm accumulators. */
+#define SPTI_CONV_TILE 256
+
+/* dst[e] = init + the sum over the taps ts[0..nt), in order, of their
+ * contributions to float f0 + e of destination row `row`, for e < len <=
+ * SPTI_CONV_TILE; the tile is held in registers and stored once. */
+void spti_conv_tile_axpy_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, int64_t src_row,
+                                int64_t row, int64_t src_rows, int64_t f0, int64_t len, float init, float *dst);
+/* acc[16q + l] += lane l of the dot product of the tile dyt[0..len) of
+ * destination row `row` (floats f0..) with tap q's source span, for each tap
+ * q < nt (a fixed order of operations). */
+void spti_conv_tile_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, int64_t src_row, int64_t row,
+                               int64_t src_rows, const float *dyt, int64_t f0, int64_t len, float *acc);
+/* The strided variant (any stride, N a multiple of 128): the tile is two
+ * halves of 128 floats, half h in destination cell cell[h] at batch offset
+ * lane[h] (nh = 1 or 2 halves). A tap's source row is (row*a + dr) / b and
+ * its source cell (cell*a + dc) / b, used only when the division is exact
+ * and the result lies in [0, src_rows) x [0, src_cols): a = stride, b = 1
+ * for the forward and dW (destination = output), a = 1, b = stride for dX
+ * (destination = input). The source of half h is src + off + r*src_row +
+ * source cell * N + lane[h]. Same order of operations as the other tiles. */
+typedef struct spti_conv_half_geom {
+    int64_t a, b, src_rows, src_cols, src_row, N;
+} spti_conv_half_geom;
+void spti_conv_tile2_axpy_avx512(const spti_conv_tap *ts, int64_t nt, const float *src,
+                                 const spti_conv_half_geom *hg, int64_t row, const int64_t cell[2],
+                                 const int64_t lane[2], int nh, float init, float *dst);
+void spti_conv_tile2_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, const spti_conv_half_geom *hg,
+                                int64_t row, const int64_t cell[2], const int64_t lane[2], int nh, const float *dyt,
+                                float *acc);
+
+/* The 16 lanes of v, summed in a fixed order. */
+float spti_conv_lanes_sum_avx512(const float *v);
 
 /* Vector primitives of the direct kernels (conv_avx512.c; call only when
  * spti_simd_level() >= 2), over `rows` rows of n contiguous floats:

@@ -51,3 +51,174 @@ float spti_conv_dot_rows_avx512(const float *a, int64_t as, const float *b, int6
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
+
+/* ---- register-blocked tiles (stride 1, conv.h's spti_conv_tap) ---- */
+
+/* Lanes [lo, hi) of a vector, clipped to [0, 16). */
+static inline __mmask16 lanes(int64_t lo, int64_t hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (lo >= hi) return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+enum { V = SPTI_CONV_TILE / 16 };
+
+/* Is tap t valid over the whole tile [f0, f0 + len)? */
+static inline bool whole(const spti_conv_tap *t, int64_t f0, int64_t len) {
+    return len == SPTI_CONV_TILE && t->vlo <= f0 && f0 + len <= t->vhi;
+}
+
+void spti_conv_tile_axpy_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, int64_t src_row,
+                                int64_t row, int64_t src_rows, int64_t f0, int64_t len, float init, float *dst) {
+    __m512 acc[V];
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++) acc[v] = _mm512_set1_ps(init);
+    for (int64_t q = 0; q < nt; q++) {
+        const spti_conv_tap *t = &ts[q];
+        const int64_t r = row + t->dr;
+        if (r < 0 || r >= src_rows) continue;
+        const float *p = src + (t->off + r * src_row + f0);
+        const __m512 w = _mm512_set1_ps(t->w);
+        if (whole(t, f0, len)) {
+#pragma GCC unroll 16
+            for (int v = 0; v < V; v++) acc[v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + 16 * v), acc[v]);
+        } else {
+            const int64_t lo = t->vlo - f0, hi = (t->vhi < f0 + len ? t->vhi : f0 + len) - f0;
+#pragma GCC unroll 16
+            for (int v = 0; v < V; v++) {
+                const __mmask16 m = lanes(lo - 16 * v, hi - 16 * v);
+                if (m) acc[v] = _mm512_mask3_fmadd_ps(w, _mm512_maskz_loadu_ps(m, p + 16 * v), acc[v], m);
+            }
+        }
+    }
+    if (len == SPTI_CONV_TILE) {
+#pragma GCC unroll 16
+        for (int v = 0; v < V; v++) _mm512_storeu_ps(dst + 16 * v, acc[v]);
+    } else {
+#pragma GCC unroll 16
+        for (int v = 0; v < V; v++) {
+            const __mmask16 m = lanes(0, len - 16 * v);
+            if (m) _mm512_mask_storeu_ps(dst + 16 * v, m, acc[v]);
+        }
+    }
+}
+
+void spti_conv_tile_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, int64_t src_row, int64_t row,
+                               int64_t src_rows, const float *dyt, int64_t f0, int64_t len, float *acc) {
+    __m512 d[V];
+    const bool full = len == SPTI_CONV_TILE;
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++)
+        d[v] = full ? _mm512_loadu_ps(dyt + 16 * v) : _mm512_maskz_loadu_ps(lanes(0, len - 16 * v), dyt + 16 * v);
+    for (int64_t q = 0; q < nt; q++) {
+        const spti_conv_tap *t = &ts[q];
+        const int64_t r = row + t->dr;
+        if (r < 0 || r >= src_rows) continue;
+        const float *p = src + (t->off + r * src_row + f0);
+        __m512 s0, s1, s2, s3;
+        if (whole(t, f0, len)) {
+            s0 = _mm512_mul_ps(d[0], _mm512_loadu_ps(p));
+            s1 = _mm512_mul_ps(d[1], _mm512_loadu_ps(p + 16));
+            s2 = _mm512_mul_ps(d[2], _mm512_loadu_ps(p + 32));
+            s3 = _mm512_mul_ps(d[3], _mm512_loadu_ps(p + 48));
+#pragma GCC unroll 16
+            for (int v = 4; v < V; v += 4) {
+                s0 = _mm512_fmadd_ps(d[v], _mm512_loadu_ps(p + 16 * v), s0);
+                s1 = _mm512_fmadd_ps(d[v + 1], _mm512_loadu_ps(p + 16 * v + 16), s1);
+                s2 = _mm512_fmadd_ps(d[v + 2], _mm512_loadu_ps(p + 16 * v + 32), s2);
+                s3 = _mm512_fmadd_ps(d[v + 3], _mm512_loadu_ps(p + 16 * v + 48), s3);
+            }
+        } else {
+            const int64_t lo = t->vlo - f0, hi = (t->vhi < f0 + len ? t->vhi : f0 + len) - f0;
+            __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+#pragma GCC unroll 16
+            for (int v = 0; v < V; v++) {
+                const __mmask16 m = lanes(lo - 16 * v, hi - 16 * v);
+                if (m) s[v & 3] = _mm512_mask3_fmadd_ps(d[v], _mm512_maskz_loadu_ps(m, p + 16 * v), s[v & 3], m);
+            }
+            s0 = s[0];
+            s1 = s[1];
+            s2 = s[2];
+            s3 = s[3];
+        }
+        float *a = acc + 16 * q;
+        _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))));
+    }
+}
+
+/* ---- strided tiles: two halves of 128 floats ---- */
+
+/* Source row or cell (x*a + d) / b if exact and in [0, n), else -1. */
+static inline int64_t src_index(int64_t x, int64_t a, int64_t d, int64_t b, int64_t n) {
+    int64_t t = x * a + d;
+    if (t < 0) return -1;
+    if (b > 1) {
+        if (t % b) return -1;
+        t /= b;
+    }
+    return t < n ? t : -1;
+}
+
+/* The sources of a tap's halves (NULL where it does not contribute); false
+ * when it contributes to neither. */
+static inline bool half_sources(const spti_conv_tap *t, const float *src, const spti_conv_half_geom *hg, int64_t row,
+                                const int64_t cell[2], const int64_t lane[2], int nh, const float *p[2]) {
+    const int64_t r = src_index(row, hg->a, t->dr, hg->b, hg->src_rows);
+    if (r < 0) return false;
+    bool any = false;
+    for (int h = 0; h < 2; h++) {
+        const int64_t c = h < nh ? src_index(cell[h], hg->a, t->vlo, hg->b, hg->src_cols) : -1;
+        p[h] = c < 0 ? NULL : src + (t->off + r * hg->src_row + c * hg->N + lane[h]);
+        any |= c >= 0;
+    }
+    return any;
+}
+
+void spti_conv_tile2_axpy_avx512(const spti_conv_tap *ts, int64_t nt, const float *src,
+                                 const spti_conv_half_geom *hg, int64_t row, const int64_t cell[2],
+                                 const int64_t lane[2], int nh, float init, float *dst) {
+    __m512 acc[V];
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++) acc[v] = _mm512_set1_ps(init);
+    for (int64_t q = 0; q < nt; q++) {
+        const float *p[2];
+        if (!half_sources(&ts[q], src, hg, row, cell, lane, nh, p)) continue;
+        const __m512 w = _mm512_set1_ps(ts[q].w);
+        if (p[0]) {
+#pragma GCC unroll 8
+            for (int v = 0; v < V / 2; v++) acc[v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p[0] + 16 * v), acc[v]);
+        }
+        if (p[1]) {
+#pragma GCC unroll 8
+            for (int v = 0; v < V / 2; v++)
+                acc[V / 2 + v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p[1] + 16 * v), acc[V / 2 + v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++)
+        if (v < nh * V / 2) _mm512_storeu_ps(dst + 16 * v, acc[v]);
+}
+
+void spti_conv_tile2_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float *src, const spti_conv_half_geom *hg,
+                                int64_t row, const int64_t cell[2], const int64_t lane[2], int nh, const float *dyt,
+                                float *acc) {
+    __m512 d[V];
+#pragma GCC unroll 16
+    for (int v = 0; v < V; v++) d[v] = v < nh * V / 2 ? _mm512_loadu_ps(dyt + 16 * v) : _mm512_setzero_ps();
+    for (int64_t q = 0; q < nt; q++) {
+        const float *p[2];
+        if (!half_sources(&ts[q], src, hg, row, cell, lane, nh, p)) continue;
+        __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int h = 0; h < 2; h++) {
+            if (!p[h]) continue;
+#pragma GCC unroll 8
+            for (int v = 0; v < V / 2; v++)
+                s[v & 3] = _mm512_fmadd_ps(d[h * V / 2 + v], _mm512_loadu_ps(p[h] + 16 * v), s[v & 3]);
+        }
+        float *a = acc + 16 * q;
+        _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), _mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3]))));
+    }
+}
+
+float spti_conv_lanes_sum_avx512(const float *v) { return _mm512_reduce_add_ps(_mm512_loadu_ps(v)); }

@@ -154,6 +154,8 @@ static int act_create(const spti_layer_ops *ops, const char *name, spti_shape sh
     return SPT_OK;
 }
 
+bool spti_layer_is_relu(const spti_layer *L) { return L && L->ops == &relu_ops; }
+
 int spti_relu_create(const char *name, spti_shape shape, spti_layer **out) {
     return act_create(&relu_ops, name, shape, 0, out);
 }

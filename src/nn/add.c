@@ -36,6 +36,8 @@ static const spti_layer_ops add_ops = {.kind = "add",
                                        .forward2 = add_forward,
                                        .backward2 = add_backward};
 
+bool spti_layer_is_add(const spti_layer *L) { return L && L->ops == &add_ops; }
+
 int spti_add_create(const char *name, spti_shape shape, spti_layer **out) {
     SPTI_CHECK_NULL(out);
     *out = NULL;

@@ -7,10 +7,23 @@
  * (x - mean) * invstd + beta, running_* <- (1 - 0.1) running_* + 0.1 batch_*
  * with the unbiased variance for running_var (PyTorch's convention).
  * Evaluation: the running statistics instead of the batch ones.
+ *
+ * The statistics take one pass over the block: the sum and the sum of
+ * squares of x - K, K = the block's first value (the shifted-data
+ * algorithm: with K inside the data's range, S2 - S1^2/M does not cancel
+ * catastrophically the way the raw sum of squares does), in double. The
+ * model fuses a batch norm with the ReLU that follows it, or with the
+ * residual addition and ReLU (forward_act / backward_act): one sweep
+ * normalises, scales, shifts, adds and clamps; the backward is one
+ * reduction sweep and one writing sweep, and the intermediate tensors
+ * (batch-norm output, addition output, their gradients) are never written.
+ * The fused and unfused paths compute the same values in the same order:
+ * their results are identical.
  */
 #include <math.h>
 #include <string.h>
 
+#include "../kernels/bn.h"
 #include "layers.h"
 
 enum { BN_PAR_MIN = 1 << 15 }; /* elements below which one thread is faster */
@@ -24,65 +37,10 @@ typedef struct bn_state {
     int64_t last_N;
 } bn_state;
 
-/* Channel reductions in double with independent partial sums: one chain of
- * dependent double additions runs at the adder's latency (about 3 cycles a
- * value), several chains at its throughput. BN_LANES for one sum, BN_LANES2
- * for the pair of sums of the backward (so that both sets of accumulators
- * stay in the 16 SSE registers). The lanes are combined in a fixed order:
- * the result does not depend on the thread count. */
-enum { BN_LANES = 8, BN_LANES2 = 4 };
-
-static double combine(const double *acc, int lanes) {
-    double s = 0.0;
-    for (int j = 0; j < lanes; j++) s += acc[j];
-    return s;
-}
-
-/* sum x[i] */
-static double sum_f(const float *x, int64_t M) {
-    double acc[BN_LANES] = {0};
-    int64_t i = 0;
-    for (; i + BN_LANES <= M; i += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++) acc[j] += x[i + j];
-    for (; i < M; i++) acc[i % BN_LANES] += x[i];
-    return combine(acc, BN_LANES);
-}
-
-/* sum (x[i] - mu)^2 */
-static double sum_sq_dev(const float *x, int64_t M, double mu) {
-    double acc[BN_LANES] = {0};
-    int64_t i = 0;
-    for (; i + BN_LANES <= M; i += BN_LANES)
-        for (int j = 0; j < BN_LANES; j++) {
-            double d = x[i + j] - mu;
-            acc[j] += d * d;
-        }
-    for (; i < M; i++) {
-        double d = x[i] - mu;
-        acc[i % BN_LANES] += d * d;
-    }
-    return combine(acc, BN_LANES);
-}
-
-/* *sdy = sum dy[i], *sdyx = sum dy[i] * xhat[i], xhat = (x - mean) * invstd. */
-static void sum_dy_dyx(const float *dy, const float *x, int64_t M, float mean, float invstd, double *sdy,
-                       double *sdyx) {
-    double a[BN_LANES2] = {0}, b[BN_LANES2] = {0};
-    int64_t i = 0;
-    for (; i + BN_LANES2 <= M; i += BN_LANES2)
-        for (int j = 0; j < BN_LANES2; j++) {
-            a[j] += dy[i + j];
-            b[j] += (double)dy[i + j] * ((x[i + j] - mean) * invstd);
-        }
-    for (; i < M; i++) {
-        a[i % BN_LANES2] += dy[i];
-        b[i % BN_LANES2] += (double)dy[i] * ((x[i] - mean) * invstd);
-    }
-    *sdy = combine(a, BN_LANES2);
-    *sdyx = combine(b, BN_LANES2);
-}
-
-static int bn_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
+/* y = relu?(gamma * xhat + beta + res): the layer's forward (relu false,
+ * res NULL) and the fused block's. */
+static int bn_forward_act(spti_layer *L, const float *x, const float *res, bool relu, float *y, int64_t N,
+                          const spti_fwd_ctx *ctx) {
     bn_state *s = L->state;
     const int64_t C = s->c, M = s->hw * N;
     const bool training = ctx && ctx->training;
@@ -97,8 +55,9 @@ static int bn_forward(spti_layer *L, const float *x, float *y, int64_t N, const 
         float *yc = y + c * M;
         float mean, invstd;
         if (training) {
-            double mu = sum_f(xc, M) / (double)M, sq = sum_sq_dev(xc, M, mu);
-            double var = sq / (double)M;
+            double mu, sq;
+            spti_bn_stats(xc, M, &mu, &sq);
+            const double var = sq / (double)M;
             mean = (float)mu;
             invstd = (float)(1.0 / sqrt(var + s->eps));
             s->running_mean[c] = (1.0f - mom) * s->running_mean[c] + mom * mean;
@@ -110,17 +69,24 @@ static int bn_forward(spti_layer *L, const float *x, float *y, int64_t N, const 
         s->mean[c] = mean;
         s->invstd[c] = invstd;
         const float a = gamma[c] * invstd, b = beta[c] - a * mean;
-        for (int64_t i = 0; i < M; i++) yc[i] = a * xc[i] + b;
+        /* the unfused layers' operations in their order: a x + b, + res, the ReLU */
+        spti_bn_apply(xc, res ? res + c * M : NULL, relu, a, b, M, yc);
     }
     s->last_training = training;
     s->last_N = N;
     return SPT_OK;
 }
 
-/* dgamma += sum dy * xhat, dbeta += sum dy; in training
- * dx = gamma * invstd / M * (M dy - sum dy - xhat * sum(dy xhat)),
- * in evaluation (fixed statistics) dx = gamma * invstd * dy. */
-static int bn_backward(spti_layer *L, const float *x, const float *y, const float *dy, float *dx, int64_t N) {
+static int bn_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
+    return bn_forward_act(L, x, NULL, false, y, N, ctx);
+}
+
+/* dgamma += sum g * xhat, dbeta += sum g; in training
+ * dx = gamma * invstd / M * (M g - sum g - xhat * sum(g xhat)),
+ * in evaluation (fixed statistics) dx = gamma * invstd * g; dres = g;
+ * g = dy, masked by y > 0 with relu. */
+static int bn_backward_act(spti_layer *L, const float *x, const float *y, const float *dy, bool relu, float *dx,
+                           float *dres, int64_t N) {
     bn_state *s = L->state;
     if (N != s->last_N)
         return spti_fail(SPT_ERR_STATE, "batchnorm %s: backward batch %lld differs from forward batch %lld", L->name,
@@ -130,23 +96,23 @@ static int bn_backward(spti_layer *L, const float *x, const float *y, const floa
     float *dgamma = L->params[0]->grad, *dbeta = L->params[1]->grad;
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
-        const float *xc = x + c * M, *dyc = dy + c * M;
+        const float *xc = x + c * M, *dyc = dy + c * M, *yc = relu ? y + c * M : NULL;
         const float mean = s->mean[c], invstd = s->invstd[c];
         double sdy, sdyx;
-        sum_dy_dyx(dyc, xc, M, mean, invstd, &sdy, &sdyx);
+        spti_bn_grad_sums(dyc, yc, xc, M, mean, invstd, &sdy, &sdyx);
         dgamma[c] += (float)sdyx;
         dbeta[c] += (float)sdy;
-        if (!dx) continue;
-        float *dxc = dx + c * M;
-        const float g = gamma[c] * invstd;
-        if (s->last_training) {
-            const float mdy = (float)(sdy / (double)M), mdyx = (float)(sdyx / (double)M);
-            for (int64_t i = 0; i < M; i++) dxc[i] = g * (dyc[i] - mdy - (xc[i] - mean) * invstd * mdyx);
-        } else {
-            for (int64_t i = 0; i < M; i++) dxc[i] = g * dyc[i];
-        }
+        if (!dx && !dres) continue;
+        const float mdy = (float)(sdy / (double)M), mdyx = (float)(sdyx / (double)M);
+        spti_bn_grad_apply(dyc, yc, xc, M, mean, invstd, gamma[c] * invstd, s->last_training, mdy, mdyx,
+                           dx ? dx + c * M : NULL, dres ? dres + c * M : NULL);
     }
     return SPT_OK;
+}
+
+static int bn_backward(spti_layer *L, const float *x, const float *y, const float *dy, float *dx, int64_t N) {
+    (void)y;
+    return bn_backward_act(L, x, NULL, dy, false, dx, NULL, N);
 }
 
 static void bn_destroy(spti_layer *L) {
@@ -162,7 +128,13 @@ static void bn_destroy(spti_layer *L) {
 
 static double bn_flops(const spti_layer *L, bool dense) { return 0.0; }
 
-static const spti_layer_ops bn_ops = {.kind = "batchnorm", .forward = bn_forward, .backward = bn_backward, .destroy = bn_destroy, .flops = bn_flops};
+static const spti_layer_ops bn_ops = {.kind = "batchnorm",
+                                      .forward = bn_forward,
+                                      .backward = bn_backward,
+                                      .destroy = bn_destroy,
+                                      .flops = bn_flops,
+                                      .forward_act = bn_forward_act,
+                                      .backward_act = bn_backward_act};
 
 int spti_batchnorm2d_create(const char *name, int64_t c, int64_t h, int64_t w, spti_layer **out) {
     SPTI_CHECK_NULL(out);

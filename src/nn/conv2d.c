@@ -25,6 +25,8 @@ typedef struct conv_state {
     spti_conv_path path;
     float *col; /* K x (H_out*W_out*N) im2col buffer, grown on demand */
     int64_t col_cap;
+    void *scratch; /* the direct kernels' decoded taps and dW row sums (spti_conv_sparse_scratch) */
+    int64_t scratch_cap;
 } conv_state;
 
 static bool pointwise(const spti_conv_geom *g) { return g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad == 0; }
@@ -108,6 +110,14 @@ static int dense_dcol(const spti_conv_geom *g, const spti_param *W, const float 
     return SPT_OK;
 }
 
+/* Grow the direct kernels' scratch for W's nonzeros. */
+static int direct_scratch(spti_layer *L, const spti_param *W) {
+    conv_state *st = L->state;
+    const int64_t bytes = spti_conv_sparse_scratch(&st->g, W->csr->nnz);
+    if (bytes < 0) return spti_fail(SPT_ERR_SIZE, "conv2d %s: the direct kernels' scratch overflows", L->name);
+    return spti_buf_grow(&st->scratch, &st->scratch_cap, bytes, 1, "conv2d scratch");
+}
+
 static int conv_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
     (void)ctx;
     conv_state *st = L->state;
@@ -117,7 +127,8 @@ static int conv_forward(spti_layer *L, const float *x, float *y, int64_t N, cons
     spti_param *W = L->params[0];
     const float *b = st->has_bias ? L->params[1]->value : NULL;
     if (W->kind == SPTI_PARAM_SPARSE && use_direct(st, W, N)) {
-        spti_conv_sparse_fwd(g, W->csr, x, N, b, y);
+        SPTI_TRY(direct_scratch(L, W));
+        spti_conv_sparse_fwd(g, W->csr, x, N, b, y, st->scratch);
         return SPT_OK;
     }
     const float *src;
@@ -142,6 +153,7 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     const bool direct = sparse && use_direct(st, W, N);
     const bool pw = pointwise(g);
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
+    if (direct) SPTI_TRY(direct_scratch(L, W));
     const float *src = x;
     if (!pw && (!direct || want_dense || sampled)) SPTI_TRY(columns(L, x, N, colsz, &src));
 
@@ -153,14 +165,14 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     else if (want_dense || !sparse)
         SPTI_TRY(spti_weight_grad_gemm_grouped(W, dy, src, PN, spti_conv_groups(g)));
     else if (direct)
-        spti_conv_sparse_dw(g, W->csr, x, dy, N, W->grad, true);
+        spti_conv_sparse_dw(g, W->csr, x, dy, N, W->grad, true, st->scratch);
     else
         SPTI_TRY(spti_csr_backward(W->csr, src, dy, PN, NULL, false, W->grad, true, &W->ws));
     if (st->has_bias) spti_bias_grad_add(L->params[1]->grad, dy, g->c_out, PN);
 
     int rc = SPT_OK;
     if (dx && direct) {
-        spti_conv_sparse_dx(g, W->csr, dy, N, dx);
+        spti_conv_sparse_dx(g, W->csr, dy, N, dx, st->scratch);
     } else if (dx) {
         /* The column gradient goes straight to dx when pointwise, else into
          * the column buffer (its im2col content is no longer needed). */
@@ -191,7 +203,10 @@ static double conv_flops(const spti_layer *L, bool dense) {
 static void conv_destroy(spti_layer *L) {
     if (!L) return;
     conv_state *st = L->state;
-    if (st) spti_free(st->col);
+    if (st) {
+        spti_free(st->col);
+        spti_free(st->scratch);
+    }
     spti_layer_free(L);
 }
 

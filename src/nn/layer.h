@@ -55,6 +55,16 @@ typedef struct spti_layer_ops {
     int (*forward2)(spti_layer *L, const float *const *x, float *y, int64_t N, const spti_fwd_ctx *ctx);
     int (*backward2)(spti_layer *L, const float *const *x, const float *y, const float *dy, float *const *dx,
                      int64_t N);
+    /* Optional (batch norm): the layer fused with what follows it in the
+     * model, y = relu?(layer(x) + res) (res NULL: no addition). Its
+     * backward takes the block's output y and output gradient dy, WRITES
+     * dx (NULL: not needed) and dres = the gradient of res (NULL: none),
+     * and adds the parameter gradients, as forward / backward would have
+     * done through the unfused nodes, with the same results. */
+    int (*forward_act)(spti_layer *L, const float *x, const float *res, bool relu, float *y, int64_t N,
+                       const spti_fwd_ctx *ctx);
+    int (*backward_act)(spti_layer *L, const float *x, const float *y, const float *dy, bool relu, float *dx,
+                        float *dres, int64_t N);
 } spti_layer_ops;
 
 struct spti_layer {

@@ -167,6 +167,9 @@ int spti_batchnorm_running(spti_layer *L, float **running_mean, float **running_
 void spti_batchnorm_reset_running(spti_layer *L);
 /* Whether L is a batch-norm layer (no error state either way). */
 bool spti_layer_is_batchnorm(const spti_layer *L);
+/* Whether L is a ReLU (activation.c) / an addition (add.c) layer. */
+bool spti_layer_is_relu(const spti_layer *L);
+bool spti_layer_is_add(const spti_layer *L);
 
 /* Elementwise activations over any shape (activation.c). NaN inputs give
  * NaN outputs; results are the same bytes for any thread count. */

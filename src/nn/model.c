@@ -51,6 +51,46 @@ static int check_all_used(const spti_model *m) {
     return SPT_OK;
 }
 
+/* Fused blocks: a batch norm whose only reader is the next node, a ReLU,
+ * runs both (fuse 1); one whose only reader is the next node, an addition
+ * read only by a ReLU right after it, runs all three (fuse 2: the
+ * residual block's bn2 + add + relu2). The intermediate outputs are never
+ * written: nothing reads them. With `on` false nothing is fused (the
+ * tests compare both plans). */
+int spti_model_set_fusion(spti_model *m, bool on) {
+    const int n = m->n_layers;
+    if (!m->fuse) {
+        m->fuse = spti_calloc(n, sizeof *m->fuse);
+        m->head = spti_alloc(n, sizeof *m->head);
+        if (!m->fuse || !m->head) return spti_fail(SPT_ERR_NOMEM, "model: out of memory");
+    }
+    int *readers = spti_calloc(n, sizeof *readers);
+    if (!readers) return spti_fail(SPT_ERR_NOMEM, "model: out of memory");
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m->n_inputs[i]; j++)
+            if (m->inputs[2 * i + j] != SPTI_NET_INPUT) readers[m->inputs[2 * i + j]]++;
+    for (int i = 0; i < n; i++) {
+        m->fuse[i] = 0;
+        m->head[i] = -1;
+    }
+    for (int i = 0; on && i + 1 < n; i++) {
+        if (!m->layers[i]->ops->forward_act || readers[i] != 1) continue;
+        const spti_layer *next = m->layers[i + 1];
+        int f = 0;
+        if (spti_layer_is_relu(next) && m->inputs[2 * (i + 1)] == i)
+            f = 1;
+        else if (spti_layer_is_add(next) && i + 2 < n && readers[i + 1] == 1 && spti_layer_is_relu(m->layers[i + 2]) &&
+                 m->inputs[2 * (i + 2)] == i + 1 && m->inputs[2 * (i + 1)] != m->inputs[2 * (i + 1) + 1])
+            f = 2;
+        if (f == 0) continue;
+        m->fuse[i] = f;
+        m->head[i + f] = i;
+        i += f;
+    }
+    spti_free(readers);
+    return SPT_OK;
+}
+
 /* The parameter list in node order. */
 static int list_params(spti_model *m) {
     int64_t np = 0;
@@ -85,6 +125,7 @@ int spti_model_create(const spti_net *net, uint64_t seed, spti_model **out) {
     int rc = spti_net_clone(net, &m->net);
     if (rc == SPT_OK) rc = build_layers(m);
     if (rc == SPT_OK) rc = check_all_used(m);
+    if (rc == SPT_OK) rc = spti_model_set_fusion(m, true);
     if (rc == SPT_OK) rc = list_params(m);
     if (rc == SPT_OK) rc = check_param_names(m);
     if (rc == SPT_OK) {
@@ -155,6 +196,8 @@ void spti_model_destroy(spti_model *m) {
     spti_free(m->layers);
     spti_free(m->inputs);
     spti_free(m->n_inputs);
+    spti_free(m->fuse);
+    spti_free(m->head);
     spti_free(m->params);
     spt_net_destroy(m->net);
     free_acts(m->acts, m->n_layers);
@@ -204,7 +247,13 @@ int spti_model_forward(spti_model *m, const float *x, int64_t N, bool training, 
     m->last_N = 0;
     for (int i = 0; i < m->n_layers; i++) {
         spti_layer *L = m->layers[i];
-        if (m->n_inputs[i] == 1) {
+        if (m->fuse[i]) {
+            /* into the block's last output; the residual is the addition's other input */
+            const int j = i + m->fuse[i];
+            const float *res = m->fuse[i] == 2 ? input_of(m, x, i + 1, m->inputs[2 * (i + 1)] == i ? 1 : 0) : NULL;
+            SPTI_TRY(L->ops->forward_act(L, input_of(m, x, i, 0), res, true, m->acts[j], N, &ctx));
+            i = j;
+        } else if (m->n_inputs[i] == 1) {
             SPTI_TRY(L->ops->forward(L, input_of(m, x, i, 0), m->acts[i], N, &ctx));
         } else {
             const float *xs[2] = {input_of(m, x, i, 0), input_of(m, x, i, 1)};
@@ -257,15 +306,26 @@ static void pool_give(spti_model *m, float *buf) {
         if (m->pool[i] == buf) m->pool_busy[i] = false;
 }
 
-/* Node i's backward: its inputs' gradients are written when they are not
- * live yet, else added (a node read twice, e.g. a residual input). */
+/* The backward of node i, or of the fused block that ends at node i: its
+ * inputs' gradients are written when they are not live yet, else added (a
+ * node read twice, e.g. a residual input). A fused block's inputs are the
+ * batch norm's and the addition's other one (the residual). */
 static int node_backward(spti_model *m, const float *x, int i, int64_t N) {
-    spti_layer *L = m->layers[i];
+    const int h = m->head[i];
+    spti_layer *L = m->layers[h >= 0 ? h : i];
+    int64_t in[SPTI_NODE_MAX_INPUTS];
+    int n_in = m->n_inputs[i];
+    for (int j = 0; j < n_in; j++) in[j] = m->inputs[2 * i + j];
+    if (h >= 0) {
+        in[0] = m->inputs[2 * h];
+        n_in = m->fuse[h] == 2 ? 2 : 1;
+        if (n_in == 2) in[1] = m->inputs[2 * (h + 1) + (m->inputs[2 * (h + 1)] == h ? 1 : 0)];
+    }
     float *dx[SPTI_NODE_MAX_INPUTS] = {NULL, NULL}, *scratch[SPTI_NODE_MAX_INPUTS] = {NULL, NULL};
-    for (int j = 0; j < m->n_inputs[i]; j++) {
-        const int64_t k = m->inputs[2 * i + j];
+    for (int j = 0; j < n_in; j++) {
+        const int64_t k = in[j];
         if (k == SPTI_NET_INPUT) continue; /* the model's input needs no gradient */
-        const bool live = m->grads[k] != NULL || (j == 1 && m->inputs[2 * i] == k);
+        const bool live = m->grads[k] != NULL || (j == 1 && in[0] == k);
         float *b = pool_take(m);
         if (!b) return SPT_ERR_NOMEM;
         if (live) scratch[j] = b;
@@ -273,17 +333,19 @@ static int node_backward(spti_model *m, const float *x, int i, int64_t N) {
         dx[j] = b;
     }
     int rc;
-    if (m->n_inputs[i] == 1) {
+    if (h >= 0) {
+        rc = L->ops->backward_act(L, input_of(m, x, h, 0), m->acts[i], m->grads[i], true, dx[0], dx[1], N);
+    } else if (m->n_inputs[i] == 1) {
         rc = L->ops->backward(L, input_of(m, x, i, 0), m->acts[i], m->grads[i], dx[0], N);
     } else {
         const float *xs[2] = {input_of(m, x, i, 0), input_of(m, x, i, 1)};
         rc = L->ops->backward2(L, xs, m->acts[i], m->grads[i], dx, N);
     }
-    for (int j = 0; j < m->n_inputs[i]; j++) {
+    for (int j = 0; j < n_in; j++) {
         if (!scratch[j]) continue;
-        float *g = m->grads[m->inputs[2 * i + j]];
+        float *g = m->grads[in[j]];
         const float *s = scratch[j];
-        const int64_t n = spti_shape_size(m->layers[m->inputs[2 * i + j]]->out_shape) * N;
+        const int64_t n = spti_shape_size(m->layers[in[j]]->out_shape) * N;
         if (rc == SPT_OK)
 #pragma omp parallel for simd schedule(static) num_threads(spti_num_threads()) if (n >= (1 << 16))
             for (int64_t e = 0; e < n; e++) g[e] += s[e];
@@ -303,6 +365,7 @@ int spti_model_backward(spti_model *m, const float *x, const float *dlogits, int
         if (m->grads[i]) rc = node_backward(m, x, i, N);
         if (i < m->n_layers - 1 && m->grads[i]) pool_give(m, m->grads[i]);
         m->grads[i] = NULL;
+        if (m->head[i] >= 0) i = m->head[i]; /* the block's inner nodes had no gradient */
     }
     return rc;
 }
@@ -336,9 +399,14 @@ int spti_model_check_grads(const spti_model *m) {
 static int locate_nonfinite(const spti_model *m, const float *x, int64_t N, double loss) {
     if (first_nonfinite(x, spti_shape_size(m->in_shape) * N) >= 0)
         return spti_fail(SPT_ERR_NONFINITE, "model: the input batch holds NaN or Inf");
-    for (int i = 0; i < m->n_layers; i++)
-        if (first_nonfinite(m->acts[i], spti_shape_size(m->layers[i]->out_shape) * N) >= 0)
-            return spti_fail(SPT_ERR_NONFINITE, "model: the output of layer %s is not finite", m->layers[i]->name);
+    for (int i = 0; i < m->n_layers; i++) {
+        /* a fused block writes only its last node's output: the others hold an older batch */
+        const int last = i + m->fuse[i];
+        if (first_nonfinite(m->acts[last], spti_shape_size(m->layers[last]->out_shape) * N) >= 0)
+            return spti_fail(SPT_ERR_NONFINITE, "model: the output of layer %s%s%s is not finite", m->layers[last]->name,
+                             last > i ? ", ending the fused block of " : "", last > i ? m->layers[i]->name : "");
+        i = last;
+    }
     return spti_fail(SPT_ERR_NONFINITE, "model: the loss is not finite (%g)", loss);
 }
 

@@ -35,6 +35,11 @@ struct spt_model {
     int n_layers;
     int64_t *inputs;         /* 2 per node: the nodes it reads, SPTI_NET_INPUT for the model's input */
     int *n_inputs;           /* 1, or 2 for an addition */
+    /* Fused blocks (model.c, plan_fusion): fuse[i] = the number of nodes
+     * after node i that its forward_act runs (1: a ReLU; 2: an addition and
+     * a ReLU), 0 when none; head[j] = the first node of the fused block that
+     * ends at node j, else -1. */
+    int *fuse, *head;
     spti_layer **leaves;     /* the layers again (the public per-layer getters index them; not owned) */
     int n_leaves;
     spti_param **params;     /* every parameter in the documented order (not owned) */
@@ -71,6 +76,10 @@ int spti_model_init_params(spti_model *m);
  * functions, trainer creation. */
 int spti_model_materialize(spti_model *m);
 void spti_model_destroy(spti_model *m);
+/* Fuse each batch norm with the ReLU, or the addition and ReLU, after it
+ * (the default) or run every node on its own (on = false); both give the
+ * same results. */
+int spti_model_set_fusion(spti_model *m, bool on);
 
 /* The built-in networks (model_mlp.c, model_resnet.c), described with the
  * public API; arguments as spt_model_create_mlp / spt_model_create_resnet,
