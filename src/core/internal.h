@@ -129,5 +129,9 @@ int spti_simd_level(void);
 /* Whether the processor runs AVX-512 gathers fast: Intel, AMD from Zen 5
  * (family 1Ah); Zen 4 microcodes them. */
 bool spti_cpu_fast_gathers(void);
+/* L2 cache per core in bytes, from CPUID (1 MiB when unknown). */
+int64_t spti_cpu_l2_bytes(void);
+/* The processor's brand string ("unknown CPU" when there is none). */
+const char *spti_cpu_name(void);
 
 #endif /* SPTI_INTERNAL_H */
