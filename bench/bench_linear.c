@@ -178,6 +178,14 @@ int main(int argc, char **argv) {
     }
     const double dense_ms = median(t, o.repeat);
 
+    /* The processor and the batch blocking the kernels chose for it (on
+     * stderr with --csv, as a # comment). */
+    fprintf(o.csv ? stderr : stdout, "%sCPU: %s, L2 %lld KiB per core (CPUID); batch windows: forward %lld (X %lld rows), backward %lld "
+           "(dY %lld rows); OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s\n",
+           o.csv ? "# " : "", spti_cpu_name(), (long long)(spti_cpu_l2_bytes() / 1024),
+           (long long)spti_spmm_window(in, B), (long long)in, (long long)spti_spmm_window(out, B), (long long)out,
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
+           getenv("OPENBLAS_L2_SIZE") ? getenv("OPENBLAS_L2_SIZE") : "(unset)");
     if (o.csv)
         printf("out,in,batch,density,nnz,threads,simd,dense_ms,sparse_ms,speedup\n");
     else

@@ -131,5 +131,9 @@ int spti_simd_level(void);
  * batch-1 product's scalar loop is 8-35% faster than its gathers
  * (docs/performance.md, "Inference"). */
 bool spti_cpu_fast_gathers(void);
+/* L2 cache per core in bytes, from CPUID (1 MiB when unknown). */
+int64_t spti_cpu_l2_bytes(void);
+/* The processor's brand string ("unknown CPU" when there is none). */
+const char *spti_cpu_name(void);
 
 #endif /* SPTI_INTERNAL_H */

@@ -24,6 +24,10 @@
 /* Y[out x N] = W[out x in] . X[in x N] (+ bias[out] broadcast along N; bias may be NULL).
  * Y is overwritten. */
 void spti_spmm(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y);
+/* The batch window of the products for a batch of N whose nonzeros gather
+ * rows of `rows` floats x N: at most 128 (spmm.c says why it is not
+ * narrowed to the L2). */
+int64_t spti_spmm_window(int64_t rows, int64_t N);
 
 /* Batch 1 (spmv.c): y[out] = W . x[in] (+ bias; may be NULL), overwritten.
  * spti_spmm with N = 1 gives the same values up to the order of the sums. */
