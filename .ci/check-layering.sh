@@ -17,6 +17,7 @@ declare -A ALLOWED=(
   [sparsity]="nn kernels core"
   [train]="sparsity optim nn kernels data core"
   [io]="train nn data core"
+  [mpi]=""
 )
 
 bad=0

@@ -24,5 +24,6 @@
 #include "sparsetrain/net.h"
 #include "sparsetrain/net_file.h"
 #include "sparsetrain/safetensors.h"
+#include "sparsetrain/comm.h"
 
 #endif

@@ -104,6 +104,16 @@ SPT_API const char *spt_last_error(void);
 /** Forget the calling thread's last error message. Thread-safe. */
 SPT_API void spt_clear_error(void);
 
+/** Set the calling thread's last error message (what spt_last_error()
+ * returns): for code that extends the library through its callbacks and
+ * tables (a communicator's engine, sparsetrain/comm.h; a user method,
+ * sparsetrain/user_method.h), so that its own failure reads like the
+ * library's. The text is copied (truncated to 1023 bytes); NULL clears.
+ * Thread-safe.
+ * @param status returned unchanged, so that `return spt_set_error(...)` works.
+ * @param message the text. */
+SPT_API int spt_set_error(int status, const char *message);
+
 /** Run-time version, matching the macros the library was built with.
  * @return "MAJOR.MINOR.PATCH", static text (#SPT_VERSION_STRING of the build). */
 SPT_API const char *spt_version_string(void);

@@ -360,6 +360,23 @@ SPT_API int spt_batcher_set_augment(spt_batcher *b, int64_t crop_pad, int hflip)
 SPT_API int spt_batcher_next(spt_batcher *b, float *x, int64_t x_len, int32_t *labels, int64_t labels_len,
                              int64_t *batch);
 
+/** Deal each batch out over `size` processes (data-parallel training,
+ * sparsetrain/comm.h): from then on spt_batcher_next() of the process of
+ * rank `rank` gives the examples [B r / size, B (r+1) / size) of the batch of
+ * B examples that a batcher without a shard would give (the same shuffled
+ * order and augmentation draws on every rank, from the seed), and *batch is
+ * that share's size; the position (spt_batcher_get_state()) still moves by
+ * B, so checkpoints and batches_per_epoch are the global ones. A batch too
+ * small to give every rank an example fails with #SPT_ERR_SIZE. rank 0 of
+ * size 1 is the default (the whole batch).
+ * @param b the batcher.
+ * @param rank this process's rank, 0 .. size - 1.
+ * @param size the number of processes, >= 1 and <= the batch size.
+ * @return #SPT_OK, #SPT_ERR_NULL, #SPT_ERR_INVALID (rank or size out of
+ *         range), #SPT_ERR_SIZE (batch_size < size). Threads: not while
+ *         another call uses b. */
+SPT_API int spt_batcher_set_shard(spt_batcher *b, int rank, int size);
+
 /** Number of batches spt_batcher_next() yields per epoch, not counting the
  * closing 0: ceil(N / batch_size), or floor with #SPT_BATCH_DROP_LAST.
  * @param b the batcher.

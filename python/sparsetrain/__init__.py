@@ -29,6 +29,7 @@ from . import checkpoint, sparsity
 from ._buffers import HAVE_NUMPY
 from ._lib import lib as _clib
 from ._lib import path as library_path
+from .comm import Comm, mpi_launched
 from .data import BATCH_DROP_LAST, BATCH_SHUFFLE, FASHION_MNIST_DIR, Batcher, Dataset
 from .errors import (ChecksumError, ClosedError, Error, FileIOError, FormatError, InternalError, InvalidError,
                      NoMemoryError, NonFiniteError, NullError, SizeError, StateError, UnsupportedError, VersionError,
@@ -96,7 +97,7 @@ def simd_name():
 
 
 __all__ = [
-    "Batcher", "BATCH_DROP_LAST", "BATCH_SHUFFLE", "bottomk", "checkpoint", "ChecksumError", "ClosedError",
+    "Batcher", "BATCH_DROP_LAST", "BATCH_SHUFFLE", "bottomk", "Comm", "mpi_launched", "checkpoint", "ChecksumError", "ClosedError",
     "CsrMatrix", "Dataset", "Error", "FASHION_MNIST_DIR", "FileIOError", "Flops", "FormatError", "get_num_threads",
     "HAVE_NUMPY", "InternalError", "InvalidError", "last_error", "LayerDensity", "LayerInfo", "library_path",
     "LRSchedule", "MethodConfig", "method_id", "method_name", "METHODS", "Model", "NoMemoryError", "NonFiniteError",

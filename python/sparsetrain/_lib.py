@@ -46,6 +46,7 @@ MethodConfigP = _opaque("spt_method_config")
 TrainerP = _opaque("spt_trainer")
 UserMethodP = _opaque("spt_user_method")
 NetP = _opaque("spt_net")
+CommP = _opaque("spt_comm")
 
 #: int (*)(void *user, int64_t step, int64_t batch_index, int64_t batches, double loss, double accuracy)
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, c_int64, c_double, c_double)
@@ -61,6 +62,24 @@ GROW_SCORE_FN = CFUNCTYPE(c_int, c_void_p, c_int64, c_int64, c_int64, c_int64, c
 ALLOC_FN = CFUNCTYPE(c_void_p, c_size_t, c_void_p)
 #: void (*)(void *ptr, void *user)
 FREE_FN = CFUNCTYPE(None, c_void_p, c_void_p)
+
+#: the collectives of sparsetrain/comm.h's spt_comm_ops
+COMM_SUM_F32_FN = CFUNCTYPE(c_int, c_void_p, POINTER(c_float), c_int64)
+COMM_REDUCE_U64_FN = CFUNCTYPE(c_int, c_void_p, POINTER(c_uint64), c_int64, c_int)
+COMM_BCAST_FN = CFUNCTYPE(c_int, c_void_p, c_void_p, c_int64, c_int)
+COMM_DESTROY_FN = CFUNCTYPE(None, c_void_p)
+
+
+class CommOps(Structure):
+    """struct spt_comm_ops (sparsetrain/comm.h)."""
+    _fields_ = [("allreduce_f32", COMM_SUM_F32_FN), ("allreduce_u64", COMM_REDUCE_U64_FN),
+                ("broadcast", COMM_BCAST_FN), ("destroy", COMM_DESTROY_FN)]
+
+
+class CommStats(Structure):
+    """struct spt_comm_stats (sparsetrain/comm.h)."""
+    _fields_ = [("calls", c_int64), ("f32_bytes", c_int64), ("u64_bytes", c_int64), ("bcast_bytes", c_int64)]
+
 
 _i = c_int
 _i64 = c_int64
@@ -87,6 +106,7 @@ DECLARATIONS = {
     "spt_status_string": (_s, [_i]),
     "spt_last_error": (_s, []),
     "spt_clear_error": (None, []),
+    "spt_set_error": (_i, [_i, _s]),
     "spt_version_string": (_s, []),
     "spt_version_number": (_i, []),
     "spt_set_num_threads": (_i, [_i]),
@@ -161,6 +181,7 @@ DECLARATIONS = {
     "spt_batcher_create": (_i, [DatasetP, _i64, _i, _u64, _out(BatcherP)]),
     "spt_batcher_destroy": (None, [BatcherP]),
     "spt_batcher_set_augment": (_i, [BatcherP, _i64, _i]),
+    "spt_batcher_set_shard": (_i, [BatcherP, _i, _i]),
     "spt_batcher_next": (_i, [BatcherP, _fp, _i64, _i32p, _i64, _i64p]),
     "spt_batcher_batches_per_epoch": (_i, [BatcherP, _i64p]),
     "spt_batcher_get_state": (_i, [BatcherP, _i64p, _i64p, _u64p]),
@@ -293,6 +314,15 @@ DECLARATIONS = {
     "spt_model_save_safetensors": (_i, [ModelP, _s, _i]),
     "spt_model_load_safetensors": (_i, [ModelP, _s]),
     "spt_safetensors_read_net": (_i, [_s, _out(NetP)]),
+    # ---- comm.h (sparsetrain.comm; the MPI engine is libsparsetrain_mpi, loaded there)
+    "spt_comm_create": (_i, [POINTER(CommOps), c_void_p, _i, _i, _out(CommP)]),
+    "spt_comm_destroy": (None, [CommP]),
+    "spt_comm_get_stats": (_i, [CommP, POINTER(CommStats)]),
+    "spt_comm_rank": (_i, [CommP]),
+    "spt_comm_size": (_i, [CommP]),
+    "spt_comm_reset_stats": (None, [CommP]),
+    "spt_trainer_set_comm": (_i, [TrainerP, CommP]),
+    "spt_trainer_get_comm": (_i, [TrainerP, _out(CommP)]),
     # ---- user_method.h
     "spt_user_method_create": (_i, [_s, _out(UserMethodP)]),
     "spt_user_method_destroy": (None, [UserMethodP]),

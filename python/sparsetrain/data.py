@@ -236,6 +236,14 @@ class Batcher(Handle):
         errors.check(lib.spt_batcher_set_augment(self._p, _args.integer(crop_pad, "crop_pad"), 1 if hflip else 0))
 
     @locked
+    def set_shard(self, rank, size):
+        """Give this process the share [B rank / size, B (rank+1) / size) of
+        every batch of B (data-parallel training, :class:`Comm`): the same
+        shuffled order and augmentation on every rank, the position moving
+        by the whole batch."""
+        errors.check(lib.spt_batcher_set_shard(self._p, _args.integer(rank, "rank"), _args.integer(size, "size")))
+
+    @locked
     def batches_per_epoch(self):
         n = c_int64()
         errors.check(lib.spt_batcher_batches_per_epoch(self._p, ctypes.byref(n)))

@@ -97,6 +97,26 @@ class Trainer(Handle):
         self._check(lib.spt_trainer_step(self._p, X.ptr, y.ptr, n, ctypes.byref(loss), ctypes.byref(correct)))
         return loss.value, correct.value
 
+    def set_comm(self, comm):
+        """Train data-parallel with the ranks of ``comm`` (:class:`Comm`;
+        None detaches). Collective: every rank calls it with a trainer built
+        alike; ranks whose models differ raise :class:`StateError`. The
+        trainer keeps the communicator open while attached."""
+        with using(self) if comm is None else using(self, comm):
+            self._check(lib.spt_trainer_set_comm(self._p, None if comm is None else comm._p))
+            old = getattr(self, "_comm", None)
+            if old is not None and old is not comm:
+                with old._group.lock:
+                    old._pins -= 1
+                    self._borrows = tuple(b for b in self._borrows if b is not old)
+                    if old._closed and not old._active:
+                        old._release()
+            if comm is not None and old is not comm:
+                with comm._group.lock:
+                    comm._pins += 1
+                self._borrows = self._borrows + (comm,)
+            self._comm = comm
+
     def train_epoch(self, batcher, progress=None):
         """Train over the rest of the batcher's epoch; returns (mean loss, accuracy).
 

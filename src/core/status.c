@@ -31,6 +31,11 @@ const char *spt_last_error(void) { return last_error; }
 
 void spt_clear_error(void) { last_error[0] = '\0'; }
 
+int spt_set_error(int status, const char *message) {
+    snprintf(last_error, sizeof last_error, "%s", message ? message : "");
+    return status;
+}
+
 int spti_fail(int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

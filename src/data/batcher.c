@@ -15,6 +15,7 @@ struct spt_batcher {
     int64_t epoch, position;
     int64_t crop_pad;
     int hflip;
+    int shard_rank, shard_size; /* this process's share of each batch (0 of 1: all of it) */
     int64_t *order; /* n: the examples of the current epoch in order */
     spti_aug *aug;  /* min(batch_size, n): one batch of augmentation draws */
 };
@@ -59,6 +60,7 @@ int spt_batcher_create(const spt_dataset *ds, int64_t batch_size, int flags, uin
     spt_batcher *b = spti_calloc_or_fail(1, sizeof *b, "batcher");
     if (b == NULL) return SPT_ERR_NOMEM;
     b->ds = ds, b->batch_size = batch_size, b->flags = flags, b->seed = seed;
+    b->shard_rank = 0, b->shard_size = 1;
     b->order = spti_alloc_or_fail(ds->n, sizeof(int64_t), "batcher order");
     b->aug = spti_alloc_or_fail(batch_size < ds->n ? batch_size : ds->n, sizeof(spti_aug), "batcher augmentation");
     if (b->order == NULL || b->aug == NULL) {
@@ -88,11 +90,11 @@ int spt_batcher_set_augment(spt_batcher *b, int64_t crop_pad, int hflip) {
     return SPT_OK;
 }
 
-static void draw_augment(spt_batcher *b, int64_t count) {
+static void draw_augment(spt_batcher *b, int64_t start, int64_t count) {
     const uint64_t span = 2 * (uint64_t)b->crop_pad + 1;
     for (int64_t i = 0; i < count; i++) {
         spti_rng r;
-        keyed_rng(&r, b->seed, TAG_AUGMENT, (uint64_t)b->epoch, (uint64_t)(b->position + i));
+        keyed_rng(&r, b->seed, TAG_AUGMENT, (uint64_t)b->epoch, (uint64_t)(start + i));
         b->aug[i].dy = (int32_t)((int64_t)spti_rng_below(&r, span) - b->crop_pad);
         b->aug[i].dx = (int32_t)((int64_t)spti_rng_below(&r, span) - b->crop_pad);
         b->aug[i].flip = b->hflip ? (int32_t)spti_rng_below(&r, 2) : 0;
@@ -119,12 +121,29 @@ int spt_batcher_next(spt_batcher *b, float *x, int64_t x_len, int32_t *labels, i
         return SPT_OK;
     }
     const int64_t left = ds->n - b->position;
-    int64_t B = left < b->batch_size ? left : b->batch_size;
+    const int64_t B = left < b->batch_size ? left : b->batch_size;
+    /* This rank's share: [B r / p, B (r+1) / p) of the global batch. */
+    const int64_t p = b->shard_size, lo = B * b->shard_rank / p, hi = B * (b->shard_rank + 1) / p;
+    if (hi <= lo)
+        return spti_fail(SPT_ERR_SIZE, "%s: a batch of %lld examples leaves rank %d of %d none", __func__,
+                         (long long)B, b->shard_rank, b->shard_size);
     bool augment = b->crop_pad > 0 || b->hflip;
-    if (augment) draw_augment(b, B);
-    spti_dataset_gather(ds, b->order + b->position, B, augment ? b->aug : NULL, x, labels);
+    if (augment) draw_augment(b, b->position + lo, hi - lo);
+    spti_dataset_gather(ds, b->order + b->position + lo, hi - lo, augment ? b->aug : NULL, x, labels);
     b->position += B;
-    *batch = B;
+    *batch = hi - lo;
+    return SPT_OK;
+}
+
+int spt_batcher_set_shard(spt_batcher *b, int rank, int size) {
+    SPTI_CHECK_NULL(b);
+    if (size < 1 || rank < 0 || rank >= size)
+        return spti_fail(SPT_ERR_INVALID, "%s: rank %d of size %d (need size >= 1, 0 <= rank < size)", __func__, rank,
+                         size);
+    if (b->batch_size < size)
+        return spti_fail(SPT_ERR_SIZE, "%s: batch_size (%lld) < %d ranks: some rank would get no example", __func__,
+                         (long long)b->batch_size, size);
+    b->shard_rank = rank, b->shard_size = size;
     return SPT_OK;
 }
 
@@ -158,6 +177,11 @@ int spt_batcher_set_state(spt_batcher *b, int64_t epoch, int64_t position, uint6
 void spti_batcher_info(const spt_batcher *b, int64_t *batch_size, const spt_dataset **ds) {
     if (batch_size) *batch_size = b->batch_size;
     if (ds) *ds = b->ds;
+}
+
+void spti_batcher_shard(const spt_batcher *b, int *rank, int *size) {
+    *rank = b->shard_rank;
+    *size = b->shard_size;
 }
 
 bool spti_batcher_epoch_done(const spt_batcher *b) {

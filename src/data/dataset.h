@@ -63,6 +63,8 @@ const char *spti_errno_text(int err, char *buf, size_t cap);
 /* A batcher's batch size and the dataset it reads (for the trainer, which
  * sizes its batch buffers once from them). Either output may be NULL. */
 void spti_batcher_info(const spt_batcher *b, int64_t *batch_size, const spt_dataset **ds);
+/* The share of each batch the batcher gives (spt_batcher_set_shard). */
+void spti_batcher_shard(const spt_batcher *b, int *rank, int *size);
 
 /* Whether the current epoch has no batch left (the next spt_batcher_next
  * returns 0 and starts a new epoch). */

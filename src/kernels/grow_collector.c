@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 
+#include "../core/comm.h"
 #include "grow_collector.h"
 
 /* ~1 MiB blocks (a little L2, well inside L3): large enough that the
@@ -262,7 +263,7 @@ static int feed(spti_grow_collector *c, spti_grow_lane *l, const spt_csr *m, int
 
 /* Squared norm of each block's largest dY row: |g[r][c]| <= |dY_r| |X_c|,
  * so blocks of large rows hold most of the top k. */
-static void block_order(const float *dy, int64_t rows, int64_t ncols, int64_t B, float *score, int64_t *order) {
+static void block_scores(const float *dy, int64_t rows, int64_t ncols, int64_t B, float *score) {
     const int64_t nblk = (rows + B - 1) / B;
     for (int64_t b = 0; b < nblk; b++) {
         float best = 0.0f;
@@ -273,9 +274,12 @@ static void block_order(const float *dy, int64_t rows, int64_t ncols, int64_t B,
             best = s > best ? s : best; /* NaN rows keep their place: order only */
         }
         score[b] = best;
-        order[b] = b;
     }
-    /* Insertion sort, largest first, stable (a few dozen blocks). */
+}
+
+/* The blocks by score, largest first, stable (insertion sort: a few dozen). */
+static void block_order(const float *score, int64_t nblk, int64_t *order) {
+    for (int64_t b = 0; b < nblk; b++) order[b] = b;
     for (int64_t i = 1; i < nblk; i++) {
         int64_t o = order[i];
         int64_t j = i;
@@ -297,6 +301,31 @@ static void stream_lane(spti_grow_collector *c, int L, const spt_csr *m, const f
         raise_t(l, c->k); /* fewer pushes in the next block */
     }
     if (l->rc != SPT_OK) snprintf(l->err, sizeof l->err, "%s", spt_last_error());
+}
+
+/* One lane over every block, each block the global batch's: this rank's
+ * product times red->scale, summed over the ranks before it is fed. Every
+ * block is summed even after a local failure (zeros then), so that every
+ * rank makes the same collective calls; the failure is reported after. */
+static void stream_reduced(spti_grow_collector *c, const spti_reduce *red, const spt_csr *m, const float *dy,
+                           const float *X, int64_t ncols, int64_t B, int64_t nblk) {
+    spti_grow_lane *l = &c->lane[0];
+    for (int64_t i = 0; i < nblk; i++) {
+        const int64_t r0 = c->order[i] * B, nb = m->rows - r0 < B ? m->rows - r0 : B, len = nb * m->cols;
+        int rc = l->rc == SPT_OK ? spti_gemm_dw(dy + r0 * ncols, nb, X, m->cols, ncols, l->block, false) : l->rc;
+        if (rc == SPT_OK)
+            for (int64_t q = 0; q < len; q++) l->block[q] *= red->scale;
+        else
+            memset(l->block, 0, (size_t)len * sizeof(float));
+        const int src = spti_comm_sum_f32(red->comm, l->block, len, "a dense gradient block");
+        if (rc == SPT_OK) rc = src;
+        if (rc == SPT_OK) rc = feed(c, l, m, r0, nb, l->block);
+        if (rc == SPT_OK) raise_t(l, c->k);
+        if (l->rc == SPT_OK && rc != SPT_OK) {
+            l->rc = rc;
+            snprintf(l->err, sizeof l->err, "%s", spt_last_error());
+        }
+    }
 }
 
 /* Lanes 1.. appended to lane 0 (in lane order, so each block's candidates
@@ -366,8 +395,8 @@ done:
 }
 
 /* Stream every block into the lanes, each starting at threshold t0. */
-static void stream_all(spti_grow_collector *c, const spt_csr *m, const float *dy, const float *X, int64_t ncols,
-                       int64_t B, int64_t nblk, float t0) {
+static void stream_all(spti_grow_collector *c, const spti_reduce *red, const spt_csr *m, const float *dy,
+                       const float *X, int64_t ncols, int64_t B, int64_t nblk, float t0) {
     const int lanes = c->n_lanes;
     for (int i = 0; i < lanes; i++) {
         spti_grow_lane *l = &c->lane[i];
@@ -378,7 +407,9 @@ static void stream_all(spti_grow_collector *c, const spt_csr *m, const float *dy
         l->err[0] = '\0';
         memset(l->hist, 0, (size_t)65536 * sizeof(uint32_t));
     }
-    if (lanes == 1) {
+    if (red) {
+        stream_reduced(c, red, m, dy, X, ncols, B, nblk);
+    } else if (lanes == 1) {
         stream_lane(c, 0, m, dy, X, ncols, B, nblk);
     } else {
 #pragma omp parallel num_threads(lanes)
@@ -392,6 +423,31 @@ static void stream_all(spti_grow_collector *c, const spt_csr *m, const float *dy
     }
 }
 
+int spti_grow_collect_drain(int64_t rows, int64_t cols, const spti_reduce *red) {
+    const int64_t B = spti_grad_block_rows(cols), nblk = (rows + B - 1) / B;
+    float *z = spti_calloc((size_t)(B * cols + nblk), sizeof(float));
+    int64_t *order = spti_calloc((size_t)nblk, sizeof(int64_t));
+    int rc = SPT_OK;
+    if (!z || !order) {
+        rc = spti_fail(SPT_ERR_NOMEM, "growth collector: out of memory for the zero share of a %lld x %lld weight",
+                       (long long)rows, (long long)cols);
+    } else {
+        /* The same calls as stream_reduced: the summed scores, then the
+         * blocks in their order (the last block may be shorter). */
+        float *score = z + B * cols;
+        rc = spti_comm_sum_f32(red->comm, score, nblk, "the gradient blocks' scores");
+        block_order(score, nblk, order);
+        for (int64_t i = 0; i < nblk && rc == SPT_OK; i++) {
+            const int64_t r0 = order[i] * B, nb = rows - r0 < B ? rows - r0 : B;
+            memset(z, 0, (size_t)(nb * cols) * sizeof(float));
+            rc = spti_comm_sum_f32(red->comm, z, nb * cols, "a dense gradient block");
+        }
+    }
+    spti_free(z);
+    spti_free(order);
+    return rc;
+}
+
 int spti_grow_lanes(int64_t rows, int64_t cols) {
     const int64_t B = spti_grad_block_rows(cols), nblk = (rows + B - 1) / B;
     int lanes = spti_blas_nests_in_openmp() ? spti_num_threads() : 1;
@@ -400,21 +456,37 @@ int spti_grow_lanes(int64_t rows, int64_t cols) {
 }
 
 int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
-                      int64_t ncols) {
+                      int64_t ncols, const spti_reduce *red) {
     const int64_t B = spti_grad_block_rows(m->cols), nblk = (m->rows + B - 1) / B;
-    const int lanes = spti_grow_lanes(m->rows, m->cols);
-    SPTI_TRY(spti_grow_collector_begin(cp, m, k, lanes));
+    const int lanes = red ? 1 : spti_grow_lanes(m->rows, m->cols);
+    if (*cp) (*cp)->synced = false;
+    if (red) { /* a failure here must still make this rank's collectives */
+        int rc = spti_grow_collector_begin(cp, m, k, lanes);
+        if (rc != SPT_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", spt_last_error());
+            spti_grow_collect_drain(m->rows, m->cols, red);
+            return spti_fail(rc, "%s", msg);
+        }
+    } else {
+        SPTI_TRY(spti_grow_collector_begin(cp, m, k, lanes));
+    }
     spti_grow_collector *c = *cp;
     /* Blocks visited from the largest dY rows down, so the threshold rises
      * early and later blocks are mostly rejected by one vectorised pass per
-     * row. Each block is the same product as in the full path. */
-    block_order(dy, m->rows, ncols, B, c->bscore, c->order);
-    const float t0 = sample_threshold(c, m, dy, X, ncols, B);
-    stream_all(c, m, dy, X, ncols, B, nblk, t0);
+     * row. Each block is the same product as in the full path. Across
+     * ranks: the order of the summed scores, the same on every rank, and
+     * no sampled starting threshold (each rank's guess would differ). */
+    block_scores(dy, m->rows, ncols, B, c->bscore);
+    if (red) SPTI_TRY(spti_comm_sum_f32(red->comm, c->bscore, nblk, "the gradient blocks' scores"));
+    block_order(c->bscore, nblk, c->order);
+    const float t0 = red ? -INFINITY : sample_threshold(c, m, dy, X, ncols, B);
+    stream_all(c, red, m, dy, X, ncols, B, nblk, t0);
+    if (red) c->synced = true;
     int64_t reached = 0;
     for (int i = 0; i < lanes; i++) reached += c->lane[i].rc == SPT_OK ? c->lane[i].n : 0;
     if (t0 > -INFINITY && reached < c->k) /* the guess was too high: stream again without it */
-        stream_all(c, m, dy, X, ncols, B, nblk, -INFINITY);
+        stream_all(c, red, m, dy, X, ncols, B, nblk, -INFINITY);
     for (int i = 0; i < lanes; i++) {
         const spti_grow_lane *l = &c->lane[i];
         if (l->rc != SPT_OK) return spti_fail(l->rc, "%s", l->err);

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../core/comm.h"
 #include "kernels.h"
 
 /* One streaming lane: the state of one thread's share of the row blocks
@@ -61,6 +62,7 @@ typedef struct spti_grow_collector {
     int64_t block_rows; /* rows per block: candidates are sorted by block, then position */
     int64_t nonfinite;  /* a non-finite position of the gradient, -1 none */
     bool filled;        /* a backward has streamed this whole weight since begin */
+    bool synced;        /* data-parallel: this step's collectives over the ranks are done */
     bool simd;          /* the AVX-512 row pass may run */
 } spti_grow_collector;
 
@@ -93,9 +95,21 @@ void spti_grow_collector_destroy(spti_grow_collector *c);
  * merged list differs with the thread count only in candidates below the
  * final k-th largest key, which the selection never takes: growth is the
  * same for any thread count. Fails with SPT_ERR_NOMEM or SPT_ERR_SIZE.
- * The layer-level call is spti_weight_grad_stream (nn/layers.h). */
+ * With red (data-parallel training; NULL otherwise) each block is the global
+ * batch's gradient: this rank's times red->scale, summed over red->comm
+ * before it is fed (one lane, the blocks in the order of the summed block
+ * scores, no sampled starting threshold), so every rank collects the same
+ * candidates and active gradient; every rank makes the same collective
+ * calls even when its own share fails. The layer-level call is
+ * spti_weight_grad_stream (nn/layers.h). */
 int spti_grow_collect(spti_grow_collector **c, const spt_csr *m, int64_t k, const float *dy, const float *X,
-                      int64_t ncols);
+                      int64_t ncols, const spti_reduce *red);
+/* The collectives spti_grow_collect(..., red) makes for a rows x cols
+ * weight, with zeros as this rank's share: a rank whose backward failed
+ * before streaming the weight calls it so that the others do not wait
+ * (data-parallel training). SPT_ERR_NOMEM when its zero block cannot be
+ * had (the other ranks then wait: the engine's own timeout applies). */
+int spti_grow_collect_drain(int64_t rows, int64_t cols, const spti_reduce *red);
 /* The lanes spti_grow_collect streams a rows x cols weight on: one per
  * thread with the OpenMP OpenBLAS (whose products inside a parallel region
  * run single-threaded), at most one per row block; else 1 (the products

@@ -84,7 +84,11 @@ int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int6
                          (long long)p->request.grow_k);
     /* The kernel streams the blocks into p->result.grow; only then, the whole
      * gradient known, does grad change (a failure leaves it as it was). */
-    SPTI_TRY(spti_grow_collect(&p->result.grow, p->csr, p->request.grow_k, dy, X, ncols));
+    const int rc = spti_grow_collect(&p->result.grow, p->csr, p->request.grow_k, dy, X, ncols, p->reduce);
+    /* Across ranks: the collectives are done (even when this rank failed),
+     * and active is the global batch's gradient. */
+    if (p->reduce) p->grad_reduced = true;
+    SPTI_TRY(rc);
     const float *active = p->result.grow->active;
     for (int64_t j = 0; j < p->csr->nnz; j++) p->grad[j] += active[j];
     return SPT_OK;

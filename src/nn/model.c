@@ -410,8 +410,8 @@ static int locate_nonfinite(const spti_model *m, const float *x, int64_t N, doub
     return spti_fail(SPT_ERR_NONFINITE, "model: the loss is not finite (%g)", loss);
 }
 
-int spti_model_train_step(spti_model *m, const float *x, const int32_t *labels, int64_t N, double *loss,
-                          int64_t *correct) {
+int spti_model_train_forward(spti_model *m, const float *x, const int32_t *labels, int64_t N, double *loss,
+                             int64_t *correct) {
     for (int64_t n = 0; n < N; n++)
         if (labels[n] < 0 || labels[n] >= m->classes)
             return spti_fail(SPT_ERR_INVALID, "model: label %d of example %lld is outside [0, %lld)", (int)labels[n],
@@ -424,8 +424,22 @@ int spti_model_train_step(spti_model *m, const float *x, const int32_t *labels, 
     int64_t c;
     SPTI_TRY(spti_softmax_xent(logits, m->classes, N, labels, m->dlogits, &l, &c));
     if (!isfinite(l)) return locate_nonfinite(m, x, N, l);
+    if (loss) *loss = l;
+    if (correct) *correct = c;
+    return SPT_OK;
+}
+
+int spti_model_train_backward(spti_model *m, const float *x, int64_t N) {
     SPTI_TRY(spti_model_backward(m, x, m->dlogits, N));
-    SPTI_TRY(spti_model_check_grads(m));
+    return spti_model_check_grads(m);
+}
+
+int spti_model_train_step(spti_model *m, const float *x, const int32_t *labels, int64_t N, double *loss,
+                          int64_t *correct) {
+    double l;
+    int64_t c;
+    SPTI_TRY(spti_model_train_forward(m, x, labels, N, &l, &c));
+    SPTI_TRY(spti_model_train_backward(m, x, N));
     if (loss) *loss = l;
     if (correct) *correct = c;
     return SPT_OK;

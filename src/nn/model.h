@@ -121,6 +121,12 @@ int spti_model_backward(spti_model *m, const float *x, const float *dlogits, int
 void spti_model_zero_grad(spti_model *m);
 /* SPT_ERR_NONFINITE naming the first parameter whose grad has a NaN/Inf. */
 int spti_model_check_grads(const spti_model *m);
+/* The two halves of spti_model_train_step (data-parallel training agrees
+ * on a status between them): zero grads, forward, loss and its check;
+ * then backward and the check of the grads (on the batch of the forward). */
+int spti_model_train_forward(spti_model *m, const float *x, const int32_t *labels, int64_t N, double *loss,
+                             int64_t *correct);
+int spti_model_train_backward(spti_model *m, const float *x, int64_t N);
 /* One training step without the update: zero grads, forward (training),
  * softmax cross-entropy against labels, backward, finite checks on the loss
  * (naming the first layer whose output is not finite) and the grads.

@@ -108,6 +108,14 @@ typedef struct spti_param {
     spti_param_slots opt;      /* the optimizer's (above) */
     spti_grad_request request; /* a method's (above) */
     spti_grad_result result;   /* the backward's (above) */
+    /* ---- data-parallel training (core/comm.h). Writer: the trainer sets
+     *      `reduce` before a step with a communicator attached (NULL
+     *      otherwise) and clears grad_reduced; a backward that summed this
+     *      weight's gradient across the ranks while streaming it (the
+     *      growth collector) sets grad_reduced, so the trainer does not sum
+     *      it again ---- */
+    const struct spti_reduce *reduce;
+    bool grad_reduced;
 } spti_param;
 
 /* A DENSE parameter of the given logical shape (1 to 4 dims), value and

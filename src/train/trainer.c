@@ -175,6 +175,8 @@ void spt_trainer_destroy(spt_trainer *t) {
     spti_model_step_state_free(&t->undo);
     spti_free(t->xbuf);
     spti_free(t->ybuf);
+    spti_free(t->cbuf);
+    spti_model_step_state_free(&t->dp_running);
     spti_free(t);
 }
 

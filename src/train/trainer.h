@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../core/comm.h"
 #include "../core/internal.h"
 #include "../nn/model.h"
 #include "../optim/optim.h"
@@ -56,6 +57,17 @@ struct spt_trainer {
     float *xbuf;
     int32_t *ybuf;
     int64_t xcap, ycap;
+    /* data-parallel training (trainer_comm.c): the communicator (borrowed;
+     * NULL or size 1: none), the reduction the weights see during a step,
+     * the packed reduction buffer, the running statistics' copy, the
+     * global batch of the last step */
+    spt_comm *comm;
+    spti_reduce reduce;
+    float *cbuf;
+    int64_t ccap;
+    spti_model_step_state dp_running;
+    int64_t comm_batch;
+    bool dp_diverged;           /* a failed step left the ranks apart: no more steps */
 };
 typedef struct spt_trainer spti_trainer;
 
@@ -92,6 +104,27 @@ double spti_trainer_step_flops(const spti_trainer *t);
 /* Re-prefix the message of a failing internal call with the public
  * function's name; returns rc (SPT_OK passes through). */
 int spti_trainer_prefix(const char *func, int rc);
+
+/* ---- data-parallel training (trainer_comm.c) ---- */
+
+/* Whether a communicator of more than one rank is attached. */
+bool spti_trainer_dp(const spti_trainer *t);
+/* The gradients of one step on this rank's n examples (zero grads,
+ * forward, loss, backward, the finite checks): spti_model_train_step, and
+ * with a communicator the global batch's (the file comment of
+ * trainer_comm.c), *loss and *correct the global batch's too. Collective. */
+int spti_trainer_grads(spti_trainer *t, const float *x, const int32_t *labels, int64_t n, double *loss,
+                       int64_t *correct);
+/* In place of spti_trainer_grads when this rank has no batch (rc, its
+ * failure): the other ranks learn of it. Collective. */
+int spti_trainer_grads_failed(spti_trainer *t, int rc);
+/* Collective (rc without a communicator): every rank passes its status;
+ * all get the lowest failing rank's (with its message), or SPT_OK. */
+int spti_trainer_dp_agree(spti_trainer *t, int rc);
+/* After a step (rc: its status so far): spti_trainer_dp_agree, and when
+ * the topology changed, the ranks' mask checksums compared (SPT_ERR_STATE
+ * on every rank when they differ). */
+int spti_trainer_dp_end(spti_trainer *t, int rc, bool topology_changed);
 
 /* Monotonic clock in seconds. */
 double spti_now_seconds(void);

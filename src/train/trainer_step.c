@@ -51,7 +51,7 @@ double spti_trainer_step_flops(const spti_trainer *t) {
 /* Grad source over one fixed batch: the batch of the step that found the
  * initialisation still pending. Every scoring pass uses it. */
 typedef struct batch_source {
-    spti_model *model;
+    spti_trainer *t;
     const float *x;
     const int32_t *labels;
     int64_t n;
@@ -60,7 +60,7 @@ typedef struct batch_source {
 static int batch_compute(void *ctx, float *loss) {
     batch_source *s = ctx;
     double l;
-    SPTI_TRY(spti_model_train_step(s->model, s->x, s->labels, s->n, &l, NULL));
+    SPTI_TRY(spti_trainer_grads(s->t, s->x, s->labels, s->n, &l, NULL));
     if (loss) *loss = (float)l;
     return SPT_OK;
 }
@@ -78,11 +78,13 @@ static int batcher_compute(void *ctx, float *loss) {
     batcher_source *s = ctx;
     spti_trainer *t = s->t;
     int64_t B = 0;
-    for (int tries = 0; tries < 2 && B == 0; tries++)
-        SPTI_TRY(spt_batcher_next(s->b, t->xbuf, t->xcap, t->ybuf, t->ycap, &B));
-    if (B == 0) return spti_fail(SPT_ERR_INTERNAL, "trainer: the batcher gave an empty epoch");
+    int rc = SPT_OK;
+    for (int tries = 0; tries < 2 && B == 0 && rc == SPT_OK; tries++)
+        rc = spt_batcher_next(s->b, t->xbuf, t->xcap, t->ybuf, t->ycap, &B);
+    if (rc == SPT_OK && B == 0) rc = spti_fail(SPT_ERR_INTERNAL, "trainer: the batcher gave an empty epoch");
+    if (rc != SPT_OK) return spti_trainer_grads_failed(t, rc); /* the other ranks' forward meets it */
     double l;
-    SPTI_TRY(spti_model_train_step(t->model, t->xbuf, t->ybuf, B, &l, NULL));
+    SPTI_TRY(spti_trainer_grads(t, t->xbuf, t->ybuf, B, &l, NULL));
     if (loss) *loss = (float)l;
     return SPT_OK;
 }
@@ -158,7 +160,7 @@ static int run_step(spti_trainer *t, const float *x, const int32_t *labels, int6
                     int64_t *correct) {
     spti_method *m = t->method;
     if (t->init_pending) {
-        batch_source s = {t->model, x, labels, n};
+        batch_source s = {t, x, labels, n};
         spti_grad_source src = {.compute = batch_compute, .ctx = &s, .reset = NULL}; /* one batch: nothing to restart */
         SPTI_TRY(spti_trainer_run_init(t, &src));
     }
@@ -167,25 +169,52 @@ static int run_step(spti_trainer *t, const float *x, const int32_t *labels, int6
     const double flops = spti_trainer_step_flops(t);
     double l;
     int64_t c;
-    SPTI_TRY(spti_model_train_step(t->model, x, labels, n, &l, &c));
+    SPTI_TRY(spti_trainer_grads(t, x, labels, n, &l, &c));
+    /* With a communicator: the same sums on every rank, so the same
+     * verdicts and the same updates below; dp_end checks it. */
     SPTI_TRY(check_dense_grads(t));
     bool skip = false;
-    if (m && m->ops->after_backward) TIMED_HOOK(t, m->ops->after_backward(m, step, &skip));
-    if (!skip) SPTI_TRY(spti_optimizer_step(&t->opt, t->model->params, t->model->n_params, lr));
-    /* The weights have moved: the step counts as done whatever after_step says. */
-    t->step = step + 1;
-    t->train_flops_sum += flops;
     int rc = SPT_OK;
-    if (m && m->ops->after_step) {
+    if (m && m->ops->after_backward) {
         double t0 = spti_now_seconds();
-        rc = m->ops->after_step(m, step);
+        rc = m->ops->after_backward(m, step, &skip);
         add_hook_time(t, t0);
     }
-    t->last_update = m && m->topology_updates != updates_before;
-    if (t->last_update) t->update_steps++;
-    if (loss) *loss = l;
-    if (correct) *correct = c;
-    return rc;
+    if (rc == SPT_OK && !skip) rc = spti_optimizer_step(&t->opt, t->model->params, t->model->n_params, lr);
+    if (rc == SPT_OK) {
+        /* The weights have moved: the step counts as done whatever after_step says. */
+        t->step = step + 1;
+        t->train_flops_sum += flops;
+        if (m && m->ops->after_step) {
+            double t0 = spti_now_seconds();
+            rc = m->ops->after_step(m, step);
+            add_hook_time(t, t0);
+        }
+        t->last_update = m && m->topology_updates != updates_before;
+        if (t->last_update) t->update_steps++;
+        if (loss) *loss = l;
+        if (correct) *correct = c;
+    }
+    return spti_trainer_dp_end(t, rc, t->step > step && t->last_update);
+}
+
+/* The step's arguments against the trainer's state (NULLs checked). */
+static int check_step(spti_trainer *t, const float *x, const int32_t *labels, int64_t n) {
+    (void)x;
+    if (n < 1) return spti_fail(SPT_ERR_SIZE, "batch size (%lld) must be >= 1", (long long)n);
+    if (t->step >= t->total_steps)
+        return spti_fail(SPT_ERR_STATE,
+                         "the run is complete (total_steps = %lld steps done); a longer run needs a trainer "
+                         "created with a larger total_steps",
+                         (long long)t->total_steps);
+    /* Sizes first (overflow, memory): the labels are read only then. */
+    SPTI_TRY(spti_model_reserve(t->model, n));
+    const int64_t classes = t->model->classes;
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= classes)
+            return spti_fail(SPT_ERR_INVALID, "label %d of example %lld is outside [0, %lld)", (int)labels[i],
+                             (long long)i, (long long)classes);
+    return SPT_OK;
 }
 
 int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int64_t n, double *loss,
@@ -193,19 +222,10 @@ int spt_trainer_step(spt_trainer *t, const float *x, const int32_t *labels, int6
     SPTI_CHECK_NULL(t);
     SPTI_CHECK_NULL(x);
     SPTI_CHECK_NULL(labels);
-    if (n < 1) return spti_fail(SPT_ERR_SIZE, "%s: batch size (%lld) must be >= 1", __func__, (long long)n);
-    if (t->step >= t->total_steps)
-        return spti_fail(SPT_ERR_STATE,
-                         "%s: the run is complete (total_steps = %lld steps done); a longer run needs a trainer "
-                         "created with a larger total_steps",
-                         __func__, (long long)t->total_steps);
-    /* Sizes first (overflow, memory): the labels are read only then. */
-    SPTI_TRY(spti_trainer_prefix(__func__, spti_model_reserve(t->model, n)));
-    const int64_t classes = t->model->classes;
-    for (int64_t i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] >= classes)
-            return spti_fail(SPT_ERR_INVALID, "%s: label %d of example %lld is outside [0, %lld)", __func__,
-                             (int)labels[i], (long long)i, (long long)classes);
+    if (t->dp_diverged)
+        return spti_fail(SPT_ERR_STATE, "%s: the ranks' models differ after a failed step; load a checkpoint into a "
+                                        "new trainer", __func__);
+    SPTI_TRY(spti_trainer_prefix(__func__, spti_trainer_dp_agree(t, check_step(t, x, labels, n))));
     double lr;
     SPTI_TRY(spti_trainer_prefix(__func__, spti_trainer_lr_at(t, t->step, &lr)));
     double t0 = spti_now_seconds();
