@@ -188,6 +188,9 @@ static const flag FLAGS[] = {
      NO_KEY, NULL, 0, EX_MAX_EPOCHS, R_FREE},
     {"progress", K_TRUE, F(progress), EX_BOTH, NULL,
      "progress line rewritten in place on stderr even when stderr is not a terminal", NO_KEY, NULL, 0, 0, R_FREE},
+    {"no-mpi", K_TRUE, F(no_mpi), EX_BOTH, NULL,
+     "under mpirun, train in this process alone (also SPT_NO_MPI=1); by default the processes of mpirun -np N "
+     "train one model together, each on 1/N of every batch (docs/distributed.md)", NO_KEY, NULL, 0, 0, R_FREE},
     {"help", K_HELP, 0, EX_BOTH, NULL, "print this help and exit", NO_KEY, NULL, 0, 0, R_FREE},
     {"version", K_VERSION, 0, EX_BOTH, NULL, "print the library version and exit", NO_KEY, NULL, 0, 0, R_FREE},
 };
@@ -195,7 +198,10 @@ enum { N_FLAGS = sizeof FLAGS / sizeof FLAGS[0] };
 _Static_assert(N_FLAGS <= sizeof(((ex_opts *)0)->given) / sizeof(bool), "ex_opts.given is too short");
 
 static void vmsg(const ex_opts *o, const char *fmt, va_list ap) {
-    fprintf(stderr, "%s: ", o->prog);
+    if (o->mpi_size > 1 && o->mpi_rank > 0)
+        fprintf(stderr, "%s [rank %d of %d]: ", o->prog, o->mpi_rank, o->mpi_size);
+    else
+        fprintf(stderr, "%s: ", o->prog);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }

@@ -69,6 +69,8 @@ typedef struct ex_opts {
     int export_dense;
     int64_t stop_after;      /* epochs of this invocation before stopping, 0 = all */
     int progress;
+    int no_mpi;              /* --no-mpi (or SPT_NO_MPI=1): one process even under mpirun */
+    int mpi_rank, mpi_size;  /* this process in a data-parallel run (0 of 1: none) */
     /* Indexed like the flag table: `cmdline` the flags of this command line;
      * `given` those the user chose (on this command line, or on the saved
      * run's when --resume adopts its settings); `fixed` every flag whose

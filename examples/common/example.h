@@ -51,6 +51,7 @@ typedef struct ex_run {
     int64_t rounds;          /* training rounds of the method (lottery: R + 1) */
     char desc[512];          /* e.g. "mlp 784-4000-1000-4000-10" */
     char milestones[1024];   /* the step schedule's epochs as used, "a,b" */
+    spt_comm *comm;          /* data-parallel training under mpirun (NULL: one process) */
     char *note;              /* the settings saved with every checkpoint */
     int64_t note_len;
 } ex_run;

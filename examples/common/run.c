@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "checkpoint_glue.h"
+#ifdef EX_HAVE_MPI
+#include <sparsetrain/mpi.h>
+#endif
 #include "example.h"
 
 enum { MAX_MILESTONES = 64 };
@@ -296,6 +299,7 @@ static int check_memory(const ex_opts *o, const ex_run *x, const spt_net *net) {
 
 void ex_run_free(ex_run *x) {
     spt_trainer_destroy(x->tr);
+    spt_comm_destroy(x->comm); /* (MPI_Finalize) */
     spt_model_destroy(x->model);
     spt_batcher_destroy(x->batcher);
     spt_lr_schedule_destroy(x->sched);
@@ -365,11 +369,35 @@ int ex_setup(ex_opts *o, ex_run *x, ex_net_fn own) {
     return st;
 }
 
+/* Under mpirun -np N (N > 1) and without --no-mpi / SPT_NO_MPI=1: join the
+ * other processes (one communicator over MPI_COMM_WORLD). Every rank but 0
+ * then writes nothing to stdout and no file; its errors go to stderr with
+ * its rank. */
+static int start_mpi(ex_opts *o, ex_run *x) {
+    o->mpi_rank = 0, o->mpi_size = 1;
+#ifdef EX_HAVE_MPI
+    const char *env = getenv("SPT_NO_MPI");
+    int launched = 1;
+    spt_mpi_launched(&launched);
+    if (o->no_mpi || (env && *env && strcmp(env, "0") != 0) || launched < 2) return -1;
+    int rc = spt_comm_create_mpi_world(&x->comm);
+    if (rc != SPT_OK) return ex_fail(o, "cannot join the other MPI processes: %s (--no-mpi trains alone)", spt_last_error());
+    o->mpi_rank = spt_comm_rank(x->comm);
+    o->mpi_size = spt_comm_size(x->comm);
+    if (o->mpi_rank > 0 && !freopen("/dev/null", "w", stdout))
+        return ex_fail(o, "cannot silence stdout: %s", strerror(errno));
+#else
+    (void)x;
+#endif
+    return -1;
+}
+
 int ex_main(ex_opts *o, ex_net_fn own) {
     ex_run run;
     spt_dataset *train = NULL, *test = NULL;
     bool is_cifar = false;
     int st = ex_setup(o, &run, own);
+    if (st < 0) st = start_mpi(o, &run);
     if (st < 0) st = ex_load_data(o, &train, &test, &is_cifar);
     if (st < 0) st = ex_train(o, &run, train, test);
     ex_run_free(&run);
@@ -467,6 +495,12 @@ int ex_train(const ex_opts *o, ex_run *x, const spt_dataset *train, const spt_da
         rc = spt_trainer_create(x->model, x->opt, x->sched, x->cfg, total_steps, (uint64_t)o->seed, &x->tr);
         if (rc != SPT_OK) return lib_error(o, rc, "cannot set up the method");
     }
+    if (x->comm) { /* every rank trains on its share of each batch */
+        if ((rc = spt_batcher_set_shard(x->batcher, o->mpi_rank, o->mpi_size)) != SPT_OK)
+            return lib_error(o, rc, "--batch %lld over %d processes", (long long)o->batch, o->mpi_size);
+        if ((rc = spt_trainer_set_comm(x->tr, x->comm)) != SPT_OK)
+            return ex_fail(o, "cannot train with the other processes: %s", spt_last_error());
+    }
     /* The settings saved with every checkpoint: the flags, and what the program and library chose. */
     static char note[SPT_CHECKPOINT_NOTE_MAX];
     ex_effective eff = {.augment = augment, .milestones = o->lr_schedule == SPT_LR_STEP ? x->milestones : NULL,
@@ -478,17 +512,18 @@ int ex_train(const ex_opts *o, ex_run *x, const spt_dataset *train, const spt_da
     /* A run resumed from a checkpoint without settings ran with the checkpoint's optimizer and method,
      * which the flags need not describe: its checkpoints record none either. */
     if (o->resume && !o->resume_recorded) x->note_len = 0;
-    if (o->log && !(x->csv = ex_csv_open(o->log, o->resume != NULL)))
+    const bool writer = o->mpi_rank == 0; /* one process writes the log, checkpoints and export */
+    if (writer && o->log && !(x->csv = ex_csv_open(o->log, o->resume != NULL)))
         return ex_fail(o, "cannot write the log %s: %s", o->log, strerror(errno));
 
     ex_progress pr = {0};
-    pr.live = o->progress || isatty(STDERR_FILENO);
+    pr.live = writer && (o->progress || isatty(STDERR_FILENO));
     pr.epochs = x->rounds * o->epochs;
     pr.steps_total = total_steps;
     pr.batch_size = o->batch;
     pr.n_train = n_train;
     if ((st = train_loop(o, x, test, &pr, &res, batches)) >= 0) return st;
-    if (o->export_to && (rc = spt_model_save_safetensors(x->model, o->export_to,
+    if (writer && o->export_to && (rc = spt_model_save_safetensors(x->model, o->export_to,
                                                           o->export_dense ? SPT_SAFETENSORS_DENSE : 0)) != SPT_OK)
         return ex_fail(o, "--export: %s (%s)", spt_last_error(), spt_status_string(rc));
     if ((st = ex_print_summary(o, x->tr, x->model, &res)) >= 0) return st;
@@ -534,10 +569,10 @@ static int train_loop(const ex_opts *o, ex_run *x, const spt_dataset *test, ex_p
         spt_trainer_get_lr(x->tr, &row.lr);
         spt_trainer_sparsity(x->tr, &row.sparsity, NULL, NULL);
         row.seconds = ex_now() - pr->run_start;
-        epoch_line(pr, &row, ex_now() - t0);
+        if (o->mpi_rank == 0) epoch_line(pr, &row, ex_now() - t0);
         if (x->csv && ex_csv_row(x->csv, &row) != 0)
             return ex_fail(o, "cannot write the log %s: %s", o->log, strerror(errno));
-        if (o->checkpoint) {
+        if (o->checkpoint && o->mpi_rank == 0) {
             int st = ex_checkpoint_save(o, x->tr, x->batcher, x->note, x->note_len);
             if (st >= 0) return st;
         }

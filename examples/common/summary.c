@@ -118,7 +118,8 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     json_num("update_extra_seconds", extra, "%.4f");
     json_num("update_extra_share", extra_share, "%.5f");
     json_num("examples_per_second", r->examples_per_second, "%.1f");
-    printf(",\"threads\":%d,\"seed\":%lld", spt_get_num_threads(), (long long)o->seed);
+    printf(",\"threads\":%d,\"ranks\":%d,\"seed\":%lld", spt_get_num_threads(), o->mpi_size > 0 ? o->mpi_size : 1,
+           (long long)o->seed);
     json_str("simd", spt_simd_name(), false);
     /* Peak resident memory of the whole process (kB on Linux). */
     struct rusage ru;

@@ -107,8 +107,9 @@ typedef struct spt_trainer spt_trainer;
  * trainers built alike (same model, method, optimizer, schedule, seeds and
  * total_steps, or the same checkpoint loaded). It compares a checksum of
  * the ranks' models (weights, masks, running statistics, step) and refuses
- * with #SPT_ERR_STATE on every rank when they differ. It then gives each
- * rank a dropout stream of its own (rank 0 keeps the model's).
+ * with #SPT_ERR_STATE on every rank when they differ. Dropout then draws
+ * from a stream per rank and step, keyed by the model's stream, which
+ * moves on alike on every rank (so any rank's checkpoint resumes all).
  *
  * Once attached, these calls are collective (every rank makes them, in the
  * same order, with the same arguments but its own examples):

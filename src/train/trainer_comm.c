@@ -97,13 +97,6 @@ int spt_trainer_set_comm(spt_trainer *t, spt_comm *c) {
                              "checkpoint",
                          __func__, spt_last_error());
     }
-    /* Dropout draws of their own per rank: the model's stream split by rank
-     * (rank 0 keeps the stream a checkpoint saves). */
-    for (int r = 0; r < c->rank; r++) {
-        spti_rng child;
-        spti_rng_split(&t->model->rng, &child);
-        if (r == c->rank - 1) t->model->rng = child;
-    }
     return SPT_OK;
 }
 
@@ -226,7 +219,15 @@ int spti_trainer_grads(spti_trainer *t, const float *x, const int32_t *labels, i
     double l = 0.0;
     int64_t c = 0, N = 0, len = 0;
     int rc = reserve(t, &len);
+    /* Dropout: each rank draws from a stream of its own, keyed by the
+     * model's stream (the same on every rank) and the rank; the model's
+     * stream then moves on by one draw on every rank alike, so that a
+     * checkpoint any rank writes resumes every rank exactly. */
+    spti_rng shared = t->model->rng;
+    const uint64_t key = spti_rng_u64(&shared);
+    spti_rng_seed(&t->model->rng, key ^ (0x9e3779b97f4a7c15ull * (uint64_t)(t->comm->rank + 1)));
     if (rc == SPT_OK) rc = spti_model_train_forward(t->model, x, labels, n, &l, &c);
+    t->model->rng = shared;
     SPTI_TRY(dp_begin(t, rc, n, &N));
     t->reduce.comm = t->comm;
     t->reduce.scale = (float)((double)n / (double)N);
