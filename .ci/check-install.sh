@@ -63,6 +63,8 @@ hdr="$prefix/include/sparsetrain/core.h"
 [ -f "$prefix/include/sparsetrain.h" ] || fail "include/sparsetrain.h not installed"
 [ -f "$hdr" ] || fail "include/sparsetrain/core.h not installed"
 for h in "$root"/include/sparsetrain/*.h; do
+  # mpi.h belongs to the MPI component, installed when the build has it.
+  [ "$(basename "$h")" = mpi.h ] && [ ! -e "$build/libsparsetrain_mpi.so" ] && continue
   [ -f "$prefix/include/sparsetrain/$(basename "$h")" ] || fail "include/sparsetrain/$(basename "$h") not installed"
 done
 major=$(sed -n 's/^#define SPT_VERSION_MAJOR \([0-9]*\)$/\1/p' "$hdr")
@@ -114,7 +116,7 @@ if [ -s "$work/foreign-symbols" ]; then
 fi
 nexport=$(nm -D --defined-only "$so" | awk '$NF ~ /^spt_/' | wc -l)
 for sym in spt_version_string spt_version_number spt_status_string; do
-  nm -D --defined-only "$so" | awk '{ n = $NF; sub(/@.*/, "", n); print n }' | grep -qx "$sym" || fail "$sym is not exported"
+  nm -D --defined-only "$so" | awk '{ n = $NF; sub(/@.*/, "", n); print n }' | grep -x "$sym" >/dev/null || fail "$sym is not exported"
 done
 note "libsparsetrain.so exports $nexport symbols, all spt_*"
 # A shared library may be linked with undefined references; programs using it
@@ -177,6 +179,25 @@ LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ldd "$pbuild/cons
 "$pbuild/consumer_pc_static" || fail "consumer_pc_static failed"
 if readelf -d "$pbuild/consumer_pc_static" | grep -q 'libsparsetrain\.so'; then
   fail "consumer_pc_static needs libsparsetrain.so"
+fi
+
+# ---- the MPI component (when built) -----------------------------------------------------
+if [ -e "$build/libsparsetrain_mpi.so" ]; then
+  note "MPI component: libsparsetrain_mpi, find_package(... COMPONENTS mpi), pkg-config sparsetrain-mpi"
+  [ -L "$libdir/libsparsetrain_mpi.so.$major" ] || fail "libsparsetrain_mpi.so.$major not installed"
+  [ -f "$libdir/pkgconfig/sparsetrain-mpi.pc" ] || fail "sparsetrain-mpi.pc not installed"
+  [ -f "$libdir/cmake/sparsetrain/sparsetrainMpiTargets.cmake" ] || fail "sparsetrainMpiTargets.cmake not installed"
+  mbuild="$work/consumer-mpi"
+  cmake -S "$root/tests/consumer/mpi" -B "$mbuild" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON >"$work/consumer-mpi.log" 2>&1 \
+    && cmake --build "$mbuild" >>"$work/consumer-mpi.log" 2>&1 || { cat "$work/consumer-mpi.log"; fail "the CMake MPI consumer"; }
+  mpi_env=(env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none)
+  "${mpi_env[@]}" "$mbuild/consumer_mpi" || fail "consumer_mpi (CMake) failed"
+  # shellcheck disable=SC2046  # pkg-config output is meant to be word-split
+  cc -Wall -Wextra -Werror $(pkg-config --cflags sparsetrain-mpi) "$root/tests/consumer/mpi/main.c" \
+    -o "$work/consumer_mpi_pc" $(pkg-config --libs sparsetrain-mpi) || fail "building the pkg-config MPI consumer"
+  LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "${mpi_env[@]}" "$work/consumer_mpi_pc" \
+    || fail "consumer_mpi (pkg-config) failed"
 fi
 
 note "OK: install layout, SONAME, exported symbols, CMake and pkg-config consumers"

@@ -120,6 +120,12 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     json_num("examples_per_second", r->examples_per_second, "%.1f");
     printf(",\"threads\":%d,\"ranks\":%d,\"seed\":%lld", spt_get_num_threads(), o->mpi_size > 0 ? o->mpi_size : 1,
            (long long)o->seed);
+    /* Data-parallel: what this rank handed to the collectives (docs/distributed.md). */
+    spt_comm *comm = NULL;
+    spt_comm_stats cs;
+    if (spt_trainer_get_comm(tr, &comm) == SPT_OK && comm && spt_comm_get_stats(comm, &cs) == SPT_OK)
+        printf(",\"comm_calls\":%lld,\"comm_f32_bytes\":%lld,\"comm_u64_bytes\":%lld,\"comm_bcast_bytes\":%lld",
+               (long long)cs.calls, (long long)cs.f32_bytes, (long long)cs.u64_bytes, (long long)cs.bcast_bytes);
     json_str("simd", spt_simd_name(), false);
     /* Peak resident memory of the whole process (kB on Linux). */
     struct rusage ru;

@@ -79,22 +79,34 @@ typedef struct spt_comm_stats {
  * calling `ops` on `ctx`. `*ops` is copied; `ctx` is borrowed, or owned
  * when `ops->destroy` is set (freed by spt_comm_destroy(), and by this call
  * when it fails). All three collectives are required.
+ * @param ops the engine's collectives (copied).
+ * @param ctx the engine's context, passed to every collective.
+ * @param rank this process's rank, 0 .. size - 1.
+ * @param size the number of ranks, >= 1.
  * @param[out] out the new communicator; NULL on failure.
  * @return #SPT_OK; #SPT_ERR_NULL (ops, a collective or out NULL);
  * #SPT_ERR_INVALID (size < 1, rank outside [0, size)); #SPT_ERR_NOMEM.
  * Threads: any. */
 SPT_API int spt_comm_create(const spt_comm_ops *ops, void *ctx, int rank, int size, spt_comm **out);
-/** Free a communicator (calling ops->destroy on its context if set). NULL
- * is accepted. Not while a trainer still uses it. */
+/** Free a communicator (calling ops->destroy on its context if set). Not
+ * while a trainer still uses it.
+ * @param c the communicator, or NULL (nothing). */
 SPT_API void spt_comm_destroy(spt_comm *c);
-/** This process's rank, or -1 for NULL. */
+/** This process's rank.
+ * @param c the communicator.
+ * @return the rank, or -1 for NULL. */
 SPT_API int spt_comm_rank(const spt_comm *c);
-/** The number of ranks, or -1 for NULL. */
+/** The number of ranks.
+ * @param c the communicator.
+ * @return the size, or -1 for NULL. */
 SPT_API int spt_comm_size(const spt_comm *c);
 /** The traffic counted since creation or the last spt_comm_reset_stats().
+ * @param c the communicator.
+ * @param[out] stats receives the counters.
  * @return #SPT_OK or #SPT_ERR_NULL. */
 SPT_API int spt_comm_get_stats(const spt_comm *c, spt_comm_stats *stats);
-/** Set the counters to zero (NULL accepted: nothing). */
+/** Set the counters to zero.
+ * @param c the communicator, or NULL (nothing). */
 SPT_API void spt_comm_reset_stats(spt_comm *c);
 
 /** The trainer (sparsetrain/train.h). */
@@ -135,7 +147,9 @@ typedef struct spt_trainer spt_trainer;
  * Threads: not while another call uses t.
  */
 SPT_API int spt_trainer_set_comm(spt_trainer *t, spt_comm *c);
-/** The communicator attached to a trainer (NULL: none).
+/** The communicator attached to a trainer.
+ * @param t the trainer.
+ * @param[out] c receives it (NULL: none).
  * @return #SPT_OK or #SPT_ERR_NULL. */
 SPT_API int spt_trainer_get_comm(const spt_trainer *t, spt_comm **c);
 
