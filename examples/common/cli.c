@@ -191,6 +191,9 @@ static const flag FLAGS[] = {
     {"no-mpi", K_TRUE, F(no_mpi), EX_BOTH, NULL,
      "under mpirun, train in this process alone (also SPT_NO_MPI=1); by default the processes of mpirun -np N "
      "train one model together, each on 1/N of every batch (docs/distributed.md)", NO_KEY, NULL, 0, 0, R_FREE},
+    {"sync-bn", K_TRUE, F(sync_bn), EX_BOTH, NULL,
+     "under mpirun, batch norms normalise with the whole batch's statistics (SyncBatchNorm) instead of each "
+     "process's own share", NO_KEY, NULL, 0, 0, R_FREE},
     {"help", K_HELP, 0, EX_BOTH, NULL, "print this help and exit", NO_KEY, NULL, 0, 0, R_FREE},
     {"version", K_VERSION, 0, EX_BOTH, NULL, "print the library version and exit", NO_KEY, NULL, 0, 0, R_FREE},
 };

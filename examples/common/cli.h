@@ -69,6 +69,7 @@ typedef struct ex_opts {
     int export_dense;
     int64_t stop_after;      /* epochs of this invocation before stopping, 0 = all */
     int progress;
+    int sync_bn;             /* --sync-bn: synchronised batch-norm statistics under mpirun */
     int no_mpi;              /* --no-mpi (or SPT_NO_MPI=1): one process even under mpirun */
     int mpi_rank, mpi_size;  /* this process in a data-parallel run (0 of 1: none) */
     /* Indexed like the flag table: `cmdline` the flags of this command line;

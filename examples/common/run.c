@@ -500,6 +500,8 @@ int ex_train(const ex_opts *o, ex_run *x, const spt_dataset *train, const spt_da
             return lib_error(o, rc, "--batch %lld over %d processes", (long long)o->batch, o->mpi_size);
         if ((rc = spt_trainer_set_comm(x->tr, x->comm)) != SPT_OK)
             return ex_fail(o, "cannot train with the other processes: %s", spt_last_error());
+        if (o->sync_bn && (rc = spt_trainer_set_sync_batchnorm(x->tr, 1)) != SPT_OK)
+            return lib_error(o, rc, "--sync-bn");
     }
     /* The settings saved with every checkpoint: the flags, and what the program and library chose. */
     static char note[SPT_CHECKPOINT_NOTE_MAX];

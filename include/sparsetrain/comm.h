@@ -147,6 +147,25 @@ typedef struct spt_trainer spt_trainer;
  * Threads: not while another call uses t.
  */
 SPT_API int spt_trainer_set_comm(spt_trainer *t, spt_comm *c);
+/**
+ * Synchronised batch-norm statistics (SyncBatchNorm) in data-parallel
+ * training: each batch norm normalises with the mean and variance of the
+ * global batch (all ranks' examples), and its backward uses the global
+ * batch's sums, as one process training on the whole batch would. It costs
+ * two sums of C + 1 and C floats per batch norm in the forward and one of
+ * 2C in the backward (C channels), each a round trip between the ranks.
+ * Off by default: each rank normalises with its own examples' statistics
+ * (as PyTorch's DistributedDataParallel does), the running statistics
+ * being averaged over the ranks after every step either way. No effect
+ * without a communicator. Not saved in checkpoints (set it again after
+ * loading).
+ * @param t the trainer.
+ * @param on 1 to synchronise, 0 (the default) not to.
+ * @return #SPT_OK, #SPT_ERR_NULL, #SPT_ERR_INVALID (on not 0 or 1).
+ * Threads: not while another call uses t.
+ */
+SPT_API int spt_trainer_set_sync_batchnorm(spt_trainer *t, int on);
+
 /** The communicator attached to a trainer.
  * @param t the trainer.
  * @param[out] c receives it (NULL: none).

@@ -322,6 +322,7 @@ DECLARATIONS = {
     "spt_comm_size": (_i, [CommP]),
     "spt_comm_reset_stats": (None, [CommP]),
     "spt_trainer_set_comm": (_i, [TrainerP, CommP]),
+    "spt_trainer_set_sync_batchnorm": (_i, [TrainerP, _i]),
     "spt_trainer_get_comm": (_i, [TrainerP, _out(CommP)]),
     # ---- user_method.h
     "spt_user_method_create": (_i, [_s, _out(UserMethodP)]),

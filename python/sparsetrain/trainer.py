@@ -117,6 +117,12 @@ class Trainer(Handle):
                 self._borrows = self._borrows + (comm,)
             self._comm = comm
 
+    @locked
+    def set_sync_batchnorm(self, on=True):
+        """Data-parallel training: batch norms normalise with the global
+        batch's statistics (SyncBatchNorm) instead of each rank's own."""
+        self._check(lib.spt_trainer_set_sync_batchnorm(self._p, 1 if on else 0))
+
     def train_epoch(self, batcher, progress=None):
         """Train over the rest of the batcher's epoch; returns (mean loss, accuracy).
 

@@ -5,6 +5,7 @@
 #ifndef SPTI_COMM_H
 #define SPTI_COMM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sparsetrain/comm.h"
@@ -23,6 +24,7 @@ struct spt_comm {
 typedef struct spti_reduce {
     spt_comm *comm;
     float scale;
+    bool sync_bn; /* batch norms normalise with the global batch's statistics */
 } spti_reduce;
 
 /* The collectives, counted; a failure of the engine is SPT_ERR_CALLBACK

@@ -19,10 +19,21 @@
  * (batch-norm output, addition output, their gradients) are never written.
  * The fused and unfused paths compute the same values in the same order:
  * their results are identical.
+ *
+ * Synchronised statistics (data-parallel training with sync_bn, the
+ * reduction its parameters carry during a step: core/comm.h): the forward
+ * sums each channel's count and M mean over the ranks (the global mean),
+ * then each rank's squared deviations from it, M_r var_r + M_r (mean_r -
+ * mean)^2 (Chan et al.'s combination); the backward sums the channel sums
+ * of g and g xhat, each rank's weighted by its share n / N of the batch
+ * (its loss is the mean over its own examples), and uses them in place of
+ * its own; dgamma and dbeta stay this rank's (the trainer sums them with
+ * the other gradients).
  */
 #include <math.h>
 #include <string.h>
 
+#include "../core/comm.h"
 #include "../kernels/bn.h"
 #include "layers.h"
 
@@ -33,9 +44,42 @@ typedef struct bn_state {
     float eps, momentum;
     float *running_mean, *running_var; /* c each: layer state saved by checkpoints */
     float *mean, *invstd;              /* c each: statistics used by the last forward */
+    double *dstat;                     /* 2c: a channel's two local sums (synchronised statistics) */
+    float *sync;                       /* 2c + 1: the values summed over the ranks */
+    bool last_sync;                    /* the last training forward synchronised its statistics */
     bool last_training;
     int64_t last_N;
 } bn_state;
+
+/* Synchronised statistics of a training forward: into dstat, the global
+ * count (dstat[0]) and each channel's mean and sum of squared deviations
+ * (dstat[1 + 2c], dstat[2 + 2c]). Two sums over the ranks of C + 1 and C
+ * floats; every rank makes them (the model's layers run in one order). */
+static int sync_stats(spti_layer *L, const float *x, int64_t M) {
+    bn_state *s = L->state;
+    const spti_reduce *red = L->params[0]->reduce;
+    const int64_t C = s->c;
+    double *loc = s->dstat; /* here: each channel's local mean and sq */
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
+    for (int64_t c = 0; c < C; c++) spti_bn_stats(x + c * M, M, &loc[2 * c], &loc[2 * c + 1]);
+    float *b = s->sync;
+    for (int64_t c = 0; c < C; c++) b[c] = (float)((double)M * loc[2 * c]);
+    b[C] = (float)M;
+    SPTI_TRY(spti_comm_sum_f32(red->comm, b, C + 1, "a batch norm's channel means"));
+    const double Mg = b[C];
+    for (int64_t c = 0; c < C; c++) {
+        const double mu = b[c] / Mg, d = loc[2 * c] - mu;
+        loc[2 * c] = mu;
+        b[c] = (float)(loc[2 * c + 1] + (double)M * d * d);
+    }
+    SPTI_TRY(spti_comm_sum_f32(red->comm, b, C, "a batch norm's channel variances"));
+    for (int64_t c = C - 1; c >= 0; c--) { /* dstat = [Mg, mean_0, sq_0, mean_1, ...] */
+        s->dstat[2 + 2 * c] = b[c];
+        s->dstat[1 + 2 * c] = loc[2 * c];
+    }
+    s->dstat[0] = Mg;
+    return SPT_OK;
+}
 
 /* y = relu?(gamma * xhat + beta + res): the layer's forward (relu false,
  * res NULL) and the fused block's. */
@@ -49,12 +93,22 @@ static int bn_forward_act(spti_layer *L, const float *x, const float *res, bool 
                          L->name, (long long)M);
     const float *gamma = L->params[0]->value, *beta = L->params[1]->value;
     const float mom = s->momentum;
+    const spti_reduce *red = L->params[0]->reduce;
+    const bool sync = training && red && red->sync_bn;
+    s->last_sync = sync;
+    if (sync) SPTI_TRY(sync_stats(L, x, M));
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float *xc = x + c * M;
         float *yc = y + c * M;
         float mean, invstd;
-        if (training) {
+        if (sync) { /* the global batch's (sync_stats) */
+            const double Mg = s->dstat[0], mu = s->dstat[1 + 2 * c], sq = s->dstat[2 + 2 * c];
+            mean = (float)mu;
+            invstd = (float)(1.0 / sqrt(sq / Mg + s->eps));
+            s->running_mean[c] = (1.0f - mom) * s->running_mean[c] + mom * mean;
+            s->running_var[c] = (1.0f - mom) * s->running_var[c] + mom * (float)(sq / (Mg - 1.0));
+        } else if (training) {
             double mu, sq;
             spti_bn_stats(xc, M, &mu, &sq);
             const double var = sq / (double)M;
@@ -94,6 +148,9 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
     const int64_t C = s->c, M = s->hw * N;
     const float *gamma = L->params[0]->value;
     float *dgamma = L->params[0]->grad, *dbeta = L->params[1]->grad;
+    const spti_reduce *red = L->params[0]->reduce;
+    const bool sync = s->last_training && s->last_sync && red && red->sync_bn;
+    double *sums = s->dstat; /* synchronised: each channel's sum g, sum g xhat */
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float *xc = x + c * M, *dyc = dy + c * M, *yc = relu ? y + c * M : NULL;
@@ -102,10 +159,30 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
         spti_bn_grad_sums(dyc, yc, xc, M, mean, invstd, &sdy, &sdyx);
         dgamma[c] += (float)sdyx;
         dbeta[c] += (float)sdy;
+        if (sync) {
+            sums[2 * c] = sdy;
+            sums[2 * c + 1] = sdyx;
+            continue;
+        }
         if (!dx && !dres) continue;
         const float mdy = (float)(sdy / (double)M), mdyx = (float)(sdyx / (double)M);
         spti_bn_grad_apply(dyc, yc, xc, M, mean, invstd, gamma[c] * invstd, s->last_training, mdy, mdyx,
                            dx ? dx + c * M : NULL, dres ? dres + c * M : NULL);
+    }
+    if (!sync) return SPT_OK;
+    /* The global batch's sums, in this rank's units (its g is the gradient
+     * of the mean over its own n examples: the global loss's times N / n). */
+    float *b = s->sync;
+    for (int64_t c = 0; c < 2 * C; c++) b[c] = (float)(sums[c] * (double)red->scale);
+    SPTI_TRY(spti_comm_sum_f32(red->comm, b, 2 * C, "a batch norm's gradient sums"));
+    if (!dx && !dres) return SPT_OK;
+    const double Mg = (double)M / (double)red->scale, units = 1.0 / (double)red->scale; /* the global count */
+#pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        const float mean = s->mean[c], invstd = s->invstd[c];
+        const float mdy = (float)((double)b[2 * c] * units / Mg), mdyx = (float)((double)b[2 * c + 1] * units / Mg);
+        spti_bn_grad_apply(dy + c * M, relu ? y + c * M : NULL, x + c * M, M, mean, invstd, gamma[c] * invstd, true,
+                           mdy, mdyx, dx ? dx + c * M : NULL, dres ? dres + c * M : NULL);
     }
     return SPT_OK;
 }
@@ -122,6 +199,8 @@ static void bn_destroy(spti_layer *L) {
         spti_free(s->running_var);
         spti_free(s->mean);
         spti_free(s->invstd);
+        spti_free(s->dstat);
+        spti_free(s->sync);
     }
     spti_layer_free(L);
 }
@@ -162,7 +241,9 @@ int spti_batchnorm2d_create(const char *name, int64_t c, int64_t h, int64_t w, s
         s->running_var = spti_alloc(c, sizeof(float));
         s->mean = spti_calloc(c, sizeof(float));
         s->invstd = spti_calloc(c, sizeof(float));
-        if (!s->running_mean || !s->running_var || !s->mean || !s->invstd)
+        s->dstat = spti_calloc(2 * c + 1, sizeof(double));
+        s->sync = spti_calloc(2 * c + 1, sizeof(float));
+        if (!s->running_mean || !s->running_var || !s->mean || !s->invstd || !s->dstat || !s->sync)
             rc = spti_fail(SPT_ERR_NOMEM, "batchnorm %s: out of memory", name);
     }
     if (rc != SPT_OK) {

@@ -100,6 +100,13 @@ int spt_trainer_set_comm(spt_trainer *t, spt_comm *c) {
     return SPT_OK;
 }
 
+int spt_trainer_set_sync_batchnorm(spt_trainer *t, int on) {
+    SPTI_CHECK_NULL(t);
+    if (on != 0 && on != 1) return spti_fail(SPT_ERR_INVALID, "%s: on must be 0 or 1 (got %d)", __func__, on);
+    t->reduce.sync_bn = on;
+    return SPT_OK;
+}
+
 int spt_trainer_get_comm(const spt_trainer *t, spt_comm **c) {
     SPTI_CHECK_NULL(t);
     SPTI_CHECK_NULL(c);
@@ -223,15 +230,20 @@ int spti_trainer_grads(spti_trainer *t, const float *x, const int32_t *labels, i
      * model's stream (the same on every rank) and the rank; the model's
      * stream then moves on by one draw on every rank alike, so that a
      * checkpoint any rank writes resumes every rank exactly. */
+    t->reduce.comm = t->comm; /* the forward's batch norms read it (sync_bn) */
+    t->reduce.scale = 0.0f;
+    set_reduce(t, &t->reduce);
     spti_rng shared = t->model->rng;
     const uint64_t key = spti_rng_u64(&shared);
     spti_rng_seed(&t->model->rng, key ^ (0x9e3779b97f4a7c15ull * (uint64_t)(t->comm->rank + 1)));
     if (rc == SPT_OK) rc = spti_model_train_forward(t->model, x, labels, n, &l, &c);
     t->model->rng = shared;
-    SPTI_TRY(dp_begin(t, rc, n, &N));
-    t->reduce.comm = t->comm;
+    rc = dp_begin(t, rc, n, &N);
+    if (rc != SPT_OK) {
+        set_reduce(t, NULL);
+        return rc;
+    }
     t->reduce.scale = (float)((double)n / (double)N);
-    set_reduce(t, &t->reduce);
     rc = spti_model_backward(t->model, x, t->model->dlogits, n);
     if (rc != SPT_OK) {
         char msg[512];

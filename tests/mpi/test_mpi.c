@@ -355,6 +355,52 @@ static void test_conv_and_snip(void **state) {
     }
 }
 
+/* Synchronised batch norm: 2 ranks of B/2 train a ResNet as 1 process of B
+ * does (up to rounding); with each rank's own statistics they do not. */
+static void test_sync_batchnorm(void **state) {
+    (void)state;
+    enum { C = 3, H = 8, NB = 16, STEPS = 8 };
+    static float img[NB * STEPS * C * H * H];
+    static int32_t lab[NB * STEPS];
+    for (int i = 0; i < NB * STEPS; i++) {
+        lab[i] = i % K;
+        for (int j = 0; j < C * H * H; j++)
+            img[i * C * H * H + j] = (float)((i * 31 + j * 17) % 23) / 23.0f - 0.5f + 0.15f * (float)(i % K);
+    }
+    double worst[2] = {0, 0};
+    for (int sync = 0; sync < 2; sync++) {
+        run ref = {0}, dp = {0};
+        for (int k = 0; k < 2; k++) {
+            run *r = k ? &dp : &ref;
+            assert_int_equal(spt_model_create_resnet(C, H, H, 1, 1, K, 3, &r->model), SPT_OK);
+            assert_int_equal(spt_optimizer_create(SPT_OPTIMIZER_SGD, &r->opt), SPT_OK);
+            spt_optimizer_set_param(r->opt, SPT_OPT_LR, 0.05);
+            assert_int_equal(spt_method_config_create(SPT_METHOD_DENSE, &r->cfg), SPT_OK);
+            assert_int_equal(spt_trainer_create(r->model, r->opt, NULL, r->cfg, STEPS, 3, &r->tr), SPT_OK);
+        }
+        assert_int_equal(spt_trainer_set_comm(dp.tr, comm), SPT_OK);
+        assert_int_equal(spt_trainer_set_sync_batchnorm(dp.tr, sync), SPT_OK);
+        static float xb[NB * C * H * H];
+        for (int s = 0; s < STEPS; s++) {
+            double la, lb;
+            gather(img, C * H * H, s * NB, NB, xb);
+            assert_int_equal(spt_trainer_step(ref.tr, xb, lab + s * NB, NB, &la, NULL), SPT_OK);
+            const int64_t lo = NB * rank / size, hi = NB * (rank + 1) / size;
+            gather(img, C * H * H, s * NB + lo, hi - lo, xb);
+            int rc = spt_trainer_step(dp.tr, xb, lab + s * NB + lo, hi - lo, &lb, NULL);
+            if (rc != SPT_OK) fail_msg("sync %d step %d: %s", sync, s, spt_last_error());
+            const double d = fabs(la - lb) / fabs(la);
+            worst[sync] = d > worst[sync] ? d : worst[sync];
+        }
+        assert_ranks_equal(model_bytes_hash(dp.tr));
+        run_free(&ref);
+        run_free(&dp);
+    }
+    if (rank == 0) printf("sync batch norm: loss vs 1 process within %.2g (own statistics: %.2g)\n", worst[1], worst[0]);
+    assert_true(worst[1] < 1e-4);
+    assert_true(worst[0] > 10 * worst[1]);
+}
+
 int main(void) {
     if (spt_comm_create_mpi_world(&comm) != SPT_OK) {
         fprintf(stderr, "test_mpi: %s\n", spt_last_error());
@@ -371,6 +417,7 @@ int main(void) {
         cmocka_unit_test(test_failing_rank),
         cmocka_unit_test(test_epoch),
         cmocka_unit_test(test_conv_and_snip),
+        cmocka_unit_test(test_sync_batchnorm),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     /* Every rank's verdict: a failure on any rank fails the test everywhere. */
