@@ -10,9 +10,7 @@
 #include <unistd.h>
 
 #include "checkpoint_glue.h"
-#ifdef EX_HAVE_MPI
-#include <sparsetrain/mpi.h>
-#endif
+#include <dlfcn.h>
 #include "example.h"
 
 enum { MAX_MILESTONES = 64 };
@@ -370,25 +368,36 @@ int ex_setup(ex_opts *o, ex_run *x, ex_net_fn own) {
 }
 
 /* Under mpirun -np N (N > 1) and without --no-mpi / SPT_NO_MPI=1: join the
- * other processes (one communicator over MPI_COMM_WORLD). Every rank but 0
- * then writes nothing to stdout and no file; its errors go to stderr with
- * its rank. */
+ * other processes (one communicator over MPI_COMM_WORLD). The MPI component
+ * (libsparsetrain_mpi, sparsetrain/mpi.h) is loaded only then, so that a
+ * program not started by mpirun never loads MPI. Every rank but 0 then
+ * writes nothing to stdout and no file; its errors go to stderr with its
+ * rank. */
+#define EX_STR_(x) #x
+#define EX_STR(x) EX_STR_(x)
 static int start_mpi(ex_opts *o, ex_run *x) {
     o->mpi_rank = 0, o->mpi_size = 1;
-#ifdef EX_HAVE_MPI
     const char *env = getenv("SPT_NO_MPI");
+    if (o->no_mpi || (env && *env && strcmp(env, "0") != 0)) return -1;
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE")) return -1; /* not under a launcher */
+    static const char lib[] = "libsparsetrain_mpi.so." EX_STR(SPT_VERSION_MAJOR);
+    void *h = dlopen(lib, RTLD_NOW | RTLD_GLOBAL); /* GLOBAL: MPI's plug-ins need libmpi's symbols */
+    int (*launched_fn)(int *) = h ? (int (*)(int *))dlsym(h, "spt_mpi_launched") : NULL;
+    int (*world_fn)(spt_comm **) = h ? (int (*)(spt_comm **))dlsym(h, "spt_comm_create_mpi_world") : NULL;
     int launched = 1;
-    spt_mpi_launched(&launched);
-    if (o->no_mpi || (env && *env && strcmp(env, "0") != 0) || launched < 2) return -1;
-    int rc = spt_comm_create_mpi_world(&x->comm);
-    if (rc != SPT_OK) return ex_fail(o, "cannot join the other MPI processes: %s (--no-mpi trains alone)", spt_last_error());
+    if (launched_fn) launched_fn(&launched);
+    if (launched < 2) return -1;
+    if (!world_fn)
+        return ex_fail(o, "started by mpirun, but the MPI component cannot be loaded (%s; build libsparsetrain with "
+                          "MPI: Debian's libopenmpi-dev), or train each process alone with --no-mpi",
+                       dlerror());
+    int rc = world_fn(&x->comm);
+    if (rc != SPT_OK)
+        return ex_fail(o, "cannot join the other MPI processes: %s (--no-mpi trains alone)", spt_last_error());
     o->mpi_rank = spt_comm_rank(x->comm);
     o->mpi_size = spt_comm_size(x->comm);
     if (o->mpi_rank > 0 && !freopen("/dev/null", "w", stdout))
         return ex_fail(o, "cannot silence stdout: %s", strerror(errno));
-#else
-    (void)x;
-#endif
     return -1;
 }
 

@@ -27,6 +27,13 @@
  *
  * Threads: MPI is initialised with MPI_THREAD_FUNNELED; the library calls
  * MPI from the thread that calls the trainer.
+ *
+ * Loading: linking this library loads Open MPI into the process, and with
+ * a small address-space limit (`ulimit -v` of a few hundred MB) Open MPI
+ * 4.1's start-up retries failing 128 MB mappings forever. The example
+ * programs therefore load it with dlopen() only when started by mpirun
+ * (spt_mpi_launched()'s environment); a program that is not always run
+ * under MPI may do the same.
  */
 #ifndef SPARSETRAIN_MPI_H
 #define SPARSETRAIN_MPI_H

@@ -81,6 +81,8 @@ TABLE = {
     "export-dense": (SWITCH, [], ["--export", "/nonexistent/spt-export.safetensors"]),
     "stop-after": (INT, ["-1", "1000001"], []),
     "progress": (SWITCH, [], []),
+    "sync-bn": (SWITCH, [], []),
+    "no-mpi": (SWITCH, [], []),
     "help": (EXIT0, [], []),
     "version": (EXIT0, [], []),
 }
