@@ -26,7 +26,9 @@ one() { # name launcher... -- program args
     shift
     [ -f "$out/$name.json" ] && { echo "== $name: done"; return; }
     echo "== $name"
+    uptime > "$out/$name.load"
     "$@" | tail -n 1 > "$out/$name.tmp" && mv "$out/$name.tmp" "$out/$name.json"
+    uptime >> "$out/$name.load"
 }
 
 for s in 0.9 0.99; do

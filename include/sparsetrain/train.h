@@ -42,6 +42,12 @@
  *   spt_model_destroy(model);
  * @endcode
  *
+ * Data-parallel training: with a communicator attached
+ * (spt_trainer_set_comm(), sparsetrain/comm.h), spt_trainer_step(),
+ * spt_trainer_train_epoch(), spt_trainer_prepare() and
+ * spt_trainer_evaluate() are collective: every rank calls them in the same
+ * order, each with its own share of the examples.
+ *
  * Thread-safety: a trainer must not be used from two threads at once, nor
  * its model while the trainer runs; distinct trainers over distinct models
  * are independent.

@@ -1,8 +1,8 @@
 """The training programs under mpirun -np 2 (docs/distributed.md): one
 progress/summary output (rank 0), "ranks": 2 in it, one checkpoint; a run
 stopped after an epoch and resumed on 2 ranks ends as the uninterrupted one
-(bit for bit: the same losses and accuracies); a ResNet (batch norm,
-convolutions) trains; a failure on the data stops both ranks with the
+(bit for bit: the same losses and accuracies), and resumes in one process
+too; a ResNet (batch norm synchronised, convolutions) trains; a failure on the data stops both ranks with the
 message; --no-mpi gives two independent runs. Registered only when the
 build has MPI; argv: the programs, then mpiexec."""
 import json
@@ -51,10 +51,20 @@ with tempdir() as d:
               "epoch %d: %r (uninterrupted) vs %r (resumed)" % (x["epoch"], x, y))
     check(a["test_acc"] == b["test_acc"] and a["train_loss"] == b["train_loss"], "summaries %r vs %r" % (a, b))
 
+    # The 2-rank checkpoint resumes in one process too (docs/distributed.md).
+    ck1 = os.path.join(d, "one.ckpt")
+    rc, out, err = mpirun(mlp, common + ["--checkpoint", ck1, "--stop-after", "1"])
+    check(rc == 0 and os.path.isfile(ck1), "stopped 2-rank run: exit %d\n%s" % (rc, err))
+    p = subprocess.run([mlp] + common + ["--resume", ck1], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=500)
+    js = jsons(p.stdout.decode())
+    check(p.returncode == 0 and len(js) == 1 and js[0]["ranks"] == 1 and js[0]["steps"] == 30,
+          "1-process resume of a 2-rank checkpoint: exit %d %r\n%s" % (p.returncode, js, p.stderr.decode()))
+
     # A ResNet: batch norm statistics and convolutions' dense gradients for RigL.
     rc, out, err = mpirun(resnet, ["--data", data, "--limit", "64", "--test-limit", "32", "--depth", "8",
                                    "--epochs", "1", "--batch", "16", "--method", "rigl", "--sparsity", "0.8",
-                                   "--delta-t", "2", "--threads", "1"])
+                                   "--delta-t", "2", "--threads", "1", "--sync-bn"])
     check(rc == 0 and len(jsons(out)) == 1, "ResNet on 2 ranks: exit %d\n%s" % (rc, err))
 
     # Two independent runs with --no-mpi (each prints its own summary).
