@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import sparsetrain as spt
@@ -41,8 +42,11 @@ class TestComm(unittest.TestCase):
             spt.mpi_launched()
         except ImportError as e:
             self.skipTest(str(e))
+        # A session directory of its own: the two Python suites may run mpirun at once.
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
         env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                   OMPI_MCA_btl_vader_single_copy_mechanism="none", OMP_NUM_THREADS="1")
+                   OMPI_MCA_btl_vader_single_copy_mechanism="none", OMP_NUM_THREADS="1", TMPDIR=tmp.name)
         out = subprocess.run(["mpirun", "--oversubscribe", "-np", "2", sys.executable, "-c", SCRIPT],
                              capture_output=True, text=True, env=env, timeout=300)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
