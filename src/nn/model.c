@@ -55,8 +55,10 @@ static int check_all_used(const spti_model *m) {
  * runs both (fuse 1); one whose only reader is the next node, an addition
  * read only by a ReLU right after it, runs all three (fuse 2: the
  * residual block's bn2 + add + relu2). The intermediate outputs are never
- * written: nothing reads them. With `on` false nothing is fused (the
- * tests compare both plans). */
+ * written, nor allocated (spti_model_reserve): nothing reads them. With
+ * `on` false nothing is fused (the tests compare both plans). */
+static void free_acts(float **acts, int n);
+
 int spti_model_set_fusion(spti_model *m, bool on) {
     const int n = m->n_layers;
     if (!m->fuse) {
@@ -88,6 +90,13 @@ int spti_model_set_fusion(spti_model *m, bool on) {
         i += f;
     }
     spti_free(readers);
+    /* The buffers follow the plan (inner nodes of a block have none): a new
+     * plan gets new ones at the next reserve. */
+    if (m->acts) {
+        free_acts(m->acts, m->n_layers);
+        m->acts = NULL;
+        m->act_cap = 0;
+    }
     return SPT_OK;
 }
 
@@ -214,8 +223,13 @@ int spti_model_reserve(spti_model *m, int64_t N) {
     float **acts = spti_calloc(m->n_layers, sizeof *acts), **grads = spti_calloc(m->n_layers, sizeof *grads);
     float *dl = spti_alloc(m->classes * N, sizeof(float));
     bool ok = acts && grads && dl;
-    for (int i = 0; ok && i < m->n_layers; i++)
+    for (int i = 0; ok && i < m->n_layers; i++) {
+        if (m->fuse[i]) { /* a fused block writes only its last node's output: no buffer for the others */
+            i += m->fuse[i] - 1;
+            continue;
+        }
         ok = (acts[i] = spti_alloc(spti_shape_size(m->layers[i]->out_shape) * N, sizeof(float))) != NULL;
+    }
     if (!ok) {
         free_acts(acts, m->n_layers);
         spti_free(grads);
