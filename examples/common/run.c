@@ -1,4 +1,5 @@
 /* The training run shared by the example programs (see example.h). */
+#define _GNU_SOURCE /* dladdr (the MPI component next to the library) */
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -375,22 +376,37 @@ int ex_setup(ex_opts *o, ex_run *x, ex_net_fn own) {
  * rank. */
 #define EX_STR_(x) #x
 #define EX_STR(x) EX_STR_(x)
+/* The MPI component next to the loaded libsparsetrain (found with dladdr:
+ * a dlopen by bare name searches the RUNPATH of its caller, which under a
+ * sanitizer's interceptor is not the program), else by name. */
+static void *load_mpi_component(void) {
+    static const char name[] = "libsparsetrain_mpi.so." EX_STR(SPT_VERSION_MAJOR);
+    Dl_info info;
+    if (dladdr((void *)spt_version_string, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        char path[4096];
+        if (slash && (size_t)(slash - info.dli_fname) + sizeof name + 1 < sizeof path) {
+            snprintf(path, sizeof path, "%.*s/%s", (int)(slash - info.dli_fname), info.dli_fname, name);
+            void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+            if (h) return h;
+        }
+    }
+    return dlopen(name, RTLD_NOW | RTLD_GLOBAL); /* GLOBAL: MPI's plug-ins need libmpi's symbols */
+}
+
 static int start_mpi(ex_opts *o, ex_run *x) {
     o->mpi_rank = 0, o->mpi_size = 1;
     const char *env = getenv("SPT_NO_MPI");
     if (o->no_mpi || (env && *env && strcmp(env, "0") != 0)) return -1;
-    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE")) return -1; /* not under a launcher */
-    static const char lib[] = "libsparsetrain_mpi.so." EX_STR(SPT_VERSION_MAJOR);
-    void *h = dlopen(lib, RTLD_NOW | RTLD_GLOBAL); /* GLOBAL: MPI's plug-ins need libmpi's symbols */
-    int (*launched_fn)(int *) = h ? (int (*)(int *))dlsym(h, "spt_mpi_launched") : NULL;
+    const char *ompi = getenv("OMPI_COMM_WORLD_SIZE"), *pmi = getenv("PMI_SIZE");
+    const long launched = strtol(ompi ? ompi : pmi ? pmi : "1", NULL, 10);
+    if (launched < 2) return -1; /* not under a launcher, or alone */
+    void *h = load_mpi_component();
     int (*world_fn)(spt_comm **) = h ? (int (*)(spt_comm **))dlsym(h, "spt_comm_create_mpi_world") : NULL;
-    int launched = 1;
-    if (launched_fn) launched_fn(&launched);
-    if (launched < 2) return -1;
     if (!world_fn)
-        return ex_fail(o, "started by mpirun, but the MPI component cannot be loaded (%s; build libsparsetrain with "
-                          "MPI: Debian's libopenmpi-dev), or train each process alone with --no-mpi",
-                       dlerror());
+        return ex_fail(o, "started by mpirun (%ld processes), but the MPI component cannot be loaded (%s; build "
+                          "libsparsetrain with MPI: Debian's libopenmpi-dev), or train each process alone with --no-mpi",
+                       launched, dlerror());
     int rc = world_fn(&x->comm);
     if (rc != SPT_OK)
         return ex_fail(o, "cannot join the other MPI processes: %s (--no-mpi trains alone)", spt_last_error());
