@@ -18,7 +18,7 @@ _LO_OPEN, _HI_OPEN = 1, 2  # spt_param_bound_flag
 _KEYWORD_OF = {"global": "global_pruning"}
 #: Names accepted besides the library's own, kept for compatibility (the
 #: library accepts them too: spt_method_param_choice_from_name).
-_CHOICE_ALIASES = {"distribution": ("erdos_renyi",)}
+_CHOICE_ALIASES = {"distribution": ("erdos_renyi",), "structure": ("n:m",)}
 
 
 def _text(s):
@@ -69,7 +69,9 @@ PARAMS = _param_keys()
 DISTRIBUTIONS = _choice_values("distribution")
 #: spt_drop_schedule values by name (from the library)
 DROP_SCHEDULES = _choice_values("drop_schedule")
-_NAMED = {"distribution": DISTRIBUTIONS, "drop_schedule": DROP_SCHEDULES}
+#: spt_structure values by name (from the library; "n:m" is "nm")
+STRUCTURES = _choice_values("structure")
+_NAMED = {"distribution": DISTRIBUTIONS, "drop_schedule": DROP_SCHEDULES, "structure": STRUCTURES}
 
 
 class ParamInfo(collections.namedtuple("ParamInfo", "name key type default lo hi lo_open hi_open choices doc")):

@@ -46,6 +46,18 @@ int spti_dst_create(const spti_method_ops *ops, const spt_method_config *cfg, sp
         spti_free(nnz);
         return rc;
     }
+    rc = spti_structure_from_config(ops, cfg, &st->structure);
+    if (rc == SPT_OK && spti_structure_by_row(&st->structure) && cfg->value[SPT_MP_GROW_SAMPLE] > 0.0)
+        rc = spti_fail(SPT_ERR_UNSUPPORTED, "%s: sampled growth (grow_sample > 0) does not support structure \"%s\"",
+                       ops->name, spt_method_param_choice_name(SPT_MP_STRUCTURE, st->structure.kind));
+    if (rc != SPT_OK) {
+        spti_free(m);
+        spti_free(st);
+        spti_free(nnz);
+        return rc;
+    }
+    for (int l = 0; l < n_weights; l++)
+        nnz[l] = spti_structure_nnz(&st->structure, weights[l]->rows, weights[l]->cols, nnz[l]);
     st->nnz = nnz;
     st->sparse_init = cfg->value[SPT_MP_SPARSE_INIT] != 0.0;
     st->delta_t = (int64_t)cfg->value[SPT_MP_DELTA_T];
@@ -84,7 +96,7 @@ int spti_dst_init(spti_method *m, spti_param **weights, int n, spti_grad_source 
     if (n != m->n_weights)
         return spti_fail(SPT_ERR_SIZE, "%s init: %d weights given, the method was built for %d", m->ops->name, n,
                          m->n_weights);
-    SPTI_TRY(spti_topology_init(weights, n, dst(m)->nnz, dst(m)->sparse_init, &m->rng));
+    SPTI_TRY(spti_topology_init(weights, n, dst(m)->nnz, dst(m)->sparse_init, &m->rng, &dst(m)->structure));
     /* A weight loaded sparse kept its own count (spti_topology_init). */
     for (int l = 0; l < n; l++)
         if (weights[l]->kind == SPTI_PARAM_SPARSE && weights[l]->loaded) dst(m)->nnz[l] = weights[l]->n;
@@ -114,9 +126,33 @@ uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
 
 bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }
 
+/* Weights layer l moves at `step`: k = floor(f(t) nnz), or under a
+ * structure by row the sum of the rows' k_r = floor(f(t) n_r) (rows of
+ * equal counts, as the structures keep them). */
+static int64_t layer_k(const spti_method *m, int64_t step, int l) {
+    const spti_param *p = m->weights[l];
+    if (!spti_structure_by_row(&dst(m)->structure)) return spti_dst_drop_count(m, step, p->n);
+    return p->rows * spti_dst_drop_count(m, step, p->n / p->rows);
+}
+
+/* One layer's new positions under a structure by row (pos allocated). */
+static int layer_positions_by_row(spti_method *m, int64_t step, float *const *scores, int l, int64_t **pos) {
+    const spti_param *p = m->weights[l];
+    const float *score = scores ? scores[l] : NULL;
+    if (scores && !score)
+        return spti_fail(SPT_ERR_STATE, "%s: no dense growth score for %s at step %lld", m->ops->name, p->name,
+                         (long long)step);
+    double f = 0.0;
+    SPTI_TRY(spt_drop_fraction(dst(m)->schedule, dst(m)->alpha, dst(m)->t_end, step, &f));
+    if (!(*pos = spti_alloc(p->n, sizeof(int64_t))))
+        return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
+    return spti_structure_drop_grow(&dst(m)->structure, p, f, score, spti_dst_seed(m, step, l), *pos);
+}
+
 /* One layer's new positions (pos[l] allocated here). */
 static int layer_positions(spti_method *m, int64_t step, const float *const *drop, float *const *scores, int l,
                            int64_t **pos) {
+    if (spti_structure_by_row(&dst(m)->structure)) return layer_positions_by_row(m, step, scores, l, pos);
     const spti_param *p = m->weights[l];
     const int64_t k = spti_dst_drop_count(m, step, p->n);
     const float *score = scores ? scores[l] : NULL;
@@ -179,7 +215,7 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
     }
     int n_jobs = 0;
     for (int l = 0; l < n; l++)
-        if (spti_dst_is_sparse(m, l) && spti_dst_drop_count(m, step, m->weights[l]->n) > 0)
+        if (spti_dst_is_sparse(m, l) && layer_k(m, step, l) > 0)
             jobs[n_jobs++] = (layer_job){.layer = l, .cost = m->weights[l]->rows * m->weights[l]->cols};
     qsort(jobs, (size_t)n_jobs, sizeof *jobs, by_cost_desc);
     /* All new patterns first: a failure here changes nothing. */
@@ -231,6 +267,8 @@ static int draw_sample(spti_method *m, int64_t step, int l, int64_t k) {
 }
 
 int spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
+    /* A structure by row grows from the dense gradient (its selection is per row). */
+    if (spti_structure_by_row(&dst(m)->structure)) stream = false;
     const bool update = spti_dst_is_update(m, step), sampled = stream && dst(m)->grow_sample > 0.0;
     layer_job *jobs = NULL;
     int n_jobs = 0;
@@ -238,7 +276,7 @@ int spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
     for (int l = 0; l < m->n_weights; l++) {
         spti_param *p = m->weights[l];
         if (!spti_dst_is_sparse(m, l)) continue;
-        const int64_t k = update ? spti_dst_drop_count(m, step, p->n) : 0;
+        const int64_t k = update ? layer_k(m, step, l) : 0;
         p->request.dense_grad = k > 0 && !sampled;
         p->request.grow_k = stream && !sampled ? k : 0;
         if (p->result.grow) p->result.grow->filled = false; /* only this step's backward counts */

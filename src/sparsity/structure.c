@@ -1,0 +1,215 @@
+/*
+ * Structured sparsity by row (structure.h): the planned count, the initial
+ * draw and the drop/grow update of fanin and nm layers, and the invariant
+ * check.
+ *
+ * Drop/grow works row by row with two binary heaps: the row's entries by
+ * -|w| (the k_r smallest |w| pop first), then the row's candidates (every
+ * column not kept, just-dropped ones included) by |score| or a random key,
+ * popped until k_r are taken, a candidate being skipped when its group of
+ * M already holds N (nm). Candidates always suffice: the k_r dropped ones
+ * free k_r places in their own groups. O(cols + k_r log cols) per row.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "method_config.h"
+#include "dst.h"
+#include "structure.h"
+
+int spti_structure_from_config(const spti_method_ops *ops, const spt_method_config *cfg, spti_structure *s) {
+    s->kind = (int)cfg->value[SPT_MP_STRUCTURE];
+    s->n = (int64_t)cfg->value[SPT_MP_STRUCTURE_N];
+    s->m = (int64_t)cfg->value[SPT_MP_STRUCTURE_M];
+    if (s->kind == SPT_STRUCTURE_UNSTRUCTURED) return SPT_OK;
+    if (!(ops->structures & (1u << s->kind)))
+        return spti_fail(SPT_ERR_UNSUPPORTED, "method \"%s\" does not support structure \"%s\" (docs/methods.md)",
+                         ops->name, spt_method_param_choice_name(SPT_MP_STRUCTURE, s->kind));
+    if (s->kind == SPT_STRUCTURE_NM && s->n > s->m)
+        return spti_fail(SPT_ERR_INVALID, "structure nm: N (%lld) must be <= M (%lld)", (long long)s->n,
+                         (long long)s->m);
+    return SPT_OK;
+}
+
+/* Entries of a row of `cols` under nm: min(N, g) per group. */
+static int64_t nm_row_count(const spti_structure *s, int64_t cols) {
+    const int64_t full = cols / s->m, tail = cols % s->m;
+    return full * s->n + (tail < s->n ? tail : s->n);
+}
+
+static int64_t row_target(const spti_structure *s, int64_t rows, int64_t cols, int64_t planned) {
+    if (s->kind == SPT_STRUCTURE_NM) return nm_row_count(s, cols);
+    int64_t f = (int64_t)llround((double)planned / (double)rows);
+    return f < 1 ? 1 : f > cols ? cols : f;
+}
+
+int64_t spti_structure_nnz(const spti_structure *s, int64_t rows, int64_t cols, int64_t planned) {
+    if (!spti_structure_by_row(s) || planned >= rows * cols) return planned;
+    return rows * row_target(s, rows, cols, planned);
+}
+
+int spti_structure_sample(const spti_structure *s, int64_t rows, int64_t cols, int64_t nnz, spti_rng *rng,
+                          int64_t *pos) {
+    if (!spti_structure_by_row(s) || nnz % rows != 0)
+        return spti_fail(SPT_ERR_INTERNAL, "%s: %lld entries over %lld rows", __func__, (long long)nnz,
+                         (long long)rows);
+    const int64_t f = nnz / rows;
+    int64_t *tmp = spti_alloc_or_fail(cols, sizeof(int64_t), "structured topology");
+    if (!tmp) return SPT_ERR_NOMEM;
+    int rc = SPT_OK;
+    int64_t out = 0;
+    for (int64_t r = 0; r < rows && rc == SPT_OK; r++) {
+        if (s->kind == SPT_STRUCTURE_FANIN) {
+            rc = spti_sample_sorted(rng, cols, f, tmp);
+            for (int64_t i = 0; rc == SPT_OK && i < f; i++) pos[out++] = r * cols + tmp[i];
+            continue;
+        }
+        for (int64_t g0 = 0; g0 < cols && rc == SPT_OK; g0 += s->m) {
+            const int64_t g = cols - g0 < s->m ? cols - g0 : s->m, take = g < s->n ? g : s->n;
+            rc = spti_sample_sorted(rng, g, take, tmp);
+            for (int64_t i = 0; rc == SPT_OK && i < take; i++) pos[out++] = r * cols + g0 + tmp[i];
+        }
+    }
+    spti_free(tmp);
+    if (rc == SPT_OK && out != nnz)
+        rc = spti_fail(SPT_ERR_INTERNAL, "%s: drew %lld of %lld entries", __func__, (long long)out, (long long)nnz);
+    return rc;
+}
+
+/* ---- drop/grow -------------------------------------------------------------- */
+
+typedef struct item {
+    float key; /* larger pops first */
+    int32_t col;
+    uint64_t tie; /* equal keys: larger pops first */
+} item;
+
+static bool above(const item *a, const item *b) { return a->key != b->key ? a->key > b->key : a->tie > b->tie; }
+
+static void sift_down(item *h, int64_t n, int64_t i) {
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, best = i;
+        if (l < n && above(&h[l], &h[best])) best = l;
+        if (r < n && above(&h[r], &h[best])) best = r;
+        if (best == i) return;
+        item t = h[i];
+        h[i] = h[best];
+        h[best] = t;
+        i = best;
+    }
+}
+
+static void heapify(item *h, int64_t n) {
+    for (int64_t i = n / 2 - 1; i >= 0; i--) sift_down(h, n, i);
+}
+
+static item pop(item *h, int64_t *n) {
+    item top = h[0];
+    h[0] = h[--*n];
+    sift_down(h, *n, 0);
+    return top;
+}
+
+static uint64_t tie_of(uint64_t seed, int64_t pos) { return spti_mix64(seed ^ spti_mix64((uint64_t)pos)); }
+
+int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, double fraction, const float *score,
+                             uint64_t seed, int64_t *new_pos) {
+    if (p->kind != SPTI_PARAM_SPARSE) return spti_fail(SPT_ERR_STATE, "%s: %s is not sparse", __func__, p->name);
+    const spt_csr *c = p->csr;
+    const int64_t cols = c->cols, gm = s->kind == SPT_STRUCTURE_NM ? s->m : cols;
+    const int64_t cap = s->kind == SPT_STRUCTURE_NM ? s->n : cols, n_groups = (cols + gm - 1) / gm;
+    item *h = spti_alloc(cols, sizeof(item));
+    uint8_t *state = spti_alloc(cols, 1); /* 0 free, 1 kept, 2 dropped, 3 grown */
+    int64_t *fill = spti_alloc(n_groups, sizeof(int64_t));
+    int rc = SPT_OK;
+    if (!h || !state || !fill) {
+        rc = spti_fail(SPT_ERR_NOMEM, "%s: out of memory for %s", __func__, p->name);
+        goto done;
+    }
+    const uint64_t drop_seed = seed, grow_seed = seed ^ 0x6a09e667f3bcc909ULL, rand_seed = seed ^ 0xbb67ae8584caa73bULL;
+    int64_t out = 0;
+    for (int64_t r = 0; r < c->rows; r++) {
+        const int64_t b = c->row_ptr[r], nr = c->row_ptr[r + 1] - b;
+        int64_t kr = (int64_t)floor(fraction * (double)nr);
+        kr = kr < 0 ? 0 : kr > nr ? nr : kr;
+        memset(state, 0, (size_t)cols);
+        memset(fill, 0, (size_t)n_groups * sizeof *fill);
+        for (int64_t j = 0; j < nr; j++) {
+            const int32_t col = c->col_idx[b + j];
+            const float w = p->value[b + j];
+            h[j] = (item){isnan(w) ? -INFINITY : -fabsf(w), col, tie_of(drop_seed, r * cols + col)};
+            state[col] = 1;
+            fill[col / gm]++;
+        }
+        if (kr > 0) {
+            int64_t n = nr;
+            heapify(h, n);
+            for (int64_t i = 0; i < kr; i++) {
+                const item it = pop(h, &n);
+                state[it.col] = 2;
+                fill[it.col / gm]--;
+            }
+            n = 0;
+            for (int64_t col = 0; col < cols; col++) {
+                if (state[col] == 1) continue;
+                const int64_t at = r * cols + col;
+                float key;
+                if (score)
+                    key = isnan(score[at]) ? INFINITY : fabsf(score[at]);
+                else
+                    key = (float)(tie_of(rand_seed, at) >> 40); /* 24 random bits: exact in a float */
+                h[n++] = (item){key, (int32_t)col, tie_of(grow_seed, at)};
+            }
+            heapify(h, n);
+            for (int64_t got = 0; got < kr;) {
+                if (n == 0) {
+                    rc = spti_fail(SPT_ERR_INTERNAL, "%s: row %lld of %s has no room to grow", __func__, (long long)r,
+                                   p->name);
+                    goto done;
+                }
+                const item it = pop(h, &n);
+                if (fill[it.col / gm] >= cap) continue;
+                fill[it.col / gm]++;
+                state[it.col] = 3;
+                got++;
+            }
+        }
+        for (int64_t col = 0; col < cols; col++)
+            if (state[col] == 1 || state[col] == 3) new_pos[out++] = r * cols + col;
+    }
+    if (out != c->nnz)
+        rc = spti_fail(SPT_ERR_INTERNAL, "%s: new pattern of %s has %lld of %lld entries", __func__, p->name,
+                       (long long)out, (long long)c->nnz);
+done:
+    spti_free(h);
+    spti_free(state);
+    spti_free(fill);
+    return rc;
+}
+
+/* ---- invariant -------------------------------------------------------------- */
+
+int spti_structure_check(const spti_structure *s, const spti_param *p, int64_t fanin) {
+    if (p->kind != SPTI_PARAM_SPARSE || !spti_structure_by_row(s)) return SPT_OK;
+    const spt_csr *c = p->csr;
+    if (s->kind == SPT_STRUCTURE_FANIN) {
+        const int64_t f = fanin >= 0 ? fanin : c->row_ptr[1] - c->row_ptr[0];
+        for (int64_t r = 0; r < c->rows; r++)
+            if (c->row_ptr[r + 1] - c->row_ptr[r] != f)
+                return spti_fail(SPT_ERR_INTERNAL, "%s: row %lld holds %lld entries, fan-in %lld", p->name,
+                                 (long long)r, (long long)(c->row_ptr[r + 1] - c->row_ptr[r]), (long long)f);
+        return SPT_OK;
+    }
+    for (int64_t r = 0; r < c->rows; r++) {
+        int64_t group = -1, count = 0;
+        for (int64_t j = c->row_ptr[r]; j < c->row_ptr[r + 1]; j++) {
+            const int64_t g = c->col_idx[j] / s->m;
+            count = g == group ? count + 1 : 1;
+            group = g;
+            if (count > s->n)
+                return spti_fail(SPT_ERR_INTERNAL, "%s: row %lld, group %lld holds more than %lld entries", p->name,
+                                 (long long)r, (long long)g, (long long)s->n);
+        }
+    }
+    return SPT_OK;
+}

@@ -1,0 +1,66 @@
+/*
+ * Structured sparsity (SPT_MP_STRUCTURE): which groups of a weight's
+ * entries a method keeps together, orthogonal to the method and the
+ * allocator. A weight is rows x cols (a row = an output neuron or filter);
+ * the structures supported so far act row by row:
+ *   fanin  every row holds exactly f = clamp(round(nnz / rows), 1, cols)
+ *          entries;
+ *   nm     every group of M consecutive columns of a row (the last one may
+ *          be shorter, g < M) holds at most N entries; the initial topology
+ *          holds exactly min(N, g) in each.
+ * Both keep each row's count through drop/grow, so rows stay balanced
+ * (kernels can store such a weight as rows x f values plus columns).
+ * Which method supports which structure is its ops' `structures` mask
+ * (method.h), checked by spti_method_create.
+ */
+#ifndef SPTI_STRUCTURE_H
+#define SPTI_STRUCTURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "method.h"
+
+typedef struct spti_structure {
+    int kind;     /* spt_structure */
+    int64_t n, m; /* nm: at most n of every m consecutive inputs */
+} spti_structure;
+
+/* The structure a configuration asks for, checked against what `ops`
+ * supports (SPT_ERR_UNSUPPORTED naming both) and its own relations (N <= M,
+ * SPT_ERR_INVALID). */
+int spti_structure_from_config(const spti_method_ops *ops, const spt_method_config *cfg, spti_structure *s);
+
+/* Whether s moves rows as units of their own (anything but unstructured). */
+static inline bool spti_structure_by_row(const spti_structure *s) {
+    return s->kind == SPT_STRUCTURE_FANIN || s->kind == SPT_STRUCTURE_NM;
+}
+
+/* The nonzero count of a rows x cols layer planned at `planned` (1 ..
+ * rows*cols) under s: rows x f for fanin, rows x sum over groups of
+ * min(N, g) for nm (unstructured: planned). A layer at rows*cols (kept
+ * dense) stays so. */
+int64_t spti_structure_nnz(const spti_structure *s, int64_t rows, int64_t cols, int64_t planned);
+
+/* nnz = spti_structure_nnz(...) sorted positions of a rows x cols layer
+ * drawn under s (uniform within each row or group: one draw per row from
+ * rng, rows in order), into pos[nnz]. */
+int spti_structure_sample(const spti_structure *s, int64_t rows, int64_t cols, int64_t nnz, spti_rng *rng,
+                          int64_t *pos);
+
+/* One drop/grow update of a SPARSE weight under s (by row): in each row of
+ * n_r entries drop k_r = floor(fraction x n_r) of smallest |w| and grow
+ * k_r among the row's positions not kept, by largest |score| (rows x cols)
+ * or, score == NULL, at random (a seeded random key per candidate),
+ * taking a candidate only while its group of M has room (nm). Ties are
+ * broken by a hash of `seed` and the position. Writes the nnz sorted new
+ * positions to new_pos; row counts are unchanged. */
+int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, double fraction, const float *score,
+                             uint64_t seed, int64_t *new_pos);
+
+/* Whether a weight's pattern satisfies s (a DENSE weight does):
+ * SPT_OK, or SPT_ERR_INTERNAL naming the first row or group that does not.
+ * fanin: every row holds `fanin` entries (fanin < 0: as many as row 0). */
+int spti_structure_check(const spti_structure *s, const spti_param *p, int64_t fanin);
+
+#endif

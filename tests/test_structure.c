@@ -1,0 +1,328 @@
+/* Structured sparsity (SPT_MP_STRUCTURE) through the public API: the
+ * invariant of each structure holds at creation and after every step of
+ * static, SET, RigL and SNFS runs on a small MLP and a small ResNet
+ * (fanin: every row of a sparse layer holds exactly its fan-in; nm: never
+ * more than N in any group of M consecutive inputs of a row, and each row's
+ * count unchanged), the topology does move, runs are reproducible for one
+ * seed, and every unsupported combination fails trainer creation cleanly. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "test_support.h"
+
+enum { F = 24, H = 40, K = 3, BATCH = 16, STEPS = 24, DT = 3 };
+enum { IMG = 8, IC = 3 };
+
+typedef struct run {
+    spt_model *model;
+    spt_optimizer *opt;
+    spt_trainer *trainer;
+    int64_t in_size; /* features per example */
+} run;
+
+static spt_method_config *make_config(int method, int structure, int n, int m) {
+    spt_method_config *cfg = NULL;
+    assert_status(spt_method_config_create(method, &cfg), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_SPARSITY, 0.8), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_SEED, 7), SPT_OK);
+    int uses = 0;
+    assert_status(spt_method_uses_param(method, SPT_MP_DELTA_T, &uses), SPT_OK);
+    if (uses) assert_status(spt_method_config_set(cfg, SPT_MP_DELTA_T, DT), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_STRUCTURE, structure), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_STRUCTURE_N, n), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_STRUCTURE_M, m), SPT_OK);
+    return cfg;
+}
+
+static spt_model *make_model(bool conv, int64_t *in_size) {
+    spt_model *model = NULL;
+    if (conv) {
+        assert_status(spt_model_create_resnet(IC, IMG, IMG, 1, 1, K, 11, &model), SPT_OK);
+        *in_size = IC * IMG * IMG;
+    } else {
+        int64_t widths[4] = {F, H, H, K};
+        assert_status(spt_model_create_mlp(widths, 4, 31, &model), SPT_OK);
+        *in_size = F;
+    }
+    return model;
+}
+
+static int start(run *r, bool conv, spt_method_config *cfg) {
+    memset(r, 0, sizeof *r);
+    r->model = make_model(conv, &r->in_size);
+    assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, &r->opt), SPT_OK);
+    assert_status(spt_optimizer_set_param(r->opt, SPT_OPT_LR, 0.05), SPT_OK);
+    assert_status(spt_optimizer_set_param(r->opt, SPT_OPT_MOMENTUM, 0.9), SPT_OK);
+    return spt_trainer_create(r->model, r->opt, NULL, cfg, STEPS, 1, &r->trainer);
+}
+
+static void finish(run *r) {
+    spt_trainer_destroy(r->trainer);
+    spt_optimizer_destroy(r->opt);
+    spt_model_destroy(r->model);
+}
+
+static void make_batch(spti_rng *rng, int64_t in_size, float *x, int32_t *y) {
+    for (int i = 0; i < BATCH; i++) {
+        int k = (int)spti_rng_below(rng, K);
+        y[i] = k;
+        for (int64_t f = 0; f < in_size; f++)
+            x[f * BATCH + i] = (f % K == k ? 1.0f : -0.3f) + 0.5f * spti_rng_normal(rng);
+    }
+}
+
+/* Check every sparse weight of the model against the structure; row_count
+ * (one slot per layer, rows entries each, filled on the first call) holds
+ * each row's count, which must never change. Returns the number of sparse
+ * weights seen. */
+static int check_structure(const spt_model *model, int structure, int n, int m, int64_t **row_count) {
+    int64_t layers = 0;
+    int sparse = 0;
+    assert_status(spt_model_num_layers(model, &layers), SPT_OK);
+    for (int64_t i = 0; i < layers; i++) {
+        int64_t rows = 0, cols = 0, nnz = 0;
+        assert_status(spt_model_layer_weight(model, i, &rows, &cols, &nnz, NULL), SPT_OK);
+        if (rows == 0 || nnz == rows * cols) continue;
+        sparse++;
+        int64_t *rp = malloc((size_t)(rows + 1) * sizeof *rp);
+        int32_t *ci = malloc((size_t)nnz * sizeof *ci);
+        assert_status(spt_model_layer_weight_csr(model, i, rp, rows + 1, ci, NULL, nnz), SPT_OK);
+        if (!row_count[i]) {
+            row_count[i] = calloc((size_t)rows, sizeof(int64_t));
+            for (int64_t r = 0; r < rows; r++) row_count[i][r] = rp[r + 1] - rp[r];
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t cnt = rp[r + 1] - rp[r];
+            assert_int_equal(cnt, row_count[i][r]); /* a row's count never changes */
+            if (structure == SPT_STRUCTURE_FANIN) {
+                assert_int_equal(cnt, rp[1] - rp[0]); /* every row: the same fan-in */
+                assert_true(cnt >= 1);
+            }
+            if (structure == SPT_STRUCTURE_NM) {
+                int64_t group = -1, in_group = 0;
+                for (int64_t j = rp[r]; j < rp[r + 1]; j++) {
+                    const int64_t g = ci[j] / m;
+                    in_group = g == group ? in_group + 1 : 1;
+                    group = g;
+                    assert_true(in_group <= n);
+                }
+            }
+        }
+        if (structure == SPT_STRUCTURE_FANIN) assert_int_equal(nnz, rows * (rp[1] - rp[0]));
+        free(rp);
+        free(ci);
+    }
+    return sparse;
+}
+
+/* A run of STEPS steps, the invariant checked at creation and after every
+ * step; returns the topology updates seen. */
+static int run_checked(int method, bool conv, int structure, int n, int m) {
+    spt_method_config *cfg = make_config(method, structure, n, m);
+    run r;
+    assert_status(start(&r, conv, cfg), SPT_OK);
+    spt_method_config_destroy(cfg);
+    int64_t layers = 0;
+    assert_status(spt_model_num_layers(r.model, &layers), SPT_OK);
+    int64_t **row_count = calloc((size_t)layers, sizeof(int64_t *));
+    assert_true(check_structure(r.model, structure, n, m, row_count) >= 2);
+    float *x = malloc((size_t)(r.in_size * BATCH) * sizeof(float));
+    int32_t y[BATCH];
+    spti_rng rng;
+    spti_rng_seed(&rng, 5);
+    int updates = 0;
+    for (int s = 0; s < STEPS; s++) {
+        make_batch(&rng, r.in_size, x, y);
+        double loss = 0.0;
+        assert_status(spt_trainer_step(r.trainer, x, y, BATCH, &loss, NULL), SPT_OK);
+        assert_true(isfinite(loss));
+        int upd = 0;
+        assert_status(spt_trainer_last_update(r.trainer, &upd, NULL), SPT_OK);
+        updates += upd;
+        check_structure(r.model, structure, n, m, row_count);
+    }
+    for (int64_t i = 0; i < layers; i++) free(row_count[i]);
+    free(row_count);
+    free(x);
+    finish(&r);
+    return updates;
+}
+
+static const int DYNAMIC[] = {SPT_METHOD_SET, SPT_METHOD_RIGL, SPT_METHOD_SNFS};
+
+static void test_fanin_mlp(void **state) {
+    (void)state;
+    assert_int_equal(run_checked(SPT_METHOD_STATIC, false, SPT_STRUCTURE_FANIN, 2, 4), 0);
+    for (int i = 0; i < 3; i++) assert_true(run_checked(DYNAMIC[i], false, SPT_STRUCTURE_FANIN, 2, 4) > 0);
+}
+
+static void test_nm_mlp(void **state) {
+    (void)state;
+    assert_int_equal(run_checked(SPT_METHOD_STATIC, false, SPT_STRUCTURE_NM, 2, 4), 0);
+    for (int i = 0; i < 3; i++) assert_true(run_checked(DYNAMIC[i], false, SPT_STRUCTURE_NM, 2, 4) > 0);
+    /* Groups that do not divide the row, and N = 1. */
+    assert_true(run_checked(SPT_METHOD_RIGL, false, SPT_STRUCTURE_NM, 1, 7) > 0);
+    assert_true(run_checked(SPT_METHOD_SET, false, SPT_STRUCTURE_NM, 3, 5) > 0);
+}
+
+static void test_fanin_conv(void **state) {
+    (void)state;
+    assert_int_equal(run_checked(SPT_METHOD_STATIC, true, SPT_STRUCTURE_FANIN, 2, 4), 0);
+    assert_true(run_checked(SPT_METHOD_RIGL, true, SPT_STRUCTURE_FANIN, 2, 4) > 0);
+    assert_true(run_checked(SPT_METHOD_SET, true, SPT_STRUCTURE_FANIN, 2, 4) > 0);
+}
+
+static void test_nm_conv(void **state) {
+    (void)state;
+    assert_true(run_checked(SPT_METHOD_RIGL, true, SPT_STRUCTURE_NM, 2, 4) > 0);
+    assert_true(run_checked(SPT_METHOD_SET, true, SPT_STRUCTURE_NM, 1, 4) > 0);
+}
+
+/* The fan-in is round(planned nnz / rows): at uniform 80% a 40 x 24 layer
+ * holds 40 x 5 (0.2 x 24 = 4.8 -> 5); n:m 2:4 holds half of each row. */
+static void test_counts(void **state) {
+    (void)state;
+    for (int s = 0; s < 2; s++) {
+        const int structure = s ? SPT_STRUCTURE_NM : SPT_STRUCTURE_FANIN;
+        spt_method_config *cfg = make_config(SPT_METHOD_STATIC, structure, 2, 4);
+        assert_status(spt_method_config_set(cfg, SPT_MP_DISTRIBUTION, SPT_DISTRIBUTION_UNIFORM), SPT_OK);
+        run r;
+        assert_status(start(&r, false, cfg), SPT_OK);
+        spt_method_config_destroy(cfg);
+        int64_t rows, cols, nnz;
+        assert_status(spt_model_layer_weight(r.model, 0, &rows, &cols, &nnz, NULL), SPT_OK);
+        assert_int_equal(rows, H);
+        assert_int_equal(cols, F);
+        assert_int_equal(nnz, s ? H * F / 2 : H * 5);
+        finish(&r);
+    }
+}
+
+/* Same seed, same bytes: the weights after a structured RigL run, on one
+ * thread and on two. */
+static void weights_after(int threads, int structure, float **out, int64_t *n_out) {
+    spt_set_num_threads(threads);
+    spt_method_config *cfg = make_config(SPT_METHOD_RIGL, structure, 2, 4);
+    run r;
+    assert_status(start(&r, false, cfg), SPT_OK);
+    spt_method_config_destroy(cfg);
+    float *x = malloc((size_t)(r.in_size * BATCH) * sizeof(float));
+    int32_t y[BATCH];
+    spti_rng rng;
+    spti_rng_seed(&rng, 5);
+    for (int s = 0; s < STEPS; s++) {
+        make_batch(&rng, r.in_size, x, y);
+        assert_status(spt_trainer_step(r.trainer, x, y, BATCH, NULL, NULL), SPT_OK);
+    }
+    int64_t layers, total = 0;
+    assert_status(spt_model_num_layers(r.model, &layers), SPT_OK);
+    float *all = NULL;
+    for (int64_t i = 0; i < layers; i++) {
+        int64_t rows, cols;
+        assert_status(spt_model_layer_weight(r.model, i, &rows, &cols, NULL, NULL), SPT_OK);
+        if (!rows) continue;
+        all = realloc(all, (size_t)(total + rows * cols) * sizeof(float));
+        assert_status(spt_model_layer_weight_dense(r.model, i, all + total, rows * cols), SPT_OK);
+        total += rows * cols;
+    }
+    free(x);
+    finish(&r);
+    *out = all;
+    *n_out = total;
+}
+
+static void test_reproducible(void **state) {
+    (void)state;
+    for (int s = 0; s < 2; s++) {
+        const int structure = s ? SPT_STRUCTURE_NM : SPT_STRUCTURE_FANIN;
+        float *a, *b, *c;
+        int64_t na, nb, nc;
+        weights_after(1, structure, &a, &na);
+        weights_after(1, structure, &b, &nb);
+        weights_after(2, structure, &c, &nc);
+        assert_int_equal(na, nb);
+        assert_int_equal(na, nc);
+        assert_memory_equal(a, b, (size_t)na * sizeof(float));
+        assert_memory_equal(a, c, (size_t)na * sizeof(float));
+        free(a);
+        free(b);
+        free(c);
+    }
+}
+
+/* Every method and structure: supported ones create a trainer, the others
+ * fail creation with SPT_ERR_UNSUPPORTED and a message naming both. */
+static void test_support_table(void **state) {
+    (void)state;
+    for (int method = 0; method < spt_method_count(); method++) {
+        int is_user = 0;
+        assert_status(spt_method_is_user(method, &is_user), SPT_OK);
+        if (is_user) continue;
+        for (int s = SPT_STRUCTURE_UNSTRUCTURED; s <= SPT_STRUCTURE_FANIN; s++) {
+            int supported = -1;
+            assert_status(spt_method_supports_structure(method, s, &supported), SPT_OK);
+            const bool dst = method == SPT_METHOD_STATIC || method == SPT_METHOD_SET || method == SPT_METHOD_RIGL ||
+                             method == SPT_METHOD_SNFS;
+            const bool expect =
+                s == SPT_STRUCTURE_UNSTRUCTURED || (dst && (s == SPT_STRUCTURE_FANIN || s == SPT_STRUCTURE_NM));
+            assert_int_equal(supported, expect);
+            if (s == SPT_STRUCTURE_UNSTRUCTURED) continue;
+            spt_method_config *cfg = make_config(method, s, 2, 4);
+            run r;
+            const int rc = start(&r, false, cfg);
+            spt_method_config_destroy(cfg);
+            if (expect) {
+                assert_status(rc, SPT_OK);
+            } else {
+                assert_int_equal(rc, SPT_ERR_UNSUPPORTED);
+                assert_null(r.trainer);
+                assert_non_null(strstr(spt_last_error(), spt_method_name(method)));
+                assert_non_null(strstr(spt_last_error(), spt_method_param_choice_name(SPT_MP_STRUCTURE, s)));
+            }
+            finish(&r);
+        }
+    }
+    int supported = 0;
+    assert_int_equal(spt_method_supports_structure(SPT_METHOD_RIGL, 99, &supported), SPT_ERR_INVALID);
+    assert_int_equal(spt_method_supports_structure(-1, SPT_STRUCTURE_FANIN, &supported), SPT_ERR_INVALID);
+    assert_int_equal(spt_method_supports_structure(SPT_METHOD_RIGL, SPT_STRUCTURE_FANIN, NULL), SPT_ERR_NULL);
+}
+
+/* Relations checked at trainer creation: N <= M, and no sampled growth
+ * under a structure by row. Names and aliases of the choice. */
+static void test_bad_combinations(void **state) {
+    (void)state;
+    spt_method_config *cfg = make_config(SPT_METHOD_RIGL, SPT_STRUCTURE_NM, 5, 4);
+    run r;
+    assert_int_equal(start(&r, false, cfg), SPT_ERR_INVALID);
+    assert_non_null(strstr(spt_last_error(), "N (5)"));
+    finish(&r);
+    spt_method_config_destroy(cfg);
+    cfg = make_config(SPT_METHOD_RIGL, SPT_STRUCTURE_FANIN, 2, 4);
+    assert_status(spt_method_config_set(cfg, SPT_MP_GROW_SAMPLE, 2.0), SPT_OK);
+    assert_int_equal(start(&r, false, cfg), SPT_ERR_UNSUPPORTED);
+    assert_non_null(strstr(spt_last_error(), "grow_sample"));
+    finish(&r);
+    spt_method_config_destroy(cfg);
+    int v = -1;
+    assert_status(spt_method_param_choice_from_name(SPT_MP_STRUCTURE, "n:m", &v), SPT_OK);
+    assert_int_equal(v, SPT_STRUCTURE_NM);
+    assert_status(spt_method_param_choice_from_name(SPT_MP_STRUCTURE, "fanin", &v), SPT_OK);
+    assert_int_equal(v, SPT_STRUCTURE_FANIN);
+    assert_string_equal(spt_method_param_choice_name(SPT_MP_STRUCTURE, SPT_STRUCTURE_KERNEL), "kernel");
+    double def = -1;
+    assert_status(spt_method_param_default(SPT_METHOD_RIGL, SPT_MP_STRUCTURE, &def), SPT_OK);
+    assert_true(def == SPT_STRUCTURE_UNSTRUCTURED);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fanin_mlp),     cmocka_unit_test(test_nm_mlp),
+        cmocka_unit_test(test_fanin_conv),    cmocka_unit_test(test_nm_conv),
+        cmocka_unit_test(test_counts),        cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_support_table), cmocka_unit_test(test_bad_combinations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
