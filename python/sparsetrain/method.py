@@ -133,6 +133,25 @@ def method_params(method):
     return out
 
 
+def supports_structure(method, structure):
+    """Whether a method supports a structure (``"fanin"``, ``"nm"`` or
+    ``"n:m"``, ``"channel"``, ``"kernel"``, ``"unstructured"``, or an
+    spt_structure value): a :class:`Trainer` of a configuration naming one
+    it does not support raises :class:`UnsupportedError` (docs/methods.md,
+    "Structured sparsity"). Set it like any knob:
+    ``MethodConfig("rigl", structure="fanin")`` or
+    ``MethodConfig("rigl", structure="nm", structure_n=2, structure_m=4)``."""
+    if isinstance(structure, str):
+        if structure.lower() not in STRUCTURES:
+            raise errors.InvalidError("structure %r is not one of %s" % (structure, ", ".join(sorted(STRUCTURES))),
+                                      errors.ERR_INVALID)
+        structure = STRUCTURES[structure.lower()]
+    out = c_int()
+    errors.check(lib.spt_method_supports_structure(method_id(method), _args.integer(structure, "structure", "i32"),
+                                                   ctypes.byref(out)))
+    return out.value != 0
+
+
 def method_summary(method):
     """One line saying what a method does, with its paper."""
     return _text(lib.spt_method_summary(method_id(method)))
