@@ -30,15 +30,54 @@ static spt_method_config *make_config(int method, int structure, int n, int m) {
     int uses = 0;
     assert_status(spt_method_uses_param(method, SPT_MP_DELTA_T, &uses), SPT_OK);
     if (uses) assert_status(spt_method_config_set(cfg, SPT_MP_DELTA_T, DT), SPT_OK);
+    if (method == SPT_METHOD_GMP) {
+        assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_START, 2), SPT_OK);
+        assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_END, 20), SPT_OK);
+        assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_FREQ, 3), SPT_OK);
+    }
+    if (method == SPT_METHOD_LOTTERY) assert_status(spt_method_config_set(cfg, SPT_MP_LOTTERY_ROUNDS, 2), SPT_OK);
     assert_status(spt_method_config_set(cfg, SPT_MP_STRUCTURE, structure), SPT_OK);
     assert_status(spt_method_config_set(cfg, SPT_MP_STRUCTURE_N, n), SPT_OK);
     assert_status(spt_method_config_set(cfg, SPT_MP_STRUCTURE_M, m), SPT_OK);
     return cfg;
 }
 
-static spt_model *make_model(bool conv, int64_t *in_size) {
+/* Kernel side of each primitive layer of the last model made (1: linear
+ * or no weight). */
+static int64_t kernel_side[64];
+
+/* conv(3 -> 12, 3x3) - relu - conv(12 -> 16, 1x1) - relu - conv(16 -> 16,
+ * 3x3) - global avgpool - linear(K): kernels of 9 and of 1. */
+static spt_model *make_convnet(int64_t *in_size) {
+    spt_net *net = NULL;
+    int64_t node;
+    assert_status(spt_net_create(IC, IMG, IMG, &net), SPT_OK);
+    const int64_t outs[3] = {12, 16, 16}, ks[3] = {3, 1, 3};
+    for (int i = 0; i < 64; i++) kernel_side[i] = 1;
+    for (int i = 0; i < 3; i++) {
+        assert_status(spt_net_add_layer(net, SPT_LAYER_CONV2D, NULL, &node), SPT_OK);
+        assert_status(spt_net_set(net, node, SPT_LP_OUT, (double)outs[i]), SPT_OK);
+        assert_status(spt_net_set(net, node, SPT_LP_KERNEL, (double)ks[i]), SPT_OK);
+        assert_status(spt_net_set(net, node, SPT_LP_PADDING, ks[i] == 3 ? 1 : 0), SPT_OK);
+        kernel_side[node] = ks[i];
+        assert_status(spt_net_add_layer(net, SPT_LAYER_RELU, NULL, NULL), SPT_OK);
+    }
+    assert_status(spt_net_add_layer(net, SPT_LAYER_GLOBAL_AVGPOOL, NULL, NULL), SPT_OK);
+    assert_status(spt_net_add_layer(net, SPT_LAYER_FLATTEN, NULL, NULL), SPT_OK);
+    assert_status(spt_net_add_layer(net, SPT_LAYER_LINEAR, NULL, &node), SPT_OK);
+    assert_status(spt_net_set(net, node, SPT_LP_OUT, K), SPT_OK);
     spt_model *model = NULL;
-    if (conv) {
+    assert_status(spt_model_create(net, 13, &model), SPT_OK);
+    spt_net_destroy(net);
+    *in_size = IC * IMG * IMG;
+    return model;
+}
+
+static spt_model *make_model(int conv, int64_t *in_size) {
+    spt_model *model = NULL;
+    if (conv == 2) {
+        model = make_convnet(in_size);
+    } else if (conv) {
         assert_status(spt_model_create_resnet(IC, IMG, IMG, 1, 1, K, 11, &model), SPT_OK);
         *in_size = IC * IMG * IMG;
     } else {
@@ -46,10 +85,25 @@ static spt_model *make_model(bool conv, int64_t *in_size) {
         assert_status(spt_model_create_mlp(widths, 4, 31, &model), SPT_OK);
         *in_size = F;
     }
+    /* The kernel side of every convolution, from the model's description. */
+    spt_net *net = NULL;
+    int64_t nodes = 0;
+    assert_status(spt_model_net(model, &net), SPT_OK);
+    assert_status(spt_net_num_nodes(net, &nodes), SPT_OK);
+    assert_true(nodes <= 64);
+    for (int64_t i = 0; i < 64; i++) kernel_side[i] = 1;
+    for (int64_t i = 0; i < nodes; i++) {
+        int kind = -1;
+        double k = 1;
+        assert_status(spt_net_node(net, i, &kind, NULL, NULL), SPT_OK);
+        if (kind == SPT_LAYER_CONV2D) assert_status(spt_net_get(net, i, SPT_LP_KERNEL, &k), SPT_OK);
+        kernel_side[i] = (int64_t)k;
+    }
+    spt_net_destroy(net);
     return model;
 }
 
-static int start(run *r, bool conv, spt_method_config *cfg) {
+static int start(run *r, int conv, spt_method_config *cfg) {
     memset(r, 0, sizeof *r);
     r->model = make_model(conv, &r->in_size);
     assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, &r->opt), SPT_OK);
@@ -95,7 +149,8 @@ static int check_structure(const spt_model *model, int structure, int n, int m, 
         }
         for (int64_t r = 0; r < rows; r++) {
             const int64_t cnt = rp[r + 1] - rp[r];
-            assert_int_equal(cnt, row_count[i][r]); /* a row's count never changes */
+            if (structure == SPT_STRUCTURE_FANIN || structure == SPT_STRUCTURE_NM)
+                assert_int_equal(cnt, row_count[i][r]); /* a row's count never changes */
             if (structure == SPT_STRUCTURE_FANIN) {
                 assert_int_equal(cnt, rp[1] - rp[0]); /* every row: the same fan-in */
                 assert_true(cnt >= 1);
@@ -111,6 +166,21 @@ static int check_structure(const spt_model *model, int structure, int n, int m, 
             }
         }
         if (structure == SPT_STRUCTURE_FANIN) assert_int_equal(nnz, rows * (rp[1] - rp[0]));
+        if (structure == SPT_STRUCTURE_CHANNEL || structure == SPT_STRUCTURE_KERNEL) {
+            /* Whole groups: every active weight's group is complete. */
+            const int64_t g = structure == SPT_STRUCTURE_CHANNEL ? cols : kernel_side[i] * kernel_side[i];
+            assert_int_equal(cols % g, 0);
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = rp[r]; j < rp[r + 1]; j++)
+                    if (ci[j] % g == 0) {
+                        assert_true(j + g <= rp[r + 1]);
+                        assert_int_equal(ci[j + g - 1], ci[j] + g - 1); /* g consecutive columns */
+                        j += g - 1;
+                    } else {
+                        fail_msg("layer %lld row %lld: column %d starts no whole group of %lld", (long long)i,
+                                 (long long)r, ci[j], (long long)g);
+                    }
+        }
         free(rp);
         free(ci);
     }
@@ -119,7 +189,7 @@ static int check_structure(const spt_model *model, int structure, int n, int m, 
 
 /* A run of STEPS steps, the invariant checked at creation and after every
  * step; returns the topology updates seen. */
-static int run_checked(int method, bool conv, int structure, int n, int m) {
+static int run_checked(int method, int conv, int structure, int n, int m) {
     spt_method_config *cfg = make_config(method, structure, n, m);
     run r;
     assert_status(start(&r, conv, cfg), SPT_OK);
@@ -127,7 +197,13 @@ static int run_checked(int method, bool conv, int structure, int n, int m) {
     int64_t layers = 0;
     assert_status(spt_model_num_layers(r.model, &layers), SPT_OK);
     int64_t **row_count = calloc((size_t)layers, sizeof(int64_t *));
-    assert_true(check_structure(r.model, structure, n, m, row_count) >= 2);
+    const bool pruning = structure == SPT_STRUCTURE_CHANNEL || structure == SPT_STRUCTURE_KERNEL;
+    if (pruning) {
+        /* GMP / lottery tickets start dense. */
+        assert_int_equal(check_structure(r.model, structure, n, m, row_count), 0);
+    } else {
+        assert_true(check_structure(r.model, structure, n, m, row_count) >= 2);
+    }
     float *x = malloc((size_t)(r.in_size * BATCH) * sizeof(float));
     int32_t y[BATCH];
     spti_rng rng;
@@ -142,7 +218,10 @@ static int run_checked(int method, bool conv, int structure, int n, int m) {
         assert_status(spt_trainer_last_update(r.trainer, &upd, NULL), SPT_OK);
         updates += upd;
         check_structure(r.model, structure, n, m, row_count);
+        if (method == SPT_METHOD_LOTTERY && (s + 1) % (STEPS / 3) == 0 && s + 1 < STEPS)
+            assert_status(spt_trainer_end_round(r.trainer), SPT_OK);
     }
+    if (pruning) assert_true(check_structure(r.model, structure, n, m, row_count) >= 2);
     for (int64_t i = 0; i < layers; i++) free(row_count[i]);
     free(row_count);
     free(x);
@@ -178,6 +257,16 @@ static void test_nm_conv(void **state) {
     (void)state;
     assert_true(run_checked(SPT_METHOD_RIGL, true, SPT_STRUCTURE_NM, 2, 4) > 0);
     assert_true(run_checked(SPT_METHOD_SET, true, SPT_STRUCTURE_NM, 1, 4) > 0);
+}
+
+static void test_channel_kernel(void **state) {
+    (void)state;
+    for (int conv = 0; conv < 3; conv++) {
+        assert_true(run_checked(SPT_METHOD_GMP, conv, SPT_STRUCTURE_CHANNEL, 2, 4) > 0);
+        assert_true(run_checked(SPT_METHOD_GMP, conv, SPT_STRUCTURE_KERNEL, 2, 4) > 0);
+    }
+    run_checked(SPT_METHOD_LOTTERY, 0, SPT_STRUCTURE_CHANNEL, 2, 4); /* prunes in end_round: no step updates */
+    run_checked(SPT_METHOD_LOTTERY, 2, SPT_STRUCTURE_KERNEL, 2, 4);
 }
 
 /* The fan-in is round(planned nnz / rows): at uniform 80% a 40 x 24 layer
@@ -265,8 +354,10 @@ static void test_support_table(void **state) {
             assert_status(spt_method_supports_structure(method, s, &supported), SPT_OK);
             const bool dst = method == SPT_METHOD_STATIC || method == SPT_METHOD_SET || method == SPT_METHOD_RIGL ||
                              method == SPT_METHOD_SNFS;
-            const bool expect =
-                s == SPT_STRUCTURE_UNSTRUCTURED || (dst && (s == SPT_STRUCTURE_FANIN || s == SPT_STRUCTURE_NM));
+            const bool prune = method == SPT_METHOD_GMP || method == SPT_METHOD_LOTTERY;
+            const bool expect = s == SPT_STRUCTURE_UNSTRUCTURED ||
+                                (dst && (s == SPT_STRUCTURE_FANIN || s == SPT_STRUCTURE_NM)) ||
+                                (prune && (s == SPT_STRUCTURE_CHANNEL || s == SPT_STRUCTURE_KERNEL));
             assert_int_equal(supported, expect);
             if (s == SPT_STRUCTURE_UNSTRUCTURED) continue;
             spt_method_config *cfg = make_config(method, s, 2, 4);
@@ -306,6 +397,12 @@ static void test_bad_combinations(void **state) {
     assert_non_null(strstr(spt_last_error(), "grow_sample"));
     finish(&r);
     spt_method_config_destroy(cfg);
+    cfg = make_config(SPT_METHOD_GMP, SPT_STRUCTURE_CHANNEL, 2, 4);
+    assert_status(spt_method_config_set(cfg, SPT_MP_GLOBAL, 1), SPT_OK);
+    assert_int_equal(start(&r, false, cfg), SPT_ERR_UNSUPPORTED);
+    assert_non_null(strstr(spt_last_error(), "global"));
+    finish(&r);
+    spt_method_config_destroy(cfg);
     int v = -1;
     assert_status(spt_method_param_choice_from_name(SPT_MP_STRUCTURE, "n:m", &v), SPT_OK);
     assert_int_equal(v, SPT_STRUCTURE_NM);
@@ -319,10 +416,11 @@ static void test_bad_combinations(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fanin_mlp),     cmocka_unit_test(test_nm_mlp),
-        cmocka_unit_test(test_fanin_conv),    cmocka_unit_test(test_nm_conv),
-        cmocka_unit_test(test_counts),        cmocka_unit_test(test_reproducible),
-        cmocka_unit_test(test_support_table), cmocka_unit_test(test_bad_combinations),
+        cmocka_unit_test(test_fanin_mlp),        cmocka_unit_test(test_nm_mlp),
+        cmocka_unit_test(test_fanin_conv),       cmocka_unit_test(test_nm_conv),
+        cmocka_unit_test(test_channel_kernel),   cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_reproducible),     cmocka_unit_test(test_support_table),
+        cmocka_unit_test(test_bad_combinations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
