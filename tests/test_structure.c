@@ -269,6 +269,98 @@ static void test_channel_kernel(void **state) {
     run_checked(SPT_METHOD_LOTTERY, 2, SPT_STRUCTURE_KERNEL, 2, 4);
 }
 
+/* SRigL's neuron ablation: after every step each sparse layer's rows hold
+ * either nothing (ablated, for good) or one common fan-in, the layer's
+ * count stays within half a weight per live row of its budget, and rows do
+ * get ablated at a high threshold. */
+static void ablation_run(bool conv, double gamma, int64_t *ablated_out) {
+    spt_method_config *cfg = make_config(SPT_METHOD_RIGL, SPT_STRUCTURE_FANIN, 2, 4);
+    assert_status(spt_method_config_set(cfg, SPT_MP_ABLATION, gamma), SPT_OK);
+    run r;
+    assert_status(start(&r, conv, cfg), SPT_OK);
+    spt_method_config_destroy(cfg);
+    int64_t layers = 0, budget[64] = {0}, ablated = 0;
+    uint8_t *was_dead[64] = {0};
+    assert_status(spt_model_num_layers(r.model, &layers), SPT_OK);
+    float *x = malloc((size_t)(r.in_size * BATCH) * sizeof(float));
+    int32_t y[BATCH];
+    spti_rng rng;
+    spti_rng_seed(&rng, 5);
+    for (int s = 0; s <= STEPS; s++) {
+        if (s > 0) {
+            make_batch(&rng, r.in_size, x, y);
+            assert_status(spt_trainer_step(r.trainer, x, y, BATCH, NULL, NULL), SPT_OK);
+        }
+        ablated = 0;
+        for (int64_t i = 0; i < layers; i++) {
+            int64_t rows = 0, cols = 0, nnz = 0;
+            assert_status(spt_model_layer_weight(r.model, i, &rows, &cols, &nnz, NULL), SPT_OK);
+            if (rows == 0 || (s == 0 && nnz == rows * cols) || (s > 0 && !budget[i])) continue;
+            if (s == 0) {
+                budget[i] = nnz;
+                was_dead[i] = calloc((size_t)rows, 1);
+            }
+            int64_t *rp = malloc((size_t)(rows + 1) * sizeof *rp);
+            assert_status(spt_model_layer_weight_csr(r.model, i, rp, rows + 1, NULL, NULL, 0), SPT_OK);
+            int64_t f = -1, live = 0;
+            for (int64_t q = 0; q < rows; q++) {
+                const int64_t cnt = rp[q + 1] - rp[q];
+                if (cnt == 0) {
+                    was_dead[i][q] = 1;
+                    ablated++;
+                    continue;
+                }
+                assert_false(was_dead[i][q]); /* an ablated row never comes back */
+                if (f < 0) f = cnt;
+                assert_int_equal(cnt, f); /* one fan-in over the live rows */
+                live++;
+            }
+            assert_true(live >= 1);
+            if (f < cols) assert_true(llabs(nnz - budget[i]) * 2 <= live);
+            free(rp);
+        }
+    }
+    for (int64_t i = 0; i < 64; i++) free(was_dead[i]);
+    free(x);
+    finish(&r);
+    *ablated_out = ablated;
+}
+
+static void test_ablation(void **state) {
+    (void)state;
+    int64_t ablated = 0;
+    ablation_run(false, 0.9, &ablated);
+    assert_true(ablated > 0);
+    ablation_run(true, 0.9, &ablated);
+    assert_true(ablated > 0);
+    ablation_run(false, 0.05, &ablated); /* invariants at a mild threshold too */
+    /* Bounds and support: [0, 1]; RigL reads it, SET does not; RigL under
+     * another structure refuses it. */
+    double lo = -1, hi = -1;
+    int flags = -1, uses = -1;
+    assert_status(spt_method_param_bounds(SPT_MP_ABLATION, &lo, &hi, &flags), SPT_OK);
+    assert_true(lo == 0.0 && hi == 1.0 && flags == 0);
+    assert_status(spt_method_uses_param(SPT_METHOD_RIGL, SPT_MP_ABLATION, &uses), SPT_OK);
+    assert_int_equal(uses, 1);
+    assert_status(spt_method_uses_param(SPT_METHOD_SET, SPT_MP_ABLATION, &uses), SPT_OK);
+    assert_int_equal(uses, 0);
+    spt_method_config *cfg = make_config(SPT_METHOD_RIGL, SPT_STRUCTURE_NM, 2, 4);
+    assert_status(spt_method_config_set(cfg, SPT_MP_ABLATION, 0.3), SPT_OK);
+    run r;
+    assert_int_equal(start(&r, false, cfg), SPT_ERR_UNSUPPORTED);
+    assert_non_null(strstr(spt_last_error(), "ablation"));
+    finish(&r);
+    spt_method_config_destroy(cfg);
+    cfg = make_config(SPT_METHOD_RIGL, SPT_STRUCTURE_UNSTRUCTURED, 2, 4);
+    assert_status(spt_method_config_set(cfg, SPT_MP_ABLATION, 0.3), SPT_OK);
+    assert_int_equal(start(&r, false, cfg), SPT_ERR_UNSUPPORTED);
+    finish(&r);
+    spt_method_config_destroy(cfg);
+    assert_int_equal(spt_method_config_set(cfg = make_config(SPT_METHOD_RIGL, 4, 2, 4), SPT_MP_ABLATION, 1.5),
+                     SPT_ERR_INVALID);
+    spt_method_config_destroy(cfg);
+}
+
 /* The fan-in is round(planned nnz / rows): at uniform 80% a 40 x 24 layer
  * holds 40 x 5 (0.2 x 24 = 4.8 -> 5); n:m 2:4 holds half of each row. */
 static void test_counts(void **state) {
@@ -416,11 +508,11 @@ static void test_bad_combinations(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fanin_mlp),        cmocka_unit_test(test_nm_mlp),
-        cmocka_unit_test(test_fanin_conv),       cmocka_unit_test(test_nm_conv),
-        cmocka_unit_test(test_channel_kernel),   cmocka_unit_test(test_counts),
-        cmocka_unit_test(test_reproducible),     cmocka_unit_test(test_support_table),
-        cmocka_unit_test(test_bad_combinations),
+        cmocka_unit_test(test_fanin_mlp),      cmocka_unit_test(test_nm_mlp),
+        cmocka_unit_test(test_fanin_conv),     cmocka_unit_test(test_nm_conv),
+        cmocka_unit_test(test_channel_kernel), cmocka_unit_test(test_ablation),
+        cmocka_unit_test(test_counts),         cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_support_table),  cmocka_unit_test(test_bad_combinations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -113,6 +113,10 @@ static const flag FLAGS[] = {
      1000000, R_STRICT},
     {"nm", K_STR, F(nm), EX_BOTH, "N:M", "short for --structure nm --structure-n N --structure-m M (e.g. 2:4)",
      NO_KEY, NULL, 0, 0, R_FREE},
+    {"ablation", K_DBL, F(ablation), EX_BOTH, "G",
+     "fanin: remove a neuron whose salient weights fall below G x its fan-in, its budget shared by the others "
+     "(SRigL's neuron ablation); 0 = off",
+     SPT_MP_ABLATION, NULL, 0, 0, R_STRICT},
     {"snfs-momentum", K_DBL, F(snfs_momentum), EX_BOTH, "B", "momentum of the growth gradient, in [0, 1)",
      SPT_MP_SNFS_MOMENTUM, NULL, 0, 0, R_STRICT},
     {"prune-start", K_INT, F(prune_start), EX_BOTH, "STEP", "first pruning step (-1 = 10% of the run)",
@@ -373,6 +377,7 @@ static void defaults(ex_opts *o, int program, const char *prog) {
     o->structure = (int)v[SPT_MP_STRUCTURE];
     o->structure_n = (int64_t)v[SPT_MP_STRUCTURE_N];
     o->structure_m = (int64_t)v[SPT_MP_STRUCTURE_M];
+    o->ablation = v[SPT_MP_ABLATION];
     o->prune_start = (int64_t)v[SPT_MP_PRUNE_START];
     o->prune_end = (int64_t)v[SPT_MP_PRUNE_END];
     o->prune_freq = (int64_t)v[SPT_MP_PRUNE_FREQ];

@@ -127,33 +127,58 @@ uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
 bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }
 
 /* Weights layer l moves at `step`: k = floor(f(t) nnz), or under a
- * structure by row the sum of the rows' k_r = floor(f(t) n_r) (rows of
- * equal counts, as the structures keep them). */
+ * structure by row rows x k_r of its fullest row (> 0 exactly when some
+ * row moves). */
 static int64_t layer_k(const spti_method *m, int64_t step, int l) {
     const spti_param *p = m->weights[l];
     if (!spti_structure_by_row(&dst(m)->structure)) return spti_dst_drop_count(m, step, p->n);
-    return p->rows * spti_dst_drop_count(m, step, p->n / p->rows);
+    int64_t most = 0;
+    for (int64_t r = 0; r < p->rows; r++) {
+        const int64_t nr = p->csr->row_ptr[r + 1] - p->csr->row_ptr[r];
+        most = nr > most ? nr : most;
+    }
+    return p->rows * spti_dst_drop_count(m, step, most);
 }
 
-/* One layer's new positions under a structure by row (pos allocated). */
-static int layer_positions_by_row(spti_method *m, int64_t step, float *const *scores, int l, int64_t **pos) {
+/* One layer's new positions under a structure by row (pos allocated), and
+ * their count: with neuron ablation (fanin RigL) the rows whose salient
+ * weights fall short are emptied and the others grow to the new fan-in. */
+static int layer_positions_by_row(spti_method *m, int64_t step, float *const *scores, int l, int64_t **pos,
+                                  int64_t *count) {
     const spti_param *p = m->weights[l];
+    const spti_structure *s = &dst(m)->structure;
     const float *score = scores ? scores[l] : NULL;
     if (scores && !score)
         return spti_fail(SPT_ERR_STATE, "%s: no dense growth score for %s at step %lld", m->ops->name, p->name,
                          (long long)step);
     double f = 0.0;
     SPTI_TRY(spt_drop_fraction(dst(m)->schedule, dst(m)->alpha, dst(m)->t_end, step, &f));
-    if (!(*pos = spti_alloc(p->n, sizeof(int64_t))))
-        return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
-    return spti_structure_drop_grow(&dst(m)->structure, p, f, score, spti_dst_seed(m, step, l), *pos);
+    const uint64_t seed = spti_dst_seed(m, step, l);
+    uint8_t *dead = NULL;
+    int64_t target = -1, room = p->n;
+    if (s->ablation > 0.0 && score) {
+        if (!(dead = spti_alloc(p->rows, 1)))
+            return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the rows of %s", m->ops->name, p->name);
+        int rc = spti_structure_ablate(s, p, f, score, dst(m)->nnz[l], seed, dead, &target);
+        if (rc != SPT_OK) {
+            spti_free(dead);
+            return rc;
+        }
+        room = p->rows * target > room ? p->rows * target : room;
+    }
+    int rc = (*pos = spti_alloc(room, sizeof(int64_t))) != NULL
+                 ? spti_structure_drop_grow(s, p, f, score, seed, dead, target, *pos, count)
+                 : spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
+    spti_free(dead);
+    return rc;
 }
 
 /* One layer's new positions (pos[l] allocated here). */
 static int layer_positions(spti_method *m, int64_t step, const float *const *drop, float *const *scores, int l,
-                           int64_t **pos) {
-    if (spti_structure_by_row(&dst(m)->structure)) return layer_positions_by_row(m, step, scores, l, pos);
+                           int64_t **pos, int64_t *count) {
+    if (spti_structure_by_row(&dst(m)->structure)) return layer_positions_by_row(m, step, scores, l, pos, count);
     const spti_param *p = m->weights[l];
+    *count = p->n;
     const int64_t k = spti_dst_drop_count(m, step, p->n);
     const float *score = scores ? scores[l] : NULL;
     /* Without a score: the gradient at the sample begin_step drew, or the
@@ -206,10 +231,11 @@ static int first_failure(const layer_job *jobs, int n) {
 
 int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, float *const *scores) {
     const int n = m->n_weights;
-    int64_t **pos = spti_calloc(n, sizeof(int64_t *));
+    int64_t **pos = spti_calloc(n, sizeof(int64_t *)), *count = spti_calloc(n, sizeof(int64_t));
     layer_job *jobs = spti_calloc(n, sizeof(layer_job));
-    if (!pos || !jobs) {
+    if (!pos || !count || !jobs) {
         spti_free(pos);
+        spti_free(count);
         spti_free(jobs);
         return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", m->ops->name);
     }
@@ -220,7 +246,10 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
     qsort(jobs, (size_t)n_jobs, sizeof *jobs, by_cost_desc);
     /* All new patterns first: a failure here changes nothing. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(spti_num_threads()) if (n_jobs > 1)
-    for (int i = 0; i < n_jobs; i++) run_job(&jobs[i], layer_positions(m, step, drop, scores, jobs[i].layer, &pos[jobs[i].layer]));
+    for (int i = 0; i < n_jobs; i++) {
+        const int l = jobs[i].layer;
+        run_job(&jobs[i], layer_positions(m, step, drop, scores, l, &pos[l], &count[l]));
+    }
     int rc = first_failure(jobs, n_jobs);
     /* Then move every layer. A repattern failure (out of memory) leaves
      * each layer either on its new pattern or unchanged, consistent. */
@@ -228,7 +257,7 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
 #pragma omp parallel for schedule(dynamic, 1) num_threads(spti_num_threads()) if (n_jobs > 1)
         for (int i = 0; i < n_jobs; i++) {
             spti_param *p = m->weights[jobs[i].layer];
-            run_job(&jobs[i], spti_param_repattern(p, pos[jobs[i].layer], p->n));
+            run_job(&jobs[i], spti_param_repattern(p, pos[jobs[i].layer], count[jobs[i].layer]));
         }
         bool changed = false;
         for (int i = 0; i < n_jobs; i++) changed |= jobs[i].rc == SPT_OK;
@@ -237,6 +266,7 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
     }
     for (int l = 0; l < n; l++) spti_free(pos[l]);
     spti_free(pos);
+    spti_free(count);
     spti_free(jobs);
     if (rc == SPT_OK) {
         dst(m)->updates++;

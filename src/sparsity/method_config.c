@@ -68,6 +68,9 @@ static const key_info KEYS[SPT_MP_COUNT_] = {
     [SPT_MP_STRUCTURE_N] = {2, 1, 1e6, false, false, T_INT, "structure_n",
                             "nm structure: at most N active weights in every M consecutive inputs of a row"},
     [SPT_MP_STRUCTURE_M] = {4, 1, 1e6, false, false, T_INT, "structure_m", "nm structure: the group length M"},
+    [SPT_MP_ABLATION] = {0, 0, 1, false, false, T_REAL, "ablation",
+                         "fanin RigL: remove a neuron whose salient weights fall below this fraction of its fan-in and "
+                         "share its budget among the others (SRigL; 0 = off)"},
 };
 
 /* Names of the values of the choice keys, canonical names first (index =

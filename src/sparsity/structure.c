@@ -21,6 +21,14 @@ int spti_structure_from_config(const spti_method_ops *ops, const spt_method_conf
     s->kind = (int)cfg->value[SPT_MP_STRUCTURE];
     s->n = (int64_t)cfg->value[SPT_MP_STRUCTURE_N];
     s->m = (int64_t)cfg->value[SPT_MP_STRUCTURE_M];
+    s->ablation = 0.0;
+    int reads_ablation = 0;
+    if (spt_method_uses_param(ops->id, SPT_MP_ABLATION, &reads_ablation) == SPT_OK && reads_ablation)
+        s->ablation = cfg->value[SPT_MP_ABLATION];
+    if (s->ablation > 0.0 && s->kind != SPT_STRUCTURE_FANIN)
+        return spti_fail(SPT_ERR_UNSUPPORTED,
+                         "%s: neuron ablation (ablation = %g) needs structure \"fanin\", not \"%s\" (docs/methods.md)",
+                         ops->name, s->ablation, spt_method_param_choice_name(SPT_MP_STRUCTURE, s->kind));
     if (s->kind == SPT_STRUCTURE_UNSTRUCTURED) return SPT_OK;
     if (!(ops->structures & (1u << s->kind)))
         return spti_fail(SPT_ERR_UNSUPPORTED, "method \"%s\" does not support structure \"%s\" (docs/methods.md)",
@@ -113,7 +121,7 @@ static item pop(item *h, int64_t *n) {
 static uint64_t tie_of(uint64_t seed, int64_t pos) { return spti_mix64(seed ^ spti_mix64((uint64_t)pos)); }
 
 int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, double fraction, const float *score,
-                             uint64_t seed, int64_t *new_pos) {
+                             uint64_t seed, const uint8_t *dead, int64_t target, int64_t *new_pos, int64_t *n_out) {
     if (p->kind != SPTI_PARAM_SPARSE) return spti_fail(SPT_ERR_STATE, "%s: %s is not sparse", __func__, p->name);
     const spt_csr *c = p->csr;
     const int64_t cols = c->cols, gm = s->kind == SPT_STRUCTURE_NM ? s->m : cols;
@@ -132,6 +140,11 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
         const int64_t b = c->row_ptr[r], nr = c->row_ptr[r + 1] - b;
         int64_t kr = (int64_t)floor(fraction * (double)nr);
         kr = kr < 0 ? 0 : kr > nr ? nr : kr;
+        /* Grow back to the row's target: its own count, or the new fan-in
+         * (dropping more if the target is below the count). */
+        const int64_t want = nr == 0 || (dead && dead[r]) ? 0 : target < 0 ? nr : target > cols ? cols : target;
+        if (want < nr - kr) kr = nr - want;
+        const int64_t gr = want - (nr - kr);
         memset(state, 0, (size_t)cols);
         memset(fill, 0, (size_t)n_groups * sizeof *fill);
         for (int64_t j = 0; j < nr; j++) {
@@ -141,7 +154,7 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
             state[col] = 1;
             fill[col / gm]++;
         }
-        if (kr > 0) {
+        if (kr > 0 || gr > 0) {
             int64_t n = nr;
             heapify(h, n);
             for (int64_t i = 0; i < kr; i++) {
@@ -161,7 +174,7 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
                 h[n++] = (item){key, (int32_t)col, tie_of(grow_seed, at)};
             }
             heapify(h, n);
-            for (int64_t got = 0; got < kr;) {
+            for (int64_t got = 0; got < gr;) {
                 if (n == 0) {
                     rc = spti_fail(SPT_ERR_INTERNAL, "%s: row %lld of %s has no room to grow", __func__, (long long)r,
                                    p->name);
@@ -177,13 +190,71 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
         for (int64_t col = 0; col < cols; col++)
             if (state[col] == 1 || state[col] == 3) new_pos[out++] = r * cols + col;
     }
-    if (out != c->nnz)
+    if (target < 0 && !dead && out != c->nnz)
         rc = spti_fail(SPT_ERR_INTERNAL, "%s: new pattern of %s has %lld of %lld entries", __func__, p->name,
                        (long long)out, (long long)c->nnz);
+    *n_out = out;
 done:
     spti_free(h);
     spti_free(state);
     spti_free(fill);
+    return rc;
+}
+
+/* ---- SRigL's neuron ablation ---------------------------------------------------- */
+
+int spti_structure_ablate(const spti_structure *s, const spti_param *p, double fraction, const float *score,
+                          int64_t budget, uint64_t seed, uint8_t *dead, int64_t *target) {
+    if (p->kind != SPTI_PARAM_SPARSE || !score)
+        return spti_fail(SPT_ERR_STATE, "%s: %s needs a sparse weight and a growth score", __func__, p->name);
+    const spt_csr *c = p->csr;
+    const int64_t rows = c->rows, cols = c->cols, nnz = c->nnz, cells = rows * cols;
+    int64_t k = 0, live = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t nr = c->row_ptr[r + 1] - c->row_ptr[r];
+        int64_t kr = (int64_t)floor(fraction * (double)nr);
+        k += kr < 0 ? 0 : kr > nr ? nr : kr;
+        dead[r] = nr == 0;
+    }
+    /* Unconstrained RigL's choice: keep the nnz - k largest |w|, grow the k
+     * largest |score| elsewhere; a row's salient weights are its share. */
+    float *key = spti_alloc(cells, sizeof(float));
+    int64_t *idx = spti_alloc(nnz, sizeof(int64_t)), *salient = spti_calloc(rows, sizeof(int64_t));
+    uint8_t *kept = spti_calloc(cells, 1);
+    int rc = key && idx && salient && kept ? SPT_OK
+                                           : spti_fail(SPT_ERR_NOMEM, "%s: out of memory for %s", __func__, p->name);
+    if (rc != SPT_OK) goto done;
+    for (int64_t j = 0; j < nnz; j++) key[j] = fabsf(p->value[j]);
+    rc = spti_topk(key, nnz, nnz - k, seed ^ 0x3c6ef372fe94f82bULL, idx);
+    if (rc != SPT_OK) goto done;
+    for (int64_t r = 0, j = 0; r < rows; r++)
+        for (; j < nnz - k && idx[j] < c->row_ptr[r + 1]; j++) {
+            salient[r]++;
+            kept[r * cols + c->col_idx[idx[j]]] = 1;
+        }
+    for (int64_t i = 0; i < cells; i++) key[i] = kept[i] ? -INFINITY : isnan(score[i]) ? INFINITY : fabsf(score[i]);
+    rc = spti_topk(key, cells, k, seed ^ 0xa54ff53a5f1d36f1ULL, idx);
+    if (rc != SPT_OK) goto done;
+    for (int64_t j = 0; j < k; j++) salient[idx[j] / cols]++;
+    int64_t best = -1;
+    for (int64_t r = 0; r < rows; r++) {
+        if (dead[r]) continue;
+        if (best < 0 || salient[r] > salient[best]) best = r;
+        const int64_t nr = c->row_ptr[r + 1] - c->row_ptr[r];
+        dead[r] = (double)salient[r] < s->ablation * (double)nr;
+        live += !dead[r];
+    }
+    if (live == 0 && best >= 0) {
+        dead[best] = 0;
+        live = 1;
+    }
+    int64_t f = live ? (int64_t)llround((double)budget / (double)live) : 0;
+    *target = f < 1 ? 1 : f > cols ? cols : f;
+done:
+    spti_free(key);
+    spti_free(idx);
+    spti_free(salient);
+    spti_free(kept);
     return rc;
 }
 
@@ -193,9 +264,11 @@ int spti_structure_check(const spti_structure *s, const spti_param *p, int64_t f
     if (p->kind != SPTI_PARAM_SPARSE || !spti_structure_by_row(s)) return SPT_OK;
     const spt_csr *c = p->csr;
     if (s->kind == SPT_STRUCTURE_FANIN) {
-        const int64_t f = fanin >= 0 ? fanin : c->row_ptr[1] - c->row_ptr[0];
+        int64_t f = fanin;
+        for (int64_t r = 0; r < c->rows && f < 0; r++)
+            if (c->row_ptr[r + 1] > c->row_ptr[r]) f = c->row_ptr[r + 1] - c->row_ptr[r];
         for (int64_t r = 0; r < c->rows; r++)
-            if (c->row_ptr[r + 1] - c->row_ptr[r] != f)
+            if (c->row_ptr[r + 1] - c->row_ptr[r] != f && c->row_ptr[r + 1] != c->row_ptr[r])
                 return spti_fail(SPT_ERR_INTERNAL, "%s: row %lld holds %lld entries, fan-in %lld", p->name,
                                  (long long)r, (long long)(c->row_ptr[r + 1] - c->row_ptr[r]), (long long)f);
         return SPT_OK;

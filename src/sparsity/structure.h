@@ -24,6 +24,7 @@
 typedef struct spti_structure {
     int kind;     /* spt_structure */
     int64_t n, m; /* nm: at most n of every m consecutive inputs */
+    double ablation; /* fanin, methods reading SPT_MP_ABLATION (RigL): SRigL's neuron ablation threshold; 0 off */
 } spti_structure;
 
 /* The structure a configuration asks for, checked against what `ops`
@@ -50,17 +51,35 @@ int spti_structure_sample(const spti_structure *s, int64_t rows, int64_t cols, i
 
 /* One drop/grow update of a SPARSE weight under s (by row): in each row of
  * n_r entries drop k_r = floor(fraction x n_r) of smallest |w| and grow
- * k_r among the row's positions not kept, by largest |score| (rows x cols)
- * or, score == NULL, at random (a seeded random key per candidate),
- * taking a candidate only while its group of M has room (nm). Ties are
- * broken by a hash of `seed` and the position. Writes the nnz sorted new
- * positions to new_pos; row counts are unchanged. */
+ * k_r + (target - n_r) among the row's positions not kept (target < 0:
+ * n_r, the row keeps its count), by largest |score| (rows x cols) or,
+ * score == NULL, at random (a seeded random key per candidate), taking a
+ * candidate only while its group of M has room (nm). A row with dead[r]
+ * (dead may be NULL) drops every entry and grows none; a row holding no
+ * entry stays empty. Ties are broken by a hash of `seed` and the position.
+ * Writes the sorted new positions to new_pos (room for max(nnz, rows x
+ * target)) and their count to *n_out. */
 int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, double fraction, const float *score,
-                             uint64_t seed, int64_t *new_pos);
+                             uint64_t seed, const uint8_t *dead, int64_t target, int64_t *new_pos, int64_t *n_out);
+
+/* SRigL's neuron ablation (Lasby et al. 2024) before a fanin RigL update
+ * of p at drop fraction `fraction` with growth scores `score` (rows x
+ * cols): the salient weights of the layer are the ones unconstrained RigL
+ * would keep or grow (of k = sum over live rows of floor(fraction n_r): the
+ * nnz - k active of largest |w| and the k of largest |score| among the
+ * other positions, exact seeded selections); a live row (n_r > 0) holding
+ * fewer than s->ablation x n_r salient weights is ablated (dead[r] = 1, as
+ * is every row already empty), at least one row staying live (the one
+ * with the most salient weights, the lowest index on ties). *target
+ * receives the live rows' new fan-in, min(cols, max(1, round(budget /
+ * live rows))): the budget of the ablated rows goes to the others. */
+int spti_structure_ablate(const spti_structure *s, const spti_param *p, double fraction, const float *score,
+                          int64_t budget, uint64_t seed, uint8_t *dead, int64_t *target);
 
 /* Whether a weight's pattern satisfies s (a DENSE weight does):
  * SPT_OK, or SPT_ERR_INTERNAL naming the first row or group that does not.
- * fanin: every row holds `fanin` entries (fanin < 0: as many as row 0). */
+ * fanin: every row holds `fanin` entries (fanin < 0: as many as row 0),
+ * or none (a row ablated by SRigL's ablation). */
 int spti_structure_check(const spti_structure *s, const spti_param *p, int64_t fanin);
 
 #endif

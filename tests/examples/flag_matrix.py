@@ -50,6 +50,7 @@ TABLE = {
     "structure-n": (INT, ["0", "1000001"], []),
     "structure-m": (INT, ["0", "1000001"], []),
     "nm": (LIST, ["0:4", "2:0", "5:4", "2:", ":4", "2-4"], []),
+    "ablation": (DBL, ["-0.1", "1.5"], []),
     "snfs-momentum": (DBL, ["1", "-0.1"], []),
     "prune-start": (INT, ["-2"], []),
     "prune-end": (INT, ["-2"], []),
