@@ -100,6 +100,9 @@ int spti_dst_init(spti_method *m, spti_param **weights, int n, spti_grad_source 
     /* A weight loaded sparse kept its own count (spti_topology_init). */
     for (int l = 0; l < n; l++)
         if (weights[l]->kind == SPTI_PARAM_SPARSE && weights[l]->loaded) dst(m)->nnz[l] = weights[l]->n;
+    /* Constant fan-in layers run the dispatch's ELL forward (kernels/ell.h). */
+    for (int l = 0; l < n; l++)
+        weights[l]->ws.fanin = dst(m)->structure.kind == SPT_STRUCTURE_FANIN && weights[l]->kind == SPTI_PARAM_SPARSE;
     return SPT_OK;
 }
 
