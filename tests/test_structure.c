@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 #include "test_support.h"
@@ -197,7 +198,7 @@ static int run_checked(int method, int conv, int structure, int n, int m) {
     int64_t layers = 0;
     assert_status(spt_model_num_layers(r.model, &layers), SPT_OK);
     int64_t **row_count = calloc((size_t)layers, sizeof(int64_t *));
-    const bool pruning = structure == SPT_STRUCTURE_CHANNEL || structure == SPT_STRUCTURE_KERNEL;
+    const bool pruning = method == SPT_METHOD_GMP || method == SPT_METHOD_LOTTERY;
     if (pruning) {
         /* GMP / lottery tickets start dense. */
         assert_int_equal(check_structure(r.model, structure, n, m, row_count), 0);
@@ -267,6 +268,11 @@ static void test_channel_kernel(void **state) {
     }
     run_checked(SPT_METHOD_LOTTERY, 0, SPT_STRUCTURE_CHANNEL, 2, 4); /* prunes in end_round: no step updates */
     run_checked(SPT_METHOD_LOTTERY, 2, SPT_STRUCTURE_KERNEL, 2, 4);
+    /* Dynamic methods moving whole kernels (the convolutions of the conv
+     * net and of the ResNet; linear layers run unstructured). */
+    assert_int_equal(run_checked(SPT_METHOD_STATIC, 2, SPT_STRUCTURE_KERNEL, 2, 4), 0);
+    for (int i = 0; i < 3; i++) assert_true(run_checked(DYNAMIC[i], 2, SPT_STRUCTURE_KERNEL, 2, 4) > 0);
+    assert_true(run_checked(SPT_METHOD_RIGL, 1, SPT_STRUCTURE_KERNEL, 2, 4) > 0);
 }
 
 /* SRigL's neuron ablation: after every step each sparse layer's rows hold
@@ -361,6 +367,78 @@ static void test_ablation(void **state) {
     spt_method_config_destroy(cfg);
 }
 
+/* Checkpoints keep the structure: a structured run saved half-way and
+ * loaded gives the same bytes as the run that went on (fanin RigL with
+ * ablation, n:m SET, channel GMP). */
+static void dense_weights(const spt_model *m, float **out, int64_t *n_out) {
+    int64_t layers, total = 0;
+    assert_status(spt_model_num_layers(m, &layers), SPT_OK);
+    float *all = NULL;
+    for (int64_t i = 0; i < layers; i++) {
+        int64_t rows, cols;
+        assert_status(spt_model_layer_weight(m, i, &rows, &cols, NULL, NULL), SPT_OK);
+        if (!rows) continue;
+        all = realloc(all, (size_t)(total + rows * cols) * sizeof(float));
+        assert_status(spt_model_layer_weight_dense(m, i, all + total, rows * cols), SPT_OK);
+        total += rows * cols;
+    }
+    *out = all;
+    *n_out = total;
+}
+
+static void resume_case(int method, int structure, double ablation) {
+    spt_method_config *cfg = make_config(method, structure, 2, 4);
+    if (ablation > 0) assert_status(spt_method_config_set(cfg, SPT_MP_ABLATION, ablation), SPT_OK);
+    run r;
+    assert_status(start(&r, 0, cfg), SPT_OK);
+    spt_method_config_destroy(cfg);
+    float *x = malloc((size_t)(r.in_size * BATCH) * sizeof(float));
+    int32_t y[BATCH];
+    spti_rng rng;
+    spti_rng_seed(&rng, 5);
+    char path[] = "/tmp/spt-test-structure-XXXXXX";
+    const int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    spti_rng at_save;
+    for (int s = 0; s < STEPS; s++) {
+        if (s == STEPS / 2) {
+            assert_status(spt_trainer_save(r.trainer, NULL, path), SPT_OK);
+            at_save = rng;
+        }
+        make_batch(&rng, r.in_size, x, y);
+        assert_status(spt_trainer_step(r.trainer, x, y, BATCH, NULL, NULL), SPT_OK);
+    }
+    float *a, *b;
+    int64_t na, nb;
+    dense_weights(r.model, &a, &na);
+    finish(&r);
+    spt_model *model = NULL;
+    spt_trainer *t = NULL;
+    assert_status(spt_trainer_load(path, &model, &t, NULL), SPT_OK);
+    unlink(path);
+    rng = at_save;
+    for (int s = STEPS / 2; s < STEPS; s++) {
+        make_batch(&rng, r.in_size, x, y);
+        assert_status(spt_trainer_step(t, x, y, BATCH, NULL, NULL), SPT_OK);
+    }
+    dense_weights(model, &b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, (size_t)na * sizeof(float));
+    spt_trainer_destroy(t);
+    spt_model_destroy(model);
+    free(a);
+    free(b);
+    free(x);
+}
+
+static void test_checkpoint_resume(void **state) {
+    (void)state;
+    resume_case(SPT_METHOD_RIGL, SPT_STRUCTURE_FANIN, 0.9);
+    resume_case(SPT_METHOD_SET, SPT_STRUCTURE_NM, 0.0);
+    resume_case(SPT_METHOD_GMP, SPT_STRUCTURE_CHANNEL, 0.0);
+}
+
 /* The fan-in is round(planned nnz / rows): at uniform 80% a 40 x 24 layer
  * holds 40 x 5 (0.2 x 24 = 4.8 -> 5); n:m 2:4 holds half of each row. */
 static void test_counts(void **state) {
@@ -447,9 +525,10 @@ static void test_support_table(void **state) {
             const bool dst = method == SPT_METHOD_STATIC || method == SPT_METHOD_SET || method == SPT_METHOD_RIGL ||
                              method == SPT_METHOD_SNFS;
             const bool prune = method == SPT_METHOD_GMP || method == SPT_METHOD_LOTTERY;
-            const bool expect = s == SPT_STRUCTURE_UNSTRUCTURED ||
-                                (dst && (s == SPT_STRUCTURE_FANIN || s == SPT_STRUCTURE_NM)) ||
-                                (prune && (s == SPT_STRUCTURE_CHANNEL || s == SPT_STRUCTURE_KERNEL));
+            const bool expect =
+                s == SPT_STRUCTURE_UNSTRUCTURED ||
+                (dst && (s == SPT_STRUCTURE_FANIN || s == SPT_STRUCTURE_NM || s == SPT_STRUCTURE_KERNEL)) ||
+                (prune && (s == SPT_STRUCTURE_CHANNEL || s == SPT_STRUCTURE_KERNEL));
             assert_int_equal(supported, expect);
             if (s == SPT_STRUCTURE_UNSTRUCTURED) continue;
             spt_method_config *cfg = make_config(method, s, 2, 4);
@@ -508,11 +587,12 @@ static void test_bad_combinations(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fanin_mlp),      cmocka_unit_test(test_nm_mlp),
-        cmocka_unit_test(test_fanin_conv),     cmocka_unit_test(test_nm_conv),
-        cmocka_unit_test(test_channel_kernel), cmocka_unit_test(test_ablation),
-        cmocka_unit_test(test_counts),         cmocka_unit_test(test_reproducible),
-        cmocka_unit_test(test_support_table),  cmocka_unit_test(test_bad_combinations),
+        cmocka_unit_test(test_fanin_mlp),         cmocka_unit_test(test_nm_mlp),
+        cmocka_unit_test(test_fanin_conv),        cmocka_unit_test(test_nm_conv),
+        cmocka_unit_test(test_channel_kernel),    cmocka_unit_test(test_ablation),
+        cmocka_unit_test(test_checkpoint_resume), cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_reproducible),      cmocka_unit_test(test_support_table),
+        cmocka_unit_test(test_bad_combinations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,7 @@ int spti_dst_create(const spti_method_ops *ops, const spt_method_config *cfg, sp
         return rc;
     }
     rc = spti_structure_from_config(ops, cfg, &st->structure);
-    if (rc == SPT_OK && spti_structure_by_row(&st->structure) && cfg->value[SPT_MP_GROW_SAMPLE] > 0.0)
+    if (rc == SPT_OK && st->structure.kind != SPT_STRUCTURE_UNSTRUCTURED && cfg->value[SPT_MP_GROW_SAMPLE] > 0.0)
         rc = spti_fail(SPT_ERR_UNSUPPORTED, "%s: sampled growth (grow_sample > 0) does not support structure \"%s\"",
                        ops->name, spt_method_param_choice_name(SPT_MP_STRUCTURE, st->structure.kind));
     if (rc != SPT_OK) {
@@ -57,7 +57,10 @@ int spti_dst_create(const spti_method_ops *ops, const spt_method_config *cfg, sp
         return rc;
     }
     for (int l = 0; l < n_weights; l++)
-        nnz[l] = spti_structure_nnz(&st->structure, weights[l]->rows, weights[l]->cols, nnz[l]);
+        nnz[l] = st->structure.kind == SPT_STRUCTURE_KERNEL
+                     ? spti_structure_kernel_nnz(spti_structure_group(&st->structure, weights[l]),
+                                                 weights[l]->rows * weights[l]->cols, nnz[l])
+                     : spti_structure_nnz(&st->structure, weights[l]->rows, weights[l]->cols, nnz[l]);
     st->nnz = nnz;
     st->sparse_init = cfg->value[SPT_MP_SPARSE_INIT] != 0.0;
     st->delta_t = (int64_t)cfg->value[SPT_MP_DELTA_T];
@@ -134,6 +137,10 @@ bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[lay
  * row moves). */
 static int64_t layer_k(const spti_method *m, int64_t step, int l) {
     const spti_param *p = m->weights[l];
+    if (spti_structure_by_kernel(&dst(m)->structure, p)) {
+        const int64_t g = spti_structure_group(&dst(m)->structure, p);
+        return g * spti_dst_drop_count(m, step, p->n / g);
+    }
     if (!spti_structure_by_row(&dst(m)->structure)) return spti_dst_drop_count(m, step, p->n);
     int64_t most = 0;
     for (int64_t r = 0; r < p->rows; r++) {
@@ -182,6 +189,18 @@ static int layer_positions(spti_method *m, int64_t step, const float *const *dro
     if (spti_structure_by_row(&dst(m)->structure)) return layer_positions_by_row(m, step, scores, l, pos, count);
     const spti_param *p = m->weights[l];
     *count = p->n;
+    if (spti_structure_by_kernel(&dst(m)->structure, p)) {
+        const float *score = scores ? scores[l] : NULL;
+        if (scores && !score)
+            return spti_fail(SPT_ERR_STATE, "%s: no dense growth score for %s at step %lld", m->ops->name, p->name,
+                             (long long)step);
+        double f = 0.0;
+        SPTI_TRY(spt_drop_fraction(dst(m)->schedule, dst(m)->alpha, dst(m)->t_end, step, &f));
+        if (!(*pos = spti_alloc(p->n, sizeof(int64_t))))
+            return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
+        return spti_structure_kernel_drop_grow(p, spti_structure_group(&dst(m)->structure, p), f, score,
+                                               spti_dst_seed(m, step, l), *pos);
+    }
     const int64_t k = spti_dst_drop_count(m, step, p->n);
     const float *score = scores ? scores[l] : NULL;
     /* Without a score: the gradient at the sample begin_step drew, or the
@@ -301,7 +320,7 @@ static int draw_sample(spti_method *m, int64_t step, int l, int64_t k) {
 
 int spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
     /* A structure by row grows from the dense gradient (its selection is per row). */
-    if (spti_structure_by_row(&dst(m)->structure)) stream = false;
+    if (dst(m)->structure.kind != SPT_STRUCTURE_UNSTRUCTURED) stream = false;
     const bool update = spti_dst_is_update(m, step), sampled = stream && dst(m)->grow_sample > 0.0;
     layer_job *jobs = NULL;
     int n_jobs = 0;

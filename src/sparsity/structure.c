@@ -201,6 +201,103 @@ done:
     return rc;
 }
 
+/* ---- kernel structure -------------------------------------------------------- */
+
+int64_t spti_structure_group(const spti_structure *s, const spti_param *p) {
+    return s->kind == SPT_STRUCTURE_KERNEL && p->ndim == 4 ? p->shape[2] * p->shape[3] : 1;
+}
+
+int64_t spti_structure_kernel_nnz(int64_t g, int64_t cells, int64_t planned) {
+    if (planned >= cells || g <= 1) return planned;
+    int64_t k = (int64_t)llround((double)planned / (double)g);
+    return (k < 1 ? 1 : k > cells / g ? cells / g : k) * g;
+}
+
+int spti_structure_kernel_sample(int64_t g, int64_t cells, int64_t nnz, spti_rng *rng, int64_t *pos) {
+    const int64_t groups = nnz / g;
+    int64_t *gpos = spti_alloc_or_fail(groups, sizeof(int64_t), "kernel topology");
+    if (!gpos) return SPT_ERR_NOMEM;
+    int rc = spti_sample_sorted(rng, cells / g, groups, gpos);
+    for (int64_t i = 0; rc == SPT_OK && i < groups; i++)
+        for (int64_t j = 0; j < g; j++) pos[i * g + j] = gpos[i] * g + j;
+    spti_free(gpos);
+    return rc;
+}
+
+int spti_structure_kernel_drop_grow(const spti_param *p, int64_t g, double fraction, const float *score, uint64_t seed,
+                                    int64_t *new_pos) {
+    if (p->kind != SPTI_PARAM_SPARSE) return spti_fail(SPT_ERR_STATE, "%s: %s is not sparse", __func__, p->name);
+    const spt_csr *c = p->csr;
+    const int64_t cells = c->rows * c->cols, groups = cells / g, active = c->nnz / g;
+    int64_t k = (int64_t)floor(fraction * (double)active);
+    k = k < 0 ? 0 : k > active ? active : k;
+    float *key = spti_alloc(groups, sizeof(float));
+    int64_t *gid = spti_alloc(active, sizeof(int64_t)), *idx = spti_alloc(active, sizeof(int64_t));
+    uint8_t *state = spti_calloc(groups, 1); /* 1 active, 2 kept */
+    int rc = key && gid && idx && state
+                 ? SPT_OK
+                 : spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the kernels of %s", __func__, p->name);
+    if (rc != SPT_OK) goto done;
+    /* Active kernels (whole, in CSR order) and the norms of their weights. */
+    {
+        int64_t a = 0;
+        for (int64_t r = 0; r < c->rows; r++)
+            for (int64_t j = c->row_ptr[r]; j < c->row_ptr[r + 1]; j += g) {
+                const int64_t grp = (r * c->cols + c->col_idx[j]) / g;
+                double sum = 0.0;
+                for (int64_t i = 0; i < g; i++) sum += (double)p->value[j + i] * (double)p->value[j + i];
+                gid[a] = grp;
+                key[a++] = isnan(sum) ? -INFINITY : (float)sqrt(sum);
+                state[grp] = 1;
+            }
+        if (a != active) {
+            rc = spti_fail(SPT_ERR_INTERNAL, "%s: %s holds a partial kernel", __func__, p->name);
+            goto done;
+        }
+    }
+    /* Keep the active - k of largest norm. */
+    rc = spti_topk(key, active, active - k, seed, idx);
+    if (rc != SPT_OK) goto done;
+    for (int64_t j = 0; j < active - k; j++) state[gid[idx[j]]] = 2;
+    /* Grow k among the kernels not kept. */
+    for (int64_t q = 0; q < groups; q++) {
+        if (state[q] == 2) {
+            key[q] = -INFINITY;
+            continue;
+        }
+        if (!score) {
+            key[q] = (float)(spti_mix64(seed ^ 0xbb67ae8584caa73bULL ^ spti_mix64((uint64_t)q)) >> 40);
+            continue;
+        }
+        double sum = 0.0;
+        for (int64_t i = 0; i < g; i++) sum += (double)score[q * g + i] * (double)score[q * g + i];
+        key[q] = isnan(sum) ? INFINITY : (float)sqrt(sum);
+    }
+    if (k > 0) {
+        spti_free(idx);
+        if (!(idx = spti_alloc(k, sizeof(int64_t)))) {
+            rc = spti_fail(SPT_ERR_NOMEM, "%s: out of memory for %s", __func__, p->name);
+            goto done;
+        }
+        rc = spti_topk(key, groups, k, seed ^ 0x6a09e667f3bcc909ULL, idx);
+        if (rc != SPT_OK) goto done;
+        for (int64_t j = 0; j < k; j++) state[idx[j]] = 3;
+    }
+    int64_t out = 0;
+    for (int64_t q = 0; q < groups; q++)
+        if (state[q] >= 2)
+            for (int64_t i = 0; i < g; i++) new_pos[out++] = q * g + i;
+    if (out != c->nnz)
+        rc = spti_fail(SPT_ERR_INTERNAL, "%s: new pattern of %s has %lld of %lld entries", __func__, p->name,
+                       (long long)out, (long long)c->nnz);
+done:
+    spti_free(key);
+    spti_free(gid);
+    spti_free(idx);
+    spti_free(state);
+    return rc;
+}
+
 /* ---- SRigL's neuron ablation ---------------------------------------------------- */
 
 int spti_structure_ablate(const spti_structure *s, const spti_param *p, double fraction, const float *score,

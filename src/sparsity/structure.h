@@ -37,6 +37,30 @@ static inline bool spti_structure_by_row(const spti_structure *s) {
     return s->kind == SPT_STRUCTURE_FANIN || s->kind == SPT_STRUCTURE_NM;
 }
 
+/* The group size of p under s: kh*kw under kernel for a convolution
+ * (1 for a linear layer: its kernels are single weights, and it runs the
+ * unstructured code), 1 otherwise. */
+int64_t spti_structure_group(const spti_structure *s, const spti_param *p);
+
+/* Whether p moves whole kernels (kernel structure, group size > 1). */
+static inline bool spti_structure_by_kernel(const spti_structure *s, const spti_param *p) {
+    return s->kind == SPT_STRUCTURE_KERNEL && spti_structure_group(s, p) > 1;
+}
+
+/* Kernel structure, a layer of `cells` weights in kernels of g: the count
+ * planned at `planned` becomes clamp(round(planned / g), 1, cells / g)
+ * kernels (cells when planned >= cells); the initial draw takes that many
+ * kernels uniformly (nnz / g of the cells / g, from rng) into pos[nnz]
+ * (sorted); drop/grow moves k = floor(fraction x active kernels) kernels:
+ * the k of smallest L2 norm of their weights leave, and the k of largest
+ * L2 norm of their score (rows x cols: RigL's gradient, SNFS's momentum)
+ * or, score == NULL, k random ones grow among the kernels not kept
+ * (inactive and just dropped), exact selections with seeded ties. */
+int64_t spti_structure_kernel_nnz(int64_t g, int64_t cells, int64_t planned);
+int spti_structure_kernel_sample(int64_t g, int64_t cells, int64_t nnz, spti_rng *rng, int64_t *pos);
+int spti_structure_kernel_drop_grow(const spti_param *p, int64_t g, double fraction, const float *score,
+                                    uint64_t seed, int64_t *new_pos);
+
 /* The nonzero count of a rows x cols layer planned at `planned` (1 ..
  * rows*cols) under s: rows x f for fanin, rows x sum over groups of
  * min(N, g) for nm (unstructured: planned). A layer at rows*cols (kept

@@ -213,8 +213,10 @@ static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng
     int64_t *pos = spti_alloc(nnz, sizeof(int64_t));
     if (!pos) return spti_fail(SPT_ERR_NOMEM, "topology init: out of memory for the %lld positions of %s",
                                (long long)nnz, p->name);
-    int rc = s && spti_structure_by_row(s) ? spti_structure_sample(s, p->rows, p->cols, nnz, rng, pos)
-                                           : spti_sample_sorted(rng, p->rows * p->cols, nnz, pos);
+    int rc = s && spti_structure_by_row(s)     ? spti_structure_sample(s, p->rows, p->cols, nnz, rng, pos)
+             : s && spti_structure_by_kernel(s, p) ? spti_structure_kernel_sample(spti_structure_group(s, p),
+                                                                                  p->rows * p->cols, nnz, rng, pos)
+                                                   : spti_sample_sorted(rng, p->rows * p->cols, nnz, pos);
     /* A pending init that the sparse-aware one replaces is never drawn. */
     if (sparse_init && spti_param_unallocated(p)) p->init_pending = false;
     if (rc == SPT_OK) rc = spti_param_sparsify(p, pos, nnz);
