@@ -457,6 +457,30 @@ static void test_counts(void **state) {
         assert_int_equal(nnz, s ? H * F / 2 : H * 5);
         finish(&r);
     }
+    /* Kept-dense layers stay dense under a structure; explicit densities
+     * set each layer's fan-in. */
+    spt_method_config *cfg = make_config(SPT_METHOD_RIGL, SPT_STRUCTURE_FANIN, 2, 4);
+    assert_status(spt_method_config_set(cfg, SPT_MP_DENSE_LAST, 1), SPT_OK);
+    run r;
+    assert_status(start(&r, false, cfg), SPT_OK);
+    spt_method_config_destroy(cfg);
+    int64_t layers, rows, cols, nnz, last = -1;
+    assert_status(spt_model_num_layers(r.model, &layers), SPT_OK);
+    for (int64_t i = 0; i < layers; i++) {
+        assert_status(spt_model_layer_weight(r.model, i, &rows, &cols, &nnz, NULL), SPT_OK);
+        if (rows) last = i;
+    }
+    assert_status(spt_model_layer_weight(r.model, last, &rows, &cols, &nnz, NULL), SPT_OK);
+    assert_int_equal(nnz, rows * cols);
+    finish(&r);
+    cfg = make_config(SPT_METHOD_SET, SPT_STRUCTURE_FANIN, 2, 4);
+    const double dens[3] = {0.25, 0.1, 1.0};
+    assert_status(spt_method_config_set_densities(cfg, dens, 3), SPT_OK);
+    assert_status(start(&r, false, cfg), SPT_OK);
+    spt_method_config_destroy(cfg);
+    assert_status(spt_model_layer_weight(r.model, 0, &rows, &cols, &nnz, NULL), SPT_OK);
+    assert_int_equal(nnz, H * 6); /* 0.25 x 24 = 6 per row */
+    finish(&r);
 }
 
 /* Same seed, same bytes: the weights after a structured RigL run, on one

@@ -34,6 +34,11 @@ class TestStructure(unittest.TestCase):
         self.assertTrue(spt.supports_structure("gmp", "unstructured"))
         with self.assertRaises(spt.InvalidError):
             spt.supports_structure("rigl", "diagonal")
+        ab = spt.method_params("rigl")["ablation"]
+        self.assertEqual((ab.lo, ab.hi, ab.default), (0.0, 1.0, 0.0))
+        self.assertNotIn("ablation", spt.method_params("set"))
+        self.assertTrue(spt.supports_structure("gmp", "channel"))
+        self.assertTrue(spt.supports_structure("rigl", "kernel"))
 
     def test_fanin_rigl(self):
         model, tr, x, ys = run("rigl", structure="fanin")
@@ -58,6 +63,16 @@ class TestStructure(unittest.TestCase):
                 for cols in rows_of(model, L.index):
                     groups = [c // 3 for c in cols]
                     self.assertEqual(len(groups), len(set(groups)))  # at most 1 per group of 3
+
+    def test_fanin_ablation(self):
+        model, tr, x, ys = run("rigl", structure="fanin", ablation=0.9)
+        for _ in range(12):
+            tr.step(x, ys)
+            for L in model.weight_layers():
+                if L.nnz == L.rows * L.cols:
+                    continue
+                counts = {len(r) for r in rows_of(model, L.index)} - {0}  # ablated rows hold nothing
+                self.assertEqual(len(counts), 1)
 
     def test_unsupported(self):
         xs, ys = blobs(16, 12, 3, seed=2)
