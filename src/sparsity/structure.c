@@ -333,17 +333,38 @@ int spti_structure_ablate(const spti_structure *s, const spti_param *p, double f
     rc = spti_topk(key, cells, k, seed ^ 0xa54ff53a5f1d36f1ULL, idx);
     if (rc != SPT_OK) goto done;
     for (int64_t j = 0; j < k; j++) salient[idx[j] / cols]++;
-    int64_t best = -1;
+    /* Rows alive before this update that fall short are ablated, but never
+     * so many that the live rows could not hold the budget (at most cols
+     * each): the ones with the most salient weights (lowest index on ties)
+     * are kept back, at least one. */
+    int64_t cand = 0, need = (budget + cols - 1) / cols;
     for (int64_t r = 0; r < rows; r++) {
         if (dead[r]) continue;
-        if (best < 0 || salient[r] > salient[best]) best = r;
         const int64_t nr = c->row_ptr[r + 1] - c->row_ptr[r];
-        dead[r] = (double)salient[r] < s->ablation * (double)nr;
-        live += !dead[r];
+        idx[cand++] = r;
+        live += (double)salient[r] >= s->ablation * (double)nr;
     }
-    if (live == 0 && best >= 0) {
-        dead[best] = 0;
-        live = 1;
+    need = need < 1 ? 1 : need > cand ? cand : need;
+    if (live >= need) {
+        for (int64_t i = 0; i < cand; i++) {
+            const int64_t r = idx[i], nr = c->row_ptr[r + 1] - c->row_ptr[r];
+            dead[r] = (double)salient[r] < s->ablation * (double)nr;
+        }
+    } else {
+        /* Keep the `need` rows of most salient weights (stable insertion
+         * sort by count, descending; only when the threshold would take
+         * too many). */
+        for (int64_t i = 1; i < cand; i++) {
+            const int64_t r = idx[i];
+            int64_t j = i;
+            while (j > 0 && salient[idx[j - 1]] < salient[r]) {
+                idx[j] = idx[j - 1];
+                j--;
+            }
+            idx[j] = r;
+        }
+        for (int64_t i = 0; i < cand; i++) dead[idx[i]] = i >= need;
+        live = need;
     }
     int64_t f = live ? (int64_t)llround((double)budget / (double)live) : 0;
     *target = f < 1 ? 1 : f > cols ? cols : f;

@@ -93,8 +93,9 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
  * nnz - k active of largest |w| and the k of largest |score| among the
  * other positions, exact seeded selections); a live row (n_r > 0) holding
  * fewer than s->ablation x n_r salient weights is ablated (dead[r] = 1, as
- * is every row already empty), at least one row staying live (the one
- * with the most salient weights, the lowest index on ties). *target
+ * is every row already empty), but never below ceil(budget / cols) live
+ * rows (at least one), so that they can hold the budget: then the rows
+ * with the most salient weights stay (lowest index on ties). *target
  * receives the live rows' new fan-in, min(cols, max(1, round(budget /
  * live rows))): the budget of the ablated rows goes to the others. */
 int spti_structure_ablate(const spti_structure *s, const spti_param *p, double fraction, const float *score,
