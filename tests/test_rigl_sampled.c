@@ -958,7 +958,7 @@ static void test_nomem(void **state) {
 static void test_key(void **state) {
     (void)state;
     assert_int_equal(SPT_MP_GROW_SAMPLE, 23);
-    assert_int_equal(spt_method_param_count(), 24);
+    assert_true(spt_method_param_count() > SPT_MP_GROW_SAMPLE);
     assert_string_equal(spt_method_param_name(SPT_MP_GROW_SAMPLE), "grow_sample");
     int key = -1, type = -1, flags = -1, uses = -1;
     assert_status(spt_method_param_from_name("grow_sample", &key), SPT_OK);

@@ -105,6 +105,18 @@ static const flag FLAGS[] = {
      "grow the best k of M k random inactive positions and the k dropped, gradients computed there alone "
      "(an approximation for layers too large for the dense gradient); 0 = exact, every position",
      SPT_MP_GROW_SAMPLE, NULL, 0, 0, R_STRICT},
+    {"structure", K_MP_CHOICE, F(structure), EX_BOTH, "S", "groups of weights kept or dropped together:",
+     SPT_MP_STRUCTURE, NULL, 0, 0, R_STRICT},
+    {"structure-n", K_INT, F(structure_n), EX_BOTH, "N", "nm: at most N active weights in every M consecutive inputs",
+     SPT_MP_STRUCTURE_N, NULL, 1, 1000000, R_STRICT},
+    {"structure-m", K_INT, F(structure_m), EX_BOTH, "M", "nm: the group length M", SPT_MP_STRUCTURE_M, NULL, 1,
+     1000000, R_STRICT},
+    {"nm", K_STR, F(nm), EX_BOTH, "N:M", "short for --structure nm --structure-n N --structure-m M (e.g. 2:4)",
+     NO_KEY, NULL, 0, 0, R_FREE},
+    {"ablation", K_DBL, F(ablation), EX_BOTH, "G",
+     "fanin: remove a neuron whose salient weights fall below G x its fan-in, its budget shared by the others "
+     "(SRigL's neuron ablation); 0 = off",
+     SPT_MP_ABLATION, NULL, 0, 0, R_STRICT},
     {"snfs-momentum", K_DBL, F(snfs_momentum), EX_BOTH, "B", "momentum of the growth gradient, in [0, 1)",
      SPT_MP_SNFS_MOMENTUM, NULL, 0, 0, R_STRICT},
     {"prune-start", K_INT, F(prune_start), EX_BOTH, "STEP", "first pruning step (-1 = 10% of the run)",
@@ -371,6 +383,10 @@ static void defaults(ex_opts *o, int program, const char *prog) {
     o->drop_schedule = (int)v[SPT_MP_DROP_SCHEDULE];
     o->snfs_momentum = v[SPT_MP_SNFS_MOMENTUM];
     o->grow_sample = v[SPT_MP_GROW_SAMPLE];
+    o->structure = (int)v[SPT_MP_STRUCTURE];
+    o->structure_n = (int64_t)v[SPT_MP_STRUCTURE_N];
+    o->structure_m = (int64_t)v[SPT_MP_STRUCTURE_M];
+    o->ablation = v[SPT_MP_ABLATION];
     o->prune_start = (int64_t)v[SPT_MP_PRUNE_START];
     o->prune_end = (int64_t)v[SPT_MP_PRUNE_END];
     o->prune_freq = (int64_t)v[SPT_MP_PRUNE_FREQ];
@@ -589,6 +605,29 @@ static int set_value(ex_opts *o, const flag *fl, const char *val) {
     return ex_usage_error(o, "--%s: %s", fl->name, err);
 }
 
+static int flag_index(const char *name);
+
+/* --nm N:M: --structure nm --structure-n N --structure-m M, each as given. */
+static int set_nm(ex_opts *o, const char *val) {
+    const char *colon = strchr(val, ':');
+    char n[32], err[512];
+    if (!colon || colon == val || (size_t)(colon - val) >= sizeof n || !colon[1])
+        return ex_usage_error(o, "--nm: '%.64s' is not N:M (e.g. 2:4)", val);
+    memcpy(n, val, (size_t)(colon - val));
+    n[colon - val] = '\0';
+    const char *names[3] = {"structure", "structure-n", "structure-m"}, *vals[3] = {"nm", n, colon + 1};
+    for (int i = 0; i < 3; i++) {
+        const int k = flag_index(names[i]);
+        o->cmdline[k] = o->given[k] = o->fixed[k] = true;
+        if (parse_value(o, &FLAGS[k], vals[i], err, sizeof err) >= 0)
+            return ex_usage_error(o, "--nm: %s: %s", i == 1 ? "N" : "M", err);
+    }
+    if (o->structure_n > o->structure_m)
+        return ex_usage_error(o, "--nm: N (%lld) must be at most M (%lld)", (long long)o->structure_n,
+                              (long long)o->structure_m);
+    return -1;
+}
+
 int ex_parse_args(ex_opts *o, int program, int argc, char **argv) {
     const char *prog = program == EX_MLP ? "spt-train-mlp" : "spt-train-resnet";
     defaults(o, program, prog);
@@ -628,7 +667,7 @@ int ex_parse_args(ex_opts *o, int program, int argc, char **argv) {
             if (i + 1 >= argc) return ex_usage_error(o, "--%s needs a value (%s)", fl->name, fl->meta);
             val = argv[++i];
         }
-        int rc = set_value(o, fl, val);
+        int rc = fl->off == F(nm) ? set_nm(o, val) : set_value(o, fl, val);
         if (rc >= 0) return rc;
     }
     if (o->export_dense && !o->export_to) return ex_usage_error(o, "--export-dense needs --export FILE");

@@ -37,6 +37,10 @@ typedef struct ex_opts {
     int drop_schedule;
     double snfs_momentum;
     double grow_sample;      /* sampled growth: candidates per grown weight (0 = exact) */
+    int structure;           /* spt_structure */
+    int64_t structure_n, structure_m;
+    const char *nm;          /* --nm N:M (sets the three above) */
+    double ablation;         /* SRigL's neuron ablation threshold (0 = off) */
     int64_t prune_start, prune_end, prune_freq;
     double initial_sparsity;
     int global;              /* -1 = the method's default */

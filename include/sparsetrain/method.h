@@ -51,8 +51,24 @@ typedef enum spt_method_param {
     SPT_MP_SPARSE_INIT = 21,     /**< Scale each sparse layer's init by its nonzero fan-in (0/1). Default 1: N(0, 2 / nonzeros of the row), so the signal survives at any density; 0 keeps the dense fan-in (the papers' reproductions). */
     SPT_MP_EPSILON = 22,         /**< Static, SET, SNFS, RigL with ER or ERK: the SET paper's epsilon, [0, 1e9]. > 0: each layer's density is min(1, epsilon * its ER/ERK score) (spt_sparsity_allocate_epsilon(); about epsilon * (n_in + n_out) weights per linear layer) and SPT_MP_SPARSITY is not used; 0 = off. Default 0. */
     SPT_MP_GROW_SAMPLE = 23,     /**< RigL (and user methods growing by #SPT_GROW_GRADIENT): sampled growth, an approximation of RigL for layers too large for the dense gradient, real in [0, 1e9]. m > 0: on an update step each sparse layer growing k weights draws min(inactive, ceil(m k)) of its inactive positions uniformly at random (seeded by SPT_MP_SEED, the step and the layer), its backward computes dL/dW at those positions alone (an SDDMM: O((ceil(m k) + nnz) x batch) work and O(ceil(m k) + nnz + rows) memory instead of rows x cols), and the k of largest |dL/dW| among them and the k just dropped grow, with exact RigL's tie-break. Linear and convolution layers (grouped too); per layer, the same sample for any thread count. A sample of every inactive position (m k >= inactive) grows exactly what exact RigL grows. 0 = exact RigL, the dense gradient at every position. Default 0 (docs/methods.md, "Sampled growth"). */
-    SPT_MP_COUNT_ = 24           /**< Number of keys (not a key). */
+    SPT_MP_STRUCTURE = 24,       /**< #spt_structure: which groups of weights a method keeps or drops together, orthogonal to the method and to SPT_MP_DISTRIBUTION. Static, SET, RigL and SNFS support #SPT_STRUCTURE_FANIN, #SPT_STRUCTURE_NM and #SPT_STRUCTURE_KERNEL (no structure with SPT_MP_GROW_SAMPLE > 0); GMP and lottery tickets #SPT_STRUCTURE_CHANNEL and #SPT_STRUCTURE_KERNEL (layer-wise ranking only); spt_method_supports_structure() gives the table, and a trainer of an unsupported method and structure fails spt_trainer_create() with #SPT_ERR_UNSUPPORTED naming both. Under fanin and nm the update works row by row: each row of n_r active weights drops its floor(f(t) n_r) of smallest |w| and grows as many among its positions not kept, by largest |dL/dW| (RigL: the update step's dense gradient), |momentum| (SNFS) or at random (SET), a candidate of nm taken only while its group has room; ties break on a seeded hash, the same for any thread count (docs/methods.md, "Structured sparsity"). Default #SPT_STRUCTURE_UNSTRUCTURED. */
+    SPT_MP_STRUCTURE_N = 25,     /**< #SPT_STRUCTURE_NM: at most N active weights in every group of M consecutive inputs of a row, integer 1 .. 10^6, N <= SPT_MP_STRUCTURE_M (checked at trainer creation). Default 2. */
+    SPT_MP_STRUCTURE_M = 26,     /**< #SPT_STRUCTURE_NM: the group length M, integer 1 .. 10^6. Default 4. */
+    SPT_MP_ABLATION = 27,        /**< RigL under #SPT_STRUCTURE_FANIN: SRigL's neuron ablation (Lasby et al. 2024), the threshold gamma in [0, 1]. > 0: on each update step, before the drop/grow, a sparse layer's salient weights are those unconstrained RigL would keep or grow (the nnz - k largest |w| and the k largest |dL/dW| elsewhere, k the layer's move count); a neuron (row) with fewer than gamma x its fan-in salient weights is removed (all its weights dropped, never regrown), but never so many that the live rows could not hold the layer's budget (at least ceil(planned nnz / cols) rows, the ones with most salient weights, stay) and the layer's budget is shared by the others: their fan-in becomes min(cols, round(planned nnz / live rows)). RigL with a nonzero value and another structure fails spt_trainer_create() with #SPT_ERR_UNSUPPORTED. 0 = off. Default 0 (docs/methods.md, "Structured sparsity"). */
+    SPT_MP_COUNT_ = 28           /**< Number of keys (not a key). */
 } spt_method_param;
+
+/** Values of #SPT_MP_STRUCTURE (pinned). A row is an output neuron of a
+ * linear layer or an output filter of a convolution (its inputs are
+ * in_channels/groups x kh x kw, the kernel taps of one input channel
+ * consecutive). Layers kept dense (density 1) are not affected. */
+typedef enum spt_structure {
+    SPT_STRUCTURE_UNSTRUCTURED = 0, /**< Any single weight is kept or dropped ("unstructured"). */
+    SPT_STRUCTURE_KERNEL = 1,       /**< Whole kh x kw kernels of a convolution ("kernel"): the kh*kw consecutive inputs of one input channel of a row (a linear layer's kernels are its single weights: it runs unstructured). Static, SET, RigL, SNFS: the initial kernels uniform at random (a layer planned at nnz holds round(nnz / (kh kw)) kernels, at least 1), and on an update step the k = floor(f(t) x active kernels) kernels of smallest L2 norm of their weights drop and k grow among the kernels not kept by largest L2 norm of their dense gradient (RigL) or momentum (SNFS), or at random (SET). GMP and lottery tickets, layer-wise (#SPT_MP_GLOBAL 0): a kernel's score is the L2 norm of its weights, the schedule counts kernels (a layer planned at nnz keeps round(nnz / (kh kw)) of them at the end, at least 1), whole kernels are pruned. */
+    SPT_STRUCTURE_CHANNEL = 2,      /**< Whole rows: output neurons or filters ("channel"). GMP and lottery tickets, layer-wise (#SPT_MP_GLOBAL 0): a row's score is the L2 norm of its weights, the schedule counts rows (round(nnz / cols) at the end, at least 1), whole rows are pruned. The last layer's rows are the classes: keep it dense (#SPT_MP_DENSE_LAST). */
+    SPT_STRUCTURE_NM = 3,           /**< At most N of every M consecutive inputs of a row (SPT_MP_STRUCTURE_N, SPT_MP_STRUCTURE_M; "nm", alias "n:m"). The initial topology has exactly min(N, g) in each group of g <= M inputs (the last group of a row may be shorter), so a layer's density is about N / M whatever SPT_MP_SPARSITY and SPT_MP_DISTRIBUTION say (they still pick the layers kept dense); drop/grow keeps each row's count and moves weights only into groups with room. */
+    SPT_STRUCTURE_FANIN = 4         /**< Constant fan-in ("fanin"): every row of a sparse layer has exactly f = clamp(round(nnz / rows), 1, cols) active inputs, nnz the layer's planned count (so the layer's nnz is rows x f); drop/grow drops and grows within each row (k_r = floor(drop fraction x f) per row), so every row keeps exactly f. */
+} spt_structure;
 
 /**
  * Create a configuration for `method` with every knob at its default.
@@ -276,7 +292,8 @@ SPT_API int spt_method_uses_param(int method, int key, int *uses);
 /**
  * Name of a value of a choice parameter (#SPT_PARAM_CHOICE:
  * #SPT_MP_DISTRIBUTION gives "uniform", "er", "erk"; #SPT_MP_DROP_SCHEDULE
- * "cosine", "linear", "constant"). Thread-safe.
+ * "cosine", "linear", "constant"; #SPT_MP_STRUCTURE "unstructured",
+ * "kernel", "channel", "nm", "fanin"). Thread-safe.
  * @param key   an #spt_method_param value.
  * @param value a value in the key's domain.
  * @return static text; NULL when the key is unknown or not a choice, or the
@@ -287,7 +304,7 @@ SPT_API const char *spt_method_param_choice_name(int key, int value);
 /**
  * The value of a choice parameter with the given name: a name
  * spt_method_param_choice_name() gives, or an alias ("erdos_renyi" for
- * "er"). Exact match, lower case. Thread-safe.
+ * "er", "n:m" for "nm"). Exact match, lower case. Thread-safe.
  * @param key  an #spt_method_param value of type #SPT_PARAM_CHOICE.
  * @param name the name, NUL-terminated.
  * @param[out] value receives the value; unchanged on failure.
@@ -295,6 +312,19 @@ SPT_API const char *spt_method_param_choice_name(int key, int value);
  *         unknown key, a key that is not a choice, or an unknown name.
  */
 SPT_API int spt_method_param_choice_from_name(int key, const char *name, int *value);
+
+/**
+ * Whether a method supports a structure (#SPT_MP_STRUCTURE): a trainer of
+ * a configuration naming an unsupported one fails with
+ * #SPT_ERR_UNSUPPORTED. Every method supports #SPT_STRUCTURE_UNSTRUCTURED.
+ * Thread-safe.
+ * @param method an #spt_method value.
+ * @param structure an #spt_structure value.
+ * @param[out] supported receives 1 or 0; unchanged on failure.
+ * @return #SPT_OK; #SPT_ERR_NULL (supported); #SPT_ERR_INVALID for an
+ *         unknown method or structure.
+ */
+SPT_API int spt_method_supports_structure(int method, int structure, int *supported);
 
 /** @} */
 

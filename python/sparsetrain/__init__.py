@@ -36,7 +36,8 @@ from .errors import (ChecksumError, ClosedError, Error, FileIOError, FormatError
                      last_error, status_string)
 from .errors import CallbackError
 from .layout import to_example_major, to_feature_major
-from .method import METHODS, MethodConfig, ParamInfo, method_id, method_name, method_params, method_summary
+from .method import METHODS, MethodConfig, ParamInfo, method_id, method_name, method_params, method_summary, \
+    STRUCTURES, supports_structure
 from .model import LayerInfo, Model
 from .net import Branch, Net, Node, layer_params
 from .optim import LRSchedule, Optimizer
@@ -101,7 +102,7 @@ __all__ = [
     "CsrMatrix", "Dataset", "Error", "FASHION_MNIST_DIR", "FileIOError", "Flops", "FormatError", "get_num_threads",
     "HAVE_NUMPY", "InternalError", "InvalidError", "last_error", "LayerDensity", "LayerInfo", "library_path",
     "LRSchedule", "MethodConfig", "method_id", "method_name", "METHODS", "Model", "NoMemoryError", "NonFiniteError",
-    "method_params", "method_summary", "ParamInfo",
+    "method_params", "method_summary", "ParamInfo", "STRUCTURES", "supports_structure",
     "NullError", "Optimizer", "Progress", "set_num_threads", "simd_name", "SizeError", "sparsity", "StateError",
     "status_string", "to_example_major", "to_feature_major", "topk", "Trainer", "UnsupportedError", "UserMethod",
     "ScoreLayer", "version", "version_number", "VersionError", "CallbackError", "Net", "Node", "Branch",

@@ -258,6 +258,7 @@ DECLARATIONS = {
     "spt_method_uses_param": (_i, [_i, _i, _ip]),
     "spt_method_param_choice_name": (_s, [_i, _i]),
     "spt_method_param_choice_from_name": (_i, [_i, _s, _ip]),
+    "spt_method_supports_structure": (_i, [_i, _i, _ip]),
     "spt_method_config_rounds": (_i, [MethodConfigP, _i64p]),
     # ---- train.h
     "spt_trainer_create": (_i, [ModelP, OptimizerP, ScheduleP, MethodConfigP, _i64, _u64, _out(TrainerP)]),

@@ -18,7 +18,7 @@ _LO_OPEN, _HI_OPEN = 1, 2  # spt_param_bound_flag
 _KEYWORD_OF = {"global": "global_pruning"}
 #: Names accepted besides the library's own, kept for compatibility (the
 #: library accepts them too: spt_method_param_choice_from_name).
-_CHOICE_ALIASES = {"distribution": ("erdos_renyi",)}
+_CHOICE_ALIASES = {"distribution": ("erdos_renyi",), "structure": ("n:m",)}
 
 
 def _text(s):
@@ -69,7 +69,9 @@ PARAMS = _param_keys()
 DISTRIBUTIONS = _choice_values("distribution")
 #: spt_drop_schedule values by name (from the library)
 DROP_SCHEDULES = _choice_values("drop_schedule")
-_NAMED = {"distribution": DISTRIBUTIONS, "drop_schedule": DROP_SCHEDULES}
+#: spt_structure values by name (from the library; "n:m" is "nm")
+STRUCTURES = _choice_values("structure")
+_NAMED = {"distribution": DISTRIBUTIONS, "drop_schedule": DROP_SCHEDULES, "structure": STRUCTURES}
 
 
 class ParamInfo(collections.namedtuple("ParamInfo", "name key type default lo hi lo_open hi_open choices doc")):
@@ -129,6 +131,25 @@ def method_params(method):
             info = _param_info(m, key)
             out[info.name] = info
     return out
+
+
+def supports_structure(method, structure):
+    """Whether a method supports a structure (``"fanin"``, ``"nm"`` or
+    ``"n:m"``, ``"channel"``, ``"kernel"``, ``"unstructured"``, or an
+    spt_structure value): a :class:`Trainer` of a configuration naming one
+    it does not support raises :class:`UnsupportedError` (docs/methods.md,
+    "Structured sparsity"). Set it like any knob:
+    ``MethodConfig("rigl", structure="fanin")`` or
+    ``MethodConfig("rigl", structure="nm", structure_n=2, structure_m=4)``."""
+    if isinstance(structure, str):
+        if structure.lower() not in STRUCTURES:
+            raise errors.InvalidError("structure %r is not one of %s" % (structure, ", ".join(sorted(STRUCTURES))),
+                                      errors.ERR_INVALID)
+        structure = STRUCTURES[structure.lower()]
+    out = c_int()
+    errors.check(lib.spt_method_supports_structure(method_id(method), _args.integer(structure, "structure", "i32"),
+                                                   ctypes.byref(out)))
+    return out.value != 0
 
 
 def method_summary(method):

@@ -38,7 +38,8 @@ class TestTables(unittest.TestCase):
             "t_end": 6, "t_end_fraction": 7, "drop_schedule": 8, "snfs_momentum": 9, "prune_start": 10,
             "prune_end": 11, "prune_freq": 12, "initial_sparsity": 13, "global_pruning": 14, "lottery_rounds": 15,
             "lottery_rate": 16, "rewind_step": 17, "score_batches": 18, "synflow_iters": 19, "seed": 20,
-            "sparse_init": 21, "epsilon": 22, "grow_sample": 23})
+            "sparse_init": 21, "epsilon": 22, "grow_sample": 23, "structure": 24, "structure_n": 25,
+            "structure_m": 26, "ablation": 27})
 
     def test_choices(self):
         self.assertEqual(M.DISTRIBUTIONS, {"uniform": 0, "erdos_renyi": 1, "er": 1, "erk": 2})

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ell.h"
 #include "kernels.h"
 
 /* ---- timing-based choice ---------------------------------------------------- */
@@ -197,8 +198,13 @@ static spti_path decide(const spt_csr *W, int64_t N, spti_csr_ws *ws) {
 
 int spti_csr_forward(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y, spti_csr_ws *ws) {
     if (decide(W, N, ws) == SPTI_PATH_SPARSE) {
-        if (N == 1) spti_spmv(W, X, bias, Y);
-        else spti_spmm(W, X, N, bias, Y);
+        int64_t f = 0;
+        if (ws && ws->fanin && N > 1 && spti_simd_level() >= 2 && spti_csr_fanin(W, &f))
+            spti_ell_forward(W, f, X, N, bias, Y);
+        else if (N == 1)
+            spti_spmv(W, X, bias, Y);
+        else
+            spti_spmm(W, X, N, bias, Y);
         return SPT_OK;
     }
     SPTI_TRY(ensure_dense(W, ws, false));
@@ -266,5 +272,7 @@ void spti_csr_ws_release(spti_csr_ws *ws) {
     spti_free(ws->dWd);
     spti_free(ws->wt);
     spti_free(ws->dwt);
+    const bool fanin = ws->fanin; /* the owner's, not the workspace's */
     memset(ws, 0, sizeof *ws);
+    ws->fanin = fanin;
 }

@@ -144,6 +144,9 @@ typedef struct spti_csr_ws {
     int64_t wt_cap;
     float *dwt;         /* the fused backward's dW in transposed order, dwt_cap floats */
     int64_t dwt_cap;
+    bool fanin;         /* set by the weight's owner (a fanin-structured method): while every row holds the same
+                         * count, the sparse path's forward runs the constant fan-in (ELL) kernel (ell.h); its
+                         * backward stays on the CSR kernels, measured faster (docs/performance.md) */
 } spti_csr_ws;
 
 /* Which path is faster for an out x in weight with nnz nonzeros, N columns.

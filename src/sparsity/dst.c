@@ -46,6 +46,21 @@ int spti_dst_create(const spti_method_ops *ops, const spt_method_config *cfg, sp
         spti_free(nnz);
         return rc;
     }
+    rc = spti_structure_from_config(ops, cfg, &st->structure);
+    if (rc == SPT_OK && st->structure.kind != SPT_STRUCTURE_UNSTRUCTURED && cfg->value[SPT_MP_GROW_SAMPLE] > 0.0)
+        rc = spti_fail(SPT_ERR_UNSUPPORTED, "%s: sampled growth (grow_sample > 0) does not support structure \"%s\"",
+                       ops->name, spt_method_param_choice_name(SPT_MP_STRUCTURE, st->structure.kind));
+    if (rc != SPT_OK) {
+        spti_free(m);
+        spti_free(st);
+        spti_free(nnz);
+        return rc;
+    }
+    for (int l = 0; l < n_weights; l++)
+        nnz[l] = st->structure.kind == SPT_STRUCTURE_KERNEL
+                     ? spti_structure_kernel_nnz(spti_structure_group(&st->structure, weights[l]),
+                                                 weights[l]->rows * weights[l]->cols, nnz[l])
+                     : spti_structure_nnz(&st->structure, weights[l]->rows, weights[l]->cols, nnz[l]);
     st->nnz = nnz;
     st->sparse_init = cfg->value[SPT_MP_SPARSE_INIT] != 0.0;
     st->delta_t = (int64_t)cfg->value[SPT_MP_DELTA_T];
@@ -84,10 +99,13 @@ int spti_dst_init(spti_method *m, spti_param **weights, int n, spti_grad_source 
     if (n != m->n_weights)
         return spti_fail(SPT_ERR_SIZE, "%s init: %d weights given, the method was built for %d", m->ops->name, n,
                          m->n_weights);
-    SPTI_TRY(spti_topology_init(weights, n, dst(m)->nnz, dst(m)->sparse_init, &m->rng));
+    SPTI_TRY(spti_topology_init(weights, n, dst(m)->nnz, dst(m)->sparse_init, &m->rng, &dst(m)->structure));
     /* A weight loaded sparse kept its own count (spti_topology_init). */
     for (int l = 0; l < n; l++)
         if (weights[l]->kind == SPTI_PARAM_SPARSE && weights[l]->loaded) dst(m)->nnz[l] = weights[l]->n;
+    /* Constant fan-in layers run the dispatch's ELL forward (kernels/ell.h). */
+    for (int l = 0; l < n; l++)
+        weights[l]->ws.fanin = dst(m)->structure.kind == SPT_STRUCTURE_FANIN && weights[l]->kind == SPTI_PARAM_SPARSE;
     return SPT_OK;
 }
 
@@ -114,10 +132,75 @@ uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
 
 bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }
 
+/* Weights layer l moves at `step`: k = floor(f(t) nnz), or under a
+ * structure by row rows x k_r of its fullest row (> 0 exactly when some
+ * row moves). */
+static int64_t layer_k(const spti_method *m, int64_t step, int l) {
+    const spti_param *p = m->weights[l];
+    if (spti_structure_by_kernel(&dst(m)->structure, p)) {
+        const int64_t g = spti_structure_group(&dst(m)->structure, p);
+        return g * spti_dst_drop_count(m, step, p->n / g);
+    }
+    if (!spti_structure_by_row(&dst(m)->structure)) return spti_dst_drop_count(m, step, p->n);
+    int64_t most = 0;
+    for (int64_t r = 0; r < p->rows; r++) {
+        const int64_t nr = p->csr->row_ptr[r + 1] - p->csr->row_ptr[r];
+        most = nr > most ? nr : most;
+    }
+    return p->rows * spti_dst_drop_count(m, step, most);
+}
+
+/* One layer's new positions under a structure by row (pos allocated), and
+ * their count: with neuron ablation (fanin RigL) the rows whose salient
+ * weights fall short are emptied and the others grow to the new fan-in. */
+static int layer_positions_by_row(spti_method *m, int64_t step, float *const *scores, int l, int64_t **pos,
+                                  int64_t *count) {
+    const spti_param *p = m->weights[l];
+    const spti_structure *s = &dst(m)->structure;
+    const float *score = scores ? scores[l] : NULL;
+    if (scores && !score)
+        return spti_fail(SPT_ERR_STATE, "%s: no dense growth score for %s at step %lld", m->ops->name, p->name,
+                         (long long)step);
+    double f = 0.0;
+    SPTI_TRY(spt_drop_fraction(dst(m)->schedule, dst(m)->alpha, dst(m)->t_end, step, &f));
+    const uint64_t seed = spti_dst_seed(m, step, l);
+    uint8_t *dead = NULL;
+    int64_t target = -1, room = p->n;
+    if (s->ablation > 0.0 && score) {
+        if (!(dead = spti_alloc(p->rows, 1)))
+            return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the rows of %s", m->ops->name, p->name);
+        int rc = spti_structure_ablate(s, p, f, score, dst(m)->nnz[l], seed, dead, &target);
+        if (rc != SPT_OK) {
+            spti_free(dead);
+            return rc;
+        }
+        room = p->rows * target > room ? p->rows * target : room;
+    }
+    int rc = (*pos = spti_alloc(room, sizeof(int64_t))) != NULL
+                 ? spti_structure_drop_grow(s, p, f, score, seed, dead, target, *pos, count)
+                 : spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
+    spti_free(dead);
+    return rc;
+}
+
 /* One layer's new positions (pos[l] allocated here). */
 static int layer_positions(spti_method *m, int64_t step, const float *const *drop, float *const *scores, int l,
-                           int64_t **pos) {
+                           int64_t **pos, int64_t *count) {
+    if (spti_structure_by_row(&dst(m)->structure)) return layer_positions_by_row(m, step, scores, l, pos, count);
     const spti_param *p = m->weights[l];
+    *count = p->n;
+    if (spti_structure_by_kernel(&dst(m)->structure, p)) {
+        const float *score = scores ? scores[l] : NULL;
+        if (scores && !score)
+            return spti_fail(SPT_ERR_STATE, "%s: no dense growth score for %s at step %lld", m->ops->name, p->name,
+                             (long long)step);
+        double f = 0.0;
+        SPTI_TRY(spt_drop_fraction(dst(m)->schedule, dst(m)->alpha, dst(m)->t_end, step, &f));
+        if (!(*pos = spti_alloc(p->n, sizeof(int64_t))))
+            return spti_fail(SPT_ERR_NOMEM, "%s: out of memory for the pattern of %s", m->ops->name, p->name);
+        return spti_structure_kernel_drop_grow(p, spti_structure_group(&dst(m)->structure, p), f, score,
+                                               spti_dst_seed(m, step, l), *pos);
+    }
     const int64_t k = spti_dst_drop_count(m, step, p->n);
     const float *score = scores ? scores[l] : NULL;
     /* Without a score: the gradient at the sample begin_step drew, or the
@@ -170,21 +253,25 @@ static int first_failure(const layer_job *jobs, int n) {
 
 int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, float *const *scores) {
     const int n = m->n_weights;
-    int64_t **pos = spti_calloc(n, sizeof(int64_t *));
+    int64_t **pos = spti_calloc(n, sizeof(int64_t *)), *count = spti_calloc(n, sizeof(int64_t));
     layer_job *jobs = spti_calloc(n, sizeof(layer_job));
-    if (!pos || !jobs) {
+    if (!pos || !count || !jobs) {
         spti_free(pos);
+        spti_free(count);
         spti_free(jobs);
         return spti_fail(SPT_ERR_NOMEM, "%s: out of memory", m->ops->name);
     }
     int n_jobs = 0;
     for (int l = 0; l < n; l++)
-        if (spti_dst_is_sparse(m, l) && spti_dst_drop_count(m, step, m->weights[l]->n) > 0)
+        if (spti_dst_is_sparse(m, l) && layer_k(m, step, l) > 0)
             jobs[n_jobs++] = (layer_job){.layer = l, .cost = m->weights[l]->rows * m->weights[l]->cols};
     qsort(jobs, (size_t)n_jobs, sizeof *jobs, by_cost_desc);
     /* All new patterns first: a failure here changes nothing. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(spti_num_threads()) if (n_jobs > 1)
-    for (int i = 0; i < n_jobs; i++) run_job(&jobs[i], layer_positions(m, step, drop, scores, jobs[i].layer, &pos[jobs[i].layer]));
+    for (int i = 0; i < n_jobs; i++) {
+        const int l = jobs[i].layer;
+        run_job(&jobs[i], layer_positions(m, step, drop, scores, l, &pos[l], &count[l]));
+    }
     int rc = first_failure(jobs, n_jobs);
     /* Then move every layer. A repattern failure (out of memory) leaves
      * each layer either on its new pattern or unchanged, consistent. */
@@ -192,7 +279,7 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
 #pragma omp parallel for schedule(dynamic, 1) num_threads(spti_num_threads()) if (n_jobs > 1)
         for (int i = 0; i < n_jobs; i++) {
             spti_param *p = m->weights[jobs[i].layer];
-            run_job(&jobs[i], spti_param_repattern(p, pos[jobs[i].layer], p->n));
+            run_job(&jobs[i], spti_param_repattern(p, pos[jobs[i].layer], count[jobs[i].layer]));
         }
         bool changed = false;
         for (int i = 0; i < n_jobs; i++) changed |= jobs[i].rc == SPT_OK;
@@ -201,6 +288,7 @@ int spti_dst_update(spti_method *m, int64_t step, const float *const *drop, floa
     }
     for (int l = 0; l < n; l++) spti_free(pos[l]);
     spti_free(pos);
+    spti_free(count);
     spti_free(jobs);
     if (rc == SPT_OK) {
         dst(m)->updates++;
@@ -231,6 +319,8 @@ static int draw_sample(spti_method *m, int64_t step, int l, int64_t k) {
 }
 
 int spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
+    /* A structure by row grows from the dense gradient (its selection is per row). */
+    if (dst(m)->structure.kind != SPT_STRUCTURE_UNSTRUCTURED) stream = false;
     const bool update = spti_dst_is_update(m, step), sampled = stream && dst(m)->grow_sample > 0.0;
     layer_job *jobs = NULL;
     int n_jobs = 0;
@@ -238,7 +328,7 @@ int spti_dst_request_gradients(spti_method *m, int64_t step, bool stream) {
     for (int l = 0; l < m->n_weights; l++) {
         spti_param *p = m->weights[l];
         if (!spti_dst_is_sparse(m, l)) continue;
-        const int64_t k = update ? spti_dst_drop_count(m, step, p->n) : 0;
+        const int64_t k = update ? layer_k(m, step, l) : 0;
         p->request.dense_grad = k > 0 && !sampled;
         p->request.grow_k = stream && !sampled ? k : 0;
         if (p->result.grow) p->result.grow->filled = false; /* only this step's backward counts */

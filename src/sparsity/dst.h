@@ -26,6 +26,7 @@
 #include "../kernels/grow_collector.h"
 #include "../kernels/grow_sample.h"
 #include "method.h"
+#include "structure.h"
 
 /* ---- the methods (one file each; listed in method_registry.c) -------------- */
 extern const spti_method_ops spti_method_static, spti_method_set, spti_method_rigl, spti_method_snfs,
@@ -50,9 +51,12 @@ int spti_topology_plan(const spt_method_config *cfg, spti_param *const *weights,
  * nnz == rows*cols is left as it is (DENSE), and so is a weight loaded
  * SPARSE from a file (param.h `loaded`; the caller reads its own count). Kept entries keep their values,
  * unless sparse_init and the weight was not loaded from a file: then each is redrawn from N(0, 2 / fan_in_nnz),
- * fan_in_nnz being the number of nonzeros of its row. On failure the layers
+ * fan_in_nnz being the number of nonzeros of its row. With a structure by
+ * row (structure != NULL, structure.h) the positions are drawn by
+ * spti_structure_sample (nnz[l] must be its spti_structure_nnz). On failure the layers
  * before the failing one are already sparse (each layer is consistent). */
-int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, bool sparse_init, spti_rng *rng);
+int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, bool sparse_init, spti_rng *rng,
+                       const spti_structure *structure);
 
 /* Set exactly k of the n bits of `bits` ((n + 63) / 64 words, fully
  * overwritten), every k-subset equally likely. Expected O(n / 64 + min(k,
@@ -119,6 +123,7 @@ typedef struct spti_dst {
     float **momentum;       /* rows*cols per sparse layer (NULL otherwise), or NULL */
     spt_user_method *rules; /* a user method's criteria (owned copy), or NULL */
     double grow_sample;     /* SPT_MP_GROW_SAMPLE: growth by gradient over ceil(m k) sampled positions; 0: all */
+    spti_structure structure; /* SPT_MP_STRUCTURE: by row (fanin, nm) or unstructured */
     int64_t updates;        /* update steps performed */
     int64_t last_update;    /* step of the last one, -1 before any */
 } spti_dst;

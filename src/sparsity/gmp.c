@@ -230,13 +230,14 @@ static int gmp_flops(const spti_flops_query *q, double *out) {
 
 static const int GMP_KEYS[] = {SPT_MP_SPARSITY,    SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST,
                                SPT_MP_PRUNE_START, SPT_MP_PRUNE_END,    SPT_MP_PRUNE_FREQ,  SPT_MP_INITIAL_SPARSITY,
-                               SPT_MP_GLOBAL,      SPT_MP_SEED,         -1};
+                               SPT_MP_GLOBAL,      SPT_MP_SEED,         SPT_MP_STRUCTURE, -1};
 
 const spti_method_ops spti_method_gmp = {
     .id = SPT_METHOD_GMP,
     .name = "gmp",
     .summary = "Zhu & Gupta 2017: gradual magnitude pruning from dense",
     .keys = GMP_KEYS,
+    .structures = 1u << SPT_STRUCTURE_CHANNEL | 1u << SPT_STRUCTURE_KERNEL,
     .create = gmp_create,
     .train_flops = gmp_flops,
     .init = gmp_init,

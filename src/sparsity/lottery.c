@@ -291,13 +291,14 @@ static int lottery_create(const spti_method_ops *ops, const spt_method_config *c
 static const int LOTTERY_KEYS[] = {SPT_MP_SPARSITY,       SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST,
                                    SPT_MP_DENSE_LAST,     SPT_MP_GLOBAL,       SPT_MP_LOTTERY_ROUNDS,
                                    SPT_MP_LOTTERY_RATE,   SPT_MP_REWIND_STEP,  SPT_MP_SEED,
-                                   -1};
+                                   SPT_MP_STRUCTURE, -1};
 
 const spti_method_ops spti_method_lottery = {
     .id = SPT_METHOD_LOTTERY,
     .name = "lottery",
     .summary = "Frankle & Carbin 2019: iterative magnitude pruning with rewinding",
     .keys = LOTTERY_KEYS,
+    .structures = 1u << SPT_STRUCTURE_CHANNEL | 1u << SPT_STRUCTURE_KERNEL,
     .create = lottery_create,
     .rounds = lottery_rounds,
     .train_flops = lottery_flops,

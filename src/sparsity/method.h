@@ -94,6 +94,9 @@ typedef struct spti_method_ops {
     unsigned flags;                /* SPTI_METHOD_* */
     const int *keys;               /* the spt_method_param keys it reads, -1 ends; NULL: none */
     const spti_key_value *defaults; /* defaults that differ from the keys' own, -1 ends; NULL: none */
+    /* Structures it supports besides unstructured: bits 1u << spt_structure
+     * (spti_method_create refuses the others with SPT_ERR_UNSUPPORTED). */
+    unsigned structures;
     /* Build an object for a run of total_steps steps over `weights`
      * (borrowed, the model's weight params in model order). *out = NULL on
      * failure. NULL for dense training (no object). */

@@ -63,6 +63,14 @@ static const key_info KEYS[SPT_MP_COUNT_] = {
     [SPT_MP_GROW_SAMPLE] = {0, 0, 1e9, false, false, T_REAL, "grow_sample",
                             "grow the best k of m x k random inactive positions and the k dropped, gradients computed "
                             "there alone (m; 0 = exact: the dense gradient at every position)"},
+    [SPT_MP_STRUCTURE] = {SPT_STRUCTURE_UNSTRUCTURED, 0, 4, false, false, T_CHOICE, "structure",
+                          "groups of weights kept or dropped together: unstructured, kernel, channel, nm, fanin"},
+    [SPT_MP_STRUCTURE_N] = {2, 1, 1e6, false, false, T_INT, "structure_n",
+                            "nm structure: at most N active weights in every M consecutive inputs of a row"},
+    [SPT_MP_STRUCTURE_M] = {4, 1, 1e6, false, false, T_INT, "structure_m", "nm structure: the group length M"},
+    [SPT_MP_ABLATION] = {0, 0, 1, false, false, T_REAL, "ablation",
+                         "fanin RigL: remove a neuron whose salient weights fall below this fraction of its fan-in and "
+                         "share its budget among the others (SRigL; 0 = off)"},
 };
 
 /* Names of the values of the choice keys, canonical names first (index =
@@ -80,12 +88,22 @@ static const choice_name DISTRIBUTIONS[] = {{"uniform", SPT_DISTRIBUTION_UNIFORM
 static const choice_name DROP_SCHEDULES[] = {
     {"cosine", SPT_DROP_COSINE}, {"linear", SPT_DROP_LINEAR}, {"constant", SPT_DROP_CONSTANT}, {NULL, 0}};
 
+static const choice_name STRUCTURES[] = {{"unstructured", SPT_STRUCTURE_UNSTRUCTURED},
+                                         {"kernel", SPT_STRUCTURE_KERNEL},
+                                         {"channel", SPT_STRUCTURE_CHANNEL},
+                                         {"nm", SPT_STRUCTURE_NM},
+                                         {"fanin", SPT_STRUCTURE_FANIN},
+                                         {"n:m", SPT_STRUCTURE_NM},
+                                         {NULL, 0}};
+
 static const choice_name *choices(int key) {
     switch (key) {
     case SPT_MP_DISTRIBUTION:
         return DISTRIBUTIONS;
     case SPT_MP_DROP_SCHEDULE:
         return DROP_SCHEDULES;
+    case SPT_MP_STRUCTURE:
+        return STRUCTURES;
     default:
         return NULL;
     }

@@ -8,6 +8,7 @@
 
 #include "method_config.h"
 #include "dst.h"
+#include "structure.h"
 
 static int dense_flops(const spti_flops_query *q, double *out) {
     *out = 3.0 * q->f_dense;
@@ -84,6 +85,8 @@ int spti_method_create(const spt_method_config *cfg, spti_param **weights, int n
         return spti_fail(SPT_ERR_SIZE, "%s: total_steps (%lld) must be >= 0", __func__, (long long)total_steps);
     const spti_method_ops *ops = spti_method_find(cfg->method);
     if (!ops) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, cfg->method);
+    spti_structure s;
+    SPTI_TRY(spti_structure_from_config(ops, cfg, &s));
     return ops->create ? ops->create(ops, cfg, weights, n_weights, total_steps, out) : SPT_OK;
 }
 
@@ -103,5 +106,15 @@ int spt_method_config_rounds(const spt_method_config *cfg, int64_t *rounds) {
 int spti_method_train_flops(const spti_method_ops *ops, const spti_flops_query *q, double *out) {
     if (ops->train_flops) return ops->train_flops(q, out);
     *out = 3.0 * q->f_sparse;
+    return SPT_OK;
+}
+
+int spt_method_supports_structure(int method, int structure, int *supported) {
+    SPTI_CHECK_NULL(supported);
+    const spti_method_ops *ops = spti_method_find(method);
+    if (!ops) return spti_fail(SPT_ERR_INVALID, "%s: unknown method %d", __func__, method);
+    if (structure < SPT_STRUCTURE_UNSTRUCTURED || structure > SPT_STRUCTURE_FANIN)
+        return spti_fail(SPT_ERR_INVALID, "%s: unknown structure %d", __func__, structure);
+    *supported = structure == SPT_STRUCTURE_UNSTRUCTURED || (ops->structures & (1u << structure)) != 0;
     return SPT_OK;
 }

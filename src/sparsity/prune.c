@@ -27,6 +27,12 @@ int spti_prune_plan_create(const spt_method_config *cfg, spti_param *const *weig
     spti_prune_plan p = {0};
     p.n = n;
     p.global = cfg->value[SPT_MP_GLOBAL] != 0.0 && cfg->n_densities == 0;
+    p.structure = (int)cfg->value[SPT_MP_STRUCTURE];
+    if (p.global && p.structure != SPT_STRUCTURE_UNSTRUCTURED)
+        return spti_fail(SPT_ERR_UNSUPPORTED,
+                         "prune plan: structure \"%s\" ranks each layer on its own; global ranking (SPT_MP_GLOBAL 1) "
+                         "is not supported with it",
+                         spt_method_param_choice_name(SPT_MP_STRUCTURE, p.structure));
     p.size = spti_alloc(n, sizeof(int64_t));
     p.final = spti_alloc(n, sizeof(int64_t));
     p.ranked = spti_calloc(n, 1);
@@ -322,6 +328,8 @@ int spti_prune_check_version(const char *who, spti_rcur *r, uint32_t current) {
 
 int spti_prune_by_magnitude(spti_method *m, const spti_prune_plan *pl, spti_prune_keep_fn keep, const void *ctx,
                             int64_t at, uint64_t seed, bool sparse) {
+    if (pl->structure == SPT_STRUCTURE_CHANNEL || pl->structure == SPT_STRUCTURE_KERNEL)
+        return spti_prune_groups_by_magnitude(m, pl, keep, ctx, at, seed, sparse);
     const int n = m->n_weights;
     spti_prune_layer *L;
     SPTI_TRY(spti_prune_layers_create(m->weights, n, &L));

@@ -39,6 +39,7 @@ typedef struct spti_prune_plan {
     uint8_t *ranked; /* layer takes part in pruning (global: not kept dense; layer-wise: final < size) */
     int64_t pool;       /* global: sum of the sizes of the ranked layers */
     int64_t pool_final; /* global: entries the pool keeps at the end */
+    int structure;      /* SPT_MP_STRUCTURE: unstructured, channel or kernel (prune_groups.c) */
 } spti_prune_plan;
 
 /* The plan of a config over `weights` (2-D / 4-D, checked):
@@ -47,7 +48,10 @@ typedef struct spti_prune_plan {
  *  - global: the pool is every layer not kept dense by SPT_MP_DENSE_FIRST /
  *    _LAST; it keeps round((1 - S) * total) minus the kept layers' sizes,
  *    total being all listed weights (the allocators' convention), and at
- *    least one weight per ranked layer. */
+ *    least one weight per ranked layer.
+ * The structure is the config's SPT_MP_STRUCTURE (the method's support was
+ * checked by spti_method_create); a structured plan refuses global ranking
+ * (SPT_ERR_UNSUPPORTED). */
 int spti_prune_plan_create(const spt_method_config *cfg, spti_param *const *weights, int n, spti_prune_plan *out);
 void spti_prune_plan_free(spti_prune_plan *p);
 
@@ -113,6 +117,25 @@ int spti_prune_select_plan(const spti_prune_plan *pl, spti_prune_layer *L, int n
  * a layer changed. */
 int spti_prune_by_magnitude(spti_method *m, const spti_prune_plan *pl, spti_prune_keep_fn keep, const void *ctx,
                             int64_t at, uint64_t seed, bool sparse);
+
+/* ---- structured magnitude pruning (prune_groups.c) ------------------------------ */
+
+/* Weights per group of p under a structure: cols (channel: a row), kh*kw
+ * (kernel: one kernel of a convolution; 1 for a linear layer), else 1. */
+int64_t spti_prune_group_size(int structure, const spti_param *p);
+
+/* Groups a layer of `size` weights in groups of g keeps at the end when
+ * planned at `final` weights: clamp(round(final / g), 1, size / g), every
+ * group when final >= size. */
+int64_t spti_prune_group_final(int64_t final, int64_t size, int64_t g);
+
+/* spti_prune_by_magnitude under pl->structure (channel or kernel): groups
+ * scored by the L2 norm of their active weights, the schedule's counts
+ * taken in groups (keep(ctx, at, groups, active groups, final groups)),
+ * layer-wise exact selection of whole groups, the dropped groups' weights
+ * pruned. */
+int spti_prune_groups_by_magnitude(spti_method *m, const spti_prune_plan *pl, spti_prune_keep_fn keep, const void *ctx,
+                                   int64_t at, uint64_t seed, bool sparse);
 
 /* ---- prune at initialisation (prune_at_init.c): SNIP, GraSP, SynFlow ---------- */
 

@@ -83,7 +83,7 @@ static int rigl_flops(const spti_flops_query *q, double *out) {
     return SPT_OK;
 }
 
-static const int RIGL_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, SPT_MP_GROW_SAMPLE, -1};
+static const int RIGL_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, SPT_MP_GROW_SAMPLE, SPT_MP_STRUCTURE, SPT_MP_STRUCTURE_N, SPT_MP_STRUCTURE_M, SPT_MP_ABLATION, -1};
 
 const spti_method_ops spti_method_rigl = {
     .id = SPT_METHOD_RIGL,
@@ -91,6 +91,7 @@ const spti_method_ops spti_method_rigl = {
     .summary = "Evci et al. 2020: drop by magnitude, grow by gradient",
     .flags = SPTI_METHOD_INIT_SPARSIFIES | SPTI_METHOD_KEEPS_FORM,
     .keys = RIGL_KEYS,
+    .structures = 1u << SPT_STRUCTURE_FANIN | 1u << SPT_STRUCTURE_NM | 1u << SPT_STRUCTURE_KERNEL,
     .create = spti_dst_create,
     .train_flops = rigl_flops,
     .init = spti_dst_init,

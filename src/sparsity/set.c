@@ -29,7 +29,7 @@ static int set_after_step(spti_method *m, int64_t step) {
     return spti_dst_update(m, step, NULL, NULL);
 }
 
-static const int SET_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, -1};
+static const int SET_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, SPT_MP_STRUCTURE, SPT_MP_STRUCTURE_N, SPT_MP_STRUCTURE_M, -1};
 
 const spti_method_ops spti_method_set = {
     .id = SPT_METHOD_SET,
@@ -37,6 +37,7 @@ const spti_method_ops spti_method_set = {
     .summary = "Mocanu et al. 2018: drop by magnitude, grow at random",
     .flags = SPTI_METHOD_INIT_SPARSIFIES | SPTI_METHOD_KEEPS_FORM,
     .keys = SET_KEYS,
+    .structures = 1u << SPT_STRUCTURE_FANIN | 1u << SPT_STRUCTURE_NM | 1u << SPT_STRUCTURE_KERNEL,
     .create = spti_dst_create,
     .init = spti_dst_init,
     .begin_step = set_begin_step,

@@ -91,7 +91,7 @@ static int snfs_create(const spti_method_ops *ops, const spt_method_config *cfg,
     return SPT_OK;
 }
 
-static const int SNFS_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, SPT_MP_SNFS_MOMENTUM, -1};
+static const int SNFS_KEYS[] = {SPT_MP_SPARSITY, SPT_MP_DISTRIBUTION, SPT_MP_DENSE_FIRST, SPT_MP_DENSE_LAST, SPT_MP_SEED, SPT_MP_SPARSE_INIT, SPT_MP_EPSILON, SPT_MP_DELTA_T, SPT_MP_ALPHA, SPT_MP_T_END, SPT_MP_T_END_FRACTION, SPT_MP_DROP_SCHEDULE, SPT_MP_SNFS_MOMENTUM, SPT_MP_STRUCTURE, SPT_MP_STRUCTURE_N, SPT_MP_STRUCTURE_M, -1};
 
 const spti_method_ops spti_method_snfs = {
     .id = SPT_METHOD_SNFS,
@@ -99,6 +99,7 @@ const spti_method_ops spti_method_snfs = {
     .summary = "Dettmers & Zettlemoyer 2019: grow by the momentum of dense gradients",
     .flags = SPTI_METHOD_INIT_SPARSIFIES | SPTI_METHOD_KEEPS_FORM,
     .keys = SNFS_KEYS,
+    .structures = 1u << SPT_STRUCTURE_FANIN | 1u << SPT_STRUCTURE_NM | 1u << SPT_STRUCTURE_KERNEL,
     .create = snfs_create,
     .train_flops = snfs_flops,
     .init = snfs_init,

@@ -209,11 +209,14 @@ int spti_sample_sorted(spti_rng *rng, int64_t n, int64_t k, int64_t *pos) {
     return SPT_OK;
 }
 
-static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng *rng) {
+static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng *rng, const spti_structure *s) {
     int64_t *pos = spti_alloc(nnz, sizeof(int64_t));
     if (!pos) return spti_fail(SPT_ERR_NOMEM, "topology init: out of memory for the %lld positions of %s",
                                (long long)nnz, p->name);
-    int rc = spti_sample_sorted(rng, p->rows * p->cols, nnz, pos);
+    int rc = s && spti_structure_by_row(s)     ? spti_structure_sample(s, p->rows, p->cols, nnz, rng, pos)
+             : s && spti_structure_by_kernel(s, p) ? spti_structure_kernel_sample(spti_structure_group(s, p),
+                                                                                  p->rows * p->cols, nnz, rng, pos)
+                                                   : spti_sample_sorted(rng, p->rows * p->cols, nnz, pos);
     /* A pending init that the sparse-aware one replaces is never drawn. */
     if (sparse_init && spti_param_unallocated(p)) p->init_pending = false;
     if (rc == SPT_OK) rc = spti_param_sparsify(p, pos, nnz);
@@ -222,7 +225,8 @@ static int sparsify_layer(spti_param *p, int64_t nnz, bool sparse_init, spti_rng
     return rc;
 }
 
-int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, bool sparse_init, spti_rng *rng) {
+int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, bool sparse_init, spti_rng *rng,
+                       const spti_structure *structure) {
     for (int l = 0; l < n_weights; l++) {
         spti_param *p = weights[l];
         int64_t cells = p->rows * p->cols;
@@ -234,7 +238,7 @@ int spti_topology_init(spti_param **weights, int n_weights, const int64_t *nnz, 
         /* Loaded sparse from a file (spt_model_load_safetensors): it keeps
          * its topology. */
         if (nnz[l] == cells || (p->kind == SPTI_PARAM_SPARSE && p->loaded)) continue;
-        SPTI_TRY(sparsify_layer(p, nnz[l], sparse_init, &layer_rng));
+        SPTI_TRY(sparsify_layer(p, nnz[l], sparse_init, &layer_rng, structure));
     }
     return SPT_OK;
 }
