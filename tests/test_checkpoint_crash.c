@@ -195,7 +195,10 @@ static void test_kill_during_checkpoint(void **state) {
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(access(tmp, F_OK), -1);
+    /* A writer that saved removed any temporary file; one that started from
+     * the run's last step saved nothing, and a kill inside a later save of
+     * that same step may have left one. */
+    if (last < TOTAL) assert_int_equal(access(tmp, F_OK), -1);
     assert_int_equal(check_file(path, &ref), TOTAL);
     printf("# %d kills (seed %llu), %d of them left a half-written temporary file, %d writers ended first; "
            "the file always loaded and the run ended bit for bit (%.1f s)\n",
