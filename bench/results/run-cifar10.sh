@@ -4,7 +4,7 @@
 # session loses at most one epoch). Results (per-epoch CSV and the final JSON
 # line) go to OUT; checkpoints to CKPT.
 #
-#   [RES_EPOCHS=E] bench/results/run-cifar10.sh BUILD_DIR CIFAR_DIR OUT CKPT [mlp|resnet|wrn|conv6|all]
+#   [RES_EPOCHS=E] bench/results/run-cifar10.sh BUILD_DIR CIFAR_DIR OUT CKPT [mlp|resnet|wrn|conv6|structure|all]
 #
 # Run from the repository's root (wrn and conv6 read examples/models).
 #
@@ -82,4 +82,30 @@ if [ "$which" = conv6 ] || [ "$which" = all ]; then
             --dense-first --sparse-init
     done
     run conv6-12ep-dense spt-train-resnet "${CONV6_COMMON[@]}" --method dense
+fi
+if [ "$which" = structure ]; then
+    # Structured sparsity (docs/methods.md, "Structured sparsity"), against
+    # the unstructured RigL runs above (same recipes): RigL with constant
+    # fan-in, without and with SRigL's neuron ablation (gamma 0.3), GMP
+    # pruning whole channels (the last layer, whose rows are the classes,
+    # dense), and RigL under N:M at the matching density (1:10, 1:20).
+    for s in 0.9 0.95; do
+        m=$(python3 -c "print(round(1 / (1 - $s)))")
+        run "mlp-rigl-fanin-$s" spt-train-mlp "${MLP_COMMON[@]}" --method rigl --sparsity "$s" --distribution erk \
+            --structure fanin
+        run "mlp-rigl-fanin-abl0.3-$s" spt-train-mlp "${MLP_COMMON[@]}" --method rigl --sparsity "$s" --distribution erk \
+            --structure fanin --ablation 0.3
+        run "mlp-gmp-channel-$s" spt-train-mlp "${MLP_COMMON[@]}" --method gmp --sparsity "$s" --structure channel \
+            --dense-last
+        run "mlp-rigl-nm1-$m-$s" spt-train-mlp "${MLP_COMMON[@]}" --method rigl --sparsity "$s" --distribution erk \
+            --nm "1:$m"
+    done
+    run "$res-rigl-fanin-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method rigl --sparsity 0.9 \
+        --distribution erk --dense-first --structure fanin
+    run "$res-rigl-fanin-abl0.3-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method rigl \
+        --sparsity 0.9 --distribution erk --dense-first --structure fanin --ablation 0.3
+    run "$res-rigl-nm1-10-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method rigl --sparsity 0.9 \
+        --distribution erk --dense-first --nm 1:10
+    run "$res-gmp-channel-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method gmp --sparsity 0.9 \
+        --dense-first --dense-last --structure channel
 fi
