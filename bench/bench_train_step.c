@@ -53,6 +53,7 @@ enum { MODEL_RESNET = 1, MODEL_MLP = 2, MAX_DENSITIES = 16, MAX_WRAPPED = 512, M
 
 typedef struct {
     int models, n_density, threads, steps, warmup, csv, dense_first, dense_last, profile, rigl, rigl_dt;
+    int structure; /* SPT_STRUCTURE_* of the sparse cases (--structure) */
     double density[MAX_DENSITIES], rigl_density;
     const char *torch; /* --torch PYTHON, or NULL */
     int64_t batch;
@@ -69,12 +70,16 @@ static void usage(FILE *f) {
             "                            [--steps N] [--warmup N] [--threads T] [--csv]\n"
             "                            [--dense-first] [--dense-last] [--profile] [--profile-layers]\n"
             "                            [--no-rigl] [--rigl-density D] [--rigl-delta-t N] [--clock wall|cpu]\n"
-            "                            [--torch PYTHON]\n"
+            "                            [--torch PYTHON] [--structure S] [--sparse-kernels]\n"
             "Times one training step (spt_trainer_step: forward, loss, backward, update) of\n"
             "ResNet-20 (CIFAR, 3x32x32) and the MLP 3072-4000-1000-4000-10 on random data,\n"
             "dense (D = 1) and static sparse with every weight layer at density D.\n"
             "Defaults: --model all --density 1,0.1 --batch 128 --steps 10 --warmup 3\n"
             "          --threads <all cores> --rigl-density 0.1 --rigl-delta-t 10 --clock wall\n"
+            "--structure unstructured|fanin|nm|kernel|channel: the sparse cases' structure (static\n"
+            "method; nm is 1:M with M = round(1/D); channel is GMP pruning whole rows at step 1).\n"
+            "--sparse-kernels: every sparse weight on the sparse kernels (SPT_DISPATCH_SPARSE), e.g. a\n"
+            "channel-pruned one on the CSR kernels rather than OpenBLAS over its whole rows.\n"
             "--torch PYTHON: after each dense case, the same step in PyTorch (bench/torch_step.py run\n"
             "with PYTHON, e.g. /usr/bin/python3 with Debian's python3-torch), and the ratio.\n"
             "--clock cpu times with the process' CPU time (meaningful with --threads 1 on a\n"
@@ -116,6 +121,10 @@ static int parse(int argc, char **argv, options *o) {
             *flag = !strcmp(a, "--profile-layers") ? 2 : (*flag > 1 ? *flag : 1);
             continue;
         }
+        if (!strcmp(a, "--sparse-kernels")) { /* spt_set_dispatch_mode(SPT_DISPATCH_SPARSE) */
+            spt_set_dispatch_mode(SPT_DISPATCH_SPARSE);
+            continue;
+        }
         if (!strcmp(a, "--no-rigl")) {
             o->rigl = 0;
             continue;
@@ -155,6 +164,14 @@ static int parse(int argc, char **argv, options *o) {
             if (parse_int(v, 1, 1024, &o->threads)) return -1;
         } else if (!strcmp(a, "--rigl-density")) {
             if (parse_density(v, &o->rigl_density) || o->rigl_density >= 1.0) return -1;
+        } else if (!strcmp(a, "--structure")) {
+            static const char *const names[] = {"unstructured", "fanin", "nm", "channel", "kernel"};
+            static const int values[] = {SPT_STRUCTURE_UNSTRUCTURED, SPT_STRUCTURE_FANIN, SPT_STRUCTURE_NM,
+                                         SPT_STRUCTURE_CHANNEL, SPT_STRUCTURE_KERNEL};
+            int k = 0;
+            while (k < 5 && strcmp(v, names[k])) k++;
+            if (k == 5) return -1;
+            o->structure = values[k];
         } else if (!strcmp(a, "--rigl-delta-t")) {
             if (parse_int(v, 1, 100000, &o->rigl_dt)) return -1;
         } else {
@@ -220,7 +237,7 @@ static int64_t weight_layers(const spt_model *m) {
 /* SGD with momentum and a trainer: dense for density 1, else `method` with
  * every weight layer at `density` (first / last kept dense on request). */
 static int make_trainer(spt_model *m, int method, double density, int dense_first, int dense_last, int delta_t,
-                        spt_trainer **tr) {
+                        int structure, spt_trainer **tr) {
     spt_optimizer *opt = NULL;
     spt_method_config *cfg = NULL;
     double *dens = NULL;
@@ -238,6 +255,16 @@ static int make_trainer(spt_model *m, int method, double density, int dense_firs
         if (rc == SPT_OK) rc = spt_method_config_set(cfg, SPT_MP_DENSE_FIRST, dense_first);
         if (rc == SPT_OK) rc = spt_method_config_set(cfg, SPT_MP_DENSE_LAST, dense_last);
         if (rc == SPT_OK && method == SPT_METHOD_RIGL) rc = spt_method_config_set(cfg, SPT_MP_DELTA_T, delta_t);
+        if (rc == SPT_OK) rc = spt_method_config_set(cfg, SPT_MP_STRUCTURE, structure);
+        if (rc == SPT_OK && structure == SPT_STRUCTURE_NM) {
+            rc = spt_method_config_set(cfg, SPT_MP_STRUCTURE_N, 1);
+            if (rc == SPT_OK) rc = spt_method_config_set(cfg, SPT_MP_STRUCTURE_M, (double)(int64_t)(1.0 / density + 0.5));
+        }
+        if (rc == SPT_OK && method == SPT_METHOD_GMP) { /* the final density from step 1 on */
+            rc = spt_method_config_set(cfg, SPT_MP_PRUNE_START, 0);
+            if (rc == SPT_OK) rc = spt_method_config_set(cfg, SPT_MP_PRUNE_END, 1);
+            if (rc == SPT_OK) rc = spt_method_config_set(cfg, SPT_MP_PRUNE_FREQ, 1);
+        }
     }
     /* A long run: RigL's updates (until 75% of it) and its drop fraction
      * (cosine over that span) stay steady over the steps timed here. */
@@ -526,7 +553,8 @@ static int run_case(const options *o, int kind, double density, int dense_first,
     batch b[2] = {{0}};
     double *t = malloc(sizeof(double) * (size_t)o->steps);
     int rc = t ? make_model(kind, &m) : SPT_ERR_NOMEM;
-    if (rc == SPT_OK) rc = make_trainer(m, SPT_METHOD_STATIC, density, dense_first, dense_last, 0, &tr);
+    const int method = o->structure == SPT_STRUCTURE_CHANNEL ? SPT_METHOD_GMP : SPT_METHOD_STATIC;
+    if (rc == SPT_OK) rc = make_trainer(m, method, density, dense_first, dense_last, 0, o->structure, &tr);
     if (rc == SPT_OK) rc = make_batch(m, o->batch, 11, &b[0]);
     if (rc == SPT_OK) rc = make_batch(m, o->batch, 12, &b[1]);
     if (rc == SPT_OK) rc = run_steps(tr, b, o->warmup, NULL, NULL, NULL);
@@ -546,15 +574,18 @@ static int run_case(const options *o, int kind, double density, int dense_first,
                                                                           : "sparse";
         char speed[16] = "-";
         if (dense_ms > 0.0) snprintf(speed, sizeof speed, "%.2f", dense_ms / med);
-        const double gflops = flops * (double)o->batch / (med * 1e-3) * 1e-9;
+        /* (GMP's FLOPs average its whole schedule, dense start included: not this step's) */
+        const double gflops = method == SPT_METHOD_GMP ? 0.0 : flops * (double)o->batch / (med * 1e-3) * 1e-9;
+        char gflops_s[16] = "-";
+        if (gflops > 0.0) snprintf(gflops_s, sizeof gflops_s, "%.1f", gflops);
         if (o->csv)
             printf("%s,%g,%s,%.4f,%lld,%d,%s,%.2f,%.2f,%.2f,%.0f,%s,%.1f\n", model_name(kind), density, ends,
                    nz_density, (long long)o->batch, spt_get_num_threads(), spt_simd_name(), med, p10, p90,
                    (double)o->batch / (med * 1e-3), speed, gflops);
         else
-            printf("%-9s %7g %-11s %7.4f %6lld %7d %10.2f %9.2f %9.2f %10.0f %8s %8.1f\n", model_name(kind), density,
+            printf("%-9s %7g %-11s %7.4f %6lld %7d %10.2f %9.2f %9.2f %10.0f %8s %8s\n", model_name(kind), density,
                    ends, nz_density, (long long)o->batch, spt_get_num_threads(), med, p10, p90,
-                   (double)o->batch / (med * 1e-3), speed, gflops);
+                   (double)o->batch / (med * 1e-3), speed, gflops_s);
         fflush(stdout);
         *ms = med;
         if (o->profile) {
@@ -613,7 +644,7 @@ static int run_rigl(const options *o) {
     double *mu = malloc(sizeof(double) * (size_t)n);
     int *upd = malloc(sizeof(int) * (size_t)n);
     int rc = t && meth && tu && tn && mu && upd ? make_model(MODEL_MLP, &m) : SPT_ERR_NOMEM;
-    if (rc == SPT_OK) rc = make_trainer(m, SPT_METHOD_RIGL, o->rigl_density, 0, 0, dt, &tr);
+    if (rc == SPT_OK) rc = make_trainer(m, SPT_METHOD_RIGL, o->rigl_density, 0, 0, dt, SPT_STRUCTURE_UNSTRUCTURED, &tr);
     if (rc == SPT_OK) hook_install(tr->method);
     if (rc == SPT_OK) rc = make_batch(m, o->batch, 11, &b[0]);
     if (rc == SPT_OK) rc = make_batch(m, o->batch, 12, &b[1]);
@@ -696,10 +727,13 @@ int main(int argc, char **argv) {
                "speedup_vs_dense,gflop_per_s\n");
     else
         printf("training step (spt_trainer_step), SGD momentum, %d warm-up + %d timed steps, %s kernels, "
-               "OPENBLAS_CORETYPE=%s, %s clock, load average %.2f at start\n"
+               "OPENBLAS_CORETYPE=%s, %s clock, load average %.2f at start, sparse cases %s\n"
                "%-9s %7s %-11s %7s %6s %7s %10s %9s %9s %10s %8s %8s\n",
                o.warmup, o.steps, spt_simd_name(), coretype ? coretype : "(unset)",
-               g_clock == CLOCK_MONOTONIC ? "wall" : "CPU-time", load0, "model", "density",
+               g_clock == CLOCK_MONOTONIC ? "wall" : "CPU-time", load0,
+               o.structure == SPT_STRUCTURE_CHANNEL ? "GMP, whole rows (channel)"
+                                                    : spt_method_param_choice_name(SPT_MP_STRUCTURE, o.structure),
+               "model", "density",
                "first/last", "nnz", "batch", "threads", "ms/step", "p10", "p90", "examples/s", "speedup",
                "GFLOP/s");
     for (int kind = MODEL_RESNET; kind <= MODEL_MLP; kind++) {

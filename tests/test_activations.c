@@ -61,7 +61,7 @@ static void test_values(void **state) {
     float *x = grid(n, 12.0f), *y = malloc((size_t)n * sizeof(float)), *dy = malloc((size_t)n * sizeof(float));
     float *dx = malloc((size_t)n * sizeof(float));
     for (int64_t i = 0; i < n; i++) dy[i] = 1.0f;
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     const float slopes[] = {SPTI_LEAKY_RELU_SLOPE, 0.2f, -0.5f, 0.0f};
     for (int a = 0; a < N_ACTS; a++)
         for (int si = 0; si < (a == ACT_LEAKY ? 4 : 1); si++) {
@@ -95,7 +95,7 @@ static void test_values(void **state) {
 static void test_nonfinite(void **state) {
     (void)state;
     float x[4] = {NAN, INFINITY, -INFINITY, 1.0f}, y[4], dy[4] = {1.0f, 1.0f, 1.0f, NAN}, dx[4];
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     for (int a = 0; a < N_ACTS; a++) {
         spti_layer *L = make_act((act)a, (spti_shape){1, 2, 2}, SPTI_LEAKY_RELU_SLOPE);
         assert_status(L->ops->forward(L, x, y, 1, &ctx), SPT_OK);
@@ -154,7 +154,7 @@ static void test_deterministic(void **state) {
         dy[i] = spti_rng_normal(&rng);
     }
     const int threads_before = spt_get_num_threads();
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     for (int a = 0; a < N_ACTS; a++) {
         spti_layer *L = make_act((act)a, s, SPTI_LEAKY_RELU_SLOPE);
         for (int t = 0; t < 2; t++) {

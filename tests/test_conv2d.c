@@ -154,7 +154,7 @@ static void test_forward_matches_naive(void **state) {
                     float *ref = malloc((size_t)out_size(L, N) * sizeof(float));
                     float *Wd = dense_weight(L->params[0]);
                     naive_fwd(s, Wd, s->bias ? L->params[1]->value : NULL, x, N, ref);
-                    spti_fwd_ctx ctx = {true, NULL};
+                    spti_fwd_ctx ctx = {true, NULL, NULL};
                     assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
                     double err = spt_test_max_rel_err(y, ref, out_size(L, N));
                     if (err > 1e-5) print_error("shape %d form %d path %d N %lld: err %g\n", si, f, pi, (long long)N, err);
@@ -279,7 +279,7 @@ static void test_blocked_kernels(void **state) {
                     y[t] = random_buf(nout, 1);
                     dx[t] = random_buf(nin, 2);
                     memset(W->grad, 0, (size_t)W->n * sizeof(float));
-                    spti_fwd_ctx ctx = {true, NULL};
+                    spti_fwd_ctx ctx = {true, NULL, NULL};
                     assert_status(L->ops->forward(L, x, y[t], N, &ctx), SPT_OK);
                     assert_status(L->ops->backward(L, x, y[t], dy, dx[t], N), SPT_OK);
                     dw[t] = malloc((size_t)(W->n + 1) * sizeof(float));
@@ -333,7 +333,7 @@ static void test_backward_matches_naive(void **state) {
                 float *dW_ref = malloc((size_t)cells * sizeof(float)), *db_ref = malloc((size_t)s->c_out * sizeof(float));
                 float *Wd = dense_weight(W), *gd = malloc((size_t)cells * sizeof(float));
                 naive_bwd(s, Wd, x, dy, N, dW_ref, dx_ref, db_ref);
-                spti_fwd_ctx ctx = {true, NULL};
+                spti_fwd_ctx ctx = {true, NULL, NULL};
                 assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
                 assert_status(L->ops->backward(L, x, y, dy, dx, N), SPT_OK);
                 assert_true(spt_test_max_rel_err(dx, dx_ref, nin) < 1e-5);
@@ -445,7 +445,7 @@ static void test_dense_grad(void **state) {
                 float *dx_ref = malloc((size_t)nin * sizeof(float)), *dW_ref = malloc((size_t)cells * sizeof(float));
                 float *Wd = dense_weight(W), *grad_plain = malloc((size_t)(W->n + 1) * sizeof(float));
                 naive_bwd(s, Wd, x, dy, N, dW_ref, dx_ref, NULL);
-                spti_fwd_ctx ctx = {true, NULL};
+                spti_fwd_ctx ctx = {true, NULL, NULL};
                 assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
                 /* a plain step first, for the grad to compare with */
                 assert_status(L->ops->backward(L, x, y, dy, NULL, N), SPT_OK);
@@ -482,7 +482,7 @@ static void test_null_dx(void **state) {
             float *x = random_buf(in_size(L, N), 3), *y = malloc((size_t)out_size(L, N) * sizeof(float));
             float *dy = random_buf(out_size(L, N), 4), *dx = malloc((size_t)in_size(L, N) * sizeof(float));
             float *g1 = malloc((size_t)(W->n + 1) * sizeof(float));
-            spti_fwd_ctx ctx = {true, NULL};
+            spti_fwd_ctx ctx = {true, NULL, NULL};
             assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
             assert_status(L->ops->backward(L, x, y, dy, dx, N), SPT_OK);
             memcpy(g1, W->grad, (size_t)W->n * sizeof(float));
@@ -509,7 +509,7 @@ static void test_form_changes(void **state) {
     float *x = random_buf(in_size(L, N), 1), *y = malloc((size_t)out_size(L, N) * sizeof(float));
     float *ref = malloc((size_t)out_size(L, N) * sizeof(float));
     int64_t pos_a[] = {0, 5, 30, 31, 50, 80, 107}, pos_b[] = {1, 5, 31, 60, 61, 62, 100, 106};
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     for (int step = 0; step < 4; step++) {
         if (step == 1) assert_status(spti_param_mask(W, pos_a, 7), SPT_OK);
         if (step == 2) assert_status(spti_param_sparsify(W, pos_a, 7), SPT_OK);
@@ -540,7 +540,7 @@ static void test_deterministic(void **state) {
     float *x = random_buf(nin, 1), *dy = random_buf(nout, 2);
     float *y[2], *dx[2], *g[2];
     int threads_before = spt_get_num_threads();
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     for (int t = 0; t < 2; t++) {
         assert_status(spt_set_num_threads(t + 1), SPT_OK);
         y[t] = malloc((size_t)nout * sizeof(float));
@@ -647,7 +647,7 @@ static void test_create_invalid(void **state) {
     /* negative batch */
     float x[3 * 64], y[4 * 64];
     memset(x, 0, sizeof x);
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     assert_status(L->ops->forward(L, x, y, -1, &ctx), SPT_ERR_SIZE);
     assert_status(L->ops->backward(L, x, y, y, NULL, -1), SPT_ERR_SIZE);
     assert_status(L->ops->forward(L, x, y, INT64_MAX / 8, &ctx), SPT_ERR_SIZE);
@@ -691,7 +691,7 @@ static int run_with_failure(const spti_conv2d_spec *s, form f, spti_conv_path pa
     float *dx = malloc((size_t)in_size(L, N) * sizeof(float));
     float *g0 = malloc((size_t)(W->n + 1) * sizeof(float));
     memcpy(g0, W->grad, (size_t)W->n * sizeof(float));
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     spt_test_alloc_fail_at(fail);
     rc = L->ops->forward(L, x, y, N, &ctx);
     if (rc == SPT_OK) {

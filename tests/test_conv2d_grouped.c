@@ -170,7 +170,7 @@ static void check_layer(spti_layer *L, const spti_conv2d_spec *s, int64_t N, uin
     float *dW_ref = malloc((size_t)cells * sizeof(float)), *db_ref = malloc((size_t)s->c_out * sizeof(float));
     naive_fwd(&r, Wd, s->bias ? L->params[1]->value : NULL, x, y_ref);
     naive_bwd(&r, Wd, x, dy, dW_ref, dx_ref, db_ref);
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
     assert_true(spt_test_max_rel_err(y, y_ref, nout) < 1e-5);
     memset(W->grad, 0, (size_t)W->n * sizeof(float));
@@ -297,7 +297,7 @@ static void test_groups_one_is_plain(void **state) {
             const int64_t nin = in_size(A, N), nout = out_size(A, N);
             float *x = random_buf(nin, 1), *dy = random_buf(nout, 2), *out[2][2];
             spti_layer *Ls[2] = {A, B};
-            spti_fwd_ctx ctx = {true, NULL};
+            spti_fwd_ctx ctx = {true, NULL, NULL};
             for (int l = 0; l < 2; l++) {
                 out[l][0] = malloc((size_t)nout * sizeof(float));
                 out[l][1] = malloc((size_t)nin * sizeof(float));
@@ -328,7 +328,7 @@ static void test_deterministic(void **state) {
     const spti_conv2d_spec s = {16, 12, 12, 32, 3, 3, 1, 1, false, 16}; /* depthwise x2 */
     const int64_t N = 8;
     const int threads_before = spt_get_num_threads();
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     for (int f = FORM_DENSE; f <= FORM_SPARSE; f += 2) {
         spti_layer *L = make_conv(&s, (form)f, 3);
         const int64_t nin = in_size(L, N), nout = out_size(L, N), n = L->params[0]->n;

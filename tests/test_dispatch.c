@@ -84,6 +84,117 @@ static void test_paths_agree(void **state) {
     spt_set_num_threads(0);
 }
 
+/* rows x cols with the rows r where keep(r) whole (every column) and the
+ * others empty: a channel-pruned weight. */
+static spt_csr *whole_rows_csr(int64_t rows, int64_t cols, int every, uint64_t seed) {
+    int64_t kept = 0;
+    for (int64_t r = 0; r < rows; r++) kept += every > 0 && r % every == 0;
+    spt_csr *m;
+    assert_int_equal(spti_csr_alloc(rows, cols, kept * cols, &m), SPT_OK);
+    spti_rng rng;
+    spti_rng_seed(&rng, seed);
+    int64_t k = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        if (every > 0 && r % every == 0)
+            for (int64_t c = 0; c < cols; c++, k++) {
+                m->col_idx[k] = (int32_t)c;
+                m->values[k] = spti_rng_uniform(&rng) - 0.5f;
+            }
+        m->row_ptr[r + 1] = k;
+    }
+    spti_csr_build_transpose(m);
+    return m;
+}
+
+/* One forward and both backward products of W on the channel path (flag
+ * set) against the naive references, accumulating or not; and the bytes of
+ * 1 and 2 threads equal. */
+static void channel_case(const spt_csr *W, int64_t N) {
+    const int64_t out = W->rows, in = W->cols;
+    float *X = rand_buf(in * N, 1), *dY = rand_buf(out * N, 2), *b = rand_buf(out, 3);
+    float *Yr = malloc((size_t)(out * N) * sizeof(float)), *Y[2], *dX[2], *dW[2];
+    for (int acc = 0; acc < 2; acc++) {
+        float *dXr = rand_buf(in * N, 4), *dWr = rand_buf(W->nnz + 1, 5);
+        spti_ref_spmm(W, X, N, b, Yr);
+        spti_ref_spmm_t(W, dY, N, dXr, acc);
+        spti_ref_sddmm(W, dY, X, N, dWr, acc);
+        for (int t = 0; t < 2; t++) {
+            spt_set_num_threads(t + 1);
+            spti_csr_ws ws = {.channel = true};
+            Y[t] = malloc((size_t)(out * N) * sizeof(float));
+            dX[t] = rand_buf(in * N, 4);
+            dW[t] = rand_buf(W->nnz + 1, 5);
+            assert_int_equal(spti_csr_forward(W, X, N, b, Y[t], &ws), SPT_OK);
+            assert_int_equal(spti_csr_backward(W, X, dY, N, dX[t], acc, dW[t], acc, &ws), SPT_OK);
+            /* no dense copy: the kept rows are used as they are */
+            assert_null(ws.Wd);
+            assert_null(ws.wt);
+            spti_csr_ws_release(&ws);
+            assert_true(ws.channel); /* the owner's flag survives a release */
+            assert_null(ws.kept);
+        }
+        assert_true(spt_test_max_rel_err(Y[0], Yr, out * N) < 1e-5);
+        assert_true(spt_test_max_rel_err(dX[0], dXr, in * N) < 1e-5);
+        assert_true(spt_test_max_rel_err(dW[0], dWr, W->nnz) < 1e-5);
+        assert_memory_equal(Y[0], Y[1], (size_t)(out * N) * sizeof(float));
+        assert_memory_equal(dX[0], dX[1], (size_t)(in * N) * sizeof(float));
+        assert_memory_equal(dW[0], dW[1], (size_t)W->nnz * sizeof(float));
+        for (int t = 0; t < 2; t++) free(Y[t]), free(dX[t]), free(dW[t]);
+        free(dXr), free(dWr);
+    }
+    spt_set_num_threads(0);
+    free(X), free(dY), free(b), free(Yr);
+}
+
+static void test_channel_path(void **state) {
+    (void)state;
+    const int64_t Ns[] = {1, 17, 64};
+    const int everys[] = {0, 1, 3, 7}; /* no row, every row, a third, a seventh */
+    for (int i = 0; i < 3; i++)
+        for (int e = 0; e < 4; e++) {
+            spt_csr *W = whole_rows_csr(45, 70, everys[e], 20 + (uint64_t)e);
+            channel_case(W, Ns[i]);
+            spt_csr_destroy(W);
+        }
+    /* A weight whose rows are not whole ignores the flag: the same bytes as
+     * without it. And the kept-rows buffer that cannot be had falls back to
+     * the other paths, with the same values. */
+    spt_csr *P = make_csr(45, 70, 0.3, 31), *C = whole_rows_csr(45, 70, 3, 32);
+    const spt_csr *Ws[2] = {P, C};
+    for (int w = 0; w < 2; w++) {
+        const spt_csr *W = Ws[w];
+        const int64_t N = 17;
+        float *X = rand_buf(70 * N, 1), *Y0 = malloc(45 * N * sizeof(float)), *Y1 = malloc(45 * N * sizeof(float));
+        spti_csr_ws plain = {0}, flagged = {.channel = true};
+        assert_int_equal(spti_csr_forward(W, X, N, NULL, Y0, &plain), SPT_OK);
+        if (w == 0) {
+            assert_int_equal(spti_csr_forward(W, X, N, NULL, Y1, &flagged), SPT_OK);
+            assert_memory_equal(Y0, Y1, 45 * N * sizeof(float));
+            assert_null(flagged.kept);
+        } else {
+            spt_test_alloc_install();
+            spt_test_alloc_fail_at(0);
+            assert_int_equal(spti_csr_forward(W, X, N, NULL, Y1, &flagged), SPT_OK);
+            spt_test_alloc_uninstall();
+            assert_true(spt_test_max_rel_err(Y1, Y0, 45 * N) < 1e-5);
+        }
+        /* SPT_DISPATCH_SPARSE forces the sparse kernels whatever the flag. */
+        spti_csr_ws_release(&plain);
+        spti_csr_ws_release(&flagged);
+        assert_int_equal(spt_set_dispatch_mode(SPT_DISPATCH_SPARSE), SPT_OK);
+        assert_int_equal(spti_csr_forward(W, X, N, NULL, Y0, &plain), SPT_OK);
+        assert_int_equal(spti_csr_forward(W, X, N, NULL, Y1, &flagged), SPT_OK);
+        assert_memory_equal(Y0, Y1, 45 * N * sizeof(float));
+        assert_null(flagged.kept);
+        assert_int_equal(spt_set_dispatch_mode(SPT_DISPATCH_THRESHOLD), SPT_OK);
+        spti_csr_ws_release(&plain);
+        spti_csr_ws_release(&flagged);
+        free(X), free(Y0), free(Y1);
+    }
+    spt_csr_destroy(P);
+    spt_csr_destroy(C);
+}
+
 static void test_choice_cached_and_stable(void **state) {
     (void)state;
     assert_status(spt_set_dispatch_mode(SPT_DISPATCH_TIMED), SPT_OK);
@@ -214,6 +325,7 @@ static void test_dispatch_mode(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths_agree),
+        cmocka_unit_test(test_channel_path),
         cmocka_unit_test(test_choice_cached_and_stable),
         cmocka_unit_test(test_dense_path_nomem),
         cmocka_unit_test(test_sparse_backward_without_scratch),

@@ -27,7 +27,7 @@ static double probe_loss(spti_layer *L, const float *x, const float *r, int64_t 
     float *y = malloc((size_t)no * sizeof(float));
     spti_rng g;
     spti_rng_seed(&g, seed);
-    spti_fwd_ctx ctx = {training, &g};
+    spti_fwd_ctx ctx = {training, &g, NULL};
     assert_int_equal(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
     double s = 0.0;
     for (int64_t i = 0; i < no; i++) s += (double)r[i] * y[i];
@@ -51,7 +51,7 @@ static void gradcheck_layer(spti_layer *L, int64_t N, bool training, double eps,
     }
     spti_rng g;
     spti_rng_seed(&g, seed + 1);
-    spti_fwd_ctx ctx = {training, &g};
+    spti_fwd_ctx ctx = {training, &g, NULL};
     assert_int_equal(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
     assert_int_equal(L->ops->backward(L, x, y, r, dx, N), SPT_OK);
     for (int64_t i = 0; i < ni; i++) {
@@ -99,7 +99,7 @@ static void gradcheck_layer(spti_layer *L, int64_t N, bool training, double eps,
 static void run_fwd(spti_layer *L, const float *x, float *y, int64_t N, bool training, uint64_t seed) {
     spti_rng g;
     spti_rng_seed(&g, seed);
-    spti_fwd_ctx ctx = {training, &g};
+    spti_fwd_ctx ctx = {training, &g, NULL};
     assert_int_equal(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
 }
 
@@ -174,9 +174,9 @@ static void test_batchnorm_forward_and_running(void **state) {
     assert_int_equal(spti_batchnorm1d_create("bn1d", 4, &B1), SPT_OK);
     assert_int_equal(B1->in_shape.c, 4);
     assert_int_equal(B1->in_shape.h * B1->in_shape.w, 1);
-    spti_fwd_ctx tr = {true, &rng};
+    spti_fwd_ctx tr = {true, &rng, NULL};
     assert_status(B1->ops->forward(B1, x, y, 1, &tr), SPT_ERR_SIZE);
-    spti_fwd_ctx ev = {false, &rng};
+    spti_fwd_ctx ev = {false, &rng, NULL};
     assert_int_equal(B1->ops->forward(B1, x, y, 1, &ev), SPT_OK);
     assert_status(spti_batchnorm_running(B1 == L ? NULL : L->ops == B1->ops ? B1 : NULL, NULL, NULL, NULL), SPT_OK);
     spti_layer *relu;
@@ -269,7 +269,7 @@ static void test_dropout(void **state) {
     assert_memory_equal(x, y2, n * sizeof(float));
     /* Training with p > 0 needs an rng. */
     assert_int_equal(spti_dropout_set_rate(L, 0.5f), SPT_OK);
-    spti_fwd_ctx no_rng = {true, NULL};
+    spti_fwd_ctx no_rng = {true, NULL, NULL};
     assert_status(L->ops->forward(L, x, y2, N, &no_rng), SPT_ERR_NULL);
     /* Invalid rates. */
     assert_status(spti_dropout_set_rate(L, 1.0f), SPT_ERR_INVALID);
@@ -453,7 +453,7 @@ static void test_nomem(void **state) {
                     spt_test_alloc_fail_at(j);
                     spti_rng g;
                     spti_rng_seed(&g, 1);
-                    spti_fwd_ctx ctx = {true, &g};
+                    spti_fwd_ctx ctx = {true, &g, NULL};
                     int frc = L->ops->forward(L, x, y, 3, &ctx);
                     if (frc == SPT_OK) break;
                     assert_int_equal(frc, SPT_ERR_NOMEM);
@@ -534,7 +534,7 @@ static bool skip_fused_kink(const spt_gc_point *pt, double eps, void *user) {
     float *pre = malloc((size_t)half * sizeof(float));
     assert_non_null(pre);
     spti_layer *bn = L->children[0];
-    spti_fwd_ctx ctx = {*(const bool *)user, NULL};
+    spti_fwd_ctx ctx = {*(const bool *)user, NULL, NULL};
     assert_int_equal(bn->ops->forward_act(bn, pt->x, f->res ? pt->x + half : NULL, false, pre, N, &ctx), SPT_OK);
     int64_t lo, hi;
     if (pt->p == NULL && pt->index >= half) {
@@ -578,7 +578,7 @@ static void test_fused_batchnorm_gradcheck(void **state) {
                 bool tr = training;
                 if (!training) { /* evaluation: running statistics from a training forward */
                     float *y = malloc((size_t)out_elems(L, N) * sizeof(float));
-                    spti_fwd_ctx ctx = {true, NULL};
+                    spti_fwd_ctx ctx = {true, NULL, NULL};
                     assert_int_equal(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
                     free(y);
                 }

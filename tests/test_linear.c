@@ -106,7 +106,7 @@ static void test_forward_backward_match_naive(void **state) {
                     const float *b = bias ? L->params[1]->value : NULL;
                     naive_fwd(Wd, b, in, out, x, N, ref);
                     naive_bwd(Wd, in, out, x, dy, N, dW, dxr, db);
-                    spti_fwd_ctx ctx = {true, NULL};
+                    spti_fwd_ctx ctx = {true, NULL, NULL};
                     assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
                     assert_true(spt_test_max_rel_err(y, ref, out * N) < 1e-5);
                     assert_status(L->ops->backward(L, x, y, dy, dx, N), SPT_OK);
@@ -192,7 +192,7 @@ static void test_dense_grad(void **state) {
         float *dx1 = malloc((size_t)(in * N) * sizeof(float)), *dx2 = malloc((size_t)(in * N) * sizeof(float));
         float *g1 = malloc((size_t)(W->n + 1) * sizeof(float));
         naive_bwd(Wd, in, out, x, dy, N, dW, dxr, db);
-        spti_fwd_ctx ctx = {true, NULL};
+        spti_fwd_ctx ctx = {true, NULL, NULL};
         assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
         assert_status(L->ops->backward(L, x, y, dy, dx1, N), SPT_OK);
         memcpy(g1, W->grad, (size_t)W->n * sizeof(float));
@@ -224,7 +224,7 @@ static void test_null_dx(void **state) {
         spti_param *W = L->params[0];
         float *x = random_buf(in * N, 1), *dy = random_buf(out * N, 2), *y = malloc((size_t)(out * N) * sizeof(float));
         float *dx = malloc((size_t)(in * N) * sizeof(float)), *g1 = malloc((size_t)(W->n + 1) * sizeof(float));
-        spti_fwd_ctx ctx = {true, NULL};
+        spti_fwd_ctx ctx = {true, NULL, NULL};
         assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
         assert_status(L->ops->backward(L, x, y, dy, dx, N), SPT_OK);
         memcpy(g1, W->grad, (size_t)W->n * sizeof(float));
@@ -250,7 +250,7 @@ static void test_form_changes_and_shape(void **state) {
     float *x = random_buf(in * N, 1), *y = malloc((size_t)(out * N) * sizeof(float));
     float *ref = malloc((size_t)(out * N) * sizeof(float));
     int64_t pa[] = {0, 4, 13, 14, 30}, pb[] = {2, 4, 14, 20, 35};
-    spti_fwd_ctx ctx = {false, NULL};
+    spti_fwd_ctx ctx = {false, NULL, NULL};
     for (int step = 0; step < 4; step++) {
         if (step == 1) assert_status(spti_param_mask(W, pa, 5), SPT_OK);
         if (step == 2) assert_status(spti_param_sparsify(W, pa, 5), SPT_OK);
@@ -295,7 +295,7 @@ static void test_create_invalid(void **state) {
     assert_int_equal(L->params[0]->rows, 2);
     assert_int_equal(L->params[0]->cols, 3);
     float x[6] = {0}, y[4];
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     assert_status(L->ops->forward(L, x, y, -1, &ctx), SPT_ERR_SIZE);
     assert_status(L->ops->backward(L, x, y, y, NULL, -2), SPT_ERR_SIZE);
     assert_status(L->ops->forward(L, x, y, (int64_t)INT32_MAX + 1, &ctx), SPT_ERR_SIZE);
@@ -328,7 +328,7 @@ static int run_with_failure(form f, bool dense_grad, long fail) {
     for (int i = 0; i < 18; i++) x[i] = (float)i - 9.0f;
     float g0[24];
     memcpy(g0, W->grad, (size_t)W->n * sizeof(float));
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     spt_test_alloc_fail_at(fail);
     rc = L->ops->forward(L, x, y, 3, &ctx);
     if (rc == SPT_OK) {

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "nn/layers.h"
+#include "nn/model.h"
 #include "test_support.h"
 
 enum { F = 24, H = 40, K = 3, BATCH = 16, STEPS = 24, DT = 3 };
@@ -433,6 +435,95 @@ static void resume_case(int method, int structure, double ablation) {
     free(x);
 }
 
+/* Channel pruning (GMP, whole rows) on a ResNet: a pruned filter's output
+ * is exactly 0, and the batch norm reading it skips the channel (its
+ * statistics, its normalisation, its input gradient). The run gives the
+ * same bytes as with the skip off (the weights' channel flag cleared after
+ * the trainer set it, which turns off nothing else here: every convolution
+ * is put on the direct kernels), and the skip has something to skip. */
+enum { CH_BATCH = 64, CH_STEPS = 6 };
+
+static void channel_bn_run(bool skip, float **w_out, int64_t *n_out, double *losses, int *flagged) {
+    spt_model *model = NULL;
+    assert_status(spt_model_create_resnet(IC, IMG, IMG, 1, 1, K, 5, &model), SPT_OK);
+    spt_method_config *cfg = NULL;
+    assert_status(spt_method_config_create(SPT_METHOD_GMP, &cfg), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_SPARSITY, 0.8), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_START, 0), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_END, 1), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_FREQ, 1), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_STRUCTURE, SPT_STRUCTURE_CHANNEL), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_DENSE_FIRST, 1), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_DENSE_LAST, 1), SPT_OK);
+    spt_optimizer *opt = NULL;
+    assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, &opt), SPT_OK);
+    assert_status(spt_optimizer_set_param(opt, SPT_OPT_LR, 0.05), SPT_OK);
+    assert_status(spt_optimizer_set_param(opt, SPT_OPT_MOMENTUM, 0.9), SPT_OK);
+    spt_trainer *tr = NULL;
+    assert_status(spt_trainer_create(model, opt, NULL, cfg, 100, 1, &tr), SPT_OK);
+    if (!skip)
+        for (int64_t i = 0; i < model->n_params; i++) model->params[i]->ws.channel = false;
+    for (int i = 0; i < model->n_layers; i++) /* (the im2col path's products would differ) */
+        if (!strcmp(model->layers[i]->ops->kind, "conv2d"))
+            assert_status(spti_conv2d_set_path(model->layers[i], SPTI_CONV_DIRECT), SPT_OK);
+    const int64_t in_size = IC * IMG * IMG;
+    float *x = malloc((size_t)(in_size * CH_BATCH) * sizeof(float));
+    int32_t *y = malloc(CH_BATCH * sizeof(int32_t));
+    spti_rng rng;
+    spti_rng_seed(&rng, 77);
+    for (int step = 0; step < CH_STEPS; step++) {
+        for (int i = 0; i < CH_BATCH; i++) {
+            const int k = (int)spti_rng_below(&rng, K);
+            y[i] = k;
+            for (int64_t f = 0; f < in_size; f++)
+                x[f * CH_BATCH + i] = (f % K == k ? 1.0f : -0.3f) + 0.5f * spti_rng_normal(&rng);
+        }
+        double loss;
+        assert_status(spt_trainer_step(tr, x, y, CH_BATCH, &loss, NULL), SPT_OK);
+        losses[step] = loss;
+    }
+    /* The pruned convolutions flag their empty rows (with the skip on). */
+    uint8_t zero[256];
+    *flagged = 0;
+    for (int i = 0; i < model->n_layers; i++) {
+        const spti_layer *L = model->layers[i];
+        if (!L->ops->zero_channels || L->out_shape.c > 256 || !L->ops->zero_channels(L, zero)) continue;
+        for (int64_t c = 0; c < L->out_shape.c; c++) *flagged += zero[c];
+    }
+    /* evaluation: the running statistics */
+    const float *logits = NULL;
+    assert_status(spti_model_forward(model, x, CH_BATCH, false, &logits), SPT_OK);
+    losses[CH_STEPS] = logits[0] + logits[CH_BATCH * K - 1];
+    dense_weights(model, w_out, n_out);
+    free(x);
+    free(y);
+    spt_trainer_destroy(tr);
+    spt_optimizer_destroy(opt);
+    spt_method_config_destroy(cfg);
+    spt_model_destroy(model);
+}
+
+static void test_channel_batchnorm_skip(void **state) {
+    (void)state;
+    float *w[2];
+    int64_t n[2];
+    double losses[2][CH_STEPS + 1];
+    int flagged[2];
+    for (int t = 1; t <= 2; t++) {
+        spt_set_num_threads(t);
+        channel_bn_run(true, &w[0], &n[0], losses[0], &flagged[0]);
+        channel_bn_run(false, &w[1], &n[1], losses[1], &flagged[1]);
+        assert_true(flagged[0] > 0);
+        assert_int_equal(flagged[1], 0);
+        assert_memory_equal(losses[0], losses[1], sizeof losses[0]);
+        assert_int_equal(n[0], n[1]);
+        assert_memory_equal(w[0], w[1], (size_t)n[0] * sizeof(float));
+        free(w[0]);
+        free(w[1]);
+    }
+    spt_set_num_threads(0);
+}
+
 static void test_checkpoint_resume(void **state) {
     (void)state;
     resume_case(SPT_METHOD_RIGL, SPT_STRUCTURE_FANIN, 0.9);
@@ -673,6 +764,7 @@ int main(void) {
         cmocka_unit_test(test_fanin_conv),
         cmocka_unit_test(test_nm_conv),
         cmocka_unit_test(test_channel_kernel),
+        cmocka_unit_test(test_channel_batchnorm_skip),
         cmocka_unit_test(test_ablation),
         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_nomem),

@@ -262,6 +262,8 @@ static void swap_in(spti_param *dst, spti_param *fresh) {
     *dst = *fresh;
     dst->request = old.request; /* the method's per-step request */
     dst->result = old.result;   /* and its scratch (dense gradient, growth collector) */
+    dst->ws.fanin = old.ws.fanin; /* and its choice of kernels (spti_csr_ws) */
+    dst->ws.channel = old.ws.channel;
     *fresh = old;
     fresh->request = (spti_grad_request){0}; /* dst holds them now */
     fresh->result = (spti_grad_result){0};

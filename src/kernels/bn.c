@@ -63,6 +63,19 @@ static void apply_generic(const float *x, const float *res, bool relu, float a, 
     }
 }
 
+void spti_bn_fill(const float *res, bool relu, float a, float b, int64_t M, float *y) {
+    const float c = a * 0.0f + b; /* spti_bn_apply's operations on x = 0, in its order */
+    if (!res) {
+        const float v = relu && c < 0.0f ? 0.0f : c;
+        for (int64_t i = 0; i < M; i++) y[i] = v;
+        return;
+    }
+    for (int64_t i = 0; i < M; i++) {
+        const float v = c + res[i];
+        y[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+}
+
 static void grad_apply_generic(const float *dy, const float *y, const float *x, int64_t M, float mean, float invstd,
                                float scale, bool training, float mdy, float mdyx, float *dx, float *dres) {
     for (int64_t i = 0; i < M; i++) {

@@ -28,6 +28,11 @@ void spti_bn_grad_sums(const float *dy, const float *y, const float *x, int64_t 
  * propagates). */
 void spti_bn_apply(const float *x, const float *res, bool relu, float a, float b, int64_t M, float *y);
 
+/* y = (a 0 + b) (+ res when res != NULL), then max(., 0) when relu: the
+ * bytes spti_bn_apply gives for an input channel of zeros, without reading
+ * it. */
+void spti_bn_fill(const float *res, bool relu, float a, float b, int64_t M, float *y);
+
 /* With g as in spti_bn_grad_sums: dres = g (when dres != NULL) and dx (when
  * dx != NULL) = scale * (g - mdy - (x - mean) * invstd * mdyx) in training,
  * scale * g otherwise. */

@@ -196,7 +196,85 @@ static spti_path decide(const spt_csr *W, int64_t N, spti_csr_ws *ws) {
     return ws->path;
 }
 
+/* *buf holds at least n floats (reallocated, contents lost, when short);
+ * false (and no buffer) when that cannot be had. */
+static bool grow_scratch(float **buf, int64_t *cap, int64_t n) {
+    if (*buf && *cap >= n) return true;
+    spti_free(*buf);
+    *buf = spti_alloc(n > 0 ? n : 1, sizeof(float));
+    *cap = *buf ? n : 0;
+    return *buf != NULL;
+}
+
+/* ---- channel structure: whole rows ------------------------------------------------------------ */
+
+/* Does every row of W hold all its cols or none (*kept: how many hold all)?
+ * Columns are sorted and unique in a row, so a full row's values are that
+ * row of a dense kept x cols matrix, in the order of W->values. */
+static bool rows_whole(const spt_csr *W, int64_t *kept) {
+    int64_t k = 0;
+    for (int64_t r = 0; r < W->rows; r++) {
+        const int64_t c = W->row_ptr[r + 1] - W->row_ptr[r];
+        if (c != 0 && c != W->cols) return false;
+        k += c != 0;
+    }
+    *kept = k;
+    return true;
+}
+
+/* The channel path applies (and the kept-rows buffer can be had when some
+ * rows are empty); else the caller takes the other paths. */
+static bool channel_path(const spt_csr *W, int64_t N, spti_csr_ws *ws, int64_t *kept) {
+    if (!ws || !ws->channel || g_mode == SPT_DISPATCH_SPARSE || W->cols < 1 || N < 1 ||
+        !rows_whole(W, kept))
+        return false;
+    return *kept == W->rows || *kept == 0 || grow_scratch(&ws->kept, &ws->kept_cap, *kept * N);
+}
+
+/* Y = W X (+ bias) over the kept rows: one sgemm into the kept-rows buffer
+ * (straight into Y when no row is empty), then each row of Y gets its
+ * product plus its bias, or its bias (0) alone. */
+static int channel_forward(const spt_csr *W, int64_t kept, const float *X, int64_t N, const float *bias, float *Y,
+                           spti_csr_ws *ws) {
+    if (kept == W->rows) return spti_gemm_fwd(W->values, W->rows, W->cols, X, N, bias, Y);
+    if (kept) SPTI_TRY(spti_gemm_fwd(W->values, kept, W->cols, X, N, NULL, ws->kept));
+    int64_t k = 0;
+    for (int64_t r = 0; r < W->rows; r++) {
+        float *y = Y + r * N;
+        const float b = bias ? bias[r] : 0.0f;
+        if (W->row_ptr[r + 1] == W->row_ptr[r]) {
+            for (int64_t n = 0; n < N; n++) y[n] = b;
+        } else {
+            const float *t = ws->kept + k++ * N;
+            for (int64_t n = 0; n < N; n++) y[n] = b + t[n];
+        }
+    }
+    return SPT_OK;
+}
+
+/* dW (the values' gradient, CSR order = the kept x cols matrix) = dY_kept
+ * X^T and dX = W_kept^T dY_kept, dY's kept rows gathered first unless every
+ * row is kept. */
+static int channel_backward(const spt_csr *W, int64_t kept, const float *X, const float *dY, int64_t N, float *dX,
+                            bool accumulate_dx, float *dW, bool accumulate_dw, spti_csr_ws *ws) {
+    const float *dYk = dY;
+    if (kept < W->rows && kept) {
+        int64_t k = 0;
+        for (int64_t r = 0; r < W->rows; r++)
+            if (W->row_ptr[r + 1] > W->row_ptr[r]) memcpy(ws->kept + k++ * N, dY + r * N, (size_t)N * sizeof(float));
+        dYk = ws->kept;
+    }
+    if (dW && kept) SPTI_TRY(spti_gemm_dw(dYk, kept, X, W->cols, N, dW, accumulate_dw));
+    if (dX && kept) return spti_gemm_dx(W->values, kept, W->cols, dYk, N, dX, accumulate_dx);
+    if (dX && !accumulate_dx) memset(dX, 0, (size_t)(W->cols * N) * sizeof(float));
+    return SPT_OK;
+}
+
+/* ---- entry points ------------------------------------------------------------------------------ */
+
 int spti_csr_forward(const spt_csr *W, const float *X, int64_t N, const float *bias, float *Y, spti_csr_ws *ws) {
+    int64_t kept;
+    if (channel_path(W, N, ws, &kept)) return channel_forward(W, kept, X, N, bias, Y, ws);
     if (decide(W, N, ws) == SPTI_PATH_SPARSE) {
         int64_t f = 0;
         if (ws && ws->fanin && N > 1 && spti_simd_level() >= 2 && spti_csr_fanin(W, &f))
@@ -212,18 +290,10 @@ int spti_csr_forward(const spt_csr *W, const float *X, int64_t N, const float *b
     return spti_gemm_fwd(ws->Wd, W->rows, W->cols, X, N, bias, Y);
 }
 
-/* *buf holds at least n floats (reallocated, contents lost, when short);
- * false (and no buffer) when that cannot be had. */
-static bool grow_scratch(float **buf, int64_t *cap, int64_t n) {
-    if (*buf && *cap >= n) return true;
-    spti_free(*buf);
-    *buf = spti_alloc(n > 0 ? n : 1, sizeof(float));
-    *cap = *buf ? n : 0;
-    return *buf != NULL;
-}
-
 int spti_csr_backward(const spt_csr *W, const float *X, const float *dY, int64_t N, float *dX, bool accumulate_dx,
                       float *dW, bool accumulate_dw, spti_csr_ws *ws) {
+    int64_t kept;
+    if (channel_path(W, N, ws, &kept)) return channel_backward(W, kept, X, dY, N, dX, accumulate_dx, dW, accumulate_dw, ws);
     if (decide(W, N, ws) == SPTI_PATH_SPARSE) {
         /* Both products: one pass over the rows of dY when the machine has
          * the fused kernel and the two nnz-long scratch arrays can be had
@@ -272,7 +342,9 @@ void spti_csr_ws_release(spti_csr_ws *ws) {
     spti_free(ws->dWd);
     spti_free(ws->wt);
     spti_free(ws->dwt);
-    const bool fanin = ws->fanin; /* the owner's, not the workspace's */
+    spti_free(ws->kept);
+    const bool fanin = ws->fanin, channel = ws->channel; /* the owner's, not the workspace's */
     memset(ws, 0, sizeof *ws);
     ws->fanin = fanin;
+    ws->channel = channel;
 }

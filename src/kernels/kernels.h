@@ -147,6 +147,11 @@ typedef struct spti_csr_ws {
     bool fanin;         /* set by the weight's owner (a fanin-structured method): while every row holds the same
                          * count, the sparse path's forward runs the constant fan-in (ELL) kernel (ell.h); its
                          * backward stays on the CSR kernels, measured faster (docs/performance.md) */
+    bool channel;       /* set by the weight's owner (a channel-structured method): while every row holds all its
+                         * cols or none, the products run on OpenBLAS over the whole rows alone (their values are
+                         * a dense kept x cols matrix in CSR order), the empty rows costing nothing */
+    float *kept;        /* the channel path's kept rows of Y or dY, kept_cap floats */
+    int64_t kept_cap;
 } spti_csr_ws;
 
 /* Which path is faster for an out x in weight with nnz nonzeros, N columns.

@@ -47,6 +47,8 @@ typedef struct bn_state {
     double *dstat;                     /* 2c: a channel's two local sums (synchronised statistics) */
     float *sync;                       /* 2c + 1: the values summed over the ranks */
     bool last_sync;                    /* the last training forward synchronised its statistics */
+    uint8_t *zero;                     /* c: the last forward's input channels known to be 0 (ctx->zero_in) */
+    bool any_zero;
     bool last_training;
     int64_t last_N;
 } bn_state;
@@ -97,11 +99,20 @@ static int bn_forward_act(spti_layer *L, const float *x, const float *res, bool 
     const bool sync = training && red && red->sync_bn;
     s->last_sync = sync;
     if (sync) SPTI_TRY(sync_stats(L, x, M));
+    /* Input channels known to be 0 (a channel-pruned producer's empty rows;
+     * not with synchronised statistics): their statistics are mean 0 and
+     * variance 0, as spti_bn_stats computes them from zeros, and their
+     * output is the constant spti_bn_fill writes without reading them. */
+    s->any_zero = false;
+    if (ctx && ctx->zero_in && !sync)
+        for (int64_t c = 0; c < C; c++) s->any_zero |= (s->zero[c] = ctx->zero_in[c]) != 0;
+    const bool any_zero = s->any_zero;
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float *xc = x + c * M;
         float *yc = y + c * M;
         float mean, invstd;
+        const bool zero = any_zero && s->zero[c];
         if (sync) { /* the global batch's (sync_stats) */
             const double Mg = s->dstat[0], mu = s->dstat[1 + 2 * c], sq = s->dstat[2 + 2 * c];
             mean = (float)mu;
@@ -109,8 +120,8 @@ static int bn_forward_act(spti_layer *L, const float *x, const float *res, bool 
             s->running_mean[c] = (1.0f - mom) * s->running_mean[c] + mom * mean;
             s->running_var[c] = (1.0f - mom) * s->running_var[c] + mom * (float)(sq / (Mg - 1.0));
         } else if (training) {
-            double mu, sq;
-            spti_bn_stats(xc, M, &mu, &sq);
+            double mu = 0.0, sq = 0.0;
+            if (!zero) spti_bn_stats(xc, M, &mu, &sq);
             const double var = sq / (double)M;
             mean = (float)mu;
             invstd = (float)(1.0 / sqrt(var + s->eps));
@@ -124,7 +135,10 @@ static int bn_forward_act(spti_layer *L, const float *x, const float *res, bool 
         s->invstd[c] = invstd;
         const float a = gamma[c] * invstd, b = beta[c] - a * mean;
         /* the unfused layers' operations in their order: a x + b, + res, the ReLU */
-        spti_bn_apply(xc, res ? res + c * M : NULL, relu, a, b, M, yc);
+        if (zero)
+            spti_bn_fill(res ? res + c * M : NULL, relu, a, b, M, yc);
+        else
+            spti_bn_apply(xc, res ? res + c * M : NULL, relu, a, b, M, yc);
     }
     s->last_training = training;
     s->last_N = N;
@@ -151,11 +165,23 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
     const spti_reduce *red = L->params[0]->reduce;
     const bool sync = s->last_training && s->last_sync && red && red->sync_bn;
     double *sums = s->dstat; /* synchronised: each channel's sum g, sum g xhat */
+    const bool any_zero = s->any_zero && !sync;
 #pragma omp parallel for schedule(static) num_threads(spti_num_threads()) if (C * M >= BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float *xc = x + c * M, *dyc = dy + c * M, *yc = relu ? y + c * M : NULL;
         const float mean = s->mean[c], invstd = s->invstd[c];
         double sdy, sdyx;
+        if (any_zero && s->zero[c]) {
+            /* A zero input channel: xhat = 0, so dgamma gains nothing; dbeta
+             * the same sum g (the kernel's lanes, x not read: it is given dy
+             * with invstd 0); dres = g; dx = 0, which its producer never
+             * reads (spti_weight_zero_rows). */
+            spti_bn_grad_sums(dyc, yc, dyc, M, 0.0f, 0.0f, &sdy, &sdyx);
+            dbeta[c] += (float)sdy;
+            if (dres) spti_bn_grad_apply(dyc, yc, dyc, M, 0.0f, 0.0f, 0.0f, false, 0.0f, 0.0f, NULL, dres + c * M);
+            if (dx) memset(dx + c * M, 0, (size_t)M * sizeof(float));
+            continue;
+        }
         spti_bn_grad_sums(dyc, yc, xc, M, mean, invstd, &sdy, &sdyx);
         dgamma[c] += (float)sdyx;
         dbeta[c] += (float)sdy;
@@ -201,6 +227,7 @@ static void bn_destroy(spti_layer *L) {
         spti_free(s->invstd);
         spti_free(s->dstat);
         spti_free(s->sync);
+        spti_free(s->zero);
     }
     spti_layer_free(L);
 }
@@ -243,7 +270,8 @@ int spti_batchnorm2d_create(const char *name, int64_t c, int64_t h, int64_t w, s
         s->invstd = spti_calloc(c, sizeof(float));
         s->dstat = spti_calloc(2 * c + 1, sizeof(double));
         s->sync = spti_calloc(2 * c + 1, sizeof(float));
-        if (!s->running_mean || !s->running_var || !s->mean || !s->invstd || !s->dstat || !s->sync)
+        s->zero = spti_calloc(c, 1);
+        if (!s->running_mean || !s->running_var || !s->mean || !s->invstd || !s->dstat || !s->sync || !s->zero)
             rc = spti_fail(SPT_ERR_NOMEM, "batchnorm %s: out of memory", name);
     }
     if (rc != SPT_OK) {

@@ -210,12 +210,19 @@ static void conv_destroy(spti_layer *L) {
     spti_layer_free(L);
 }
 
+/* (a grouped convolution's rows are its output channels too) */
+static bool conv_zero_channels(const spti_layer *L, uint8_t *zero) {
+    const conv_state *st = L->state;
+    return spti_weight_zero_rows(L->params[0], st->has_bias, zero);
+}
+
 static const spti_layer_ops conv_ops = {
     .kind = "conv2d",
     .forward = conv_forward,
     .backward = conv_backward,
     .destroy = conv_destroy,
     .flops = conv_flops,
+    .zero_channels = conv_zero_channels,
 };
 
 int spti_conv2d_set_path(spti_layer *L, spti_conv_path path) {

@@ -35,6 +35,10 @@ static inline int64_t spti_shape_size(spti_shape s) { return s.c * s.h * s.w; }
 typedef struct spti_fwd_ctx {
     bool training;
     spti_rng *rng;
+    /* Channels of x known to be exactly 0 whatever the batch (flags, one
+     * per channel; NULL: none known), from the producer's zero_channels
+     * below; a batch norm skips their work (batchnorm.c). */
+    const uint8_t *zero_in;
 } spti_fwd_ctx;
 
 typedef struct spti_layer spti_layer;
@@ -65,6 +69,11 @@ typedef struct spti_layer_ops {
                        const spti_fwd_ctx *ctx);
     int (*backward_act)(spti_layer *L, const float *x, const float *y, const float *dy, bool relu, float *dx,
                         float *dres, int64_t N);
+    /* Optional (weight layers): flags zero[c] the output channels the
+     * layer writes as exactly 0 whatever its input, and whose output
+     * gradient its backward never reads (spti_weight_zero_rows); true
+     * when any is flagged. */
+    bool (*zero_channels)(const spti_layer *L, uint8_t *zero);
 } spti_layer_ops;
 
 struct spti_layer {

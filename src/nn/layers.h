@@ -94,6 +94,13 @@ typedef enum { SPTI_CONV_AUTO = 0, SPTI_CONV_DIRECT = 1, SPTI_CONV_IM2COL = 2 } 
 int spti_conv2d_set_path(spti_layer *L, spti_conv_path path);
 
 /* Shared by the weight layers (linear.c). */
+/* zero[r] = row r of p is empty, for a channel-pruned SPARSE weight
+ * (p->ws.channel) of a layer without bias: its output row is exactly 0
+ * whatever the input, and the layer's backward reads that row of dY
+ * nowhere (its products run over the nonzeros, no bias to sum, and the
+ * method never asks for a dense gradient). True when a row is flagged;
+ * false (zero untouched) otherwise. */
+bool spti_weight_zero_rows(const spti_param *p, bool has_bias, uint8_t *zero);
 /* Allocate p->result.dense_grad (rows x cols) if absent. */
 int spti_weight_ensure_dense_grad(spti_param *p);
 /* The weight gradient through OpenBLAS, for dY[rows x ncols] and

@@ -16,6 +16,15 @@ typedef struct linear_state {
 
 /* ---- helpers shared by the weight layers ---------------------------------- */
 
+bool spti_weight_zero_rows(const spti_param *p, bool has_bias, uint8_t *zero) {
+    if (has_bias || p->kind != SPTI_PARAM_SPARSE || !p->ws.channel || p->request.dense_grad || p->request.sample)
+        return false;
+    const spt_csr *W = p->csr;
+    bool any = false;
+    for (int64_t r = 0; r < W->rows; r++) any |= (zero[r] = W->row_ptr[r + 1] == W->row_ptr[r]) != 0;
+    return any;
+}
+
 int spti_weight_ensure_dense_grad(spti_param *p) {
     if (p->result.dense_grad) return SPT_OK;
     p->result.dense_grad = spti_alloc_or_fail(p->rows * p->cols, sizeof(float), "dense weight gradient");
@@ -183,12 +192,18 @@ static double linear_flops(const spti_layer *L, bool dense) {
 
 static void linear_destroy(spti_layer *L) { spti_layer_free(L); }
 
+static bool linear_zero_channels(const spti_layer *L, uint8_t *zero) {
+    const linear_state *st = L->state;
+    return spti_weight_zero_rows(L->params[0], st->has_bias, zero);
+}
+
 static const spti_layer_ops linear_ops = {
     .kind = "linear",
     .forward = linear_forward,
     .backward = linear_backward,
     .destroy = linear_destroy,
     .flops = linear_flops,
+    .zero_channels = linear_zero_channels,
 };
 
 int spti_linear_create(const char *name, int64_t in_features, int64_t out_features, bool bias, spti_layer **out) {

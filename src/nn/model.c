@@ -207,6 +207,7 @@ void spti_model_destroy(spti_model *m) {
     spti_free(m->n_inputs);
     spti_free(m->fuse);
     spti_free(m->head);
+    spti_free(m->zero_ch);
     spti_free(m->params);
     spt_net_destroy(m->net);
     free_acts(m->acts, m->n_layers);
@@ -254,13 +255,34 @@ static const float *input_of(const spti_model *m, const float *x, int i, int j) 
     return k == SPTI_NET_INPUT ? x : m->acts[k];
 }
 
+/* The input channels of node i known to be 0 (spti_fwd_ctx.zero_in), for a
+ * batch norm (the layer with forward_act) reading a layer that flags some
+ * (a channel-pruned weight's empty rows); else NULL, as when the flags'
+ * buffer cannot be had (nothing is skipped then). */
+static const uint8_t *zero_inputs(spti_model *m, int i) {
+    const int64_t k = m->inputs[2 * i];
+    if (!m->layers[i]->ops->forward_act || m->n_inputs[i] != 1 || k == SPTI_NET_INPUT ||
+        !m->layers[k]->ops->zero_channels)
+        return NULL;
+    const int64_t c = m->layers[k]->out_shape.c;
+    if (m->zero_cap < c) {
+        uint8_t *b = spti_alloc(c, 1);
+        if (!b) return NULL;
+        spti_free(m->zero_ch);
+        m->zero_ch = b;
+        m->zero_cap = c;
+    }
+    return m->layers[k]->ops->zero_channels(m->layers[k], m->zero_ch) ? m->zero_ch : NULL;
+}
+
 int spti_model_forward(spti_model *m, const float *x, int64_t N, bool training, const float **logits) {
     SPTI_TRY(spti_model_materialize(m));
     SPTI_TRY(spti_model_reserve(m, N));
-    spti_fwd_ctx ctx = {training, &m->rng};
+    spti_fwd_ctx ctx = {training, &m->rng, NULL};
     m->last_N = 0;
     for (int i = 0; i < m->n_layers; i++) {
         spti_layer *L = m->layers[i];
+        ctx.zero_in = zero_inputs(m, i);
         if (m->fuse[i]) {
             /* into the block's last output; the residual is the addition's other input */
             const int j = i + m->fuse[i];

@@ -58,6 +58,8 @@ struct spt_model {
     uint64_t seed;
     spti_rng rng;            /* initialisation, then dropout */
     bool init_pending;       /* some weight may still have a pending init (spti_model_materialize) */
+    uint8_t *zero_ch;        /* a batch norm's input channels known to be 0 (spti_fwd_ctx.zero_in), zero_cap */
+    int64_t zero_cap;
     bool has_trainer;        /* a trainer is attached (set by trainer create, cleared by its destroy) */
 };
 typedef struct spt_model spti_model;

@@ -104,8 +104,10 @@ int spti_dst_init(spti_method *m, spti_param **weights, int n, spti_grad_source 
     for (int l = 0; l < n; l++)
         if (weights[l]->kind == SPTI_PARAM_SPARSE && weights[l]->loaded) dst(m)->nnz[l] = weights[l]->n;
     /* Constant fan-in layers run the dispatch's ELL forward (kernels/ell.h). */
-    for (int l = 0; l < n; l++)
+    for (int l = 0; l < n; l++) {
         weights[l]->ws.fanin = dst(m)->structure.kind == SPT_STRUCTURE_FANIN && weights[l]->kind == SPTI_PARAM_SPARSE;
+        weights[l]->ws.channel = false; /* a pruning method's (prune.c), not ours */
+    }
     return SPT_OK;
 }
 

@@ -260,6 +260,9 @@ uint64_t spti_prune_method_init(spti_method *m, const spti_method_ops *ops, cons
     m->weights = weights;
     m->n_weights = n_weights;
     m->state = state;
+    /* Channel-pruned layers run their products over the whole rows alone
+     * (kernels.h, spti_csr_ws.channel). */
+    for (int l = 0; l < n_weights; l++) weights[l]->ws.channel = cfg->value[SPT_MP_STRUCTURE] == SPT_STRUCTURE_CHANNEL;
     spti_rng_seed(&m->rng, (uint64_t)cfg->value[SPT_MP_SEED]);
     return spti_rng_u64(&m->rng);
 }
