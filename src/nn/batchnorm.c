@@ -174,9 +174,13 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
         if (any_zero && s->zero[c]) {
             /* A zero input channel: xhat = 0, so dgamma gains nothing; dbeta
              * the same sum g (the kernel's lanes, x not read: it is given dy
-             * with invstd 0); dres = g; dx = 0, which its producer never
-             * reads (spti_weight_zero_rows). */
-            spti_bn_grad_sums(dyc, yc, dyc, M, 0.0f, 0.0f, &sdy, &sdyx);
+             * with invstd 0; without a residual y is the channel's constant,
+             * so g is dy everywhere or 0 everywhere); dres = g; dx = 0,
+             * which its producer never reads (spti_weight_zero_rows). */
+            if (dres || !yc || yc[0] > 0.0f)
+                spti_bn_grad_sums(dyc, dres ? yc : NULL, dyc, M, 0.0f, 0.0f, &sdy, &sdyx);
+            else
+                sdy = 0.0;
             dbeta[c] += (float)sdy;
             if (dres) spti_bn_grad_apply(dyc, yc, dyc, M, 0.0f, 0.0f, 0.0f, false, 0.0f, 0.0f, NULL, dres + c * M);
             if (dx) memset(dx + c * M, 0, (size_t)M * sizeof(float));
