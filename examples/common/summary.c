@@ -1,5 +1,6 @@
 /* End-of-run summary: a table on stdout, then one JSON line (see example.h). */
 #include <math.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 
 #include "example.h"
@@ -26,6 +27,28 @@ static void json_str(const char *key, const char *s, bool first) {
             putchar(*s);
     }
     putchar('"');
+}
+
+/* Output neurons (filters) of the weight layers, and how many of them hold
+ * no active weight (a channel pruned away, a neuron ablated): *empty = -1
+ * when a layer cannot be read (a row-pointer array that cannot be had). */
+static void count_empty_rows(const spt_model *model, int64_t *rows_all, int64_t *empty) {
+    int64_t n = 0;
+    *rows_all = 0;
+    *empty = 0;
+    if (spt_model_num_layers(model, &n) != SPT_OK) n = 0;
+    for (int64_t i = 0; i < n && *empty >= 0; i++) {
+        int64_t rows = 0, cols = 0, nnz = 0;
+        if (spt_model_layer_weight(model, i, &rows, &cols, &nnz, NULL) != SPT_OK || rows < 1) continue;
+        *rows_all += rows;
+        int64_t *rp = malloc((size_t)(rows + 1) * sizeof *rp);
+        if (!rp || spt_model_layer_weight_csr(model, i, rp, rows + 1, NULL, NULL, 0) != SPT_OK) {
+            *empty = -1;
+        } else {
+            for (int64_t r = 0; r < rows; r++) *empty += rp[r + 1] == rp[r];
+        }
+        free(rp);
+    }
 }
 
 int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *model, const ex_result *r) {
@@ -73,6 +96,11 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     printf("%-24s %.4f (loss %.4f, last epoch)\n", "train accuracy", r->train_acc, r->train_loss);
     printf("%-24s %lld active of %lld (all parameters: %lld of %lld)\n", "weights", (long long)nnz,
            (long long)dense, (long long)params_nnz, (long long)params_dense);
+    int64_t rows_all = 0, empty_rows = 0;
+    count_empty_rows(model, &rows_all, &empty_rows);
+    if (empty_rows >= 0)
+        printf("%-24s %lld of the weight layers' %lld output neurons / filters hold no active weight\n", "empty rows",
+               (long long)empty_rows, (long long)rows_all);
     printf("%-24s %.4g (dense %.4g, %.3fx)\n", "inference FLOPs/example", f_sparse, f_dense,
            f_dense > 0 ? f_sparse / f_dense : 0.0);
     printf("%-24s %.4g (%.3fx dense; measured %.4g)\n", "training FLOPs/example", f_train,
@@ -101,6 +129,7 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     json_num("train_loss", r->train_loss, "%.6f");
     printf(",\"nnz\":%lld,\"params_dense\":%lld", (long long)nnz, (long long)dense);
     printf(",\"params_all_nonzero\":%lld,\"params_all_dense\":%lld", (long long)params_nnz, (long long)params_dense);
+    if (empty_rows >= 0) printf(",\"rows\":%lld,\"empty_rows\":%lld", (long long)rows_all, (long long)empty_rows);
     json_num("train_flops_per_example", f_train, "%.6g");
     json_num("train_flops_measured", f_measured, "%.6g");
     json_num("infer_flops", f_sparse, "%.6g");
