@@ -111,7 +111,11 @@ typedef int (*spt_progress_fn)(void *user, int64_t step, int64_t batch_index, in
  *                     windows) against it. The run ends there: later
  *                     steps are refused (#SPT_ERR_STATE).
  * @param seed         seed of the trainer's random stream; the model's
- *                     generator (dropout) is reseeded from it.
+ *                     generator (dropout) is reseeded from it. The
+ *                     method's masks and ties come from its own
+ *                     #SPT_MP_SEED (default 0), not from this seed: runs
+ *                     meant to differ (error bars over seeds) set both,
+ *                     as the example programs' --seed does.
  * @param[out] out     receives the trainer (NULL on failure); free it with
  *                     spt_trainer_destroy().
  * @return #SPT_OK; #SPT_ERR_NULL (model, opt or out NULL); #SPT_ERR_INVALID
