@@ -56,6 +56,40 @@ def table(runs, prefix):
     return "\n".join(lines)
 
 
+def structured(j):
+    return j.get("structure", "unstructured") != "unstructured"
+
+
+def structure_name(j):
+    st = j.get("structure", "unstructured")
+    if st == "nm":
+        st = "%d:%d" % (j["structure_n"], j["structure_m"])
+    if j.get("ablation"):
+        st += ", ablation %g" % j["ablation"]
+    return st
+
+
+def structure_table(runs, prefix, sparsities):
+    """Structured runs of a model (prefix) and, as the reference, its
+    unstructured RigL runs at the same sparsities."""
+    sel = {k: v for k, v in runs.items() if k.startswith(prefix) and
+           (structured(v[0]) or (v[0]["method"] == "rigl" and "rigl2x" not in k and
+                                 any(k.endswith("-%g" % x) for x in sparsities)))}
+    if not any(structured(v[0]) for v in sel.values()):
+        return ""
+    lines = ["| run | method | structure | sparsity | test acc | best epoch's test acc | nnz "
+             "| empty rows (of all) | s/epoch |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for k, (j, rows) in sorted(sel.items(), key=lambda kv: (round(kv[1][0]["sparsity"], 2), structured(kv[1][0]),
+                                                             kv[0])):
+        best = max((float(r["test_acc"]) for r in rows), default=float("nan"))
+        empty = "%d (%d)" % (j["empty_rows"], j["rows"]) if "empty_rows" in j else "-"
+        lines.append("| %s | %s | %s | %.4f | %.4f | %.4f | %d | %s | %.1f |" % (
+            k, j["method"], structure_name(j), j["sparsity"], j["test_acc"], best, j["nnz"], empty,
+            j["seconds"] / j["epochs"]))
+    return "\n".join(lines)
+
+
 def write_dat(runs, docs):
     d = os.path.join(docs, "results-data")
     os.makedirs(d, exist_ok=True)
@@ -128,7 +162,15 @@ def main():
             print("### Peak memory, MLP\n\n%s\n" % t)
         return
     out, docs = sys.argv[1], sys.argv[2]
-    runs = load(out)
+    every = load(out)
+    # Structured runs (issue 16) get tables of their own, with the
+    # unstructured RigL runs they compare with.
+    for prefix, title, sp in (("mlp-", "MLP 3072-4000-1000-4000-10", (0.9, 0.95)),
+                              ("resnet20-12ep-", "ResNet-20, 12 epochs", (0.9,))):
+        t = structure_table(every, prefix, sp)
+        if t:
+            print("### Structured sparsity, %s\n\n%s\n" % (title, t))
+    runs = {k: v for k, v in every.items() if not structured(v[0])}
     # ResNet-20 runs are named resnet20-<E>ep-*: one table per budget.
     budgets = sorted({k.split("-")[1] for k in runs if k.startswith("resnet20-")}, key=lambda b: int(b[:-2]))
     sections = [("mlp-", "MLP 3072-4000-1000-4000-10")]

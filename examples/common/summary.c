@@ -123,6 +123,11 @@ int ex_print_summary(const ex_opts *o, const spt_trainer *tr, const spt_model *m
     json_str("model", r->model, false);
     json_str("method", method, false);
     json_num("sparsity", sparsity, "%.6f");
+    const char *structure = spt_method_param_choice_name(SPT_MP_STRUCTURE, o->structure);
+    json_str("structure", structure ? structure : "?", false);
+    if (o->structure == SPT_STRUCTURE_NM)
+        printf(",\"structure_n\":%lld,\"structure_m\":%lld", (long long)o->structure_n, (long long)o->structure_m);
+    if (o->ablation > 0) json_num("ablation", o->ablation, "%g");
     json_num("test_acc", r->test_acc, "%.6f");
     json_num("test_loss", r->test_loss, "%.6f");
     json_num("train_acc", r->train_acc, "%.6f");
