@@ -77,6 +77,7 @@ typedef struct spti_param {
     int64_t rows, cols;     /* 2-D view: rows = shape[0], cols = product of the rest (1-D: rows=n, cols=1) */
     bool is_weight;         /* a weight matrix/kernel a sparsity method may act on (not bias, not BN) */
     bool no_weight_decay;   /* biases and BatchNorm parameters */
+    int64_t groups;         /* rows in groups of a grouped convolution (its layer sets it); 0 or 1: not grouped */
     double density;         /* the description's request (net.h SPT_LP_DENSITY): -1 the method's, 1 dense, or (0, 1) */
     /* ---- storage. Writer: the functions of this header (create,
      *      sparsify, mask, repattern, materialize); values also by the
