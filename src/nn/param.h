@@ -46,10 +46,10 @@ typedef struct spti_param_slots {
  * behind when destroyed. */
 typedef struct spti_grad_request {
     bool dense_grad; /* also produce the full rows x cols gradient */
-    /* > 0: a SPARSE linear layer streams its dense gradient into
-     * result.grow (the grow_k best growth candidates,
+    /* > 0: a SPARSE linear or conv2d layer streams its dense gradient
+     * into result.grow (the grow_k best growth candidates,
      * kernels/grow_collector.h) instead of filling result.dense_grad;
-     * layers that cannot stream fill result.dense_grad as asked. */
+     * a layer that cannot stream fills result.dense_grad as asked. */
     int64_t grow_k;
     /* Non-NULL (a SPARSE weight, dense_grad false, grow_k 0): compute the
      * gradient at these sampled positions alone, and at the active
