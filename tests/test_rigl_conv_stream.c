@@ -12,6 +12,12 @@
  * request.grow_k cleared on the convolutions, so that they fill dense_grad
  * and grow from it (spti_grow_by_score).
  *
+ * Data-parallel: over a "mirror" engine (a rank 0 of 2 whose partner is its
+ * exact copy, as in test_comm.c) the streamed run of the grouped network,
+ * each block summed over the ranks, equals the plain run bit for bit; a
+ * rank that failed before a grouped weight's stream makes the same sums
+ * (spti_grow_collect_drain) as the stream.
+ *
  * Memory: the update step of a wide convolution (1024 x 4608, five row
  * blocks) allocates about one block beyond its nonzeros' share, where the
  * full path allocates the whole rows x cols gradient. */
@@ -19,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/comm.h"
 #include "kernels/grow_collector.h"
 #include "test_support.h"
 #include "train/trainer.h"
@@ -219,6 +226,100 @@ static void test_grouped_streamed_equals_full(void **state) {
     streamed_equals_full(false);
 }
 
+/* ---- data-parallel ------------------------------------------------------------------ */
+
+/* A mirror engine: every sum doubles; the lengths of its float sums are
+ * recorded. */
+typedef struct mirror {
+    int64_t len[256];
+    int n;
+} mirror;
+
+static int m_f32(void *ctx, float *buf, int64_t n) {
+    mirror *m = ctx;
+    if (m->n < 256) m->len[m->n] = n;
+    m->n++;
+    for (int64_t i = 0; i < n; i++) buf[i] += buf[i];
+    return 0;
+}
+static int m_u64(void *ctx, uint64_t *buf, int64_t n, int op) {
+    (void)ctx;
+    if (op == SPT_COMM_SUM)
+        for (int64_t i = 0; i < n; i++) buf[i] += buf[i];
+    return 0;
+}
+static int m_bcast(void *ctx, void *buf, int64_t bytes, int root) {
+    (void)ctx, (void)buf, (void)bytes, (void)root;
+    return 0;
+}
+static const spt_comm_ops MIRROR = {m_f32, m_u64, m_bcast, NULL};
+
+static void test_grouped_mirror_equals_plain(void **state) {
+    (void)state;
+    run a = start(false, false, 11), b = start(false, false, 11);
+    mirror ctx = {0};
+    spt_comm *c = NULL;
+    assert_status(spt_comm_create(&MIRROR, &ctx, 0, 2, &c), SPT_OK);
+    assert_status(spt_trainer_set_comm(b.t, c), SPT_OK);
+    const int64_t feat = spti_shape_size(a.t->model->in_shape);
+    float *x = malloc((size_t)(feat * BATCH) * sizeof(float));
+    int32_t y[BATCH];
+    for (int64_t s = 0; s < STEPS; s++) {
+        batch(s, feat, x, y);
+        assert_status(spt_trainer_step(a.t, x, y, BATCH, NULL, NULL), SPT_OK);
+        assert_status(spt_trainer_step(b.t, x, y, BATCH, NULL, NULL), SPT_OK);
+        assert_true(same_params(&a, &b));
+    }
+    assert_true(b.t->update_steps >= 3);
+    free(x);
+    finish(&a);
+    finish(&b);
+    spt_comm_destroy(c);
+}
+
+/* The drain of a grouped weight makes the stream's sums, of the same
+ * lengths in the same order (the blocks' scores, then each block). */
+static void test_grouped_drain(void **state) {
+    (void)state;
+    enum { G = 4, R = 6, C = 18, NC = 10 };
+    const int64_t rows = G * R;
+    int64_t pos[40];
+    for (int i = 0; i < 40; i++) pos[i] = (int64_t)i * 11 % (rows * C);
+    for (int i = 1; i < 40; i++) /* sorted */
+        for (int j = i; j > 0 && pos[j - 1] > pos[j]; j--) {
+            const int64_t t = pos[j];
+            pos[j] = pos[j - 1];
+            pos[j - 1] = t;
+        }
+    spti_param *w = NULL;
+    const int64_t shape[2] = {rows, C};
+    assert_int_equal(spti_param_create("w", 2, shape, true, &w), SPT_OK);
+    assert_int_equal(spti_param_sparsify(w, pos, 40), SPT_OK);
+    float dy[G * R * NC], X[G * C * NC];
+    spti_rng g;
+    spti_rng_seed(&g, 3);
+    for (int i = 0; i < G * R * NC; i++) dy[i] = spti_rng_normal(&g);
+    for (int i = 0; i < G * C * NC; i++) X[i] = spti_rng_normal(&g);
+    mirror a = {0}, b = {0};
+    spt_comm *ca = NULL, *cb = NULL;
+    assert_status(spt_comm_create(&MIRROR, &a, 0, 2, &ca), SPT_OK);
+    assert_status(spt_comm_create(&MIRROR, &b, 0, 2, &cb), SPT_OK);
+    const spti_reduce ra = {ca, 0.5f, false}, rb = {cb, 0.5f, false};
+    spti_grow_collector *col = NULL;
+    assert_int_equal(spti_grow_collect(&col, w->csr, 5, dy, X, NC, G, false, &ra), SPT_OK);
+    assert_int_equal(col->block_rows, R);
+    assert_int_equal(spti_grow_collect_drain(rows, C, G, &rb), SPT_OK);
+    assert_int_equal(a.n, 1 + G);
+    assert_int_equal(b.n, a.n);
+    assert_int_equal(a.len[0], G);
+    for (int i = 0; i < a.n; i++) assert_int_equal(a.len[i], b.len[i]);
+    for (int i = 1; i < a.n; i++) assert_int_equal(a.len[i], R * C);
+    spti_grow_collector_destroy(col);
+    spti_param_destroy(w);
+    spt_comm_destroy(ca);
+    spt_comm_destroy(cb);
+}
+
 /* ---- memory of the update step of a wide convolution --------------------------- */
 
 /* An allocator that counts the live bytes (a header holds each block's
@@ -337,6 +438,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resnet_streamed_equals_full),
         cmocka_unit_test(test_grouped_streamed_equals_full),
+        cmocka_unit_test(test_grouped_mirror_equals_plain),
+        cmocka_unit_test(test_grouped_drain),
         cmocka_unit_test(test_wide_update_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
