@@ -59,6 +59,7 @@ typedef struct {
     int models, n_density, threads, steps, warmup, csv, dense_first, dense_last, profile, rigl, rigl_dt, rigl_only;
     double density[MAX_DENSITIES], rigl_density;
     const char *torch; /* --torch PYTHON, or NULL */
+    const char *rigl_model; /* --rigl-model FILE, or NULL */
     int64_t batch;
 } options;
 
@@ -73,6 +74,7 @@ static void usage(FILE *f) {
             "                            [--steps N] [--warmup N] [--threads T] [--csv]\n"
             "                            [--dense-first] [--dense-last] [--profile] [--profile-layers]\n"
             "                            [--no-rigl | --rigl-only] [--rigl-density D] [--rigl-delta-t N]\n"
+            "                            [--rigl-model FILE]\n"
             "                            [--clock wall|cpu]\n"
             "                            [--torch PYTHON]\n"
             "Times one training step (spt_trainer_step: forward, loss, backward, update) of\n"
@@ -82,6 +84,8 @@ static void usage(FILE *f) {
             "          --threads <all cores> --rigl-density 0.1 --rigl-delta-t 10 --clock wall\n"
             "--torch PYTHON: after each dense case, the same step in PyTorch (bench/torch_step.py run\n"
             "with PYTHON, e.g. /usr/bin/python3 with Debian's python3-torch), and the ratio.\n"
+            "--rigl-model FILE: the RigL section trains the network of a model file (docs/models.md)\n"
+            "instead of the built-in models.\n"
             "--clock cpu times with the process' CPU time (meaningful with --threads 1 on a\n"
             "busy machine: other processes then do not inflate the numbers).\n");
 }
@@ -164,6 +168,9 @@ static int parse(int argc, char **argv, options *o) {
             if (parse_int(v, 1, 1024, &o->threads)) return -1;
         } else if (!strcmp(a, "--rigl-density")) {
             if (parse_density(v, &o->rigl_density) || o->rigl_density >= 1.0) return -1;
+        } else if (!strcmp(a, "--rigl-model")) {
+            o->rigl_model = v;
+            o->rigl = 1;
         } else if (!strcmp(a, "--rigl-delta-t")) {
             if (parse_int(v, 1, 100000, &o->rigl_dt)) return -1;
         } else {
@@ -661,7 +668,14 @@ static int run_rigl(const options *o, int kind) {
     int rc = t && meth && tu && tn && mu && upd && ext ? spt_set_allocator(counting_alloc, counting_free, NULL)
                                                        : SPT_ERR_NOMEM;
     atomic_store(&g_live, 0);
-    if (rc == SPT_OK) rc = make_model(kind, &m);
+    if (rc == SPT_OK && o->rigl_model) {
+        spt_net *net = NULL;
+        rc = spt_net_read(o->rigl_model, &net);
+        if (rc == SPT_OK) rc = spt_model_create(net, 1, &m);
+        spt_net_destroy(net);
+    } else if (rc == SPT_OK) {
+        rc = make_model(kind, &m);
+    }
     if (rc == SPT_OK) rc = make_trainer(m, SPT_METHOD_RIGL, o->rigl_density, 0, 0, dt, &tr);
     if (rc == SPT_OK) hook_install(tr->method);
     if (rc == SPT_OK) rc = make_batch(m, o->batch, 11, &b[0]);
@@ -692,12 +706,14 @@ static int run_rigl(const options *o, int kind) {
                 printf("# rigl,model,density,delta_t,batch,threads,normal_ms,update_ms,extra_ms,hooks_ms,updates,"
                        "normal_peak_bytes,update_peak_bytes\n"
                        "# rigl,%s,%g,%d,%lld,%d,%.2f,%.2f,%.2f,%.2f,%d,%lld,%lld\n",
-                       model_name(kind), o->rigl_density, dt, (long long)o->batch, spt_get_num_threads(), normal,
+                       o->rigl_model ? o->rigl_model : model_name(kind), o->rigl_density, dt, (long long)o->batch,
+                       spt_get_num_threads(), normal,
                        update, extra, hooks, nu, ext_n, ext_u);
             } else {
                 printf("\nRigL, %s, density %g, delta_t %d, batch %lld, %d threads (medians over %d ordinary and "
                        "%d update steps)\n",
-                       model_name(kind), o->rigl_density, dt, (long long)o->batch, spt_get_num_threads(), nn, nu);
+                       o->rigl_model ? o->rigl_model : model_name(kind), o->rigl_density, dt, (long long)o->batch,
+                       spt_get_num_threads(), nn, nu);
                 printf("  ordinary step            %9.2f ms\n", normal);
                 printf("  update step              %9.2f ms  (p10 %.2f, p90 %.2f)\n", update,
                        percentile(tu, nu, 10), percentile(tu, nu, 90));
@@ -773,7 +789,8 @@ int main(int argc, char **argv) {
             }
         }
     }
-    for (int kind = MODEL_RESNET; kind <= MODEL_MLP; kind++)
+    if (o.rigl_model && run_rigl(&o, 0) != SPT_OK) return die("rigl");
+    for (int kind = MODEL_RESNET; kind <= MODEL_MLP && !o.rigl_model; kind++)
         if (o.rigl && (o.models & kind) && run_rigl(&o, kind) != SPT_OK) return die("rigl");
     printf("%sload average %.2f at start, %.2f at end\n", o.csv ? "# " : "", load0, loadavg1());
     return 0;

@@ -543,6 +543,9 @@ int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, con
             l->cap = l->n = 0;
         }
     }
+    /* The candidates' buffer down to their number (~k; it was sized 4k
+     * for the stream). Only a saving: on failure the larger one stays. */
+    if (l0->cap > l0->n + l0->n / 4 + 1024 && grow_cap(l0, l0->n > 0 ? l0->n : 1) != SPT_OK) spt_clear_error();
     c->key = l0->key;
     c->pos = l0->pos;
     c->n = l0->n;
