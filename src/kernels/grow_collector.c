@@ -89,12 +89,12 @@ static int lane_alloc(spti_grow_lane *l, int64_t cap, int64_t block, int64_t col
 int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int64_t groups, int n_lanes) {
     if (k < 1 || n_lanes < 1)
         return spti_fail(SPT_ERR_STATE, "growth collector: k (%lld) < 1 or %d lanes", (long long)k, n_lanes);
-    bool fresh = *cp == NULL;
-    spti_grow_collector *c = fresh ? spti_calloc(1, sizeof *c) : *cp;
-    if (!c) return spti_fail(SPT_ERR_NOMEM, "growth collector: out of memory");
     if (groups > 1 && m->rows % groups != 0)
         return spti_fail(SPT_ERR_STATE, "growth collector: %lld rows in %lld groups", (long long)m->rows,
                          (long long)groups);
+    bool fresh = *cp == NULL;
+    spti_grow_collector *c = fresh ? spti_calloc(1, sizeof *c) : *cp;
+    if (!c) return spti_fail(SPT_ERR_NOMEM, "growth collector: out of memory");
     const int64_t nnz = m->nnz, B = spti_grad_blocks(m->rows, m->cols, groups), nblk = (m->rows + B - 1) / B;
     /* 4k (+ slack) candidates per lane: a compaction keeps ~k of them, so
      * each one pays for >= 3k pushes. Never more than there are inactive
