@@ -26,10 +26,13 @@
  * loss, finite checks, the optimizer update and the method hooks.
  * --profile-layers prints the same per layer.
  *
- * The RigL section (MLP, on with --model mlp|all unless --no-rigl) trains
- * with RigL at --rigl-density and a small --rigl-delta-t so that updates
- * happen, and reports ordinary steps against update steps: the update's
- * extra cost is the dense weight gradient of that step plus drop / grow.
+ * The RigL section (for each model --model names, unless --no-rigl)
+ * trains with RigL at --rigl-density and a small --rigl-delta-t so that
+ * updates happen, and reports ordinary steps against update steps: the
+ * update's extra cost is the dense weight gradient of that step plus drop /
+ * grow. It also reports the largest allocation peak of each kind of step
+ * beyond the live bytes at its start (through spt_set_allocator): what an
+ * update step holds on top of an ordinary one.
  *
  * --torch PYTHON runs bench/torch_step.py with that interpreter after each
  * model's dense case: the same network, batch, threads and step count in
@@ -38,6 +41,7 @@
  * baseline of every speedup is itself compared with what users run.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,10 +56,11 @@
 enum { MODEL_RESNET = 1, MODEL_MLP = 2, MAX_DENSITIES = 16, MAX_WRAPPED = 512, MAX_CATS = 512 };
 
 typedef struct {
-    int models, n_density, threads, steps, warmup, csv, dense_first, dense_last, profile, rigl, rigl_dt;
+    int models, n_density, threads, steps, warmup, csv, dense_first, dense_last, profile, rigl, rigl_dt, rigl_only;
     int structure; /* SPT_STRUCTURE_* of the sparse cases (--structure) */
     double density[MAX_DENSITIES], rigl_density;
     const char *torch; /* --torch PYTHON, or NULL */
+    const char *rigl_model; /* --rigl-model FILE, or NULL */
     int64_t batch;
 } options;
 
@@ -69,7 +74,9 @@ static void usage(FILE *f) {
             "usage: spt-bench-train-step [--model resnet20|mlp|all] [--density D[,D...]] [--batch B]\n"
             "                            [--steps N] [--warmup N] [--threads T] [--csv]\n"
             "                            [--dense-first] [--dense-last] [--profile] [--profile-layers]\n"
-            "                            [--no-rigl] [--rigl-density D] [--rigl-delta-t N] [--clock wall|cpu]\n"
+            "                            [--no-rigl | --rigl-only] [--rigl-density D] [--rigl-delta-t N]\n"
+            "                            [--rigl-model FILE]\n"
+            "                            [--clock wall|cpu]\n"
             "                            [--torch PYTHON] [--structure S] [--sparse-kernels]\n"
             "Times one training step (spt_trainer_step: forward, loss, backward, update) of\n"
             "ResNet-20 (CIFAR, 3x32x32) and the MLP 3072-4000-1000-4000-10 on random data,\n"
@@ -82,6 +89,8 @@ static void usage(FILE *f) {
             "channel-pruned one on the CSR kernels rather than OpenBLAS over its whole rows.\n"
             "--torch PYTHON: after each dense case, the same step in PyTorch (bench/torch_step.py run\n"
             "with PYTHON, e.g. /usr/bin/python3 with Debian's python3-torch), and the ratio.\n"
+            "--rigl-model FILE: the RigL section trains the network of a model file (docs/models.md)\n"
+            "instead of the built-in models.\n"
             "--clock cpu times with the process' CPU time (meaningful with --threads 1 on a\n"
             "busy machine: other processes then do not inflate the numbers).\n");
 }
@@ -123,6 +132,10 @@ static int parse(int argc, char **argv, options *o) {
         }
         if (!strcmp(a, "--sparse-kernels")) { /* spt_set_dispatch_mode(SPT_DISPATCH_SPARSE) */
             spt_set_dispatch_mode(SPT_DISPATCH_SPARSE);
+            continue;
+        }
+        if (!strcmp(a, "--rigl-only")) {
+            o->rigl = o->rigl_only = 1;
             continue;
         }
         if (!strcmp(a, "--no-rigl")) {
@@ -172,6 +185,9 @@ static int parse(int argc, char **argv, options *o) {
             while (k < 5 && strcmp(v, names[k])) k++;
             if (k == 5) return -1;
             o->structure = values[k];
+        } else if (!strcmp(a, "--rigl-model")) {
+            o->rigl_model = v;
+            o->rigl = 1;
         } else if (!strcmp(a, "--rigl-delta-t")) {
             if (parse_int(v, 1, 100000, &o->rigl_dt)) return -1;
         } else {
@@ -333,14 +349,45 @@ static void hook_install(spti_method *m) {
     m->ops = &hook.ops;
 }
 
+/* The library's allocations counted (the RigL section): live bytes (a
+ * header before each block holds its size) and their peak. */
+static atomic_llong g_live, g_peak;
+
+static void *counting_alloc(size_t size, void *user) {
+    (void)user;
+    unsigned char *p = malloc(size + 64);
+    if (!p) return NULL;
+    memcpy(p, &size, sizeof size);
+    const long long now = atomic_fetch_add(&g_live, (long long)size) + (long long)size;
+    long long cur = atomic_load(&g_peak);
+    while (now > cur && !atomic_compare_exchange_weak(&g_peak, &cur, now)) {
+    }
+    return p + 64;
+}
+
+static void counting_free(void *ptr, void *user) {
+    (void)user;
+    if (!ptr) return;
+    unsigned char *p = (unsigned char *)ptr - 64;
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    atomic_fetch_sub(&g_live, (long long)size);
+    free(p);
+}
+
 /* Run `steps` steps, alternating between the two batches; t[i] gets each
  * step's milliseconds (t may be NULL), upd[i] whether it changed the
- * topology, meth[i] its milliseconds in method hooks (both may be NULL). */
-static int run_steps(spt_trainer *tr, const batch *b, int steps, double *t, int *upd, double *meth) {
+ * topology, meth[i] its milliseconds in method hooks, ext[i] the peak of
+ * the counted allocations beyond the live bytes at its start (the last
+ * three may be NULL). */
+static int run_steps_ext(spt_trainer *tr, const batch *b, int steps, double *t, int *upd, double *meth,
+                         long long *ext) {
     static int flip;
     for (int i = 0; i < steps; i++) {
         const batch *cur = &b[flip ^= 1];
         double loss, m0 = hook.ms;
+        const long long live0 = atomic_load(&g_live);
+        atomic_store(&g_peak, live0);
         double t0 = now_ms();
         int rc = spt_trainer_step(tr, cur->x, cur->y, cur->n, &loss, NULL);
         double dt = now_ms() - t0;
@@ -348,8 +395,13 @@ static int run_steps(spt_trainer *tr, const batch *b, int steps, double *t, int 
         if (t) t[i] = dt;
         if (meth) meth[i] = hook.ms - m0;
         if (upd) spt_trainer_last_update(tr, &upd[i], NULL);
+        if (ext) ext[i] = atomic_load(&g_peak) - live0;
     }
     return SPT_OK;
+}
+
+static int run_steps(spt_trainer *tr, const batch *b, int steps, double *t, int *upd, double *meth) {
+    return run_steps_ext(tr, b, steps, t, upd, meth, NULL);
 }
 
 /* ---- per-layer profile: wrap every layer's forward / backward ---------------------- */
@@ -633,8 +685,8 @@ static void run_torch(const options *o, int kind, double ours_ms) {
     fflush(stdout);
 }
 
-/* RigL on the MLP: ordinary steps against topology-update steps. */
-static int run_rigl(const options *o) {
+/* RigL on a model: ordinary steps against topology-update steps. */
+static int run_rigl(const options *o, int kind) {
     spt_model *m = NULL;
     spt_trainer *tr = NULL;
     batch b[2] = {{0}};
@@ -643,7 +695,18 @@ static int run_rigl(const options *o) {
     double *tu = malloc(sizeof(double) * (size_t)n), *tn = malloc(sizeof(double) * (size_t)n);
     double *mu = malloc(sizeof(double) * (size_t)n);
     int *upd = malloc(sizeof(int) * (size_t)n);
-    int rc = t && meth && tu && tn && mu && upd ? make_model(MODEL_MLP, &m) : SPT_ERR_NOMEM;
+    long long *ext = malloc(sizeof(long long) * (size_t)n), ext_u = 0, ext_n = 0;
+    int rc = t && meth && tu && tn && mu && upd && ext ? spt_set_allocator(counting_alloc, counting_free, NULL)
+                                                       : SPT_ERR_NOMEM;
+    atomic_store(&g_live, 0);
+    if (rc == SPT_OK && o->rigl_model) {
+        spt_net *net = NULL;
+        rc = spt_net_read(o->rigl_model, &net);
+        if (rc == SPT_OK) rc = spt_model_create(net, 1, &m);
+        spt_net_destroy(net);
+    } else if (rc == SPT_OK) {
+        rc = make_model(kind, &m);
+    }
     if (rc == SPT_OK) rc = make_trainer(m, SPT_METHOD_RIGL, o->rigl_density, 0, 0, dt, SPT_STRUCTURE_UNSTRUCTURED, &tr);
     if (rc == SPT_OK) hook_install(tr->method);
     if (rc == SPT_OK) rc = make_batch(m, o->batch, 11, &b[0]);
@@ -651,15 +714,17 @@ static int run_rigl(const options *o) {
     /* Warm-up of at least two update periods (the first update included). */
     const int warm = o->warmup > 2 * dt ? o->warmup : 2 * dt;
     if (rc == SPT_OK) rc = run_steps(tr, b, warm, NULL, NULL, NULL);
-    if (rc == SPT_OK) rc = run_steps(tr, b, n, t, upd, meth);
+    if (rc == SPT_OK) rc = run_steps_ext(tr, b, n, t, upd, meth, ext);
     if (rc == SPT_OK) {
         int nu = 0, nn = 0;
         for (int i = 0; i < n; i++) {
             if (upd[i]) {
                 mu[nu] = meth[i];
                 tu[nu++] = t[i];
+                ext_u = ext[i] > ext_u ? ext[i] : ext_u;
             } else {
                 tn[nn++] = t[i];
+                ext_n = ext[i] > ext_n ? ext[i] : ext_n;
             }
         }
         if (nu == 0 || nn == 0) {
@@ -669,23 +734,29 @@ static int run_rigl(const options *o) {
             const double normal = percentile(tn, nn, 50), update = percentile(tu, nu, 50);
             const double hooks = percentile(mu, nu, 50), extra = update - normal;
             if (o->csv) {
-                printf("# rigl,density,delta_t,batch,threads,normal_ms,update_ms,extra_ms,hooks_ms,updates\n"
-                       "# rigl,%g,%d,%lld,%d,%.2f,%.2f,%.2f,%.2f,%d\n",
-                       o->rigl_density, dt, (long long)o->batch, spt_get_num_threads(), normal, update, extra, hooks,
-                       nu);
+                printf("# rigl,model,density,delta_t,batch,threads,normal_ms,update_ms,extra_ms,hooks_ms,updates,"
+                       "normal_peak_bytes,update_peak_bytes\n"
+                       "# rigl,%s,%g,%d,%lld,%d,%.2f,%.2f,%.2f,%.2f,%d,%lld,%lld\n",
+                       o->rigl_model ? o->rigl_model : model_name(kind), o->rigl_density, dt, (long long)o->batch,
+                       spt_get_num_threads(), normal,
+                       update, extra, hooks, nu, ext_n, ext_u);
             } else {
-                printf("\nRigL, mlp, density %g, delta_t %d, batch %lld, %d threads (medians over %d ordinary and "
+                printf("\nRigL, %s, density %g, delta_t %d, batch %lld, %d threads (medians over %d ordinary and "
                        "%d update steps)\n",
-                       o->rigl_density, dt, (long long)o->batch, spt_get_num_threads(), nn, nu);
+                       o->rigl_model ? o->rigl_model : model_name(kind), o->rigl_density, dt, (long long)o->batch,
+                       spt_get_num_threads(), nn, nu);
                 printf("  ordinary step            %9.2f ms\n", normal);
                 printf("  update step              %9.2f ms  (p10 %.2f, p90 %.2f)\n", update,
                        percentile(tu, nu, 10), percentile(tu, nu, 90));
                 printf("  extra per update         %9.2f ms  = %.1f ordinary steps\n", extra, extra / normal);
                 printf("    in drop/grow hooks     %9.2f ms\n", hooks);
-                printf("    rest of the step       %9.2f ms  (dense weight gradients into a fresh rows x cols\n"
-                       "                                         buffer, less the skipped optimizer update)\n",
+                printf("    rest of the step       %9.2f ms  (the dense weight gradients, streamed into the\n"
+                       "                                         growth collectors, less the skipped optimizer update)\n",
                        extra - hooks);
                 printf("  amortised at delta_t 100 %9.2f%% per step\n", 100.0 * extra / 100.0 / normal);
+                printf("  allocation peak beyond the step's start (largest): ordinary step %.2f MB, update step "
+                       "%.2f MB\n",
+                       (double)ext_n / 1e6, (double)ext_u / 1e6);
             }
             /* The next step is an update (the run stopped at a multiple of
              * delta_t): take it, then profile the ordinary steps after it. */
@@ -700,8 +771,10 @@ static int run_rigl(const options *o) {
     if (tr) tr->method->ops = hook.orig;
     spt_trainer_destroy(tr);
     spt_model_destroy(m);
+    spt_set_allocator(NULL, NULL, NULL);
     free_batch(&b[0]);
     free_batch(&b[1]);
+    free(ext);
     free(t);
     free(meth);
     free(tu);
@@ -737,7 +810,7 @@ int main(int argc, char **argv) {
                "first/last", "nnz", "batch", "threads", "ms/step", "p10", "p90", "examples/s", "speedup",
                "GFLOP/s");
     for (int kind = MODEL_RESNET; kind <= MODEL_MLP; kind++) {
-        if (!(o.models & kind)) continue;
+        if (!(o.models & kind) || o.rigl_only) continue;
         double dense_ms = 0.0;
         for (int di = o.n_density - 1; di >= 0; di--) {
             double ms = 0.0;
@@ -750,7 +823,9 @@ int main(int argc, char **argv) {
             }
         }
     }
-    if (o.rigl && (o.models & MODEL_MLP) && run_rigl(&o) != SPT_OK) return die("rigl");
+    if (o.rigl_model && run_rigl(&o, 0) != SPT_OK) return die("rigl");
+    for (int kind = MODEL_RESNET; kind <= MODEL_MLP && !o.rigl_model; kind++)
+        if (o.rigl && (o.models & kind) && run_rigl(&o, kind) != SPT_OK) return die("rigl");
     printf("%sload average %.2f at start, %.2f at end\n", o.csv ? "# " : "", load0, loadavg1());
     return 0;
 }

@@ -20,6 +20,10 @@ int64_t spti_grad_block_rows(int64_t cols) {
     return b < 32 ? 32 : b > 512 ? 512 : b;
 }
 
+int64_t spti_grad_blocks(int64_t rows, int64_t cols, int64_t groups) {
+    return groups > 1 ? rows / groups : spti_grad_block_rows(cols);
+}
+
 static void lane_free(spti_grow_lane *l) {
     spti_free(l->key);
     spti_free(l->pos);
@@ -27,6 +31,19 @@ static void lane_free(spti_grow_lane *l) {
     spti_free(l->block);
     spti_free(l->kept);
     spti_free(l->idx);
+}
+
+/* The streaming scratch of a lane (its block, marks, row indices and
+ * histogram), not needed once the stream is over. */
+static void lane_free_scratch(spti_grow_lane *l) {
+    spti_free(l->block);
+    spti_free(l->kept);
+    spti_free(l->idx);
+    spti_free(l->hist);
+    l->block = NULL;
+    l->kept = NULL;
+    l->idx = NULL;
+    l->hist = NULL;
 }
 
 void spti_grow_collector_destroy(spti_grow_collector *c) {
@@ -58,7 +75,8 @@ static int set_cap(spti_grow_lane *l, int64_t cap) {
 
 static int lane_alloc(spti_grow_lane *l, int64_t cap, int64_t block, int64_t cols) {
     if (l->cap < cap || !l->key) SPTI_TRY(set_cap(l, cap));
-    if (!l->block) {
+    if (!l->block || !l->kept || !l->idx || !l->hist) {
+        lane_free_scratch(l);
         l->block = spti_alloc_or_fail(block, sizeof(float), "gradient block");
         l->kept = spti_calloc_or_fail(cols, 1, "growth collector");
         l->idx = spti_alloc_or_fail(cols, sizeof(int32_t), "growth collector");
@@ -68,13 +86,16 @@ static int lane_alloc(spti_grow_lane *l, int64_t cap, int64_t block, int64_t col
     return SPT_OK; /* the counters are reset by stream_all */
 }
 
-int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int n_lanes) {
+int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int64_t groups, int n_lanes) {
     if (k < 1 || n_lanes < 1)
         return spti_fail(SPT_ERR_STATE, "growth collector: k (%lld) < 1 or %d lanes", (long long)k, n_lanes);
+    if (groups > 1 && m->rows % groups != 0)
+        return spti_fail(SPT_ERR_STATE, "growth collector: %lld rows in %lld groups", (long long)m->rows,
+                         (long long)groups);
     bool fresh = *cp == NULL;
     spti_grow_collector *c = fresh ? spti_calloc(1, sizeof *c) : *cp;
     if (!c) return spti_fail(SPT_ERR_NOMEM, "growth collector: out of memory");
-    const int64_t nnz = m->nnz, B = spti_grad_block_rows(m->cols), nblk = (m->rows + B - 1) / B;
+    const int64_t nnz = m->nnz, B = spti_grad_blocks(m->rows, m->cols, groups), nblk = (m->rows + B - 1) / B;
     /* 4k (+ slack) candidates per lane: a compaction keeps ~k of them, so
      * each one pays for >= 3k pushes. Never more than there are inactive
      * cells + 1. */
@@ -100,7 +121,10 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_
             rc = SPT_ERR_NOMEM;
         }
     }
-    if (rc == SPT_OK && !c->bscore) {
+    if (rc == SPT_OK && (!c->bscore || c->nblk < nblk)) {
+        spti_free(c->bscore);
+        spti_free(c->order);
+        c->nblk = nblk;
         c->bscore = spti_alloc_or_fail(nblk, sizeof(float), "growth collector");
         c->order = spti_alloc_or_fail(nblk, sizeof(int64_t), "growth collector");
         if (!c->bscore || !c->order) rc = SPT_ERR_NOMEM;
@@ -111,6 +135,8 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_
     }
     c->k = k;
     c->nnz = nnz;
+    c->groups = groups > 1 ? groups : 1;
+    c->block_rows = B;
     c->t = -INFINITY;
     c->key = NULL;
     c->pos = NULL;
@@ -238,10 +264,10 @@ static int feed(spti_grow_collector *c, spti_grow_lane *l, const spt_csr *m, int
             bad = row_nonfinite(s, cols);
             n = row_pass(s, cols, l->t, kept, l->idx);
         }
-        if (bad && l->nonfinite < 0)
+        if (bad) /* the first in position order, whatever order the blocks stream in */
             for (int64_t q = 0; q < cols; q++)
                 if (!isfinite(s[q])) {
-                    l->nonfinite = r * cols + q;
+                    if (l->nonfinite < 0 || r * cols + q < l->nonfinite) l->nonfinite = r * cols + q;
                     break;
                 }
         for (int64_t i = 0; i < n; i++) {
@@ -295,8 +321,10 @@ static void stream_lane(spti_grow_collector *c, int L, const spt_csr *m, const f
     spti_grow_lane *l = &c->lane[L];
     for (int64_t i = L; i < nblk && l->rc == SPT_OK; i += c->n_lanes) {
         const int64_t r0 = c->order[i] * B, nb = m->rows - r0 < B ? m->rows - r0 : B;
-        /* block[nb x cols] = dY[r0 .. r0+nb) . X^T */
-        l->rc = spti_gemm_dw(dy + r0 * ncols, nb, X, m->cols, ncols, l->block, false);
+        /* block[nb x cols] = dY[r0 .. r0+nb) . X^T (grouped: block i is
+         * group i, against its own rows of X) */
+        const float *Xb = c->groups > 1 ? X + c->order[i] * m->cols * ncols : X;
+        l->rc = spti_gemm_dw(dy + r0 * ncols, nb, Xb, m->cols, ncols, l->block, false);
         if (l->rc == SPT_OK) l->rc = feed(c, l, m, r0, nb, l->block);
         raise_t(l, c->k); /* fewer pushes in the next block */
     }
@@ -312,7 +340,8 @@ static void stream_reduced(spti_grow_collector *c, const spti_reduce *red, const
     spti_grow_lane *l = &c->lane[0];
     for (int64_t i = 0; i < nblk; i++) {
         const int64_t r0 = c->order[i] * B, nb = m->rows - r0 < B ? m->rows - r0 : B, len = nb * m->cols;
-        int rc = l->rc == SPT_OK ? spti_gemm_dw(dy + r0 * ncols, nb, X, m->cols, ncols, l->block, false) : l->rc;
+        const float *Xb = c->groups > 1 ? X + c->order[i] * m->cols * ncols : X;
+        int rc = l->rc == SPT_OK ? spti_gemm_dw(dy + r0 * ncols, nb, Xb, m->cols, ncols, l->block, false) : l->rc;
         if (rc == SPT_OK)
             for (int64_t q = 0; q < len; q++) l->block[q] *= red->scale;
         else
@@ -361,6 +390,10 @@ static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, co
     S = S < 8 ? 8 : S;
     S = S > B ? B : S;
     if (S >= rows || inactive < 16 * c->k) return -INFINITY; /* small matrix or large k: nothing to gain */
+    /* No larger a copy of dY's rows than a block (a convolution's rows are
+     * H_out W_out N long); grouped rows read different columns of X. */
+    if (S * ncols > B * cols) S = B * cols / ncols;
+    if (S < 8 || c->groups > 1) return -INFINITY;
     float *dys = spti_alloc(S * ncols, sizeof(float)), *g = spti_alloc(S * cols, sizeof(float));
     float *keys = spti_alloc(S * cols, sizeof(float));
     uint8_t *kept = spti_calloc(cols, 1);
@@ -423,8 +456,8 @@ static void stream_all(spti_grow_collector *c, const spti_reduce *red, const spt
     }
 }
 
-int spti_grow_collect_drain(int64_t rows, int64_t cols, const spti_reduce *red) {
-    const int64_t B = spti_grad_block_rows(cols), nblk = (rows + B - 1) / B;
+int spti_grow_collect_drain(int64_t rows, int64_t cols, int64_t groups, const spti_reduce *red) {
+    const int64_t B = spti_grad_blocks(rows, cols, groups), nblk = (rows + B - 1) / B;
     float *z = spti_calloc((size_t)(B * cols + nblk), sizeof(float));
     int64_t *order = spti_calloc((size_t)nblk, sizeof(int64_t));
     int rc = SPT_OK;
@@ -456,20 +489,20 @@ int spti_grow_lanes(int64_t rows, int64_t cols) {
 }
 
 int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
-                      int64_t ncols, const spti_reduce *red) {
-    const int64_t B = spti_grad_block_rows(m->cols), nblk = (m->rows + B - 1) / B;
-    const int lanes = red ? 1 : spti_grow_lanes(m->rows, m->cols);
+                      int64_t ncols, int64_t groups, bool lanes_ok, const spti_reduce *red) {
+    const int64_t B = spti_grad_blocks(m->rows, m->cols, groups), nblk = (m->rows + B - 1) / B;
+    const int lanes = red || !lanes_ok || groups > 1 ? 1 : spti_grow_lanes(m->rows, m->cols);
     if (*cp) (*cp)->synced = false;
     if (red) { /* a failure here must still make this rank's collectives */
-        int rc = spti_grow_collector_begin(cp, m, k, lanes);
+        int rc = spti_grow_collector_begin(cp, m, k, groups, lanes);
         if (rc != SPT_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", spt_last_error());
-            spti_grow_collect_drain(m->rows, m->cols, red);
+            spti_grow_collect_drain(m->rows, m->cols, groups, red);
             return spti_fail(rc, "%s", msg);
         }
     } else {
-        SPTI_TRY(spti_grow_collector_begin(cp, m, k, lanes));
+        SPTI_TRY(spti_grow_collector_begin(cp, m, k, groups, lanes));
     }
     spti_grow_collector *c = *cp;
     /* Blocks visited from the largest dY rows down, so the threshold rises
@@ -496,11 +529,27 @@ int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, con
     spti_grow_lane *l0 = &c->lane[0];
     /* Down to ~k candidates before the selection (a histogram pass). */
     if (l0->n > c->k + c->k / 8 + 1024) SPTI_TRY(compact(l0, c->k));
+    /* Held until the update: lane 0's candidates and the active gradient.
+     * The blocks and the other lanes' buffers go now, so that a backward
+     * over many layers holds one block at a time. */
+    for (int i = 0; i < lanes; i++) {
+        spti_grow_lane *l = &c->lane[i];
+        lane_free_scratch(l);
+        if (i > 0) {
+            spti_free(l->key);
+            spti_free(l->pos);
+            l->key = NULL;
+            l->pos = NULL;
+            l->cap = l->n = 0;
+        }
+    }
+    /* The candidates' buffer down to their number (~k; it was sized 4k
+     * for the stream). Only a saving: on failure the larger one stays. */
+    if (l0->cap > l0->n + l0->n / 4 + 1024 && grow_cap(l0, l0->n > 0 ? l0->n : 1) != SPT_OK) spt_clear_error();
     c->key = l0->key;
     c->pos = l0->pos;
     c->n = l0->n;
     c->t = l0->t;
-    c->block_rows = B;
     c->filled = true;
     return SPT_OK;
 }

@@ -1,9 +1,13 @@
 /*
  * Streaming growth candidates (RigL without a rows x cols dense gradient).
  *
- * On a RigL update step a SPARSE linear layer computes its dense gradient
- * dY . X^T in blocks of spti_grad_block_rows(cols) rows into a small
+ * On a RigL update step a SPARSE linear or convolution layer computes its
+ * dense gradient dY . X^T (a convolution's X: its im2col columns, or its
+ * input when pointwise) in blocks of spti_grad_blocks rows into a small
  * scratch, and hands each block, still in cache, to the param's collector.
+ * The blocks are the products of the full dense_grad path (nn/linear.c):
+ * row blocks of spti_grad_block_rows(cols), or one group of a grouped
+ * convolution per block, so both paths see bit-identical gradients.
  * The blocks are streamed from the largest dY rows down (the threshold
  * rises early); within a block positions increase. The collector keeps
  * every inactive position whose |g| may still be among the k largest of
@@ -36,6 +40,7 @@ typedef struct spti_grow_lane {
     int64_t *pos;      /* their positions row*cols + col */
     int64_t n, cap;
     uint32_t *hist;    /* 2^16 bucket counts of the buffered keys */
+    /* Scratch of the stream, freed when it ends (NULL between backward and update): */
     float *block;      /* block_rows x cols scratch of the blocked product */
     uint8_t *kept;     /* cols zero bytes: marks of one row's active columns */
     int32_t *idx;      /* cols: the columns of one row passing the threshold */
@@ -57,9 +62,11 @@ typedef struct spti_grow_collector {
     int64_t nnz;
     float *bscore;      /* per row block: its largest squared dY row norm */
     int64_t *order;     /* row blocks in the order they are streamed */
+    int64_t nblk;       /* blocks bscore and order hold */
     spti_grow_lane *lane;
     int n_lanes;
     int64_t block_rows; /* rows per block: candidates are sorted by block, then position */
+    int64_t groups;     /* > 1: a grouped convolution's weight, one block per group */
     int64_t nonfinite;  /* a non-finite position of the gradient, -1 none */
     bool filled;        /* a backward has streamed this whole weight since begin */
     bool synced;        /* data-parallel: this step's collectives over the ranks are done */
@@ -70,12 +77,18 @@ typedef struct spti_grow_collector {
  * `cols` columns. The full dense_grad path uses the same blocks, so both
  * paths see bit-identical gradients. */
 int64_t spti_grad_block_rows(int64_t cols);
+/* Rows per block of a rows x cols weight whose rows form `groups`
+ * independent groups (a grouped convolution; 1 or less: not grouped): one
+ * group per block (the full path's product per group), else
+ * spti_grad_block_rows(cols). */
+int64_t spti_grad_blocks(int64_t rows, int64_t cols, int64_t groups);
 
 /* Make *c ready to collect the k (> 0) best growth candidates of a
- * weight of pattern m over one backward streamed by n_lanes (>= 1)
- * threads: (re)allocated as needed, emptied, filled = false.
- * SPT_ERR_NOMEM leaves *c usable (or NULL). */
-int spti_grow_collector_begin(spti_grow_collector **c, const spt_csr *m, int64_t k, int n_lanes);
+ * weight of pattern m (rows in `groups` groups, see spti_grad_blocks) over
+ * one backward streamed by n_lanes (>= 1) threads: (re)allocated as
+ * needed, emptied, filled = false. SPT_ERR_NOMEM leaves *c usable (or
+ * NULL). */
+int spti_grow_collector_begin(spti_grow_collector **c, const spt_csr *m, int64_t k, int64_t groups, int n_lanes);
 /* The row pass of feed, AVX-512 (grow_row_avx512.c; spti_simd_level() >= 2,
  * t > -1): the columns q < cols with |s[q]| >= t and !kept[q], increasing,
  * into idx; *nonfinite = whether s holds inf or NaN. Returns their number. */
@@ -85,16 +98,21 @@ int64_t spti_grow_row_pass_avx512(const float *s, int64_t cols, float t, const u
 void spti_grow_collector_destroy(spti_grow_collector *c);
 
 /* The weight gradient of a weight of pattern m (rows x cols) for
- * dY[rows x ncols], X[cols x ncols]: the dense dY . X^T in row blocks, each
+ * dY[rows x ncols], X[cols x ncols] (groups > 1: X[groups * cols x ncols],
+ * group q's rows against X's rows [q cols, (q + 1) cols), as a grouped
+ * convolution): the dense dY . X^T in the blocks of spti_grad_blocks, each
  * fed to the collector *c (begun here for k > 0, see
  * spti_grow_collector_begin); (*c)->active then holds the gradient at the
- * active entries. No rows x cols buffer. With the OpenMP OpenBLAS and more
- * than one thread, each thread streams its own share of the blocks (one
- * single-threaded product per block, the same product as the full path's,
- * so the same gradients) into its own lane; the lanes are then merged. The
- * merged list differs with the thread count only in candidates below the
- * final k-th largest key, which the selection never takes: growth is the
- * same for any thread count. Fails with SPT_ERR_NOMEM or SPT_ERR_SIZE.
+ * active entries. No rows x cols buffer: one block at a time, freed before
+ * the call returns (the collector then holds O(k + nnz)). With lanes_ok,
+ * the OpenMP OpenBLAS and more than one thread, each thread streams its own
+ * share of the blocks (one single-threaded product per block) into its own
+ * lane; the lanes are then merged. The merged list differs with the thread
+ * count only in candidates below the final k-th largest key, which the
+ * selection never takes: growth is the same for any thread count. Without
+ * lanes_ok (or when grouped) one lane streams every block, each block's
+ * product called as the full path calls it (threaded by OpenBLAS). Fails
+ * with SPT_ERR_NOMEM or SPT_ERR_SIZE.
  * With red (data-parallel training; NULL otherwise) each block is the global
  * batch's gradient: this rank's times red->scale, summed over red->comm
  * before it is fed (one lane, the blocks in the order of the summed block
@@ -103,13 +121,13 @@ void spti_grow_collector_destroy(spti_grow_collector *c);
  * calls even when its own share fails. The layer-level call is
  * spti_weight_grad_stream (nn/layers.h). */
 int spti_grow_collect(spti_grow_collector **c, const spt_csr *m, int64_t k, const float *dy, const float *X,
-                      int64_t ncols, const spti_reduce *red);
+                      int64_t ncols, int64_t groups, bool lanes_ok, const spti_reduce *red);
 /* The collectives spti_grow_collect(..., red) makes for a rows x cols
- * weight, with zeros as this rank's share: a rank whose backward failed
+ * weight (rows in `groups` groups), with zeros as this rank's share: a rank whose backward failed
  * before streaming the weight calls it so that the others do not wait
  * (data-parallel training). SPT_ERR_NOMEM when its zero block cannot be
  * had (the other ranks then wait: the engine's own timeout applies). */
-int spti_grow_collect_drain(int64_t rows, int64_t cols, const spti_reduce *red);
+int spti_grow_collect_drain(int64_t rows, int64_t cols, int64_t groups, const spti_reduce *red);
 /* The lanes spti_grow_collect streams a rows x cols weight on: one per
  * thread with the OpenMP OpenBLAS (whose products inside a parallel region
  * run single-threaded), at most one per row block; else 1 (the products

@@ -149,19 +149,26 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     SPTI_TRY(sizes(L, N, &PN, &colsz));
     spti_param *W = L->params[0];
     const bool sparse = W->kind == SPTI_PARAM_SPARSE, sampled = sparse && W->request.sample;
-    const bool want_dense = W->request.dense_grad && !sampled;
+    /* RigL's growth candidates: the dense gradient streamed in the blocks
+     * of the full path below (row blocks, or one group per block) into the
+     * weight's collector, no rows x cols buffer; the same products, so the
+     * same values and the same growth. */
+    const bool stream = sparse && !sampled && W->request.grow_k > 0;
+    const bool want_dense = W->request.dense_grad && !sampled && !stream;
     const bool direct = sparse && use_direct(st, W, N);
     const bool pw = pointwise(g);
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
     if (direct) SPTI_TRY(direct_scratch(L, W));
     const float *src = x;
-    if (!pw && (!direct || want_dense || sampled)) SPTI_TRY(columns(L, x, N, colsz, &src));
+    if (!pw && (!direct || want_dense || sampled || stream)) SPTI_TRY(columns(L, x, N, colsz, &src));
 
     /* The weight gradient is the last call that may fail (its dense
      * scratch); the bias and dX below cannot. A sampled gradient reads
      * the column buffer (the SDDMM over im2col(x)), whatever the path. */
     if (sampled)
         SPTI_TRY(spti_weight_grad_sample(W, dy, src, PN, spti_conv_groups(g), true));
+    else if (stream)
+        SPTI_TRY(spti_weight_grad_stream(W, dy, src, PN, spti_conv_groups(g), false));
     else if (want_dense || !sparse)
         SPTI_TRY(spti_weight_grad_gemm_grouped(W, dy, src, PN, spti_conv_groups(g)));
     else if (direct)
@@ -293,6 +300,7 @@ int spti_conv2d_create(const char *name, const spti_conv2d_spec *spec, spti_laye
     st->path = SPTI_CONV_AUTO;
     int64_t wshape[4] = {g.c_out, g.c_in / g.groups, g.kh, g.kw}, bshape[1] = {g.c_out};
     int rc = spti_layer_add_param(L, "weight", 4, wshape, true, NULL);
+    if (rc == SPT_OK) L->params[0]->groups = g.groups; /* its rows' groups (a grouped weight gradient) */
     if (rc == SPT_OK && spec->bias) rc = spti_layer_add_param(L, "bias", 1, bshape, false, NULL);
     if (rc != SPT_OK) {
         spti_layer_free(L);

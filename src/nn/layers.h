@@ -118,18 +118,23 @@ int spti_weight_grad_gemm(spti_param *p, const float *dy, const float *X, int64_
  * request.dense_grad (then any form). */
 int spti_weight_grad_gemm_grouped(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups);
 /* The weight gradient of a SPARSE weight p with p->request.grow_k > 0 for
- * dY[rows x ncols], X[cols x ncols], streamed in row blocks into p->result.grow
+ * dY[rows x ncols], X[groups*cols x ncols] (groups > 1: a grouped
+ * convolution, as spti_weight_grad_gemm_grouped), streamed in the blocks of
+ * the full path (spti_weight_grad_gemm / _grouped) into p->result.grow
  * (spti_grow_collect, kernels/grow_collector.h: the request.grow_k best growth
- * candidates, no rows x cols buffer); then grad += its active entries.
+ * candidates, no rows x cols buffer; `lanes`: one lane per thread may
+ * stream, else the blocks' products run as the full path runs them); then
+ * grad += its active entries, the values the full path adds.
  * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a weight not
  * SPARSE or k < 1) grad is unchanged. */
-int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols);
+int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,
+                            bool lanes);
 /* The weight gradient of a SPARSE weight p with p->request.sample, for
  * dY[rows x ncols], X[groups*cols x ncols] (groups > 1: a grouped
  * convolution, see spti_weight_grad_gemm_grouped): the gradient at the
  * sampled positions and at the active entries into p->result.sample
  * (spti_sample_gradient, kernels/grow_sample.h; `conv`: the layer's exact
- * path is the dense gradient, else the growth collector), then grad += the
+ * path is the one-lane stream, else the growth collector's lanes), then grad += the
  * latter. On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a
  * weight not SPARSE or without a sample) grad is unchanged. */
 int spti_weight_grad_sample(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,

@@ -87,13 +87,14 @@ int spti_weight_grad_gemm_grouped(spti_param *p, const float *dy, const float *X
     return SPT_OK;
 }
 
-int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols) {
+int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,
+                            bool lanes) {
     if (p->kind != SPTI_PARAM_SPARSE || p->request.grow_k < 1)
         return spti_fail(SPT_ERR_STATE, "growth collector: %s is not sparse or k (%lld) < 1", p->name,
                          (long long)p->request.grow_k);
     /* The kernel streams the blocks into p->result.grow; only then, the whole
      * gradient known, does grad change (a failure leaves it as it was). */
-    const int rc = spti_grow_collect(&p->result.grow, p->csr, p->request.grow_k, dy, X, ncols, p->reduce);
+    const int rc = spti_grow_collect(&p->result.grow, p->csr, p->request.grow_k, dy, X, ncols, groups, lanes, p->reduce);
     /* Across ranks: the collectives are done (even when this rank failed),
      * and active is the global batch's gradient. */
     if (p->reduce) p->grad_reduced = true;
@@ -110,8 +111,9 @@ int spti_weight_grad_sample(spti_param *p, const float *dy, const float *X, int6
     /* The kernel computes both gradients first; only then does grad change
      * (a failure leaves it as it was). */
     /* The dense product, where it serves, as the layer's exact path runs
-     * it: a linear layer streams into the collector, a convolution fills
-     * dense_grad (so a sample of every candidate gives its bits). */
+     * it: a linear layer streams into the collector's lanes, a convolution
+     * on one lane, each block's product threaded as the full dense_grad
+     * path's (so a sample of every candidate gives its bits). */
     SPTI_TRY(spti_sample_gradient(&p->result.sample, p->csr, p->request.sample, dy, X, ncols, groups, !conv));
     const float *active = p->result.sample->active;
     for (int64_t j = 0; j < p->csr->nnz; j++) p->grad[j] += active[j];
@@ -170,7 +172,7 @@ static int linear_backward(spti_layer *L, const float *x, const float *y, const 
     if (sampled)
         SPTI_TRY(spti_weight_grad_sample(W, dy, x, N, 1, false));
     else if (stream)
-        SPTI_TRY(spti_weight_grad_stream(W, dy, x, N));
+        SPTI_TRY(spti_weight_grad_stream(W, dy, x, N, 1, true));
     else if (want_dense || W->kind != SPTI_PARAM_SPARSE)
         SPTI_TRY(spti_weight_grad_gemm(W, dy, x, N));
     else if (dx) { /* both products at once (one pass over dY's rows where the machine allows) */

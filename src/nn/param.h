@@ -46,10 +46,10 @@ typedef struct spti_param_slots {
  * behind when destroyed. */
 typedef struct spti_grad_request {
     bool dense_grad; /* also produce the full rows x cols gradient */
-    /* > 0: a SPARSE linear layer streams its dense gradient into
-     * result.grow (the grow_k best growth candidates,
+    /* > 0: a SPARSE linear or conv2d layer streams its dense gradient
+     * into result.grow (the grow_k best growth candidates,
      * kernels/grow_collector.h) instead of filling result.dense_grad;
-     * layers that cannot stream fill result.dense_grad as asked. */
+     * a layer that cannot stream fills result.dense_grad as asked. */
     int64_t grow_k;
     /* Non-NULL (a SPARSE weight, dense_grad false, grow_k 0): compute the
      * gradient at these sampled positions alone, and at the active
@@ -77,6 +77,7 @@ typedef struct spti_param {
     int64_t rows, cols;     /* 2-D view: rows = shape[0], cols = product of the rest (1-D: rows=n, cols=1) */
     bool is_weight;         /* a weight matrix/kernel a sparsity method may act on (not bias, not BN) */
     bool no_weight_decay;   /* biases and BatchNorm parameters */
+    int64_t groups;         /* rows in groups of a grouped convolution (its layer sets it); 0 or 1: not grouped */
     double density;         /* the description's request (net.h SPT_LP_DENSITY): -1 the method's, 1 dense, or (0, 1) */
     /* ---- storage. Writer: the functions of this header (create,
      *      sparsify, mask, repattern, materialize); values also by the

@@ -3,11 +3,11 @@
  * (spt_drop_is_update_step(delta_t, T_end, t)):
  *   begin_step      asks every sparse weight whose k = floor(f(t) * nnz) is
  *                   > 0 for the dense gradient dL/dW of this mini-batch:
- *                   request.grow_k = k (a SPARSE linear layer streams it in row
- *                   blocks into the weight's growth collector,
+ *                   request.grow_k = k (a SPARSE linear or convolution layer
+ *                   streams it in blocks into the weight's growth collector,
  *                   kernels/grow_collector.h: no rows x cols buffer) and
- *                   request.dense_grad (layers that cannot stream, e.g. conv,
- *                   fill dense_grad, rows x cols, as before);
+ *                   request.dense_grad (a layer that cannot stream would
+ *                   fill dense_grad, rows x cols);
  *   after_backward  per sparse layer: drop the k active weights of smallest
  *                   |w|, grow the k positions of largest |g| among those not
  *                   kept (inactive ones and the k just dropped), from the
@@ -33,10 +33,10 @@
  * Memory O(s + nnz + rows) per layer, nothing rows x cols, freed after the
  * update.
  *
- * Memory: the collector holds O(k + nnz) floats plus one ~1 MiB block; a
- * dense_grad (conv layers) is rows x cols. Both are freed right after the
- * update, so between updates a layer holds only its nonzeros. A layer whose
- * k is 0 at this step asks for nothing.
+ * Memory: the collector holds O(k + nnz) floats, plus one block of the
+ * blocked product while its layer's backward streams (freed when it ends).
+ * It is freed right after the update, so between updates a layer holds
+ * only its nonzeros. A layer whose k is 0 at this step asks for nothing.
  * Cost: docs/performance.md "RigL update cost". The blocked dense product
  * (one lane per thread, kernels/grow_collector.c) is most of it; the drop/grow of
  * the layers runs in parallel across layers (dst.c). Per update, MLP

@@ -6,7 +6,7 @@
  *   begin   sum of [failed, n] over the ranks: N; a failure anywhere is
  *           agreed on (every rank returns the lowest failing rank's status
  *           and message) and the step changes nothing
- *   backward; a linear layer streaming RigL's dense gradient sums each
+ *   backward; a layer streaming RigL's dense gradient sums each
  *           block over the ranks as it goes (kernels/grow_collector.c),
  *           so no rank ever holds a rows x cols buffer; a rank whose
  *           backward failed still makes the calls it owes (drain)
@@ -123,9 +123,10 @@ static void set_reduce(spti_trainer *t, const spti_reduce *red) {
     }
 }
 
-/* Whether the backward of p streams its dense gradient (linear.c). */
+/* Whether the backward of p streams its dense gradient (linear.c,
+ * conv2d.c: every SPARSE weight asked for growth candidates). */
 static bool streams(const spti_param *p) {
-    return p->kind == SPTI_PARAM_SPARSE && p->ndim == 2 && p->request.grow_k > 0 && !p->request.sample;
+    return p->kind == SPTI_PARAM_SPARSE && p->request.grow_k > 0 && !p->request.sample;
 }
 
 /* The floats of the step's reduction, in parameter order, known before
@@ -191,7 +192,7 @@ static int dp_begin(spti_trainer *t, int rc, int64_t n, int64_t *N) {
 static void drain(spti_trainer *t) {
     for (int64_t i = t->model->n_params - 1; i >= 0; i--) {
         const spti_param *p = t->model->params[i];
-        if (p->reduce && streams(p) && !p->grad_reduced) spti_grow_collect_drain(p->rows, p->cols, p->reduce);
+        if (p->reduce && streams(p) && !p->grad_reduced) spti_grow_collect_drain(p->rows, p->cols, p->groups, p->reduce);
     }
 }
 
