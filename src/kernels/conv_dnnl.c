@@ -6,13 +6,23 @@
 
 #include <dnnl.h>
 
+#include "layout.h"
+
 /* One operand: the user's memory (our layout, its data handle set per
  * call) and the memory the primitive reads or writes (the user's own when
  * the layouts agree, else a buffer and a reorder between the two). */
 typedef struct operand {
     dnnl_memory_t user, prim;
-    dnnl_primitive_t reorder; /* NULL: prim is user */
+    dnnl_primitive_t reorder; /* oneDNN's reorder, or NULL: prim is user, or our transpose */
+    /* Our transpose (layout.h) instead of the reorder when prim is nChw16c
+     * (activations, C % 16 == 0, AVX-512): 2-3x faster here. */
+    bool transpose;
+    int64_t C, HW, N;
+    float *buf;        /* prim's data */
+    const float *data; /* the user's, as last set */
 } operand;
+
+static bool converts(const operand *o) { return o->prim != o->user; }
 
 struct spti_conv_dnnl {
     int64_t N;
@@ -116,6 +126,20 @@ static int operand_make(spti_conv_dnnl *h, operand *o, const dnnl_memory_desc_t 
         h->bufW[h->n_bufW++] = buf;
     }
     DN_TRY(dnnl_memory_create(&o->prim, pmd, h->eng, buf), "memory");
+    o->buf = buf;
+    if (umd->ndims == 4 && umd->dims[1] % 16 == 0 && umd->format_kind == dnnl_blocked &&
+        umd->format_desc.blocking.strides[0] == 1 && spti_simd_level() >= 2) {
+        /* an activation in our layout: is prim nChw16c? */
+        dnnl_memory_desc_t b16;
+        DN_TRY(dnnl_memory_desc_init_by_tag(&b16, 4, umd->dims, dnnl_f32, dnnl_nChw16c), "descriptor");
+        if (dnnl_memory_desc_equal(&b16, pmd)) {
+            o->transpose = true;
+            o->N = umd->dims[0];
+            o->C = umd->dims[1];
+            o->HW = umd->dims[2] * umd->dims[3];
+            return SPT_OK;
+        }
+    }
     dnnl_primitive_desc_t pd;
     DN_TRY(in ? dnnl_reorder_primitive_desc_create(&pd, umd, h->eng, pmd, h->eng, NULL)
               : dnnl_reorder_primitive_desc_create(&pd, pmd, h->eng, umd, h->eng, NULL),
@@ -237,19 +261,35 @@ static int ready(spti_conv_dnnl **hp, const spti_conv_geom *g, int64_t N, bool b
 
 static dnnl_status_t set(dnnl_memory_t m, const void *p) { return dnnl_memory_set_data_handle(m, (void *)p); }
 
-static dnnl_status_t run_reorder(spti_conv_dnnl *h, const operand *o) {
+/* Bring an input operand into the primitive's layout. */
+static dnnl_status_t in(spti_conv_dnnl *h, operand *o, const float *p) {
+    o->data = p;
+    dnnl_status_t s = set(o->user, p);
+    if (s != dnnl_success || !converts(o)) return s;
+    if (o->transpose) {
+        spti_chwn_to_nchw16c_avx512(p, o->C, o->HW, o->N, o->buf);
+        return dnnl_success;
+    }
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->user}, {DNNL_ARG_TO, o->prim}};
     return dnnl_primitive_execute(o->reorder, h->str, 2, a);
 }
-static dnnl_status_t run_reorder_out(spti_conv_dnnl *h, const operand *o) {
+/* Point an output operand at p. */
+static dnnl_status_t out_set(operand *o, float *p) {
+    o->data = p;
+    return set(o->user, p);
+}
+/* Bring an output operand from the primitive's layout into the user's
+ * (after the primitive ran: oneDNN's CPU stream runs in order, our
+ * transpose after waiting for it). */
+static dnnl_status_t out(spti_conv_dnnl *h, operand *o) {
+    if (!converts(o)) return dnnl_success;
+    if (o->transpose) {
+        const dnnl_status_t s = dnnl_stream_wait(h->str);
+        if (s == dnnl_success) spti_nchw16c_to_chwn_avx512(o->buf, o->C, o->HW, o->N, (float *)o->data);
+        return s;
+    }
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, o->prim}, {DNNL_ARG_TO, o->user}};
     return dnnl_primitive_execute(o->reorder, h->str, 2, a);
-}
-/* Bring an input operand into the primitive's layout. */
-static dnnl_status_t in(spti_conv_dnnl *h, const operand *o, const float *p) {
-    dnnl_status_t s = set(o->user, p);
-    if (s == dnnl_success && o->reorder) s = run_reorder(h, o);
-    return s;
 }
 
 int spti_conv_dnnl_fwd(spti_conv_dnnl **hp, const spti_conv_geom *g, const float *w, const float *x, int64_t N,
@@ -258,7 +298,7 @@ int spti_conv_dnnl_fwd(spti_conv_dnnl **hp, const spti_conv_geom *g, const float
     spti_conv_dnnl *h = *hp;
     dnnl_status_t s = in(h, &h->fx, x);
     if (s == dnnl_success) s = in(h, &h->fw, w);
-    if (s == dnnl_success) s = set(h->fy.user, y);
+    if (s == dnnl_success) s = out_set(&h->fy, y);
     if (s == dnnl_success && bias) s = set(h->fb, bias);
     if (s == dnnl_success) {
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, h->fx.prim},
@@ -267,7 +307,7 @@ int spti_conv_dnnl_fwd(spti_conv_dnnl **hp, const spti_conv_geom *g, const float
                                 {DNNL_ARG_BIAS, h->fb}};
         s = dnnl_primitive_execute(h->fwd, h->str, bias ? 4 : 3, a);
     }
-    if (s == dnnl_success && h->fy.reorder) s = run_reorder_out(h, &h->fy);
+    if (s == dnnl_success) s = out(h, &h->fy);
     if (s == dnnl_success) s = dnnl_stream_wait(h->str);
     return s == dnnl_success ? SPT_OK : fail(s, "forward");
 }
@@ -281,23 +321,23 @@ int spti_conv_dnnl_bwd(spti_conv_dnnl **hp, const spti_conv_geom *g, const float
      * overwrites. */
     if (s == dnnl_success && dw) {
         s = in(h, &h->wx, x);
-        if (s == dnnl_success) s = set(h->dw.user, h->dw_plain);
+        if (s == dnnl_success) s = out_set(&h->dw, h->dw_plain);
         if (s == dnnl_success) {
             dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, h->wx.prim}, {DNNL_ARG_DIFF_DST, h->dy.prim},
                                     {DNNL_ARG_DIFF_WEIGHTS, h->dw.prim}};
             s = dnnl_primitive_execute(h->bwd_weights, h->str, 3, a);
         }
-        if (s == dnnl_success && h->dw.reorder) s = run_reorder_out(h, &h->dw);
+        if (s == dnnl_success) s = out(h, &h->dw);
     }
     if (s == dnnl_success && dx) {
         s = in(h, &h->bw, w);
-        if (s == dnnl_success) s = set(h->dx.user, dx);
+        if (s == dnnl_success) s = out_set(&h->dx, dx);
         if (s == dnnl_success) {
             dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, h->dy.prim}, {DNNL_ARG_WEIGHTS, h->bw.prim},
                                     {DNNL_ARG_DIFF_SRC, h->dx.prim}};
             s = dnnl_primitive_execute(h->bwd_data, h->str, 3, a);
         }
-        if (s == dnnl_success && h->dx.reorder) s = run_reorder_out(h, &h->dx);
+        if (s == dnnl_success) s = out(h, &h->dx);
     }
     if (s == dnnl_success) s = dnnl_stream_wait(h->str);
     if (s != dnnl_success) return fail(s, "backward");
