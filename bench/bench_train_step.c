@@ -658,9 +658,10 @@ static int run_case(const options *o, int kind, double density, int dense_first,
  * under its row; a missing interpreter or torch is reported, not fatal. */
 static void run_torch(const options *o, int kind, double ours_ms) {
     char cmd[1024], line[512] = "";
-    snprintf(cmd, sizeof cmd, "'%s' '%s/torch_step.py' --model %s --batch %lld --threads %d --steps %d --warmup %d 2>&1",
+    snprintf(cmd, sizeof cmd,
+             "'%s' '%s/torch_step.py' --model %s --batch %lld --threads %d --steps %d --warmup %d --clock %s 2>&1",
              o->torch, SPT_BENCH_DIR, model_name(kind), (long long)o->batch, spt_get_num_threads(), o->steps,
-             o->warmup);
+             o->warmup, g_clock == CLOCK_MONOTONIC ? "wall" : "cpu");
     fflush(stdout);
     FILE *p = popen(cmd, "r");
     char last[512] = "";

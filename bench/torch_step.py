@@ -5,7 +5,11 @@ lr 0.01) of the same two networks on random data, timed the same way
 (median, 10th and 90th percentile over --steps steps after --warmup).
 
     python3 bench/torch_step.py --model resnet20|mlp [--batch 128] [--threads 2]
-                                [--steps 10] [--warmup 3]
+                                [--steps 10] [--warmup 3] [--clock wall|cpu]
+
+--clock cpu times with the process' CPU time (time.process_time), as
+spt-bench-train-step --clock cpu does: meaningful with --threads 1 on a
+shared machine.
 
 Prints one JSON line: model, torch version, threads, batch, ms_median,
 ms_p10, ms_p90. spt-bench-train-step --torch PYTHON runs it for its dense
@@ -72,7 +76,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     a = ap.parse_args()
+    clock = time.perf_counter if a.clock == "wall" else time.process_time
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     m = resnet20() if a.model == "resnet20" else mlp()
@@ -81,12 +87,12 @@ def main():
     y = torch.randint(0, 10, (a.batch,))
     times = []
     for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
+        t0 = clock()
         opt.zero_grad()
         nn.functional.cross_entropy(m(x), y).backward()
         opt.step()
         if i >= a.warmup:
-            times.append(1000.0 * (time.perf_counter() - t0))
+            times.append(1000.0 * (clock() - t0))
     print(json.dumps({"model": a.model, "torch": torch.__version__, "threads": torch.get_num_threads(),
                       "batch": a.batch, "ms_median": statistics.median(times), "ms_p10": percentile(times, 10),
                       "ms_p90": percentile(times, 90)}))

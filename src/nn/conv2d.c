@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../kernels/conv.h"
+#include "../kernels/conv_dnnl.h"
 #include "layers.h"
 
 typedef struct conv_state {
@@ -27,6 +28,8 @@ typedef struct conv_state {
     int64_t col_cap;
     void *scratch; /* the direct kernels' decoded taps and dW row sums (spti_conv_sparse_scratch) */
     int64_t scratch_cap;
+    spti_conv_dnnl *dnnl; /* oneDNN's primitives and buffers (conv_dnnl.h), made on first use */
+    bool dnnl_off;        /* oneDNN declined this layer once: the im2col path from then on */
 } conv_state;
 
 static bool pointwise(const spti_conv_geom *g) { return g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad == 0; }
@@ -65,6 +68,13 @@ static bool use_direct(const conv_state *st, const spti_param *W, int64_t N) {
         return (double)W->csr->nnz <= max * (double)W->rows * (double)W->cols;
     }
     }
+}
+
+/* Does a DENSE or MASKED weight run on oneDNN (a build with it, the path
+ * not forced to im2col, no gradient request that needs the columns)? */
+static bool use_dnnl(const conv_state *st, const spti_param *W) {
+    return W->kind != SPTI_PARAM_SPARSE && st->path != SPTI_CONV_IM2COL && !st->dnnl_off && !W->request.dense_grad &&
+           !W->request.sample && spti_conv_dnnl_supports(&st->g);
 }
 
 /* H_out*W_out*N and K*H_out*W_out*N, overflow-checked; H_out*W_out*N must
@@ -126,6 +136,11 @@ static int conv_forward(spti_layer *L, const float *x, float *y, int64_t N, cons
     SPTI_TRY(sizes(L, N, &PN, &colsz));
     spti_param *W = L->params[0];
     const float *b = st->has_bias ? L->params[1]->value : NULL;
+    if (use_dnnl(st, W)) {
+        const int rc = spti_conv_dnnl_fwd(&st->dnnl, g, W->value, x, N, b, y);
+        if (rc != SPT_ERR_UNSUPPORTED) return rc;
+        st->dnnl_off = true; /* declined (nothing written): the im2col path below */
+    }
     if (W->kind == SPTI_PARAM_SPARSE && use_direct(st, W, N)) {
         SPTI_TRY(direct_scratch(L, W));
         spti_conv_sparse_fwd(g, W->csr, x, N, b, y, st->scratch);
@@ -157,6 +172,18 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     const bool want_dense = W->request.dense_grad && !sampled && !stream;
     const bool direct = sparse && use_direct(st, W, N);
     const bool pw = pointwise(g);
+    if (use_dnnl(st, W)) {
+        /* Both gradients in oneDNN's buffers first: a failure changes nothing. */
+        const int rc = spti_conv_dnnl_bwd(&st->dnnl, g, W->value, x, dy, N, W->grad, dx);
+        if (rc == SPT_OK) {
+            if (W->kind == SPTI_PARAM_MASKED) /* inactive grads were 0: put them back */
+                for (int64_t i = 0; i < W->n; i++)
+                    if (!W->mask[i]) W->grad[i] = 0.0f;
+            if (st->has_bias) spti_bias_grad_add(L->params[1]->grad, dy, g->c_out, PN);
+        }
+        if (rc != SPT_ERR_UNSUPPORTED) return rc;
+        st->dnnl_off = true; /* declined: the im2col path below */
+    }
     if (want_dense) SPTI_TRY(spti_weight_ensure_dense_grad(W));
     if (direct) SPTI_TRY(direct_scratch(L, W));
     const float *src = x;
@@ -213,6 +240,7 @@ static void conv_destroy(spti_layer *L) {
     if (st) {
         spti_free(st->col);
         spti_free(st->scratch);
+        spti_conv_dnnl_free(st->dnnl);
     }
     spti_layer_free(L);
 }
