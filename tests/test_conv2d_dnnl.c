@@ -118,7 +118,7 @@ static void test_matches_naive(void **state) {
             float *y_ref = malloc((size_t)nout * sizeof(float)), *dx_ref = malloc((size_t)nin * sizeof(float));
             float *dW_ref = malloc((size_t)W->n * sizeof(float)), *db_ref = malloc((size_t)s->c_out * sizeof(float));
             naive(s, W->value, s->bias ? L->params[1]->value : NULL, x, dy, N, y_ref, dW_ref, dx_ref, db_ref);
-            spti_fwd_ctx ctx = {true, NULL};
+            spti_fwd_ctx ctx = {true, NULL, NULL};
             /* float sums of K = c_in*kh*kw products (576 in the last shape)
              * against double ones: the bound grows with K. */
             const double tol = 1e-5 * (1.0 + (double)W->cols / 256.0);
@@ -169,7 +169,7 @@ static void test_batch_changes(void **state) {
         float *dx = malloc((size_t)nin * sizeof(float)), *y_ref = malloc((size_t)nout * sizeof(float));
         float *dx_ref = malloc((size_t)nin * sizeof(float)), *dW_ref = malloc((size_t)W->n * sizeof(float));
         naive(s, W->value, NULL, x, dy, N, y_ref, dW_ref, dx_ref, NULL);
-        spti_fwd_ctx ctx = {true, NULL};
+        spti_fwd_ctx ctx = {true, NULL, NULL};
         memset(W->grad, 0, (size_t)W->n * sizeof(float));
         assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
         assert_status(L->ops->backward(L, x, y, dy, dx, N), SPT_OK);
@@ -205,7 +205,7 @@ static void test_masked(void **state) {
     float *dx = malloc((size_t)nin * sizeof(float)), *y_ref = malloc((size_t)nout * sizeof(float));
     float *dx_ref = malloc((size_t)nin * sizeof(float)), *dW_ref = malloc((size_t)W->n * sizeof(float));
     naive(s, W->value, NULL, x, dy, N, y_ref, dW_ref, dx_ref, NULL);
-    spti_fwd_ctx ctx = {true, NULL};
+    spti_fwd_ctx ctx = {true, NULL, NULL};
     assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
     assert_status(L->ops->backward(L, x, y, dy, dx, N), SPT_OK);
     assert_true(spt_test_max_rel_err(y, y_ref, nout) < 1e-5);
@@ -247,7 +247,7 @@ static void test_reproducible(void **state) {
             const int64_t nin = spti_shape_size(L->in_shape) * N, nout = spti_shape_size(L->out_shape) * N;
             float *y = malloc((size_t)nout * sizeof(float)), *dx = malloc((size_t)nin * sizeof(float));
             float *gw = malloc((size_t)L->params[0]->n * sizeof(float));
-            spti_fwd_ctx ctx = {true, NULL};
+            spti_fwd_ctx ctx = {true, NULL, NULL};
             assert_status(L->ops->forward(L, x, y, N, &ctx), SPT_OK);
             assert_status(L->ops->backward(L, x, y, dy, dx, N), SPT_OK);
             memcpy(gw, L->params[0]->grad, (size_t)L->params[0]->n * sizeof(float));
