@@ -605,7 +605,15 @@ static int run_case(const options *o, int kind, double density, int dense_first,
     batch b[2] = {{0}};
     double *t = malloc(sizeof(double) * (size_t)o->steps);
     int rc = t ? make_model(kind, &m) : SPT_ERR_NOMEM;
-    const int method = o->structure == SPT_STRUCTURE_CHANNEL ? SPT_METHOD_GMP : SPT_METHOD_STATIC;
+    /* Static sparsity where it supports the structure, else the first
+     * method that does (channel: a pruning method, GMP). */
+    int method = SPT_METHOD_STATIC, ok = 0;
+    if (spt_method_supports_structure(method, o->structure, &ok) != SPT_OK || !ok)
+        for (int k = 0; k < spt_method_count(); k++)
+            if (spt_method_supports_structure(k, o->structure, &ok) == SPT_OK && ok) {
+                method = k;
+                break;
+            }
     if (rc == SPT_OK) rc = make_trainer(m, method, density, dense_first, dense_last, 0, o->structure, &tr);
     if (rc == SPT_OK) rc = make_batch(m, o->batch, 11, &b[0]);
     if (rc == SPT_OK) rc = make_batch(m, o->batch, 12, &b[1]);

@@ -89,17 +89,34 @@ static int sizes(const spti_layer *L, int64_t N, int64_t *PN, int64_t *colsz) {
     return SPT_OK;
 }
 
+/* The column buffer: in a model, the model's one buffer for all its
+ * convolutions (they run one at a time, and each fills the columns it
+ * reads within the call: an update step's dense gradients, layer after
+ * layer, reuse one allocation instead of faulting in a fresh one each);
+ * alone, the layer's own. */
+static void **col_buf(spti_layer *L, int64_t **cap) {
+    conv_state *st = L->state;
+    if (L->shared) {
+        *cap = &L->shared->cap;
+        return &L->shared->p;
+    }
+    *cap = &st->col_cap;
+    return (void **)&st->col;
+}
+
 /* The K x PN operand of the products: x itself for a pointwise convolution,
- * else im2col(x) in the layer's buffer. */
+ * else im2col(x) in the column buffer. */
 static int columns(spti_layer *L, const float *x, int64_t N, int64_t colsz, const float **src) {
     conv_state *st = L->state;
     if (pointwise(&st->g)) {
         *src = x;
         return SPT_OK;
     }
-    SPTI_TRY(spti_buf_grow((void **)&st->col, &st->col_cap, colsz, sizeof(float), "im2col buffer"));
-    spti_im2col(&st->g, x, N, st->col);
-    *src = st->col;
+    int64_t *cap;
+    void **buf = col_buf(L, &cap);
+    SPTI_TRY(spti_buf_grow(buf, cap, colsz, sizeof(float), "im2col buffer"));
+    spti_im2col(&st->g, x, N, *buf);
+    *src = *buf;
     return SPT_OK;
 }
 
@@ -210,16 +227,18 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     } else if (dx) {
         /* The column gradient goes straight to dx when pointwise, else into
          * the column buffer (its im2col content is no longer needed). */
-        float *dcol = pw ? dx : st->col;
+        int64_t *cap;
+        float *dcol = pw ? dx : *col_buf(L, &cap);
         if (sparse)
             rc = spti_csr_backward(W->csr, NULL, dy, PN, dcol, false, NULL, false, &W->ws);
         else
             rc = dense_dcol(g, W, dy, PN, dcol);
         if (rc == SPT_OK && !pw) spti_col2im(g, dcol, N, dx);
     }
-    if (direct) {
+    if (direct && !L->shared) {
         /* The direct path needs no column buffer: drop the one a dense-gradient
-         * step needed rather than keep K*H_out*W_out*N floats per layer. */
+         * step needed rather than keep K*H_out*W_out*N floats per layer (a
+         * model keeps its one buffer). */
         spti_free(st->col);
         st->col = NULL;
         st->col_cap = 0;

@@ -43,6 +43,13 @@ typedef struct spti_fwd_ctx {
 
 typedef struct spti_layer spti_layer;
 
+/* Scratch a model lends its layers, which run one at a time: grown on
+ * demand (spti_buf_grow), freed with the model. */
+typedef struct spti_scratch {
+    void *p;
+    int64_t cap; /* elements */
+} spti_scratch;
+
 typedef struct spti_layer_ops {
     const char *kind; /* "linear", "conv2d", "batchnorm", ... */
     int (*forward)(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx);
@@ -85,6 +92,7 @@ struct spti_layer {
     spti_layer **children; /* composite layers (a residual block) list their sublayers */
     int n_children;
     void *state;           /* the kind's private data */
+    spti_scratch *shared;  /* the model's scratch (a convolution's column buffer), or NULL: the layer's own */
 };
 
 #endif
