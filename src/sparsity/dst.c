@@ -134,22 +134,15 @@ uint64_t spti_dst_seed(const spti_method *m, int64_t step, int layer) {
 
 bool spti_dst_is_sparse(const spti_method *m, int layer) { return m->weights[layer]->kind == SPTI_PARAM_SPARSE; }
 
-/* Weights layer l moves at `step`: k = floor(f(t) nnz), or under a
- * structure by row rows x k_r of its fullest row (> 0 exactly when some
- * row moves). */
+/* Weights layer l drops at `step`: k = floor(f(t) nnz) (kernel structure:
+ * groups x k of its kernels). */
 static int64_t layer_k(const spti_method *m, int64_t step, int l) {
     const spti_param *p = m->weights[l];
     if (spti_structure_by_kernel(&dst(m)->structure, p)) {
         const int64_t g = spti_structure_group(&dst(m)->structure, p);
         return g * spti_dst_drop_count(m, step, p->n / g);
     }
-    if (!spti_structure_by_row(&dst(m)->structure)) return spti_dst_drop_count(m, step, p->n);
-    int64_t most = 0;
-    for (int64_t r = 0; r < p->rows; r++) {
-        const int64_t nr = p->csr->row_ptr[r + 1] - p->csr->row_ptr[r];
-        most = nr > most ? nr : most;
-    }
-    return p->rows * spti_dst_drop_count(m, step, most);
+    return spti_dst_drop_count(m, step, p->n);
 }
 
 /* One layer's new positions under a structure by row (pos allocated), and

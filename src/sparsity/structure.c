@@ -3,12 +3,15 @@
  * draw and the drop/grow update of fanin and nm layers, and the invariant
  * check.
  *
- * Drop/grow works row by row with two binary heaps: the row's entries by
- * -|w| (the k_r smallest |w| pop first), then the row's candidates (every
- * column not kept, just-dropped ones included) by |score| or a random key,
- * popped until k_r are taken, a candidate being skipped when its group of
- * M already holds N (nm). Candidates always suffice: the k_r dropped ones
- * free k_r places in their own groups. O(cols + k_r log cols) per row.
+ * Drop/grow as SRigL does it (Lasby et al. 2024): the drop is layer-wide
+ * (the live - k active entries of largest |w| stay, k = floor(f live), one
+ * exact seeded selection), then row by row a binary heap trims a row
+ * holding more than its target (its smallest |w| go), and a second one
+ * takes the row's candidates (every column not kept, just-dropped ones
+ * included) by |score| or a random key until the row is back at its
+ * target, a candidate being skipped when its group of M already holds N
+ * (nm). Candidates always suffice: each dropped entry frees a place in its
+ * own group. O(nnz + rows (cols + g_r log cols)).
  */
 #include <math.h>
 #include <string.h>
@@ -120,6 +123,34 @@ static item pop(item *h, int64_t *n) {
 
 static uint64_t tie_of(uint64_t seed, int64_t pos) { return spti_mix64(seed ^ spti_mix64((uint64_t)pos)); }
 
+/* Layer-wide drop (SRigL): keep[j] = 1 for the live - k active entries of
+ * largest |w| over the live rows (k = floor(fraction x live)), exact and
+ * seeded on ties; a dead row's entries are never kept. */
+static int keep_largest(const spt_csr *c, const float *value, const uint8_t *dead, double fraction, uint64_t seed,
+                        uint8_t *keep) {
+    const int64_t nnz = c->nnz;
+    int64_t live = 0;
+    for (int64_t r = 0; r < c->rows; r++)
+        if (!(dead && dead[r])) live += c->row_ptr[r + 1] - c->row_ptr[r];
+    int64_t k = (int64_t)floor(fraction * (double)live);
+    k = k < 0 ? 0 : k > live ? live : k;
+    memset(keep, 0, (size_t)nnz);
+    if (live - k == 0) return SPT_OK;
+    float *key = spti_alloc(nnz, sizeof(float));
+    int64_t *idx = spti_alloc(live - k, sizeof(int64_t));
+    int rc = key && idx ? SPT_OK : spti_fail(SPT_ERR_NOMEM, "%s: out of memory", __func__);
+    if (rc == SPT_OK) {
+        for (int64_t r = 0; r < c->rows; r++)
+            for (int64_t j = c->row_ptr[r]; j < c->row_ptr[r + 1]; j++)
+                key[j] = dead && dead[r] ? -INFINITY : isnan(value[j]) ? -1.0f : fabsf(value[j]);
+        rc = spti_topk(key, nnz, live - k, seed, idx);
+        for (int64_t i = 0; rc == SPT_OK && i < live - k; i++) keep[idx[i]] = 1;
+    }
+    spti_free(key);
+    spti_free(idx);
+    return rc;
+}
+
 int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, double fraction, const float *score,
                              uint64_t seed, const uint8_t *dead, int64_t target, int64_t *new_pos, int64_t *n_out) {
     if (p->kind != SPTI_PARAM_SPARSE) return spti_fail(SPT_ERR_STATE, "%s: %s is not sparse", __func__, p->name);
@@ -129,40 +160,45 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
     item *h = spti_alloc(cols, sizeof(item));
     uint8_t *state = spti_alloc(cols, 1); /* 0 free, 1 kept, 2 dropped, 3 grown */
     int64_t *fill = spti_alloc(n_groups, sizeof(int64_t));
+    uint8_t *keep = spti_alloc(c->nnz > 0 ? c->nnz : 1, 1);
     int rc = SPT_OK;
-    if (!h || !state || !fill) {
+    if (!h || !state || !fill || !keep) {
         rc = spti_fail(SPT_ERR_NOMEM, "%s: out of memory for %s", __func__, p->name);
         goto done;
     }
     const uint64_t drop_seed = seed, grow_seed = seed ^ 0x6a09e667f3bcc909ULL, rand_seed = seed ^ 0xbb67ae8584caa73bULL;
+    if ((rc = keep_largest(c, p->value, dead, fraction, drop_seed, keep)) != SPT_OK) goto done;
     int64_t out = 0;
     for (int64_t r = 0; r < c->rows; r++) {
         const int64_t b = c->row_ptr[r], nr = c->row_ptr[r + 1] - b;
-        int64_t kr = (int64_t)floor(fraction * (double)nr);
-        kr = kr < 0 ? 0 : kr > nr ? nr : kr;
-        /* Grow back to the row's target: its own count, or the new fan-in
-         * (dropping more if the target is below the count). */
-        const int64_t want = nr == 0 || (dead && dead[r]) ? 0 : target < 0 ? nr : target > cols ? cols : target;
-        if (want < nr - kr) kr = nr - want;
-        const int64_t gr = want - (nr - kr);
+        /* The row's target: its own count, or the new fan-in. */
+        const int64_t want = dead ? (dead[r] ? 0 : target < 1 ? 1 : target > cols ? cols : target)
+                             : target < 0 ? nr : target > cols ? cols : target;
         memset(state, 0, (size_t)cols);
         memset(fill, 0, (size_t)n_groups * sizeof *fill);
+        int64_t kept = 0;
         for (int64_t j = 0; j < nr; j++) {
             const int32_t col = c->col_idx[b + j];
+            state[col] = keep[b + j] ? 1 : 2;
+            if (!keep[b + j]) continue;
             const float w = p->value[b + j];
-            h[j] = (item){isnan(w) ? -INFINITY : -fabsf(w), col, tie_of(drop_seed, r * cols + col)};
-            state[col] = 1;
+            h[kept++] = (item){isnan(w) ? -INFINITY : -fabsf(w), col, tie_of(drop_seed, r * cols + col)};
             fill[col / gm]++;
         }
-        if (kr > 0 || gr > 0) {
-            int64_t n = nr;
+        /* More kept than the target (a smaller new fan-in): the row's
+         * smallest |w| go too. */
+        if (kept > want) {
+            int64_t n = kept;
             heapify(h, n);
-            for (int64_t i = 0; i < kr; i++) {
+            for (; kept > want; kept--) {
                 const item it = pop(h, &n);
                 state[it.col] = 2;
                 fill[it.col / gm]--;
             }
-            n = 0;
+        }
+        const int64_t gr = want - kept;
+        if (gr > 0) {
+            int64_t n = 0;
             for (int64_t col = 0; col < cols; col++) {
                 if (state[col] == 1) continue;
                 const int64_t at = r * cols + col;
@@ -198,6 +234,7 @@ done:
     spti_free(h);
     spti_free(state);
     spti_free(fill);
+    spti_free(keep);
     return rc;
 }
 
@@ -306,17 +343,12 @@ int spti_structure_ablate(const spti_structure *s, const spti_param *p, double f
         return spti_fail(SPT_ERR_STATE, "%s: %s needs a sparse weight and a growth score", __func__, p->name);
     const spt_csr *c = p->csr;
     const int64_t rows = c->rows, cols = c->cols, nnz = c->nnz, cells = rows * cols;
-    int64_t k = 0, live = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t nr = c->row_ptr[r + 1] - c->row_ptr[r];
-        int64_t kr = (int64_t)floor(fraction * (double)nr);
-        k += kr < 0 ? 0 : kr > nr ? nr : kr;
-        dead[r] = nr == 0;
-    }
+    int64_t k = (int64_t)floor(fraction * (double)nnz), live = 0;
+    k = k < 0 ? 0 : k > nnz ? nnz : k;
     /* Unconstrained RigL's choice: keep the nnz - k largest |w|, grow the k
      * largest |score| elsewhere; a row's salient weights are its share. */
     float *key = spti_alloc(cells, sizeof(float));
-    int64_t *idx = spti_alloc(nnz, sizeof(int64_t)), *salient = spti_calloc(rows, sizeof(int64_t));
+    int64_t *idx = spti_alloc(nnz > rows ? nnz : rows, sizeof(int64_t)), *salient = spti_calloc(rows, sizeof(int64_t));
     uint8_t *kept = spti_calloc(cells, 1);
     int rc = key && idx && salient && kept ? SPT_OK
                                            : spti_fail(SPT_ERR_NOMEM, "%s: out of memory for %s", __func__, p->name);
@@ -333,23 +365,24 @@ int spti_structure_ablate(const spti_structure *s, const spti_param *p, double f
     rc = spti_topk(key, cells, k, seed ^ 0xa54ff53a5f1d36f1ULL, idx);
     if (rc != SPT_OK) goto done;
     for (int64_t j = 0; j < k; j++) salient[idx[j] / cols]++;
-    /* Rows alive before this update that fall short are ablated, but never
-     * so many that the live rows could not hold the budget (at most cols
-     * each): the ones with the most salient weights (lowest index on ties)
-     * are kept back, at least one. */
+    /* A row (live or ablated before: an ablated row whose gradient turns
+     * salient comes back) with fewer than max(1, floor(gamma f0)) salient
+     * weights is ablated, f0 being the layer's fan-in without ablation;
+     * but never so many that the live rows could not hold the budget (at
+     * most cols each): the ones with the most salient weights (lowest
+     * index on ties) are kept back, at least one. */
+    int64_t f0 = (int64_t)llround((double)budget / (double)rows);
+    f0 = f0 < 1 ? 1 : f0 > cols ? cols : f0;
+    int64_t least = (int64_t)floor(s->ablation * (double)f0);
+    least = least < 1 ? 1 : least;
     int64_t cand = 0, need = (budget + cols - 1) / cols;
     for (int64_t r = 0; r < rows; r++) {
-        if (dead[r]) continue;
-        const int64_t nr = c->row_ptr[r + 1] - c->row_ptr[r];
         idx[cand++] = r;
-        live += (double)salient[r] >= s->ablation * (double)nr;
+        live += salient[r] >= least;
     }
     need = need < 1 ? 1 : need > cand ? cand : need;
     if (live >= need) {
-        for (int64_t i = 0; i < cand; i++) {
-            const int64_t r = idx[i], nr = c->row_ptr[r + 1] - c->row_ptr[r];
-            dead[r] = (double)salient[r] < s->ablation * (double)nr;
-        }
+        for (int64_t r = 0; r < rows; r++) dead[r] = salient[r] < least;
     } else {
         /* Keep the `need` rows of most salient weights (stable insertion
          * sort by count, descending; only when the threshold would take

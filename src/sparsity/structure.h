@@ -73,29 +73,36 @@ int64_t spti_structure_nnz(const spti_structure *s, int64_t rows, int64_t cols, 
 int spti_structure_sample(const spti_structure *s, int64_t rows, int64_t cols, int64_t nnz, spti_rng *rng,
                           int64_t *pos);
 
-/* One drop/grow update of a SPARSE weight under s (by row): in each row of
- * n_r entries drop k_r = floor(fraction x n_r) of smallest |w| and grow
- * k_r + (target - n_r) among the row's positions not kept (target < 0:
- * n_r, the row keeps its count), by largest |score| (rows x cols) or,
- * score == NULL, at random (a seeded random key per candidate), taking a
- * candidate only while its group of M has room (nm). A row with dead[r]
- * (dead may be NULL) drops every entry and grows none; a row holding no
- * entry stays empty. Ties are broken by a hash of `seed` and the position.
- * Writes the sorted new positions to new_pos (room for max(nnz, rows x
- * target)) and their count to *n_out. */
+/* One drop/grow update of a SPARSE weight under s (by row), SRigL's way:
+ * over the layer's live rows (dead may be NULL) keep the live - k active
+ * entries of largest |w| (k = floor(fraction x live entries), one
+ * layer-wide exact selection), trim a row holding more than its target to
+ * its target by |w|, then grow each row back to its target (target < 0:
+ * the row's count before the update) among its positions not kept, by
+ * largest |score| (rows x cols) or, score == NULL, at random (a seeded
+ * random key per candidate), taking a candidate only while its group of M
+ * has room (nm). With dead (ablation), a row with dead[r] drops every
+ * entry and grows none, and every other row grows to target, an empty one
+ * (ablated before) included; without, a row holding no entry stays empty.
+ * Ties are broken by a hash of `seed`
+ * and the position. Writes the sorted new positions to new_pos (room for
+ * max(nnz, rows x target)) and their count to *n_out. */
 int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, double fraction, const float *score,
                              uint64_t seed, const uint8_t *dead, int64_t target, int64_t *new_pos, int64_t *n_out);
 
 /* SRigL's neuron ablation (Lasby et al. 2024) before a fanin RigL update
  * of p at drop fraction `fraction` with growth scores `score` (rows x
  * cols): the salient weights of the layer are the ones unconstrained RigL
- * would keep or grow (of k = sum over live rows of floor(fraction n_r): the
- * nnz - k active of largest |w| and the k of largest |score| among the
- * other positions, exact seeded selections); a live row (n_r > 0) holding
- * fewer than s->ablation x n_r salient weights is ablated (dead[r] = 1, as
- * is every row already empty), but never below ceil(budget / cols) live
- * rows (at least one), so that they can hold the budget: then the rows
- * with the most salient weights stay (lowest index on ties). *target
+ * would keep or grow (of k = floor(fraction nnz): the nnz - k active of
+ * largest |w| and the k of largest |score| among the other positions,
+ * exact seeded selections); a row holding fewer than max(1,
+ * floor(s->ablation x f0)) salient weights is ablated (dead[r] = 1), f0 =
+ * clamp(round(budget / rows), 1, cols) being the fan-in without ablation;
+ * a row ablated before (empty) is judged the same way, by the salient
+ * gradients in it, and comes back when they reach the threshold. Never
+ * fewer than ceil(budget / cols) live rows (at least one), so that they
+ * can hold the budget: then the rows with the most salient weights stay
+ * (lowest index on ties). *target
  * receives the live rows' new fan-in, min(cols, max(1, round(budget /
  * live rows))): the budget of the ablated rows goes to the others. */
 int spti_structure_ablate(const spti_structure *s, const spti_param *p, double fraction, const float *score,
