@@ -89,8 +89,11 @@ if [ "$which" = structure ]; then
     # fan-in, without and with SRigL's neuron ablation (gamma 0.3), GMP
     # pruning whole channels (the last layer, whose rows are the classes,
     # dense), and RigL under N:M at the matching density (1:10, 1:20).
+    # The reference is unstructured RigL run again with the same build
+    # (*-rigl-ref-*: the section 1 and 2 runs are older builds).
     for s in 0.9 0.95; do
         m=$(python3 -c "print(round(1 / (1 - $s)))")
+        run "mlp-rigl-ref-$s" spt-train-mlp "${MLP_COMMON[@]}" --method rigl --sparsity "$s" --distribution erk
         run "mlp-rigl-fanin-$s" spt-train-mlp "${MLP_COMMON[@]}" --method rigl --sparsity "$s" --distribution erk \
             --structure fanin
         run "mlp-rigl-fanin-abl0.3-$s" spt-train-mlp "${MLP_COMMON[@]}" --method rigl --sparsity "$s" --distribution erk \
@@ -100,6 +103,8 @@ if [ "$which" = structure ]; then
         run "mlp-rigl-nm1-$m-$s" spt-train-mlp "${MLP_COMMON[@]}" --method rigl --sparsity "$s" --distribution erk \
             --nm "1:$m"
     done
+    run "$res-rigl-ref-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method rigl --sparsity 0.9 \
+        --distribution erk --dense-first
     run "$res-rigl-fanin-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method rigl --sparsity 0.9 \
         --distribution erk --dense-first --structure fanin
     run "$res-rigl-fanin-abl0.3-0.9" spt-train-resnet "${RES_COMMON[@]}" --epochs "$RES_EPOCHS" --method rigl \

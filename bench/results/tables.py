@@ -77,6 +77,9 @@ def structure_table(runs, prefix, sparsities):
                                  any(k.endswith("-%g" % x) for x in sparsities)))}
     if not any(structured(v[0]) for v in sel.values()):
         return ""
+    # The reference runs of the same build (*-rigl-ref-*), when there are any.
+    if any("-rigl-ref-" in k for k in sel):
+        sel = {k: v for k, v in sel.items() if structured(v[0]) or "-rigl-ref-" in k}
     lines = ["| run | method | structure | sparsity | test acc | best epoch's test acc | nnz "
              "| empty rows (of all) | s/epoch |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
