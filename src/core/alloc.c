@@ -1,11 +1,37 @@
 /* Hookable, 64-byte aligned allocation. Alignment is done here rather than
  * asked of the hook, so a user allocator only needs malloc semantics. */
+#define _DEFAULT_SOURCE /* MADV_HUGEPAGE */
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #include "internal.h"
 
 enum { ALIGN = 64 };
+
+/* A large buffer from spti_alloc is written whole before it is read
+ * (gradients, activations, column buffers), often right after it was
+ * allocated, so its first touch costs one page fault per 4 KiB. With the
+ * default allocator such a buffer asks Linux for transparent huge pages
+ * (its aligned 2 MiB stretches; granted when the system's THP setting is
+ * "madvise" or "always"): on the development VM the first write of a
+ * 49 MB buffer took 132 ms in 4 KiB pages and 12 ms in huge pages
+ * (docs/performance.md, "Page faults"). Advice only: refused, nothing
+ * changes. Not for zeroed buffers (spti_calloc), which may stay mostly
+ * untouched, nor for a user's allocator. */
+#define HUGE_MIN ((size_t)8 << 20)
+static void advise_huge(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t page = (uintptr_t)2 << 20;
+    const uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + bytes) & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
 
 static void *default_alloc(size_t size, void *user) {
     (void)user;
@@ -44,6 +70,7 @@ static void *alloc_aligned(int64_t n, size_t elem, bool zero) {
     uintptr_t p = ((uintptr_t)raw + sizeof(void *) + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
     ((void **)p)[-1] = raw;
     if (zero && g_alloc != default_alloc) memset((void *)p, 0, (size_t)bytes);
+    if (!zero && g_alloc == default_alloc && (size_t)bytes >= HUGE_MIN) advise_huge((void *)p, (size_t)bytes);
     return (void *)p;
 }
 

@@ -123,6 +123,38 @@ static item pop(item *h, int64_t *n) {
 
 static uint64_t tie_of(uint64_t seed, int64_t pos) { return spti_mix64(seed ^ spti_mix64((uint64_t)pos)); }
 
+/* The same order upside down (the root is the lowest): a bounded top-g. */
+static void sift_down_min(item *h, int64_t n, int64_t i) {
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, low = i;
+        if (l < n && above(&h[low], &h[l])) low = l;
+        if (r < n && above(&h[low], &h[r])) low = r;
+        if (low == i) return;
+        item t = h[i];
+        h[i] = h[low];
+        h[low] = t;
+        i = low;
+    }
+}
+
+static void sift_up_min(item *h, int64_t i) {
+    while (i > 0) {
+        const int64_t up = (i - 1) / 2;
+        if (!above(&h[up], &h[i])) return;
+        item t = h[i];
+        h[i] = h[up];
+        h[up] = t;
+        i = up;
+    }
+}
+
+/* A growth candidate's key: |score| (NaN first), or without a score 24
+ * random bits (exact in a float). */
+static float grow_key(const float *score, uint64_t rand_seed, int64_t at) {
+    if (score) return isnan(score[at]) ? INFINITY : fabsf(score[at]);
+    return (float)(tie_of(rand_seed, at) >> 40);
+}
+
 /* Layer-wide drop (SRigL): keep[j] = 1 for the live - k active entries of
  * largest |w| over the live rows (k = floor(fraction x live)), exact and
  * seeded on ties; a dead row's entries are never kept. */
@@ -197,17 +229,36 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
             }
         }
         const int64_t gr = want - kept;
-        if (gr > 0) {
+        if (gr > 0 && cap >= cols) {
+            /* No group limit (fanin): the gr best candidates, kept in a
+             * min-heap of gr (a candidate below its root costs one
+             * comparison; its tie hash is computed only when needed). */
             int64_t n = 0;
             for (int64_t col = 0; col < cols; col++) {
                 if (state[col] == 1) continue;
                 const int64_t at = r * cols + col;
-                float key;
-                if (score)
-                    key = isnan(score[at]) ? INFINITY : fabsf(score[at]);
-                else
-                    key = (float)(tie_of(rand_seed, at) >> 40); /* 24 random bits: exact in a float */
-                h[n++] = (item){key, (int32_t)col, tie_of(grow_seed, at)};
+                const float key = grow_key(score, rand_seed, at);
+                if (n < gr) {
+                    h[n] = (item){key, (int32_t)col, tie_of(grow_seed, at)};
+                    sift_up_min(h, n++);
+                } else if (key > h[0].key || (key == h[0].key && tie_of(grow_seed, at) > h[0].tie)) {
+                    h[0] = (item){key, (int32_t)col, tie_of(grow_seed, at)};
+                    sift_down_min(h, n, 0);
+                }
+            }
+            if (n < gr) {
+                rc = spti_fail(SPT_ERR_INTERNAL, "%s: row %lld of %s has no room to grow", __func__, (long long)r,
+                               p->name);
+                goto done;
+            }
+            for (int64_t i = 0; i < n; i++) state[h[i].col] = 3;
+        } else if (gr > 0) {
+            /* nm: candidates popped best first, skipping full groups. */
+            int64_t n = 0;
+            for (int64_t col = 0; col < cols; col++) {
+                if (state[col] == 1) continue;
+                const int64_t at = r * cols + col;
+                h[n++] = (item){grow_key(score, rand_seed, at), (int32_t)col, tie_of(grow_seed, at)};
             }
             heapify(h, n);
             for (int64_t got = 0; got < gr;) {
