@@ -173,7 +173,7 @@ def main():
         t = structure_table(every, prefix, sp)
         if t:
             print("### Structured sparsity, %s\n\n%s\n" % (title, t))
-    runs = {k: v for k, v in every.items() if not structured(v[0])}
+    runs = {k: v for k, v in every.items() if not structured(v[0]) and "-rigl-ref-" not in k}
     # ResNet-20 runs are named resnet20-<E>ep-*: one table per budget.
     budgets = sorted({k.split("-")[1] for k in runs if k.startswith("resnet20-")}, key=lambda b: int(b[:-2]))
     sections = [("mlp-", "MLP 3072-4000-1000-4000-10")]
