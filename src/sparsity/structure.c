@@ -253,10 +253,11 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
             }
             for (int64_t i = 0; i < n; i++) state[h[i].col] = 3;
         } else if (gr > 0) {
-            /* nm: candidates popped best first, skipping full groups. */
+            /* nm: candidates popped best first, skipping full groups (a
+             * group full now stays full: its positions are not pushed). */
             int64_t n = 0;
             for (int64_t col = 0; col < cols; col++) {
-                if (state[col] == 1) continue;
+                if (state[col] == 1 || fill[col / gm] >= cap) continue;
                 const int64_t at = r * cols + col;
                 h[n++] = (item){grow_key(score, rand_seed, at), (int32_t)col, tie_of(grow_seed, at)};
             }
