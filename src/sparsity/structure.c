@@ -97,11 +97,13 @@ typedef struct item {
 
 static bool above(const item *a, const item *b) { return a->key != b->key ? a->key > b->key : a->tie > b->tie; }
 
-static void sift_down(item *h, int64_t n, int64_t i) {
+/* Sift h[i] down a heap whose root is the largest (min = false) or the
+ * lowest (min = true, the bounded top-g below) under `above`. */
+static void sift_down(item *h, int64_t n, int64_t i, bool min) {
     for (;;) {
         int64_t l = 2 * i + 1, r = l + 1, best = i;
-        if (l < n && above(&h[l], &h[best])) best = l;
-        if (r < n && above(&h[r], &h[best])) best = r;
+        if (l < n && (min ? above(&h[best], &h[l]) : above(&h[l], &h[best]))) best = l;
+        if (r < n && (min ? above(&h[best], &h[r]) : above(&h[r], &h[best]))) best = r;
         if (best == i) return;
         item t = h[i];
         h[i] = h[best];
@@ -111,31 +113,17 @@ static void sift_down(item *h, int64_t n, int64_t i) {
 }
 
 static void heapify(item *h, int64_t n) {
-    for (int64_t i = n / 2 - 1; i >= 0; i--) sift_down(h, n, i);
+    for (int64_t i = n / 2 - 1; i >= 0; i--) sift_down(h, n, i, false);
 }
 
 static item pop(item *h, int64_t *n) {
     item top = h[0];
     h[0] = h[--*n];
-    sift_down(h, *n, 0);
+    sift_down(h, *n, 0, false);
     return top;
 }
 
 static uint64_t tie_of(uint64_t seed, int64_t pos) { return spti_mix64(seed ^ spti_mix64((uint64_t)pos)); }
-
-/* The same order upside down (the root is the lowest): a bounded top-g. */
-static void sift_down_min(item *h, int64_t n, int64_t i) {
-    for (;;) {
-        int64_t l = 2 * i + 1, r = l + 1, low = i;
-        if (l < n && above(&h[low], &h[l])) low = l;
-        if (r < n && above(&h[low], &h[r])) low = r;
-        if (low == i) return;
-        item t = h[i];
-        h[i] = h[low];
-        h[low] = t;
-        i = low;
-    }
-}
 
 static void sift_up_min(item *h, int64_t i) {
     while (i > 0) {
@@ -243,7 +231,7 @@ int spti_structure_drop_grow(const spti_structure *s, const spti_param *p, doubl
                     sift_up_min(h, n++);
                 } else if (key > h[0].key || (key == h[0].key && tie_of(grow_seed, at) > h[0].tie)) {
                     h[0] = (item){key, (int32_t)col, tie_of(grow_seed, at)};
-                    sift_down_min(h, n, 0);
+                    sift_down(h, n, 0, true);
                 }
             }
             if (n < gr) {
