@@ -306,7 +306,7 @@ static void test_grouped_drain(void **state) {
     assert_status(spt_comm_create(&MIRROR, &b, 0, 2, &cb), SPT_OK);
     const spti_reduce ra = {ca, 0.5f, false}, rb = {cb, 0.5f, false};
     spti_grow_collector *col = NULL;
-    assert_int_equal(spti_grow_collect(&col, w->csr, 5, dy, X, NC, G, false, &ra), SPT_OK);
+    assert_int_equal(spti_grow_collect(&col, w->csr, 5, dy, X, NC, G, false, &ra, NULL), SPT_OK);
     assert_int_equal(col->block_rows, R);
     assert_int_equal(spti_grow_collect_drain(rows, C, G, &rb), SPT_OK);
     assert_int_equal(a.n, 1 + G);

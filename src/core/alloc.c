@@ -89,6 +89,16 @@ void *spti_alloc_or_fail(int64_t n, size_t elem, const char *what) {
     return p;
 }
 
+int spti_buf_grow(void **buf, int64_t *cap, int64_t n, size_t elem, const char *what) {
+    if (n <= *cap && *buf) return SPT_OK;
+    void *nb = spti_alloc(n, elem);
+    if (!nb) return spti_fail(SPT_ERR_NOMEM, "out of memory for %s (%lld elements)", what, (long long)n);
+    spti_free(*buf);
+    *buf = nb;
+    *cap = n;
+    return SPT_OK;
+}
+
 void *spti_calloc_or_fail(int64_t n, size_t elem, const char *what) {
     void *p = spti_calloc(n, elem);
     if (p == NULL) spti_fail(SPT_ERR_NOMEM, "out of memory allocating %s (%lld x %zu bytes)", what, (long long)n, elem);

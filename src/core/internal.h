@@ -57,6 +57,19 @@ void spti_free(void *p);
 /* Like spti_alloc, but records SPT_ERR_NOMEM naming `what` on failure. */
 void *spti_alloc_or_fail(int64_t n, size_t elem, const char *what);
 void *spti_calloc_or_fail(int64_t n, size_t elem, const char *what);
+/* Make *buf hold at least n elements of `elem` bytes (contents not kept when
+ * it grows); *cap is the current capacity in elements. Nothing changes on
+ * failure (SPT_ERR_NOMEM naming `what`). */
+int spti_buf_grow(void **buf, int64_t *cap, int64_t n, size_t elem, const char *what);
+
+/* Scratch kept between calls so that work repeated every step or every
+ * update reuses one allocation instead of faulting in fresh pages each
+ * time (a model lends its layers a few, nn/layer.h): grown on demand with
+ * spti_buf_grow, freed by its owner. */
+typedef struct spti_scratch {
+    void *p;
+    int64_t cap; /* elements */
+} spti_scratch;
 
 /* ---- random numbers ------------------------------------------------------ */
 

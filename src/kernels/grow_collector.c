@@ -27,23 +27,53 @@ int64_t spti_grad_blocks(int64_t rows, int64_t cols, int64_t groups) {
 static void lane_free(spti_grow_lane *l) {
     spti_free(l->key);
     spti_free(l->pos);
-    spti_free(l->hist);
-    spti_free(l->block);
-    spti_free(l->kept);
-    spti_free(l->idx);
 }
 
-/* The streaming scratch of a lane (its block, marks, row indices and
- * histogram), not needed once the stream is over. */
-static void lane_free_scratch(spti_grow_lane *l) {
-    spti_free(l->block);
-    spti_free(l->kept);
-    spti_free(l->idx);
-    spti_free(l->hist);
-    l->block = NULL;
-    l->kept = NULL;
-    l->idx = NULL;
-    l->hist = NULL;
+/* The stream's scratch, carved from one buffer (the caller's, kept from
+ * one update to the next, so that a stream does not fault in megabytes of
+ * fresh pages: page faults made an update step about twice as slow as
+ * its arithmetic, docs/performance.md): per lane its block (B x cols
+ * floats), histogram (2^16 counts), row indices and row marks (cols
+ * each); then the sampled threshold's rows (S of dY, S x cols twice, cols
+ * marks). Every piece starts on a 64-byte boundary. */
+static int64_t up64(int64_t bytes) { return (bytes + 63) & ~(int64_t)63; }
+
+static int64_t lane_scratch_bytes(int64_t B, int64_t cols) {
+    return up64(B * cols * (int64_t)sizeof(float)) + up64(65536 * (int64_t)sizeof(uint32_t)) +
+           up64(cols * (int64_t)sizeof(int32_t)) + up64(cols);
+}
+
+static int64_t sample_scratch_bytes(int64_t S, int64_t ncols, int64_t cols) {
+    return S > 0 ? up64(S * ncols * (int64_t)sizeof(float)) + 2 * up64(S * cols * (int64_t)sizeof(float)) + up64(cols)
+                 : 0;
+}
+
+/* Point each lane's stream buffers into base (marks zeroed). */
+static void lanes_carve(spti_grow_collector *c, unsigned char *base, int64_t B, int64_t cols) {
+    for (int i = 0; i < c->n_lanes; i++) {
+        spti_grow_lane *l = &c->lane[i];
+        l->block = (float *)base;
+        base += up64(B * cols * (int64_t)sizeof(float));
+        l->hist = (uint32_t *)base;
+        base += up64(65536 * (int64_t)sizeof(uint32_t));
+        l->idx = (int32_t *)base;
+        base += up64(cols * (int64_t)sizeof(int32_t));
+        l->kept = base;
+        memset(l->kept, 0, (size_t)cols);
+        base += up64(cols);
+    }
+}
+
+/* The lanes' stream buffers, not needed once the stream is over (they
+ * belong to the scratch). */
+static void lanes_release(spti_grow_collector *c) {
+    for (int i = 0; i < c->n_lanes; i++) {
+        spti_grow_lane *l = &c->lane[i];
+        l->block = NULL;
+        l->kept = NULL;
+        l->idx = NULL;
+        l->hist = NULL;
+    }
 }
 
 void spti_grow_collector_destroy(spti_grow_collector *c) {
@@ -73,17 +103,9 @@ static int set_cap(spti_grow_lane *l, int64_t cap) {
     return SPT_OK;
 }
 
-static int lane_alloc(spti_grow_lane *l, int64_t cap, int64_t block, int64_t cols) {
+static int lane_alloc(spti_grow_lane *l, int64_t cap) {
     if (l->cap < cap || !l->key) SPTI_TRY(set_cap(l, cap));
-    if (!l->block || !l->kept || !l->idx || !l->hist) {
-        lane_free_scratch(l);
-        l->block = spti_alloc_or_fail(block, sizeof(float), "gradient block");
-        l->kept = spti_calloc_or_fail(cols, 1, "growth collector");
-        l->idx = spti_alloc_or_fail(cols, sizeof(int32_t), "growth collector");
-        l->hist = spti_alloc_or_fail(65536, sizeof(uint32_t), "growth collector");
-        if (!l->block || !l->kept || !l->idx || !l->hist) return SPT_ERR_NOMEM;
-    }
-    return SPT_OK; /* the counters are reset by stream_all */
+    return SPT_OK; /* the counters are reset by stream_all, the stream's buffers carved by spti_grow_collect */
 }
 
 int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int64_t groups, int n_lanes) {
@@ -110,7 +132,7 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_
         if (!(c->lane = spti_calloc_or_fail(n_lanes, sizeof(spti_grow_lane), "growth collector"))) rc = SPT_ERR_NOMEM;
         else c->n_lanes = n_lanes;
     }
-    for (int i = 0; i < c->n_lanes && rc == SPT_OK; i++) rc = lane_alloc(&c->lane[i], cap, B * m->cols, m->cols);
+    for (int i = 0; i < c->n_lanes && rc == SPT_OK; i++) rc = lane_alloc(&c->lane[i], cap);
     if (rc == SPT_OK && (c->nnz < nnz || !c->active)) {
         float *a = spti_alloc_or_fail(nnz > 0 ? nnz : 1, sizeof(float), "growth collector");
         if (a) {
@@ -383,27 +405,42 @@ static int merge_lanes(spti_grow_collector *c) {
  * buffers hold k. It is a guess: the caller checks that at least k keys
  * reached it (then every key >= the k-th largest did, and the result is
  * exact) and streams again without it otherwise. -inf when no guess helps. */
-static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, const float *dy, const float *X,
-                              int64_t ncols, int64_t B) {
+/* The rows the guess samples (0: no guess helps). */
+static int64_t sample_rows(const spt_csr *m, int64_t k, int64_t groups, int64_t ncols, int64_t B) {
     const int64_t rows = m->rows, cols = m->cols, inactive = rows * cols - m->nnz;
     int64_t S = 65536 / cols;
     S = S < 8 ? 8 : S;
     S = S > B ? B : S;
-    if (S >= rows || inactive < 16 * c->k) return -INFINITY; /* small matrix or large k: nothing to gain */
+    if (S >= rows || inactive < 16 * k) return 0; /* small matrix or large k: nothing to gain */
     /* No larger a copy of dY's rows than a block (a convolution's rows are
      * H_out W_out N long); grouped rows read different columns of X. */
     if (S * ncols > B * cols) S = B * cols / ncols;
-    if (S < 8 || c->groups > 1) return -INFINITY;
-    float *dys = spti_alloc(S * ncols, sizeof(float)), *g = spti_alloc(S * cols, sizeof(float));
-    float *keys = spti_alloc(S * cols, sizeof(float));
-    uint8_t *kept = spti_calloc(cols, 1);
+    return S < 8 || groups > 1 ? 0 : S;
+}
+
+/* The guess from the S sampled rows, in the scratch at base
+ * (sample_scratch_bytes(S, ncols, cols)). */
+static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, const float *dy, const float *X,
+                              int64_t ncols, int64_t S, unsigned char *base) {
+    const int64_t rows = m->rows, cols = m->cols, inactive = rows * cols - m->nnz;
+    if (S <= 0) return -INFINITY;
+    float *dys = (float *)base;
+    base += up64(S * ncols * (int64_t)sizeof(float));
+    float *g = (float *)base;
+    base += up64(S * cols * (int64_t)sizeof(float));
+    float *keys = (float *)base;
+    base += up64(S * cols * (int64_t)sizeof(float));
+    uint8_t *kept = base;
+    memset(kept, 0, (size_t)cols);
     float t0 = -INFINITY;
-    if (!dys || !g || !keys || !kept) goto done; /* no guess; the stream itself reports a real shortage */
     for (int64_t i = 0; i < S; i++) {
         const int64_t r = (2 * i + 1) * rows / (2 * S);
         memcpy(dys + i * ncols, dy + r * ncols, (size_t)ncols * sizeof(float));
     }
-    if (spti_gemm_dw(dys, S, X, cols, ncols, g, false) != SPT_OK) goto done; /* g[S x cols] */
+    if (spti_gemm_dw(dys, S, X, cols, ncols, g, false) != SPT_OK) { /* g[S x cols]; no guess */
+        spt_clear_error();
+        return -INFINITY;
+    }
     int64_t n = 0;
     for (int64_t i = 0; i < S; i++) {
         const int64_t r = (2 * i + 1) * rows / (2 * S);
@@ -419,11 +456,6 @@ static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, co
         const float v = spti_nth_largest(keys, n, rank);
         if (v > 0.0f && isfinite(v)) t0 = v;
     }
-done:
-    spti_free(dys);
-    spti_free(g);
-    spti_free(keys);
-    spti_free(kept);
     return t0;
 }
 
@@ -488,13 +520,23 @@ int spti_grow_lanes(int64_t rows, int64_t cols) {
     return lanes < 1 ? 1 : lanes;
 }
 
-int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
-                      int64_t ncols, int64_t groups, bool lanes_ok, const spti_reduce *red) {
+/* The collector begun and the stream's scratch had (both or an error). */
+static int collect_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int64_t groups, int lanes,
+                         spti_scratch *scratch, int64_t bytes) {
+    SPTI_TRY(spti_grow_collector_begin(cp, m, k, groups, lanes));
+    return spti_buf_grow(&scratch->p, &scratch->cap, bytes, 1, "the growth gradient's blocks");
+}
+
+static int collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
+                   int64_t ncols, int64_t groups, bool lanes_ok, const spti_reduce *red, spti_scratch *scratch) {
     const int64_t B = spti_grad_blocks(m->rows, m->cols, groups), nblk = (m->rows + B - 1) / B;
     const int lanes = red || !lanes_ok || groups > 1 ? 1 : spti_grow_lanes(m->rows, m->cols);
+    /* No sampled starting threshold across ranks (each rank's guess would differ). */
+    const int64_t S = red ? 0 : sample_rows(m, k, groups, ncols, B), lane_bytes = lane_scratch_bytes(B, m->cols);
+    const int64_t bytes = lanes * lane_bytes + sample_scratch_bytes(S, ncols, m->cols);
     if (*cp) (*cp)->synced = false;
     if (red) { /* a failure here must still make this rank's collectives */
-        int rc = spti_grow_collector_begin(cp, m, k, groups, lanes);
+        int rc = collect_begin(cp, m, k, groups, lanes, scratch, bytes);
         if (rc != SPT_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", spt_last_error());
@@ -502,9 +544,11 @@ int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, con
             return spti_fail(rc, "%s", msg);
         }
     } else {
-        SPTI_TRY(spti_grow_collector_begin(cp, m, k, groups, lanes));
+        SPTI_TRY(collect_begin(cp, m, k, groups, lanes, scratch, bytes));
     }
     spti_grow_collector *c = *cp;
+    unsigned char *base = scratch->p;
+    lanes_carve(c, base, B, m->cols);
     /* Blocks visited from the largest dY rows down, so the threshold rises
      * early and later blocks are mostly rejected by one vectorised pass per
      * row. Each block is the same product as in the full path. Across
@@ -513,7 +557,7 @@ int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, con
     block_scores(dy, m->rows, ncols, B, c->bscore);
     if (red) SPTI_TRY(spti_comm_sum_f32(red->comm, c->bscore, nblk, "the gradient blocks' scores"));
     block_order(c->bscore, nblk, c->order);
-    const float t0 = red ? -INFINITY : sample_threshold(c, m, dy, X, ncols, B);
+    const float t0 = sample_threshold(c, m, dy, X, ncols, S, base + lanes * lane_bytes);
     stream_all(c, red, m, dy, X, ncols, B, nblk, t0);
     if (red) c->synced = true;
     int64_t reached = 0;
@@ -530,11 +574,11 @@ int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, con
     /* Down to ~k candidates before the selection (a histogram pass). */
     if (l0->n > c->k + c->k / 8 + 1024) SPTI_TRY(compact(l0, c->k));
     /* Held until the update: lane 0's candidates and the active gradient.
-     * The blocks and the other lanes' buffers go now, so that a backward
-     * over many layers holds one block at a time. */
+     * The blocks go back to the scratch (spti_grow_collect) and the other
+     * lanes' buffers are freed now, so that a backward over many layers
+     * holds one set of blocks. */
     for (int i = 0; i < lanes; i++) {
         spti_grow_lane *l = &c->lane[i];
-        lane_free_scratch(l);
         if (i > 0) {
             spti_free(l->key);
             spti_free(l->pos);
@@ -552,4 +596,13 @@ int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, con
     c->t = l0->t;
     c->filled = true;
     return SPT_OK;
+}
+
+int spti_grow_collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
+                      int64_t ncols, int64_t groups, bool lanes_ok, const spti_reduce *red, spti_scratch *scratch) {
+    spti_scratch own = {NULL, 0};
+    const int rc = collect(cp, m, k, dy, X, ncols, groups, lanes_ok, red, scratch ? scratch : &own);
+    if (*cp) lanes_release(*cp); /* the blocks are the scratch's, also after a failure */
+    spti_free(own.p);
+    return rc;
 }

@@ -40,7 +40,8 @@ typedef struct spti_grow_lane {
     int64_t *pos;      /* their positions row*cols + col */
     int64_t n, cap;
     uint32_t *hist;    /* 2^16 bucket counts of the buffered keys */
-    /* Scratch of the stream, freed when it ends (NULL between backward and update): */
+    /* The stream's buffers, carved from spti_grow_collect's scratch (NULL
+     * outside the call): */
     float *block;      /* block_rows x cols scratch of the blocked product */
     uint8_t *kept;     /* cols zero bytes: marks of one row's active columns */
     int32_t *idx;      /* cols: the columns of one row passing the threshold */
@@ -103,8 +104,10 @@ void spti_grow_collector_destroy(spti_grow_collector *c);
  * convolution): the dense dY . X^T in the blocks of spti_grad_blocks, each
  * fed to the collector *c (begun here for k > 0, see
  * spti_grow_collector_begin); (*c)->active then holds the gradient at the
- * active entries. No rows x cols buffer: one block at a time, freed before
- * the call returns (the collector then holds O(k + nnz)). With lanes_ok,
+ * active entries. No rows x cols buffer: one block per lane at a time, in
+ * `scratch` (grown as needed and kept by the caller for the next call, so
+ * that a stream faults in no fresh pages; NULL: a buffer of the call's
+ * own, freed before it returns); the collector then holds O(k + nnz). With lanes_ok,
  * the OpenMP OpenBLAS and more than one thread, each thread streams its own
  * share of the blocks (one single-threaded product per block) into its own
  * lane; the lanes are then merged. The merged list differs with the thread
@@ -121,7 +124,7 @@ void spti_grow_collector_destroy(spti_grow_collector *c);
  * calls even when its own share fails. The layer-level call is
  * spti_weight_grad_stream (nn/layers.h). */
 int spti_grow_collect(spti_grow_collector **c, const spt_csr *m, int64_t k, const float *dy, const float *X,
-                      int64_t ncols, int64_t groups, bool lanes_ok, const spti_reduce *red);
+                      int64_t ncols, int64_t groups, bool lanes_ok, const spti_reduce *red, spti_scratch *scratch);
 /* The collectives spti_grow_collect(..., red) makes for a rows x cols
  * weight (rows in `groups` groups), with zeros as this rank's share: a rank whose backward failed
  * before streaming the weight calls it so that the others do not wait

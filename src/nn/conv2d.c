@@ -97,8 +97,8 @@ static int sizes(const spti_layer *L, int64_t N, int64_t *PN, int64_t *colsz) {
 static void **col_buf(spti_layer *L, int64_t **cap) {
     conv_state *st = L->state;
     if (L->shared) {
-        *cap = &L->shared->cap;
-        return &L->shared->p;
+        *cap = &L->shared[SPTI_SCRATCH_COLUMNS].cap;
+        return &L->shared[SPTI_SCRATCH_COLUMNS].p;
     }
     *cap = &st->col_cap;
     return (void **)&st->col;
@@ -212,7 +212,8 @@ static int conv_backward(spti_layer *L, const float *x, const float *y, const fl
     if (sampled)
         SPTI_TRY(spti_weight_grad_sample(W, dy, src, PN, spti_conv_groups(g), true));
     else if (stream)
-        SPTI_TRY(spti_weight_grad_stream(W, dy, src, PN, spti_conv_groups(g), false));
+        SPTI_TRY(spti_weight_grad_stream(W, dy, src, PN, spti_conv_groups(g), false,
+                                         L->shared ? &L->shared[SPTI_SCRATCH_STREAM] : NULL));
     else if (want_dense || !sparse)
         SPTI_TRY(spti_weight_grad_gemm_grouped(W, dy, src, PN, spti_conv_groups(g)));
     else if (direct)

@@ -43,12 +43,12 @@ typedef struct spti_fwd_ctx {
 
 typedef struct spti_layer spti_layer;
 
-/* Scratch a model lends its layers, which run one at a time: grown on
- * demand (spti_buf_grow), freed with the model. */
-typedef struct spti_scratch {
-    void *p;
-    int64_t cap; /* elements */
-} spti_scratch;
+/* The scratch a model lends its layers, which run one at a time
+ * (spti_scratch, core/internal.h; grown on demand, freed with the model):
+ * a convolution's column buffer, and the blocks and marks of a weight's
+ * streamed growth gradient (kernels/grow_collector.h), which a convolution
+ * needs while its columns are live. */
+enum { SPTI_SCRATCH_COLUMNS, SPTI_SCRATCH_STREAM, SPTI_SCRATCH_SLOTS };
 
 typedef struct spti_layer_ops {
     const char *kind; /* "linear", "conv2d", "batchnorm", ... */
@@ -92,7 +92,7 @@ struct spti_layer {
     spti_layer **children; /* composite layers (a residual block) list their sublayers */
     int n_children;
     void *state;           /* the kind's private data */
-    spti_scratch *shared;  /* the model's scratch (a convolution's column buffer), or NULL: the layer's own */
+    spti_scratch *shared;  /* the model's scratch, [SPTI_SCRATCH_SLOTS], or NULL: the layer's own */
 };
 
 #endif

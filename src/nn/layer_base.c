@@ -60,16 +60,6 @@ int spti_layer_add_param(spti_layer *L, const char *suffix, int ndim, const int6
     return SPT_OK;
 }
 
-int spti_buf_grow(void **buf, int64_t *cap, int64_t n, size_t elem, const char *what) {
-    if (n <= *cap && *buf) return SPT_OK;
-    void *nb = spti_alloc(n, elem);
-    if (!nb) return spti_fail(SPT_ERR_NOMEM, "out of memory for %s (%lld elements)", what, (long long)n);
-    spti_free(*buf);
-    *buf = nb;
-    *cap = n;
-    return SPT_OK;
-}
-
 int spti_shape_elems(spti_shape s, int64_t N, int64_t *out) {
     int64_t dims[4] = {s.c, s.h, s.w, N};
     if (!spti_count_elems(dims, 4, sizeof(float), out))

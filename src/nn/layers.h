@@ -124,11 +124,13 @@ int spti_weight_grad_gemm_grouped(spti_param *p, const float *dy, const float *X
  * (spti_grow_collect, kernels/grow_collector.h: the request.grow_k best growth
  * candidates, no rows x cols buffer; `lanes`: one lane per thread may
  * stream, else the blocks' products run as the full path runs them); then
- * grad += its active entries, the values the full path adds.
+ * grad += its active entries, the values the full path adds. The blocks
+ * live in `scratch` (the model's SPTI_SCRATCH_STREAM slot, kept for the
+ * next update), or, when NULL, in a buffer freed before the return.
  * On failure (SPT_ERR_NOMEM, SPT_ERR_SIZE; SPT_ERR_STATE for a weight not
  * SPARSE or k < 1) grad is unchanged. */
 int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,
-                            bool lanes);
+                            bool lanes, spti_scratch *scratch);
 /* The weight gradient of a SPARSE weight p with p->request.sample, for
  * dY[rows x ncols], X[groups*cols x ncols] (groups > 1: a grouped
  * convolution, see spti_weight_grad_gemm_grouped): the gradient at the
@@ -250,9 +252,6 @@ int spti_layer_add_param(spti_layer *L, const char *suffix, int ndim, const int6
                          spti_param **out);
 /* "<a>.<b>" into dst (truncated to size-1 chars). */
 void spti_name_join(char *dst, size_t size, const char *a, const char *b);
-/* Make *buf hold at least n elements of `elem` bytes (contents not kept when
- * it grows); *cap is the current capacity in elements. */
-int spti_buf_grow(void **buf, int64_t *cap, int64_t n, size_t elem, const char *what);
 /* Total elements of a C x H x W x N buffer of this shape, overflow-checked. */
 int spti_shape_elems(spti_shape s, int64_t N, int64_t *out);
 

@@ -88,13 +88,14 @@ int spti_weight_grad_gemm_grouped(spti_param *p, const float *dy, const float *X
 }
 
 int spti_weight_grad_stream(spti_param *p, const float *dy, const float *X, int64_t ncols, int64_t groups,
-                            bool lanes) {
+                            bool lanes, spti_scratch *scratch) {
     if (p->kind != SPTI_PARAM_SPARSE || p->request.grow_k < 1)
         return spti_fail(SPT_ERR_STATE, "growth collector: %s is not sparse or k (%lld) < 1", p->name,
                          (long long)p->request.grow_k);
     /* The kernel streams the blocks into p->result.grow; only then, the whole
      * gradient known, does grad change (a failure leaves it as it was). */
-    const int rc = spti_grow_collect(&p->result.grow, p->csr, p->request.grow_k, dy, X, ncols, groups, lanes, p->reduce);
+    const int rc =
+        spti_grow_collect(&p->result.grow, p->csr, p->request.grow_k, dy, X, ncols, groups, lanes, p->reduce, scratch);
     /* Across ranks: the collectives are done (even when this rank failed),
      * and active is the global batch's gradient. */
     if (p->reduce) p->grad_reduced = true;
@@ -172,7 +173,7 @@ static int linear_backward(spti_layer *L, const float *x, const float *y, const 
     if (sampled)
         SPTI_TRY(spti_weight_grad_sample(W, dy, x, N, 1, false));
     else if (stream)
-        SPTI_TRY(spti_weight_grad_stream(W, dy, x, N, 1, true));
+        SPTI_TRY(spti_weight_grad_stream(W, dy, x, N, 1, true, L->shared ? &L->shared[SPTI_SCRATCH_STREAM] : NULL));
     else if (want_dense || W->kind != SPTI_PARAM_SPARSE)
         SPTI_TRY(spti_weight_grad_gemm(W, dy, x, N));
     else if (dx) { /* both products at once (one pass over dY's rows where the machine allows) */

@@ -28,7 +28,7 @@ static int build_layers(spti_model *m) {
         spti_layer *L = m->layers[i];
         if (!same_shape(L->in_shape, shapes[0]))
             return spti_fail(SPT_ERR_INTERNAL, "model: layer %s was built for another input shape", L->name);
-        L->shared = &m->scratch; /* one column buffer for every convolution of the model */
+        L->shared = m->scratch; /* one column buffer, one growth stream's blocks for every layer */
         const double density = spti_net_density(net, i);
         if (L->n_params > 0 && L->params[0]->is_weight) L->params[0]->density = density;
     }
@@ -209,7 +209,7 @@ void spti_model_destroy(spti_model *m) {
     spti_free(m->fuse);
     spti_free(m->head);
     spti_free(m->zero_ch);
-    spti_free(m->scratch.p);
+    for (int i = 0; i < SPTI_SCRATCH_SLOTS; i++) spti_free(m->scratch[i].p);
     spti_free(m->params);
     spt_net_destroy(m->net);
     free_acts(m->acts, m->n_layers);

@@ -59,7 +59,7 @@ struct spt_model {
     spti_rng rng;            /* initialisation, then dropout */
     bool init_pending;       /* some weight may still have a pending init (spti_model_materialize) */
     uint8_t *zero_ch;        /* a batch norm's input channels known to be 0 (spti_fwd_ctx.zero_in), zero_cap */
-    spti_scratch scratch;    /* lent to every layer (spti_layer.shared): the convolutions' one column buffer */
+    spti_scratch scratch[SPTI_SCRATCH_SLOTS]; /* lent to every layer (spti_layer.shared, nn/layer.h) */
     int64_t zero_cap;
     bool has_trainer;        /* a trainer is attached (set by trainer create, cleared by its destroy) */
 };
