@@ -65,11 +65,17 @@ int spti_buf_grow(void **buf, int64_t *cap, int64_t n, size_t elem, const char *
 /* Scratch kept between calls so that work repeated every step or every
  * update reuses one allocation instead of faulting in fresh pages each
  * time (a model lends its layers a few, nn/layer.h): grown on demand with
- * spti_buf_grow, freed by its owner. */
+ * spti_buf_grow (cap in elements) or spti_scratch_reserve (cap in bytes),
+ * freed with spti_free(p) by its owner. */
 typedef struct spti_scratch {
     void *p;
-    int64_t cap; /* elements */
+    int64_t cap;
 } spti_scratch;
+/* Make s hold at least `bytes` (contents not kept when it grows; nothing
+ * changes on failure, SPT_ERR_NOMEM naming `what`). From 2 MiB on, with
+ * the default allocator, it is made of aligned 2 MiB stretches that ask
+ * Linux for transparent huge pages. */
+int spti_scratch_reserve(spti_scratch *s, int64_t bytes, const char *what);
 
 /* ---- random numbers ------------------------------------------------------ */
 

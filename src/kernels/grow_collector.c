@@ -34,8 +34,8 @@ static void lane_free(spti_grow_lane *l) {
  * fresh pages: page faults made an update step about twice as slow as
  * its arithmetic, docs/performance.md): per lane its block (B x cols
  * floats), histogram (2^16 counts), row indices and row marks (cols
- * each); then the sampled threshold's rows (S of dY, S x cols twice, cols
- * marks). Every piece starts on a 64-byte boundary. */
+ * each); then the sampled threshold's rows (S of dY, S x cols, a
+ * histogram, cols marks). Every piece starts on a 64-byte boundary. */
 static int64_t up64(int64_t bytes) { return (bytes + 63) & ~(int64_t)63; }
 
 static int64_t lane_scratch_bytes(int64_t B, int64_t cols) {
@@ -43,8 +43,11 @@ static int64_t lane_scratch_bytes(int64_t B, int64_t cols) {
            up64(cols * (int64_t)sizeof(int32_t)) + up64(cols);
 }
 
+enum { SAMPLE_BUCKETS = 1 << 15 }; /* sample_threshold's histogram */
+
 static int64_t sample_scratch_bytes(int64_t S, int64_t ncols, int64_t cols) {
-    return S > 0 ? up64(S * ncols * (int64_t)sizeof(float)) + 2 * up64(S * cols * (int64_t)sizeof(float)) + up64(cols)
+    return S > 0 ? up64(S * ncols * (int64_t)sizeof(float)) + up64(S * cols * (int64_t)sizeof(float)) +
+                       up64(SAMPLE_BUCKETS * (int64_t)sizeof(uint32_t)) + up64(cols)
                  : 0;
 }
 
@@ -419,7 +422,12 @@ static int64_t sample_rows(const spt_csr *m, int64_t k, int64_t groups, int64_t 
 }
 
 /* The guess from the S sampled rows, in the scratch at base
- * (sample_scratch_bytes(S, ncols, cols)). */
+ * (sample_scratch_bytes(S, ncols, cols)). The sampled keys are counted in
+ * 2^15 buckets (the top 16 bits of a non-negative float: its exponent and
+ * 7 bits of mantissa, in value order), and the guess is the lower edge of
+ * the bucket that holds the wanted rank: at most 1% below that key, one
+ * branch-free pass (an exact selection over the ~65k keys took 0.1-0.7 ms
+ * a layer, as much as the sampled product). */
 static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, const float *dy, const float *X,
                               int64_t ncols, int64_t S, unsigned char *base) {
     const int64_t rows = m->rows, cols = m->cols, inactive = rows * cols - m->nnz;
@@ -428,10 +436,11 @@ static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, co
     base += up64(S * ncols * (int64_t)sizeof(float));
     float *g = (float *)base;
     base += up64(S * cols * (int64_t)sizeof(float));
-    float *keys = (float *)base;
-    base += up64(S * cols * (int64_t)sizeof(float));
+    uint32_t *hist = (uint32_t *)base;
+    base += up64(SAMPLE_BUCKETS * (int64_t)sizeof(uint32_t));
     uint8_t *kept = base;
     memset(kept, 0, (size_t)cols);
+    memset(hist, 0, SAMPLE_BUCKETS * sizeof(uint32_t));
     float t0 = -INFINITY;
     for (int64_t i = 0; i < S; i++) {
         const int64_t r = (2 * i + 1) * rows / (2 * S);
@@ -447,13 +456,25 @@ static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, co
         for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = 1;
         for (int64_t q = 0; q < cols; q++) {
             const float a = fabsf(g[i * cols + q]);
-            if (!kept[q] && a == a) keys[n++] = a;
+            uint32_t bits;
+            memcpy(&bits, &a, sizeof bits);
+            const bool in = !kept[q] && a == a;
+            hist[bits >> 16] += in; /* sign bit clear: < 2^15 */
+            n += in;
         }
         for (int64_t j = m->row_ptr[r]; j < m->row_ptr[r + 1]; j++) kept[m->col_idx[j]] = 0;
     }
     const int64_t rank = (int64_t)((double)(2 * c->k) * (double)n / (double)inactive);
-    if (rank < n - 1) {
-        const float v = spti_nth_largest(keys, n, rank);
+    if (rank < n - 1) { /* the bucket holding the rank-th largest (0-based) */
+        int64_t above = 0;
+        uint32_t b = SAMPLE_BUCKETS - 1;
+        for (; b > 0; b--) {
+            above += hist[b];
+            if (above > rank) break;
+        }
+        const uint32_t edge = b << 16;
+        float v;
+        memcpy(&v, &edge, sizeof v);
         if (v > 0.0f && isfinite(v)) t0 = v;
     }
     return t0;
@@ -524,7 +545,7 @@ int spti_grow_lanes(int64_t rows, int64_t cols) {
 static int collect_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int64_t groups, int lanes,
                          spti_scratch *scratch, int64_t bytes) {
     SPTI_TRY(spti_grow_collector_begin(cp, m, k, groups, lanes));
-    return spti_buf_grow(&scratch->p, &scratch->cap, bytes, 1, "the growth gradient's blocks");
+    return spti_scratch_reserve(scratch, bytes, "the growth gradient's blocks");
 }
 
 static int collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
