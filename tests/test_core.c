@@ -110,6 +110,43 @@ static void test_allocator(void **state) {
     spt_test_alloc_uninstall();
 }
 
+/* spti_scratch_reserve: grows only; from 2 MiB on (default allocator)
+ * whole aligned 2 MiB stretches, writable to the end of its capacity; a
+ * failure keeps the old buffer; a user allocator gets 64-byte alignment. */
+static void test_scratch(void **state) {
+    (void)state;
+    spti_scratch s = {NULL, 0};
+    assert_int_equal(spti_scratch_reserve(&s, 1000, "test"), SPT_OK);
+    assert_non_null(s.p);
+    assert_true(s.cap >= 1000);
+    assert_int_equal((uintptr_t)s.p % 64, 0);
+    void *small = s.p;
+    assert_int_equal(spti_scratch_reserve(&s, 500, "test"), SPT_OK);
+    assert_ptr_equal(s.p, small); /* no shrink, no new buffer */
+    const int64_t big = ((int64_t)5 << 20) + 3;
+    assert_int_equal(spti_scratch_reserve(&s, big, "test"), SPT_OK);
+    assert_int_equal((uintptr_t)s.p % ((uintptr_t)2 << 20), 0);
+    assert_int_equal(s.cap, (int64_t)6 << 20);
+    memset(s.p, 0x5a, (size_t)s.cap); /* ASan: the whole capacity is ours */
+    assert_int_equal(spti_scratch_reserve(&s, -1, "test"), SPT_ERR_SIZE);
+    assert_int_equal(spti_scratch_reserve(&s, INT64_MAX, "test"), SPT_ERR_NOMEM);
+    assert_int_equal(s.cap, (int64_t)6 << 20); /* failure: the old buffer stays */
+    spti_free(s.p);
+
+    spt_test_alloc_install();
+    spti_scratch u = {NULL, 0};
+    assert_int_equal(spti_scratch_reserve(&u, (int64_t)3 << 20, "test"), SPT_OK);
+    assert_int_equal((uintptr_t)u.p % 64, 0);
+    assert_int_equal(u.cap, (int64_t)3 << 20); /* not rounded: a user allocator's memory */
+    assert_int_equal(spt_test_alloc_live(), 1);
+    spt_test_alloc_fail_at(0);
+    assert_int_equal(spti_scratch_reserve(&u, (int64_t)4 << 20, "test"), SPT_ERR_NOMEM);
+    assert_int_equal(u.cap, (int64_t)3 << 20);
+    spti_free(u.p);
+    assert_int_equal(spt_test_alloc_live(), 0);
+    spt_test_alloc_uninstall();
+}
+
 /* The bulk keep mask of dropout is exactly n calls of spti_rng_uniform >= p
  * (same bytes, same final state), also at rates on the 2^-24 grid where
  * the float test and the integer test could disagree by one. */
@@ -167,7 +204,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_strings), cmocka_unit_test(test_last_error), cmocka_unit_test(test_version),
         cmocka_unit_test(test_threads),        cmocka_unit_test(test_simd),       cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_allocator),      cmocka_unit_test(test_rng), cmocka_unit_test(test_rng_keep_mask),
+        cmocka_unit_test(test_allocator),      cmocka_unit_test(test_scratch),      cmocka_unit_test(test_rng), cmocka_unit_test(test_rng_keep_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,6 +107,7 @@ int spti_buf_grow(void **buf, int64_t *cap, int64_t n, size_t elem, const char *
  * of small ones (a 4 MB block of the growth stream: about 1,000 faults,
  * 11 ms on the development VM). */
 int spti_scratch_reserve(spti_scratch *s, int64_t bytes, const char *what) {
+    if (bytes < 0) return spti_fail(SPT_ERR_SIZE, "%s: %lld bytes", what, (long long)bytes);
     if (bytes <= s->cap && s->p) return SPT_OK;
     const int64_t page = (int64_t)2 << 20;
     const bool huge = bytes >= page && bytes <= INT64_MAX - page && g_alloc == default_alloc;

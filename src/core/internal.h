@@ -72,7 +72,8 @@ typedef struct spti_scratch {
     int64_t cap;
 } spti_scratch;
 /* Make s hold at least `bytes` (contents not kept when it grows; nothing
- * changes on failure, SPT_ERR_NOMEM naming `what`). From 2 MiB on, with
+ * changes on failure: SPT_ERR_NOMEM naming `what`, SPT_ERR_SIZE for
+ * bytes < 0). From 2 MiB on, with
  * the default allocator, it is made of aligned 2 MiB stretches that ask
  * Linux for transparent huge pages. */
 int spti_scratch_reserve(spti_scratch *s, int64_t bytes, const char *what);
