@@ -131,6 +131,8 @@ static void test_scratch(void **state) {
     assert_int_equal(spti_scratch_reserve(&s, -1, "test"), SPT_ERR_SIZE);
     assert_int_equal(spti_scratch_reserve(&s, INT64_MAX, "test"), SPT_ERR_NOMEM);
     assert_int_equal(s.cap, (int64_t)6 << 20); /* failure: the old buffer stays */
+    assert_non_null(s.p);
+    memset(s.p, 0, (size_t)s.cap);
     spti_free(s.p);
 
     spt_test_alloc_install();
@@ -140,8 +142,10 @@ static void test_scratch(void **state) {
     assert_int_equal(u.cap, (int64_t)3 << 20); /* not rounded: a user allocator's memory */
     assert_int_equal(spt_test_alloc_live(), 1);
     spt_test_alloc_fail_at(0);
+    void *before = u.p;
     assert_int_equal(spti_scratch_reserve(&u, (int64_t)4 << 20, "test"), SPT_ERR_NOMEM);
     assert_int_equal(u.cap, (int64_t)3 << 20);
+    assert_ptr_equal(u.p, before);
     spti_free(u.p);
     assert_int_equal(spt_test_alloc_live(), 0);
     spt_test_alloc_uninstall();

@@ -581,6 +581,79 @@ static void test_rigl_streamed_equals_full(void **state) {
     assert_int_equal(spt_set_num_threads(threads_before), SPT_OK);
 }
 
+/* The collector over a scratch kept from call to call (a model's
+ * SPTI_SCRATCH_STREAM): weights of other shapes (the scratch grows, then
+ * serves smaller ones), stale bytes left in it, a NaN and an inf in the
+ * operands, ties, 1-3 threads: the same candidates, active gradient and
+ * first non-finite position as with a buffer of the call's own, and no
+ * lane left pointing into the scratch. */
+static void test_rigl_stream_scratch_reuse(void **state) {
+    enum { SHAPES = 4 };
+    const int64_t rows[SHAPES] = {600, 2000, 700, 64}, cols[SHAPES] = {4096, 300, 3000, 64};
+    const int64_t ns[SHAPES] = {8, 16, 8, 4}, ks[SHAPES] = {60, 500, 100, 10};
+    const double dens[SHAPES] = {0.05, 0.1, 0.05, 0.2};
+    spt_csr *m[SHAPES];
+    float *dy[SHAPES], *X[SHAPES];
+    spti_rng rng;
+    spti_rng_seed(&rng, 77);
+    for (int s = 0; s < SHAPES; s++) {
+        const int64_t R = rows[s], C = cols[s];
+        int64_t *rp = calloc((size_t)R + 1, sizeof(int64_t));
+        int32_t *ci = malloc((size_t)(R * C) * sizeof(int32_t));
+        int64_t nnz = 0;
+        for (int64_t r = 0; r < R; r++) {
+            for (int64_t c = 0; c < C; c++)
+                if (spti_rng_uniform(&rng) < dens[s]) ci[nnz++] = (int32_t)c;
+            rp[r + 1] = nnz;
+        }
+        float *v = calloc((size_t)nnz + 1, sizeof(float));
+        assert_int_equal(spt_csr_create(R, C, nnz, rp, ci, v, &m[s]), SPT_OK);
+        free(rp);
+        free(ci);
+        free(v);
+        dy[s] = malloc((size_t)(R * ns[s]) * sizeof(float));
+        X[s] = malloc((size_t)(C * ns[s]) * sizeof(float));
+        fill(dy[s], R * ns[s], 90 + (uint64_t)s, s == 0); /* shape 0: integers, many ties */
+        fill(X[s], C * ns[s], 95 + (uint64_t)s, s == 0);
+    }
+    dy[2][5 * ns[2] + 1] = NAN;
+    X[2][3 * ns[2] + 2] = INFINITY;
+    const int threads_before = spt_get_num_threads();
+    spti_scratch sc = {NULL, 0};
+    for (int t = 1; t <= 3; t++) {
+        assert_int_equal(spt_set_num_threads(t), SPT_OK);
+        for (int i = 0; i < 2 * SHAPES; i++) {
+            const int s = i < SHAPES ? i : 2 * SHAPES - 1 - i; /* up, then down again */
+            if (sc.p) memset(sc.p, 0xff, (size_t)sc.cap);
+            spti_grow_collector *a = NULL, *b = NULL;
+            assert_int_equal(spti_grow_collect(&a, m[s], ks[s], dy[s], X[s], ns[s], 1, true, NULL, &sc), SPT_OK);
+            assert_int_equal(spti_grow_collect(&b, m[s], ks[s], dy[s], X[s], ns[s], 1, true, NULL, NULL), SPT_OK);
+            assert_int_equal(a->n, b->n);
+            assert_int_equal(a->nonfinite, b->nonfinite);
+            assert_true(s == 2 ? a->nonfinite >= 0 : a->nonfinite == -1);
+            assert_memory_equal(a->key, b->key, (size_t)a->n * sizeof(float));
+            assert_memory_equal(a->pos, b->pos, (size_t)a->n * sizeof(int64_t));
+            assert_memory_equal(a->active, b->active, (size_t)m[s]->nnz * sizeof(float));
+            for (int l = 0; l < a->n_lanes; l++) {
+                assert_null(a->lane[l].block);
+                assert_null(a->lane[l].hist);
+                assert_null(a->lane[l].kept);
+                assert_null(a->lane[l].idx);
+            }
+            spti_grow_collector_destroy(a);
+            spti_grow_collector_destroy(b);
+        }
+    }
+    assert_true(sc.cap >= 600 * 4096 / 4); /* it grew for the largest shape and kept that */
+    spti_free(sc.p);
+    for (int s = 0; s < SHAPES; s++) {
+        spt_csr_destroy(m[s]);
+        free(dy[s]);
+        free(X[s]);
+    }
+    assert_int_equal(spt_set_num_threads(threads_before), SPT_OK);
+}
+
 /* Out of memory inside the streaming backward: an error, no gradient
  * changed, nothing leaked. */
 static void test_rigl_streamed_nomem(void **state) {
@@ -618,7 +691,7 @@ int main(void) {
         cmocka_unit_test(test_rigl_nomem),       cmocka_unit_test(test_drop_by_magnitude),
         cmocka_unit_test(test_rigl_large_layer), cmocka_unit_test(test_select_largest_ties),
         cmocka_unit_test(test_rigl_streamed_linear), cmocka_unit_test(test_rigl_streamed_equals_full),
-        cmocka_unit_test(test_rigl_streamed_nomem),
+        cmocka_unit_test(test_rigl_streamed_nomem), cmocka_unit_test(test_rigl_stream_scratch_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

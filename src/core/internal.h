@@ -65,8 +65,9 @@ int spti_buf_grow(void **buf, int64_t *cap, int64_t n, size_t elem, const char *
 /* Scratch kept between calls so that work repeated every step or every
  * update reuses one allocation instead of faulting in fresh pages each
  * time (a model lends its layers a few, nn/layer.h): grown on demand with
- * spti_buf_grow (cap in elements) or spti_scratch_reserve (cap in bytes),
- * freed with spti_free(p) by its owner. */
+ * spti_buf_grow (cap in elements) or spti_scratch_reserve (cap in bytes;
+ * a scratch is only ever grown by one of the two), freed with spti_free(p)
+ * by its owner. */
 typedef struct spti_scratch {
     void *p;
     int64_t cap;

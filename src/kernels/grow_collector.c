@@ -38,17 +38,34 @@ static void lane_free(spti_grow_lane *l) {
  * histogram, cols marks). Every piece starts on a 64-byte boundary. */
 static int64_t up64(int64_t bytes) { return (bytes + 63) & ~(int64_t)63; }
 
+/* Sum of the pieces' sizes, each rounded up to 64 bytes; -1 on overflow. */
+static int64_t pieces_bytes(const int64_t *bytes, int n) {
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (bytes[i] < 0 || bytes[i] > INT64_MAX - 63 || !spti_add_i64(total, up64(bytes[i]), &total)) return -1;
+    return total;
+}
+
+/* -1 on overflow. */
 static int64_t lane_scratch_bytes(int64_t B, int64_t cols) {
-    return up64(B * cols * (int64_t)sizeof(float)) + up64(65536 * (int64_t)sizeof(uint32_t)) +
-           up64(cols * (int64_t)sizeof(int32_t)) + up64(cols);
+    int64_t block;
+    if (!spti_mul_i64(B, cols, &block) || !spti_mul_i64(block, (int64_t)sizeof(float), &block)) return -1;
+    const int64_t bytes[4] = {block, 65536 * (int64_t)sizeof(uint32_t), cols * (int64_t)sizeof(int32_t), cols};
+    return pieces_bytes(bytes, 4);
 }
 
 enum { SAMPLE_BUCKETS = 1 << 15 }; /* sample_threshold's histogram */
 
+/* -1 on overflow (S <= B, so S x ncols and S x cols are no larger than a
+ * block, sample_rows). */
 static int64_t sample_scratch_bytes(int64_t S, int64_t ncols, int64_t cols) {
-    return S > 0 ? up64(S * ncols * (int64_t)sizeof(float)) + up64(S * cols * (int64_t)sizeof(float)) +
-                       up64(SAMPLE_BUCKETS * (int64_t)sizeof(uint32_t)) + up64(cols)
-                 : 0;
+    if (S <= 0) return 0;
+    int64_t dys, g;
+    if (!spti_mul_i64(S, ncols, &dys) || !spti_mul_i64(dys, (int64_t)sizeof(float), &dys) ||
+        !spti_mul_i64(S, cols, &g) || !spti_mul_i64(g, (int64_t)sizeof(float), &g))
+        return -1;
+    const int64_t bytes[4] = {dys, g, SAMPLE_BUCKETS * (int64_t)sizeof(uint32_t), cols};
+    return pieces_bytes(bytes, 4);
 }
 
 /* Point each lane's stream buffers into base (marks zeroed). */
@@ -401,14 +418,7 @@ static int merge_lanes(spti_grow_collector *c) {
     return SPT_OK;
 }
 
-/* A starting threshold from a sample: the gradient of ~2^16 cells in rows
- * spread evenly over the matrix (a small product), and the key that about
- * 2k of all inactive cells should reach at that rate. Lanes then push only
- * keys >= it from the first block on, instead of everything until their
- * buffers hold k. It is a guess: the caller checks that at least k keys
- * reached it (then every key >= the k-th largest did, and the result is
- * exact) and streams again without it otherwise. -inf when no guess helps. */
-/* The rows the guess samples (0: no guess helps). */
+/* The rows sample_threshold samples (0: no guess helps). */
 static int64_t sample_rows(const spt_csr *m, int64_t k, int64_t groups, int64_t ncols, int64_t B) {
     const int64_t rows = m->rows, cols = m->cols, inactive = rows * cols - m->nnz;
     int64_t S = 65536 / cols;
@@ -421,7 +431,14 @@ static int64_t sample_rows(const spt_csr *m, int64_t k, int64_t groups, int64_t 
     return S < 8 || groups > 1 ? 0 : S;
 }
 
-/* The guess from the S sampled rows, in the scratch at base
+/* A starting threshold from a sample: the gradient of ~2^16 cells in rows
+ * spread evenly over the matrix (a small product), and the key that about
+ * 2k of all inactive cells should reach at that rate. Lanes then push only
+ * keys >= it from the first block on, instead of everything until their
+ * buffers hold k. It is a guess: the caller checks that at least k keys
+ * reached it (then every key >= the k-th largest did, and the result is
+ * exact) and streams again without it otherwise. -inf when no guess helps.
+ * The S sampled rows' buffers are in the scratch at base
  * (sample_scratch_bytes(S, ncols, cols)). The sampled keys are counted in
  * 2^15 buckets (the top 16 bits of a non-negative float: its exponent and
  * 7 bits of mantissa, in value order), and the guess is the lower edge of
@@ -541,11 +558,24 @@ int spti_grow_lanes(int64_t rows, int64_t cols) {
     return lanes < 1 ? 1 : lanes;
 }
 
-/* The collector begun and the stream's scratch had (both or an error). */
+/* The collector begun and the stream's scratch had: the lanes' part
+ * (lane_bytes each) or an error, and the sampled threshold's part (*S
+ * rows) if it can be had too, else *S = 0 (the stream works without a
+ * guess). */
 static int collect_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int64_t groups, int lanes,
-                         spti_scratch *scratch, int64_t bytes) {
+                         spti_scratch *scratch, int64_t ncols, int64_t lane_bytes, int64_t *S) {
     SPTI_TRY(spti_grow_collector_begin(cp, m, k, groups, lanes));
-    return spti_scratch_reserve(scratch, bytes, "the growth gradient's blocks");
+    int64_t need, all;
+    if (lane_bytes < 0 || !spti_mul_i64(lanes, lane_bytes, &need))
+        return spti_fail(SPT_ERR_SIZE, "growth collector: the blocks of a %lld x %lld weight overflow",
+                         (long long)m->rows, (long long)m->cols);
+    const int64_t sample = sample_scratch_bytes(*S, ncols, m->cols);
+    if (*S > 0 && sample >= 0 && spti_add_i64(need, sample, &all)) {
+        if (spti_scratch_reserve(scratch, all, "the growth gradient's blocks") == SPT_OK) return SPT_OK;
+        spt_clear_error();
+    }
+    *S = 0;
+    return spti_scratch_reserve(scratch, need, "the growth gradient's blocks");
 }
 
 static int collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const float *dy, const float *X,
@@ -553,11 +583,11 @@ static int collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const 
     const int64_t B = spti_grad_blocks(m->rows, m->cols, groups), nblk = (m->rows + B - 1) / B;
     const int lanes = red || !lanes_ok || groups > 1 ? 1 : spti_grow_lanes(m->rows, m->cols);
     /* No sampled starting threshold across ranks (each rank's guess would differ). */
-    const int64_t S = red ? 0 : sample_rows(m, k, groups, ncols, B), lane_bytes = lane_scratch_bytes(B, m->cols);
-    const int64_t bytes = lanes * lane_bytes + sample_scratch_bytes(S, ncols, m->cols);
+    int64_t S = red ? 0 : sample_rows(m, k, groups, ncols, B);
+    const int64_t lane_bytes = lane_scratch_bytes(B, m->cols);
     if (*cp) (*cp)->synced = false;
     if (red) { /* a failure here must still make this rank's collectives */
-        int rc = collect_begin(cp, m, k, groups, lanes, scratch, bytes);
+        int rc = collect_begin(cp, m, k, groups, lanes, scratch, ncols, lane_bytes, &S);
         if (rc != SPT_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", spt_last_error());
@@ -565,7 +595,7 @@ static int collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const 
             return spti_fail(rc, "%s", msg);
         }
     } else {
-        SPTI_TRY(collect_begin(cp, m, k, groups, lanes, scratch, bytes));
+        SPTI_TRY(collect_begin(cp, m, k, groups, lanes, scratch, ncols, lane_bytes, &S));
     }
     spti_grow_collector *c = *cp;
     unsigned char *base = scratch->p;
