@@ -114,7 +114,7 @@ int spti_scratch_reserve(spti_scratch *s, int64_t bytes, const char *what) {
     const int64_t n = huge ? (bytes + page - 1) / page * page : bytes;
     void *nb = alloc_aligned(n, 1, false, huge ? (size_t)page : ALIGN);
     if (!nb) return spti_fail(SPT_ERR_NOMEM, "out of memory for %s (%lld bytes)", what, (long long)bytes);
-    if (huge) advise_huge(nb, (size_t)n);
+    if (huge && (size_t)n < HUGE_MIN) advise_huge(nb, (size_t)n); /* from HUGE_MIN on alloc_aligned did */
     spti_free(s->p);
     s->p = nb;
     s->cap = n;

@@ -34,54 +34,50 @@ static void lane_free(spti_grow_lane *l) {
  * fresh pages: page faults made an update step about twice as slow as
  * its arithmetic, docs/performance.md): per lane its block (B x cols
  * floats), histogram (2^16 counts), row indices and row marks (cols
- * each); then the sampled threshold's rows (S of dY, S x cols, a
- * histogram, cols marks). Every piece starts on a 64-byte boundary. */
-static int64_t up64(int64_t bytes) { return (bytes + 63) & ~(int64_t)63; }
+ * each); then the sampled threshold's buffers. One code path both sizes
+ * the scratch (p NULL: pieces only counted) and carves it; every piece
+ * starts on a 64-byte boundary; used < 0 once a size overflows. */
+typedef struct carver {
+    unsigned char *p;
+    int64_t used;
+} carver;
 
-/* Sum of the pieces' sizes, each rounded up to 64 bytes; -1 on overflow. */
-static int64_t pieces_bytes(const int64_t *bytes, int n) {
-    int64_t total = 0;
-    for (int i = 0; i < n; i++)
-        if (bytes[i] < 0 || bytes[i] > INT64_MAX - 63 || !spti_add_i64(total, up64(bytes[i]), &total)) return -1;
-    return total;
+static void *take(carver *c, int64_t n, size_t elem) {
+    int64_t bytes, at = c->used;
+    if (at < 0 || !spti_mul_i64(n, (int64_t)elem, &bytes) || bytes > INT64_MAX - 63 ||
+        !spti_add_i64(at, (bytes + 63) & ~(int64_t)63, &c->used)) {
+        c->used = -1;
+        return NULL;
+    }
+    return c->p ? c->p + at : NULL;
 }
 
-/* -1 on overflow. */
-static int64_t lane_scratch_bytes(int64_t B, int64_t cols) {
+static void lane_take(carver *c, spti_grow_lane *l, int64_t B, int64_t cols) {
     int64_t block;
-    if (!spti_mul_i64(B, cols, &block) || !spti_mul_i64(block, (int64_t)sizeof(float), &block)) return -1;
-    const int64_t bytes[4] = {block, 65536 * (int64_t)sizeof(uint32_t), cols * (int64_t)sizeof(int32_t), cols};
-    return pieces_bytes(bytes, 4);
+    l->block = take(c, spti_mul_i64(B, cols, &block) ? block : -1, sizeof(float));
+    l->hist = take(c, 65536, sizeof(uint32_t));
+    l->idx = take(c, cols, sizeof(int32_t));
+    l->kept = take(c, cols, 1);
+    if (l->kept) memset(l->kept, 0, (size_t)cols);
 }
 
 enum { SAMPLE_BUCKETS = 1 << 15 }; /* sample_threshold's histogram */
 
-/* -1 on overflow (S <= B, so S x ncols and S x cols are no larger than a
- * block, sample_rows). */
-static int64_t sample_scratch_bytes(int64_t S, int64_t ncols, int64_t cols) {
-    if (S <= 0) return 0;
-    int64_t dys, g;
-    if (!spti_mul_i64(S, ncols, &dys) || !spti_mul_i64(dys, (int64_t)sizeof(float), &dys) ||
-        !spti_mul_i64(S, cols, &g) || !spti_mul_i64(g, (int64_t)sizeof(float), &g))
-        return -1;
-    const int64_t bytes[4] = {dys, g, SAMPLE_BUCKETS * (int64_t)sizeof(uint32_t), cols};
-    return pieces_bytes(bytes, 4);
-}
+/* sample_threshold's buffers for S sampled rows: S rows of dY, their
+ * S x cols gradient, a histogram, cols marks (zeroed). */
+typedef struct sample_bufs {
+    float *dys, *g;
+    uint32_t *hist;
+    uint8_t *kept;
+} sample_bufs;
 
-/* Point each lane's stream buffers into base (marks zeroed). */
-static void lanes_carve(spti_grow_collector *c, unsigned char *base, int64_t B, int64_t cols) {
-    for (int i = 0; i < c->n_lanes; i++) {
-        spti_grow_lane *l = &c->lane[i];
-        l->block = (float *)base;
-        base += up64(B * cols * (int64_t)sizeof(float));
-        l->hist = (uint32_t *)base;
-        base += up64(65536 * (int64_t)sizeof(uint32_t));
-        l->idx = (int32_t *)base;
-        base += up64(cols * (int64_t)sizeof(int32_t));
-        l->kept = base;
-        memset(l->kept, 0, (size_t)cols);
-        base += up64(cols);
-    }
+static void sample_take(carver *c, sample_bufs *b, int64_t S, int64_t ncols, int64_t cols) {
+    int64_t n;
+    b->dys = take(c, spti_mul_i64(S, ncols, &n) ? n : -1, sizeof(float));
+    b->g = take(c, spti_mul_i64(S, cols, &n) ? n : -1, sizeof(float));
+    b->hist = take(c, SAMPLE_BUCKETS, sizeof(uint32_t));
+    b->kept = take(c, cols, 1);
+    if (b->kept) memset(b->kept, 0, (size_t)cols);
 }
 
 /* The lanes' stream buffers, not needed once the stream is over (they
@@ -123,11 +119,6 @@ static int set_cap(spti_grow_lane *l, int64_t cap) {
     return SPT_OK;
 }
 
-static int lane_alloc(spti_grow_lane *l, int64_t cap) {
-    if (l->cap < cap || !l->key) SPTI_TRY(set_cap(l, cap));
-    return SPT_OK; /* the counters are reset by stream_all, the stream's buffers carved by spti_grow_collect */
-}
-
 int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int64_t groups, int n_lanes) {
     if (k < 1 || n_lanes < 1)
         return spti_fail(SPT_ERR_STATE, "growth collector: k (%lld) < 1 or %d lanes", (long long)k, n_lanes);
@@ -152,7 +143,9 @@ int spti_grow_collector_begin(spti_grow_collector **cp, const spt_csr *m, int64_
         if (!(c->lane = spti_calloc_or_fail(n_lanes, sizeof(spti_grow_lane), "growth collector"))) rc = SPT_ERR_NOMEM;
         else c->n_lanes = n_lanes;
     }
-    for (int i = 0; i < c->n_lanes && rc == SPT_OK; i++) rc = lane_alloc(&c->lane[i], cap);
+    /* The counters are reset by stream_all, the stream's buffers carved by spti_grow_collect. */
+    for (int i = 0; i < c->n_lanes && rc == SPT_OK; i++)
+        if (c->lane[i].cap < cap || !c->lane[i].key) rc = set_cap(&c->lane[i], cap);
     if (rc == SPT_OK && (c->nnz < nnz || !c->active)) {
         float *a = spti_alloc_or_fail(nnz > 0 ? nnz : 1, sizeof(float), "growth collector");
         if (a) {
@@ -438,25 +431,19 @@ static int64_t sample_rows(const spt_csr *m, int64_t k, int64_t groups, int64_t 
  * buffers hold k. It is a guess: the caller checks that at least k keys
  * reached it (then every key >= the k-th largest did, and the result is
  * exact) and streams again without it otherwise. -inf when no guess helps.
- * The S sampled rows' buffers are in the scratch at base
- * (sample_scratch_bytes(S, ncols, cols)). The sampled keys are counted in
+ * The S sampled rows' buffers are buf (sample_take). The sampled keys are counted in
  * 2^15 buckets (the top 16 bits of a non-negative float: its exponent and
  * 7 bits of mantissa, in value order), and the guess is the lower edge of
  * the bucket that holds the wanted rank: at most 1% below that key, one
  * branch-free pass (an exact selection over the ~65k keys took 0.1-0.7 ms
  * a layer, as much as the sampled product). */
 static float sample_threshold(const spti_grow_collector *c, const spt_csr *m, const float *dy, const float *X,
-                              int64_t ncols, int64_t S, unsigned char *base) {
+                              int64_t ncols, int64_t S, const sample_bufs *buf) {
     const int64_t rows = m->rows, cols = m->cols, inactive = rows * cols - m->nnz;
     if (S <= 0) return -INFINITY;
-    float *dys = (float *)base;
-    base += up64(S * ncols * (int64_t)sizeof(float));
-    float *g = (float *)base;
-    base += up64(S * cols * (int64_t)sizeof(float));
-    uint32_t *hist = (uint32_t *)base;
-    base += up64(SAMPLE_BUCKETS * (int64_t)sizeof(uint32_t));
-    uint8_t *kept = base;
-    memset(kept, 0, (size_t)cols);
+    float *dys = buf->dys, *g = buf->g;
+    uint32_t *hist = buf->hist;
+    uint8_t *kept = buf->kept;
     memset(hist, 0, SAMPLE_BUCKETS * sizeof(uint32_t));
     float t0 = -INFINITY;
     for (int64_t i = 0; i < S; i++) {
@@ -558,20 +545,24 @@ int spti_grow_lanes(int64_t rows, int64_t cols) {
     return lanes < 1 ? 1 : lanes;
 }
 
-/* The collector begun and the stream's scratch had: the lanes' part
- * (lane_bytes each) or an error, and the sampled threshold's part (*S
- * rows) if it can be had too, else *S = 0 (the stream works without a
- * guess). */
+/* The collector begun and the stream's scratch had: the lanes' part or
+ * an error, and the sampled threshold's part (*S rows) if it can be had
+ * too, else *S = 0 (the stream works without a guess). */
 static int collect_begin(spti_grow_collector **cp, const spt_csr *m, int64_t k, int64_t groups, int lanes,
-                         spti_scratch *scratch, int64_t ncols, int64_t lane_bytes, int64_t *S) {
+                         spti_scratch *scratch, int64_t ncols, int64_t B, int64_t *S) {
     SPTI_TRY(spti_grow_collector_begin(cp, m, k, groups, lanes));
-    int64_t need, all;
-    if (lane_bytes < 0 || !spti_mul_i64(lanes, lane_bytes, &need))
+    carver count = {NULL, 0};
+    spti_grow_lane l;
+    for (int i = 0; i < lanes; i++) lane_take(&count, &l, B, m->cols);
+    if (count.used < 0)
         return spti_fail(SPT_ERR_SIZE, "growth collector: the blocks of a %lld x %lld weight overflow",
                          (long long)m->rows, (long long)m->cols);
-    const int64_t sample = sample_scratch_bytes(*S, ncols, m->cols);
-    if (*S > 0 && sample >= 0 && spti_add_i64(need, sample, &all)) {
-        if (spti_scratch_reserve(scratch, all, "the growth gradient's blocks") == SPT_OK) return SPT_OK;
+    const int64_t need = count.used;
+    if (*S > 0) {
+        sample_bufs b;
+        sample_take(&count, &b, *S, ncols, m->cols);
+        if (count.used >= 0 && spti_scratch_reserve(scratch, count.used, "the growth gradient's blocks") == SPT_OK)
+            return SPT_OK;
         spt_clear_error();
     }
     *S = 0;
@@ -584,10 +575,9 @@ static int collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const 
     const int lanes = red || !lanes_ok || groups > 1 ? 1 : spti_grow_lanes(m->rows, m->cols);
     /* No sampled starting threshold across ranks (each rank's guess would differ). */
     int64_t S = red ? 0 : sample_rows(m, k, groups, ncols, B);
-    const int64_t lane_bytes = lane_scratch_bytes(B, m->cols);
     if (*cp) (*cp)->synced = false;
     if (red) { /* a failure here must still make this rank's collectives */
-        int rc = collect_begin(cp, m, k, groups, lanes, scratch, ncols, lane_bytes, &S);
+        int rc = collect_begin(cp, m, k, groups, lanes, scratch, ncols, B, &S);
         if (rc != SPT_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", spt_last_error());
@@ -595,11 +585,13 @@ static int collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const 
             return spti_fail(rc, "%s", msg);
         }
     } else {
-        SPTI_TRY(collect_begin(cp, m, k, groups, lanes, scratch, ncols, lane_bytes, &S));
+        SPTI_TRY(collect_begin(cp, m, k, groups, lanes, scratch, ncols, B, &S));
     }
     spti_grow_collector *c = *cp;
-    unsigned char *base = scratch->p;
-    lanes_carve(c, base, B, m->cols);
+    carver cut = {scratch->p, 0};
+    for (int i = 0; i < lanes; i++) lane_take(&cut, &c->lane[i], B, m->cols);
+    sample_bufs sb = {NULL, NULL, NULL, NULL};
+    if (S > 0) sample_take(&cut, &sb, S, ncols, m->cols);
     /* Blocks visited from the largest dY rows down, so the threshold rises
      * early and later blocks are mostly rejected by one vectorised pass per
      * row. Each block is the same product as in the full path. Across
@@ -608,7 +600,7 @@ static int collect(spti_grow_collector **cp, const spt_csr *m, int64_t k, const 
     block_scores(dy, m->rows, ncols, B, c->bscore);
     if (red) SPTI_TRY(spti_comm_sum_f32(red->comm, c->bscore, nblk, "the gradient blocks' scores"));
     block_order(c->bscore, nblk, c->order);
-    const float t0 = sample_threshold(c, m, dy, X, ncols, S, base + lanes * lane_bytes);
+    const float t0 = sample_threshold(c, m, dy, X, ncols, S, &sb);
     stream_all(c, red, m, dy, X, ncols, B, nblk, t0);
     if (red) c->synced = true;
     int64_t reached = 0;
