@@ -9,6 +9,14 @@ static inline __mmask16 head_mask(int64_t left) {
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
 }
 
+/* Software prefetch of the stream p this many floats (4 cache lines) ahead.
+ * The hardware prefetchers do not keep these one-stream-per-thread sweeps
+ * fed on the AMD machine: with it the four kernels run 2-3x faster on data
+ * that is not in cache (docs/performance.md, "Batch norm: software
+ * prefetch"); a prefetch past the end of a buffer does not fault. */
+enum { AHEAD = 64 };
+static inline void ahead(const float *p) { _mm_prefetch((const char *)(p + AHEAD), _MM_HINT_T0); }
+
 /* The 16 lanes of lo (lanes 0-7) and hi (8-15), summed in a fixed order. */
 static inline double sum2(__m512d lo, __m512d hi) { return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)); }
 
@@ -16,6 +24,7 @@ void spti_bn_stats_avx512(const float *x, int64_t M, double *mean, double *sq) {
     const __m512d k = _mm512_set1_pd((double)x[0]);
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
     for (int64_t i = 0; i < M; i += 16) {
+        ahead(x + i);
         const __m512 v = _mm512_maskz_loadu_ps(head_mask(M - i), x + i);
         /* masked-off lanes load 0: d = -k there, so mask them out of the sums */
         const __mmask8 m0 = (__mmask8)head_mask(M - i), m1 = (__mmask8)(head_mask(M - i) >> 8);
@@ -38,6 +47,9 @@ void spti_bn_grad_sums_avx512(const float *dy, const float *y, const float *x, i
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
     for (int64_t i = 0; i < M; i += 16) {
         const __mmask16 m = head_mask(M - i);
+        ahead(dy + i);
+        ahead(x + i);
+        if (y) ahead(y + i);
         __m512 g = _mm512_maskz_loadu_ps(m, dy + i);
         if (y) g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, y + i), zero, _CMP_GT_OQ), g);
         const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), vi);
@@ -59,6 +71,8 @@ void spti_bn_apply_avx512(const float *x, const float *res, bool relu, float a, 
     const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), zero = _mm512_setzero_ps();
     for (int64_t i = 0; i < M; i += 16) {
         const __mmask16 m = head_mask(M - i);
+        ahead(x + i);
+        if (res) ahead(res + i);
         __m512 v = _mm512_add_ps(_mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, x + i)), vb);
         if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + i));
         /* v < 0 ? 0 : v, NaN kept (an ordered compare is false for NaN) */
@@ -76,6 +90,9 @@ void spti_bn_grad_apply_avx512(const float *dy, const float *y, const float *x, 
     const __m512 vmdy = _mm512_set1_ps(mdy), vmdyx = _mm512_set1_ps(mdyx), zero = _mm512_setzero_ps();
     for (int64_t i = 0; i < M; i += 16) {
         const __mmask16 m = head_mask(M - i);
+        ahead(dy + i);
+        if (y) ahead(y + i);
+        if (dx && training) ahead(x + i);
         __m512 g = _mm512_maskz_loadu_ps(m, dy + i);
         if (y) g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, y + i), zero, _CMP_GT_OQ), g);
         if (dres) {
