@@ -64,6 +64,22 @@ static inline __mmask16 lanes(int64_t lo, int64_t hi) {
 
 enum { V = SPTI_CONV_TILE / 16 };
 
+/* A tap valid over floats [lo, hi) of a tile (relative to its start) when
+ * both ends fall on vector boundaries (always with the batch a multiple
+ * of 16): the mask of the vectors it covers, each wholly, so that the
+ * tile kernels skip the others with one test instead of building a lane
+ * mask per vector (the edge tiles of a row, a quarter to a half of the
+ * tiles on the 16x16 and 8x8 layers); PARTIAL otherwise. The vectors
+ * covered get the same operations as through the lane masks. */
+enum { PARTIAL = 1u << V };
+static inline uint32_t whole_vectors(int64_t lo, int64_t hi) {
+    if (lo < 0) lo = 0;
+    if (hi > SPTI_CONV_TILE) hi = SPTI_CONV_TILE;
+    if (lo >= hi) return 0;
+    if ((lo | hi) & 15) return PARTIAL;
+    return ((1u << (hi / 16)) - 1u) & ~((1u << (lo / 16)) - 1u);
+}
+
 /* Is tap t valid over the whole tile [f0, f0 + len)? */
 static inline bool whole(const spti_conv_tap *t, int64_t f0, int64_t len) {
     return len == SPTI_CONV_TILE && t->vlo <= f0 && f0 + len <= t->vhi;
@@ -85,6 +101,13 @@ void spti_conv_tile_axpy_avx512(const spti_conv_tap *ts, int64_t nt, const float
             for (int v = 0; v < V; v++) acc[v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + 16 * v), acc[v]);
         } else {
             const int64_t lo = t->vlo - f0, hi = (t->vhi < f0 + len ? t->vhi : f0 + len) - f0;
+            const uint32_t vm = whole_vectors(lo, hi);
+            if (vm != PARTIAL) {
+#pragma GCC unroll 16
+                for (int v = 0; v < V; v++)
+                    if (vm >> v & 1u) acc[v] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p + 16 * v), acc[v]);
+                continue;
+            }
 #pragma GCC unroll 16
             for (int v = 0; v < V; v++) {
                 const __mmask16 m = lanes(lo - 16 * v, hi - 16 * v);
@@ -132,10 +155,17 @@ void spti_conv_tile_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float 
         } else {
             const int64_t lo = t->vlo - f0, hi = (t->vhi < f0 + len ? t->vhi : f0 + len) - f0;
             __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            const uint32_t vm = whole_vectors(lo, hi);
+            if (vm != PARTIAL) {
 #pragma GCC unroll 16
-            for (int v = 0; v < V; v++) {
-                const __mmask16 m = lanes(lo - 16 * v, hi - 16 * v);
-                if (m) s[v & 3] = _mm512_mask3_fmadd_ps(d[v], _mm512_maskz_loadu_ps(m, p + 16 * v), s[v & 3], m);
+                for (int v = 0; v < V; v++)
+                    if (vm >> v & 1u) s[v & 3] = _mm512_fmadd_ps(d[v], _mm512_loadu_ps(p + 16 * v), s[v & 3]);
+            } else {
+#pragma GCC unroll 16
+                for (int v = 0; v < V; v++) {
+                    const __mmask16 m = lanes(lo - 16 * v, hi - 16 * v);
+                    if (m) s[v & 3] = _mm512_mask3_fmadd_ps(d[v], _mm512_maskz_loadu_ps(m, p + 16 * v), s[v & 3], m);
+                }
             }
             s0 = s[0];
             s1 = s[1];
@@ -153,7 +183,10 @@ void spti_conv_tile_dot_avx512(const spti_conv_tap *ts, int64_t nt, const float 
 static inline int64_t src_index(int64_t x, int64_t a, int64_t d, int64_t b, int64_t n) {
     int64_t t = x * a + d;
     if (t < 0) return -1;
-    if (b > 1) {
+    if (b == 2) { /* the usual stride, without a division */
+        if (t & 1) return -1;
+        t >>= 1;
+    } else if (b > 1) {
         if (t % b) return -1;
         t /= b;
     }
