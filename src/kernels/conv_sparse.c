@@ -316,6 +316,8 @@ static void blocked_dw(const spti_conv_geom *g, const spt_csr *W, const float *x
             /* the next row's new input row, a share of its channels per output channel */
             prefetch_rows(x, co * g->c_in / g->c_out, (co + 1) * g->c_in / g->c_out, g->h * src_row,
                           (oh + 1) * s + g->kh - 1 - g->pad, g->h, src_row, 0, src_row);
+            /* and the next output channel's row of dy, read once */
+            if (co + 1 < g->c_out) prefetch_rows(dy, co + 1, co + 2, chan_out, oh, g->h_out, row_len, 0, row_len);
             for (int64_t k0 = W->row_ptr[co]; k0 < W->row_ptr[co + 1]; k0 += DW_TAPS) {
                 const int64_t nt = W->row_ptr[co + 1] - k0 < DW_TAPS ? W->row_ptr[co + 1] - k0 : DW_TAPS;
                 memset(acc, 0, (size_t)nt * 16 * sizeof(float));
