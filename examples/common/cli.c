@@ -176,8 +176,8 @@ static const flag FLAGS[] = {
      "path of sparse layers: threshold (dense at density >= 0.4; reproducible) | timed (measure both) | sparse | "
      "dense",
      NO_KEY, "threshold|timed|sparse|dense", 0, 0, R_FREE},
-    {"eval-batch", K_INT, F(eval_batch), EX_BOTH, "N", "examples per forward pass when evaluating (default 500, fewer when their activations would pass "
-     "1 GiB and the training batch's)",
+    {"eval-batch", K_INT, F(eval_batch), EX_BOTH, "N", "examples per forward pass when evaluating (default 128 or the training batch if larger; fewer when "
+     "their activations would pass 1 GiB and the training batch's)",
      NO_KEY, NULL, 1, 0, R_FREE},
 
     SECTION("Output"),
@@ -413,7 +413,7 @@ static void defaults(ex_opts *o, int program, const char *prog) {
     o->weight_decay = program == EX_MLP ? 1e-4 : 5e-4;
     o->seed = 1;
     o->threads = 0;
-    o->eval_batch = 500;
+    o->eval_batch = 128; /* raised to --batch below; 128 evaluated fastest (docs/performance.md) */
     o->augment = -1;
 }
 
@@ -776,6 +776,7 @@ void ex_apply_network_defaults(ex_opts *o, bool normalised, double fan_in, int64
     }
     /* Evaluation holds the activations of --eval-batch examples: keep them to 1 GiB or the training
      * batch's, whichever is more. */
+    if (!ex_fixed(o, "eval-batch") && o->eval_batch < o->batch) o->eval_batch = o->batch;
     if (activations > 0 && !ex_fixed(o, "eval-batch")) {
         int64_t fit = ((int64_t)1 << 28) / activations;
         if (fit < o->batch) fit = o->batch;

@@ -125,8 +125,9 @@ int ex_data_format(const ex_opts *o);
  * with SGD at --lr 0.01, one with it at 0.1; without batch norm the rate is
  * capped at 50 / F (Adam: 5 / F) where F, `fan_in`, is the largest mean
  * number of nonzeros per output of a weight layer under the run's
- * allocation; --eval-batch is cut so that the `activations` (per example)
- * of one evaluation batch stay within 1 GiB or the training batch's.
+ * allocation; --eval-batch is raised to the training batch, then cut so
+ * that the `activations` (per example) of one evaluation batch stay within
+ * 1 GiB or the training batch's.
  * Applied to flags the user did not give (nor the saved run, with
  * --resume). */
 void ex_apply_network_defaults(ex_opts *o, bool normalised, double fan_in, int64_t activations);
