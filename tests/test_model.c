@@ -406,13 +406,17 @@ static void test_resnet_forward_backward(void **state) {
 /* Fused batch norm + ReLU and batch norm + addition + ReLU (the default)
  * against every node on its own: the plan fuses the stem and every block,
  * and logits, loss, every gradient and the running statistics are the same
- * bytes, for 1 and 2 threads, in training and in evaluation. */
+ * bytes, for 1 and 2 threads, in training and in evaluation, with the
+ * generic kernels and the machine's SIMD ones (the fused backward takes
+ * the ReLU's mask from a x + b, the unfused ReLU from its output). */
 static void test_resnet_fused_matches_unfused(void **state) {
     (void)state;
     const int64_t N = 5;
-    const int threads = spt_get_num_threads();
-    for (int t = 1; t <= 2; t++) {
+    const int threads = spt_get_num_threads(), simd = spti_simd_level();
+    for (int run = 0; run < 4; run++) {
+        const int t = 1 + run % 2;
         assert_status(spt_set_num_threads(t), SPT_OK);
+        assert_status(spt_set_simd_level(run < 2 ? 0 : simd), SPT_OK);
         spt_model *a, *b;
         assert_int_equal(spt_model_create_resnet(3, 8, 8, 2, 1, 10, 7, &a), SPT_OK);
         assert_int_equal(spt_model_create_resnet(3, 8, 8, 2, 1, 10, 7, &b), SPT_OK);
@@ -460,6 +464,7 @@ static void test_resnet_fused_matches_unfused(void **state) {
         spt_model_destroy(b);
     }
     assert_status(spt_set_num_threads(threads), SPT_OK);
+    assert_status(spt_set_simd_level(simd), SPT_OK);
 }
 
 static void test_resnet_mnist_shape(void **state) {

@@ -38,16 +38,18 @@ static void stats_generic(const float *x, int64_t M, double *mean, double *sq) {
     *sq = v > 0.0 ? v : 0.0;
 }
 
-static inline float grad_of(const float *dy, const float *y, int64_t i) {
+static inline float grad_of(const float *dy, const spti_bn_relu *relu, const float *x, int64_t i) {
     const float g = dy[i];
-    return y ? (y[i] > 0.0f ? g : 0.0f) : g;
+    if (!relu) return g;
+    const float v = relu->from_x ? relu->a * x[i] + relu->b : relu->y[i];
+    return v > 0.0f ? g : 0.0f;
 }
 
-static void grad_sums_generic(const float *dy, const float *y, const float *x, int64_t M, float mean, float invstd,
-                              double *sdy, double *sdyx) {
+static void grad_sums_generic(const float *dy, const spti_bn_relu *relu, const float *x, int64_t M, float mean,
+                              float invstd, double *sdy, double *sdyx) {
     double a[LANES] = {0}, b[LANES] = {0};
     for (int64_t i = 0; i < M; i++) {
-        const float g = grad_of(dy, y, i);
+        const float g = grad_of(dy, relu, x, i);
         a[i % LANES] += g;
         b[i % LANES] += (double)g * ((x[i] - mean) * invstd);
     }
@@ -76,10 +78,11 @@ void spti_bn_fill(const float *res, bool relu, float a, float b, int64_t M, floa
     }
 }
 
-static void grad_apply_generic(const float *dy, const float *y, const float *x, int64_t M, float mean, float invstd,
-                               float scale, bool training, float mdy, float mdyx, float *dx, float *dres) {
+static void grad_apply_generic(const float *dy, const spti_bn_relu *relu, const float *x, int64_t M, float mean,
+                               float invstd, float scale, bool training, float mdy, float mdyx, float *dx,
+                               float *dres) {
     for (int64_t i = 0; i < M; i++) {
-        const float g = grad_of(dy, y, i);
+        const float g = grad_of(dy, relu, x, i);
         if (dres) dres[i] = g;
         if (dx) dx[i] = training ? scale * (g - mdy - (x[i] - mean) * invstd * mdyx) : scale * g;
     }
@@ -89,17 +92,17 @@ void spti_bn_stats(const float *x, int64_t M, double *mean, double *sq) {
     (spti_simd_level() >= 2 ? spti_bn_stats_avx512 : stats_generic)(x, M, mean, sq);
 }
 
-void spti_bn_grad_sums(const float *dy, const float *y, const float *x, int64_t M, float mean, float invstd,
-                       double *sdy, double *sdyx) {
-    (spti_simd_level() >= 2 ? spti_bn_grad_sums_avx512 : grad_sums_generic)(dy, y, x, M, mean, invstd, sdy, sdyx);
+void spti_bn_grad_sums(const float *dy, const spti_bn_relu *relu, const float *x, int64_t M, float mean,
+                       float invstd, double *sdy, double *sdyx) {
+    (spti_simd_level() >= 2 ? spti_bn_grad_sums_avx512 : grad_sums_generic)(dy, relu, x, M, mean, invstd, sdy, sdyx);
 }
 
 void spti_bn_apply(const float *x, const float *res, bool relu, float a, float b, int64_t M, float *y) {
     (spti_simd_level() >= 2 ? spti_bn_apply_avx512 : apply_generic)(x, res, relu, a, b, M, y);
 }
 
-void spti_bn_grad_apply(const float *dy, const float *y, const float *x, int64_t M, float mean, float invstd,
-                        float scale, bool training, float mdy, float mdyx, float *dx, float *dres) {
-    (spti_simd_level() >= 2 ? spti_bn_grad_apply_avx512 : grad_apply_generic)(dy, y, x, M, mean, invstd, scale,
+void spti_bn_grad_apply(const float *dy, const spti_bn_relu *relu, const float *x, int64_t M, float mean,
+                        float invstd, float scale, bool training, float mdy, float mdyx, float *dx, float *dres) {
+    (spti_simd_level() >= 2 ? spti_bn_grad_apply_avx512 : grad_apply_generic)(dy, relu, x, M, mean, invstd, scale,
                                                                             training, mdy, mdyx, dx, dres);
 }

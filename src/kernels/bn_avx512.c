@@ -41,18 +41,44 @@ void spti_bn_stats_avx512(const float *x, int64_t M, double *mean, double *sq) {
     *sq = v > 0.0 ? v : 0.0;
 }
 
-void spti_bn_grad_sums_avx512(const float *dy, const float *y, const float *x, int64_t M, float mean, float invstd,
-                              double *sdy, double *sdyx) {
-    const __m512 vm = _mm512_set1_ps(mean), vi = _mm512_set1_ps(invstd), zero = _mm512_setzero_ps();
+/* The ReLU mask of a backward kernel (bn.h's spti_bn_relu) over the
+ * vector at i, lanes m, with x's vector xv: y > 0, or a x + b > 0 as
+ * spti_bn_apply_avx512 computes it (a multiply then an add). */
+typedef struct relu_vec {
+    const float *y;
+    __m512 a, b;
+} relu_vec;
+
+static inline relu_vec relu_vec_of(const spti_bn_relu *relu) {
+    relu_vec r = {NULL, _mm512_setzero_ps(), _mm512_setzero_ps()};
+    if (relu && relu->from_x) {
+        r.a = _mm512_set1_ps(relu->a);
+        r.b = _mm512_set1_ps(relu->b);
+    } else if (relu) {
+        r.y = relu->y;
+    }
+    return r;
+}
+
+static inline __mmask16 relu_mask(const relu_vec *r, int64_t i, __mmask16 m, __m512 xv) {
+    const __m512 v = r->y ? _mm512_maskz_loadu_ps(m, r->y + i) : _mm512_add_ps(_mm512_mul_ps(r->a, xv), r->b);
+    return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+}
+
+void spti_bn_grad_sums_avx512(const float *dy, const spti_bn_relu *relu, const float *x, int64_t M, float mean,
+                              float invstd, double *sdy, double *sdyx) {
+    const __m512 vm = _mm512_set1_ps(mean), vi = _mm512_set1_ps(invstd);
+    const relu_vec r = relu_vec_of(relu);
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, b0 = a0, b1 = a0;
     for (int64_t i = 0; i < M; i += 16) {
         const __mmask16 m = head_mask(M - i);
         ahead(dy + i);
         ahead(x + i);
-        if (y) ahead(y + i);
+        if (r.y) ahead(r.y + i);
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
         __m512 g = _mm512_maskz_loadu_ps(m, dy + i);
-        if (y) g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, y + i), zero, _CMP_GT_OQ), g);
-        const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), vi);
+        if (relu) g = _mm512_maskz_mov_ps(relu_mask(&r, i, m, xv), g);
+        const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(xv, vm), vi);
         const __m512d g0 = _mm512_cvtps_pd(_mm512_castps512_ps256(g));
         const __m512d g1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(g), 1)));
         const __m512d h0 = _mm512_cvtps_pd(_mm512_castps512_ps256(xh));
@@ -84,17 +110,21 @@ void spti_bn_apply_avx512(const float *x, const float *res, bool relu, float a, 
     }
 }
 
-void spti_bn_grad_apply_avx512(const float *dy, const float *y, const float *x, int64_t M, float mean, float invstd,
-                               float scale, bool training, float mdy, float mdyx, float *dx, float *dres) {
+void spti_bn_grad_apply_avx512(const float *dy, const spti_bn_relu *relu, const float *x, int64_t M, float mean,
+                               float invstd, float scale, bool training, float mdy, float mdyx, float *dx,
+                               float *dres) {
     const __m512 vm = _mm512_set1_ps(mean), vi = _mm512_set1_ps(invstd), vs = _mm512_set1_ps(scale);
-    const __m512 vmdy = _mm512_set1_ps(mdy), vmdyx = _mm512_set1_ps(mdyx), zero = _mm512_setzero_ps();
+    const __m512 vmdy = _mm512_set1_ps(mdy), vmdyx = _mm512_set1_ps(mdyx);
+    const relu_vec r = relu_vec_of(relu);
+    const bool need_x = (dx && training) || (relu && !r.y);
     for (int64_t i = 0; i < M; i += 16) {
         const __mmask16 m = head_mask(M - i);
         ahead(dy + i);
-        if (y) ahead(y + i);
-        if (dx && training) ahead(x + i);
+        if (r.y) ahead(r.y + i);
+        if (need_x) ahead(x + i);
+        const __m512 xv = need_x ? _mm512_maskz_loadu_ps(m, x + i) : _mm512_setzero_ps();
         __m512 g = _mm512_maskz_loadu_ps(m, dy + i);
-        if (y) g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(m, y + i), zero, _CMP_GT_OQ), g);
+        if (relu) g = _mm512_maskz_mov_ps(relu_mask(&r, i, m, xv), g);
         if (dres) {
             if (m == 0xFFFF)
                 _mm512_storeu_ps(dres + i, g);
@@ -104,7 +134,7 @@ void spti_bn_grad_apply_avx512(const float *dy, const float *y, const float *x, 
         if (!dx) continue;
         __m512 v;
         if (training) {
-            const __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), vi), vmdyx);
+            const __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(xv, vm), vi), vmdyx);
             v = _mm512_mul_ps(vs, _mm512_sub_ps(_mm512_sub_ps(g, vmdy), t));
         } else {
             v = _mm512_mul_ps(vs, g);

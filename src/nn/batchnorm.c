@@ -44,6 +44,8 @@ typedef struct bn_state {
     float eps, momentum;
     float *running_mean, *running_var; /* c each: layer state saved by checkpoints */
     float *mean, *invstd;              /* c each: statistics used by the last forward */
+    float *a, *b;                      /* c each: its map a x + b (the ReLU's mask in backward) */
+    bool last_res;                     /* the last forward added a residual */
     double *dstat;                     /* 2c: a channel's two local sums (synchronised statistics) */
     float *sync;                       /* 2c + 1: the values summed over the ranks */
     bool last_sync;                    /* the last training forward synchronised its statistics */
@@ -134,6 +136,8 @@ static int bn_forward_act(spti_layer *L, const float *x, const float *res, bool 
         s->mean[c] = mean;
         s->invstd[c] = invstd;
         const float a = gamma[c] * invstd, b = beta[c] - a * mean;
+        s->a[c] = a;
+        s->b[c] = b;
         /* the unfused layers' operations in their order: a x + b, + res, the ReLU */
         if (zero)
             spti_bn_fill(res ? res + c * M : NULL, relu, a, b, M, yc);
@@ -141,12 +145,21 @@ static int bn_forward_act(spti_layer *L, const float *x, const float *res, bool 
             spti_bn_apply(xc, res ? res + c * M : NULL, relu, a, b, M, yc);
     }
     s->last_training = training;
+    s->last_res = res != NULL;
     s->last_N = N;
     return SPT_OK;
 }
 
 static int bn_forward(spti_layer *L, const float *x, float *y, int64_t N, const spti_fwd_ctx *ctx) {
     return bn_forward_act(L, x, NULL, false, y, N, ctx);
+}
+
+/* The ReLU's mask for channel c's backward, y its output: without a
+ * residual the ReLU's input is the forward's a x + b, recomputed from x
+ * (bn.h), so that the backward does not read y; with one, y > 0. */
+static spti_bn_relu relu_mask(const bn_state *s, int64_t c, const float *yc) {
+    if (s->last_res) return (spti_bn_relu){yc, false, 0.0f, 0.0f};
+    return (spti_bn_relu){NULL, true, s->a[c], s->b[c]};
 }
 
 /* dgamma += sum g * xhat, dbeta += sum g; in training
@@ -170,6 +183,8 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
     for (int64_t c = 0; c < C; c++) {
         const float *xc = x + c * M, *dyc = dy + c * M, *yc = relu ? y + c * M : NULL;
         const float mean = s->mean[c], invstd = s->invstd[c];
+        const spti_bn_relu mask = relu_mask(s, c, yc), *mk = relu ? &mask : NULL;
+        const spti_bn_relu by_y = {yc, false, 0.0f, 0.0f};
         double sdy, sdyx;
         if (any_zero && s->zero[c]) {
             /* A zero input channel: xhat = 0, so dgamma gains nothing; dbeta
@@ -178,15 +193,15 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
              * so g is dy everywhere or 0 everywhere); dres = g; dx = 0,
              * which its producer never reads (spti_weight_zero_rows). */
             if (dres || !yc || yc[0] > 0.0f)
-                spti_bn_grad_sums(dyc, dres ? yc : NULL, dyc, M, 0.0f, 0.0f, &sdy, &sdyx);
+                spti_bn_grad_sums(dyc, dres ? &by_y : NULL, dyc, M, 0.0f, 0.0f, &sdy, &sdyx);
             else
                 sdy = 0.0;
             dbeta[c] += (float)sdy;
-            if (dres) spti_bn_grad_apply(dyc, yc, dyc, M, 0.0f, 0.0f, 0.0f, false, 0.0f, 0.0f, NULL, dres + c * M);
+            if (dres) spti_bn_grad_apply(dyc, &by_y, dyc, M, 0.0f, 0.0f, 0.0f, false, 0.0f, 0.0f, NULL, dres + c * M);
             if (dx) memset(dx + c * M, 0, (size_t)M * sizeof(float));
             continue;
         }
-        spti_bn_grad_sums(dyc, yc, xc, M, mean, invstd, &sdy, &sdyx);
+        spti_bn_grad_sums(dyc, mk, xc, M, mean, invstd, &sdy, &sdyx);
         dgamma[c] += (float)sdyx;
         dbeta[c] += (float)sdy;
         if (sync) {
@@ -196,7 +211,7 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
         }
         if (!dx && !dres) continue;
         const float mdy = (float)(sdy / (double)M), mdyx = (float)(sdyx / (double)M);
-        spti_bn_grad_apply(dyc, yc, xc, M, mean, invstd, gamma[c] * invstd, s->last_training, mdy, mdyx,
+        spti_bn_grad_apply(dyc, mk, xc, M, mean, invstd, gamma[c] * invstd, s->last_training, mdy, mdyx,
                            dx ? dx + c * M : NULL, dres ? dres + c * M : NULL);
     }
     if (!sync) return SPT_OK;
@@ -211,7 +226,8 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
     for (int64_t c = 0; c < C; c++) {
         const float mean = s->mean[c], invstd = s->invstd[c];
         const float mdy = (float)((double)b[2 * c] * units / Mg), mdyx = (float)((double)b[2 * c + 1] * units / Mg);
-        spti_bn_grad_apply(dy + c * M, relu ? y + c * M : NULL, x + c * M, M, mean, invstd, gamma[c] * invstd, true,
+        const spti_bn_relu mask = relu_mask(s, c, relu ? y + c * M : NULL);
+        spti_bn_grad_apply(dy + c * M, relu ? &mask : NULL, x + c * M, M, mean, invstd, gamma[c] * invstd, true,
                            mdy, mdyx, dx ? dx + c * M : NULL, dres ? dres + c * M : NULL);
     }
     return SPT_OK;
@@ -229,6 +245,8 @@ static void bn_destroy(spti_layer *L) {
         spti_free(s->running_var);
         spti_free(s->mean);
         spti_free(s->invstd);
+        spti_free(s->a);
+        spti_free(s->b);
         spti_free(s->dstat);
         spti_free(s->sync);
         spti_free(s->zero);
@@ -272,10 +290,13 @@ int spti_batchnorm2d_create(const char *name, int64_t c, int64_t h, int64_t w, s
         s->running_var = spti_alloc(c, sizeof(float));
         s->mean = spti_calloc(c, sizeof(float));
         s->invstd = spti_calloc(c, sizeof(float));
+        s->a = spti_calloc(c, sizeof(float));
+        s->b = spti_calloc(c, sizeof(float));
         s->dstat = spti_calloc(2 * c + 1, sizeof(double));
         s->sync = spti_calloc(2 * c + 1, sizeof(float));
         s->zero = spti_calloc(c, 1);
-        if (!s->running_mean || !s->running_var || !s->mean || !s->invstd || !s->dstat || !s->sync || !s->zero)
+        if (!s->running_mean || !s->running_var || !s->mean || !s->invstd || !s->a || !s->b || !s->dstat || !s->sync ||
+            !s->zero)
             rc = spti_fail(SPT_ERR_NOMEM, "batchnorm %s: out of memory", name);
     }
     if (rc != SPT_OK) {
