@@ -406,9 +406,10 @@ static void test_resnet_forward_backward(void **state) {
 /* Fused batch norm + ReLU and batch norm + addition + ReLU (the default)
  * against every node on its own: the plan fuses the stem and every block,
  * and logits, loss, every gradient and the running statistics are the same
- * bytes, for 1 and 2 threads, in training and in evaluation, with the
- * generic kernels and the machine's SIMD ones (the fused backward takes
- * the ReLU's mask from a x + b, the unfused ReLU from its output). */
+ * bytes, for 1 and 2 threads (the logits also in evaluation), with the
+ * generic kernels and the machine's SIMD ones (the same twice on a machine
+ * without AVX-512; the fused backward takes the ReLU's mask from a x + b,
+ * the unfused ReLU from its output). */
 static void test_resnet_fused_matches_unfused(void **state) {
     (void)state;
     const int64_t N = 5;

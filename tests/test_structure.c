@@ -436,9 +436,31 @@ static void resume_case(int method, int structure, double ablation) {
  * is put on the direct kernels), and the skip has something to skip. */
 enum { CH_BATCH = 64, CH_STEPS = 6 };
 
-static void channel_bn_run(bool skip, float **w_out, int64_t *n_out, double *losses, int *flagged) {
+/* A network whose fused batch norm + addition + ReLU adds the network's
+ * input (no gradient wanted for it), after a convolution that channel
+ * pruning empties: the zero channels' backward must still take the ReLU's
+ * mask value by value. */
+static const char RES_ON_INPUT[] = "input 3 8 8\n"
+                                   "conv2d name=c out=3 padding=1\n"
+                                   "batchnorm name=bn\n"
+                                   "add name=a input=input\n"
+                                   "relu name=r\n"
+                                   "global_avgpool\n"
+                                   "linear name=fc out=3\n";
+
+/* net_text NULL: a ResNet (first convolution dense); else that network,
+ * every convolution pruned. */
+static void channel_bn_run(const char *net_text, bool skip, float **w_out, int64_t *n_out, double *losses,
+                           int *flagged) {
     spt_model *model = NULL;
-    assert_status(spt_model_create_resnet(IC, IMG, IMG, 1, 1, K, 5, &model), SPT_OK);
+    if (net_text) {
+        spt_net *net = NULL;
+        assert_status(spt_net_parse(net_text, (int64_t)strlen(net_text), &net), SPT_OK);
+        assert_status(spt_model_create(net, 5, &model), SPT_OK);
+        spt_net_destroy(net);
+    } else {
+        assert_status(spt_model_create_resnet(IC, IMG, IMG, 1, 1, K, 5, &model), SPT_OK);
+    }
     spt_method_config *cfg = NULL;
     assert_status(spt_method_config_create(SPT_METHOD_GMP, &cfg), SPT_OK);
     assert_status(spt_method_config_set(cfg, SPT_MP_SPARSITY, 0.8), SPT_OK);
@@ -446,7 +468,7 @@ static void channel_bn_run(bool skip, float **w_out, int64_t *n_out, double *los
     assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_END, 1), SPT_OK);
     assert_status(spt_method_config_set(cfg, SPT_MP_PRUNE_FREQ, 1), SPT_OK);
     assert_status(spt_method_config_set(cfg, SPT_MP_STRUCTURE, SPT_STRUCTURE_CHANNEL), SPT_OK);
-    assert_status(spt_method_config_set(cfg, SPT_MP_DENSE_FIRST, 1), SPT_OK);
+    assert_status(spt_method_config_set(cfg, SPT_MP_DENSE_FIRST, net_text ? 0 : 1), SPT_OK);
     assert_status(spt_method_config_set(cfg, SPT_MP_DENSE_LAST, 1), SPT_OK);
     spt_optimizer *opt = NULL;
     assert_status(spt_optimizer_create(SPT_OPTIMIZER_SGD, &opt), SPT_OK);
@@ -502,10 +524,11 @@ static void test_channel_batchnorm_skip(void **state) {
     int64_t n[2];
     double losses[2][CH_STEPS + 1];
     int flagged[2];
-    for (int t = 1; t <= 2; t++) {
-        spt_set_num_threads(t);
-        channel_bn_run(true, &w[0], &n[0], losses[0], &flagged[0]);
-        channel_bn_run(false, &w[1], &n[1], losses[1], &flagged[1]);
+    for (int k = 0; k < 4; k++) {
+        const char *net_text = k < 2 ? NULL : RES_ON_INPUT;
+        spt_set_num_threads(1 + k % 2);
+        channel_bn_run(net_text, true, &w[0], &n[0], losses[0], &flagged[0]);
+        channel_bn_run(net_text, false, &w[1], &n[1], losses[1], &flagged[1]);
         assert_true(flagged[0] > 0);
         assert_int_equal(flagged[1], 0);
         assert_memory_equal(losses[0], losses[1], sizeof losses[0]);

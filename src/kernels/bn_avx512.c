@@ -2,6 +2,7 @@
  * called only after spti_simd_level() >= 2. Sums: 16 float lanes widened
  * to two vectors of 8 doubles per quantity, reduced in a fixed order. */
 #include <immintrin.h>
+#include <stdint.h>
 
 #include "bn.h"
 
@@ -15,7 +16,10 @@ static inline __mmask16 head_mask(int64_t left) {
  * that is not in cache (docs/performance.md, "Batch norm: software
  * prefetch"); a prefetch past the end of a buffer does not fault. */
 enum { AHEAD = 64 };
-static inline void ahead(const float *p) { _mm_prefetch((const char *)(p + AHEAD), _MM_HINT_T0); }
+static inline void ahead(const float *p) {
+    /* the address as an integer: p + AHEAD may lie past the buffer's end */
+    _mm_prefetch((const char *)((uintptr_t)p + AHEAD * sizeof(float)), _MM_HINT_T0);
+}
 
 /* The 16 lanes of lo (lanes 0-7) and hi (8-15), summed in a fixed order. */
 static inline double sum2(__m512d lo, __m512d hi) { return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi)); }

@@ -184,20 +184,22 @@ static int bn_backward_act(spti_layer *L, const float *x, const float *y, const 
         const float *xc = x + c * M, *dyc = dy + c * M, *yc = relu ? y + c * M : NULL;
         const float mean = s->mean[c], invstd = s->invstd[c];
         const spti_bn_relu mask = relu_mask(s, c, yc), *mk = relu ? &mask : NULL;
-        const spti_bn_relu by_y = {yc, false, 0.0f, 0.0f};
+        const spti_bn_relu by_y = {yc, false, 0.0f, 0.0f}, *mk_y = yc ? &by_y : NULL;
         double sdy, sdyx;
         if (any_zero && s->zero[c]) {
             /* A zero input channel: xhat = 0, so dgamma gains nothing; dbeta
              * the same sum g (the kernel's lanes, x not read: it is given dy
              * with invstd 0; without a residual y is the channel's constant,
-             * so g is dy everywhere or 0 everywhere); dres = g; dx = 0,
+             * so g is dy everywhere or 0 everywhere; with one, whether or not
+             * its gradient is wanted, the mask is y's); dres = g; dx = 0,
              * which its producer never reads (spti_weight_zero_rows). */
-            if (dres || !yc || yc[0] > 0.0f)
-                spti_bn_grad_sums(dyc, dres ? &by_y : NULL, dyc, M, 0.0f, 0.0f, &sdy, &sdyx);
+            const bool per_value = yc && s->last_res;
+            if (per_value || !yc || yc[0] > 0.0f)
+                spti_bn_grad_sums(dyc, per_value ? mk_y : NULL, dyc, M, 0.0f, 0.0f, &sdy, &sdyx);
             else
                 sdy = 0.0;
             dbeta[c] += (float)sdy;
-            if (dres) spti_bn_grad_apply(dyc, &by_y, dyc, M, 0.0f, 0.0f, 0.0f, false, 0.0f, 0.0f, NULL, dres + c * M);
+            if (dres) spti_bn_grad_apply(dyc, mk_y, dyc, M, 0.0f, 0.0f, 0.0f, false, 0.0f, 0.0f, NULL, dres + c * M);
             if (dx) memset(dx + c * M, 0, (size_t)M * sizeof(float));
             continue;
         }
